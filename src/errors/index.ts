@@ -1,0 +1,184 @@
+/**
+ * @module The error table: every error this server can report, once.
+ *
+ * Each code carries its HTTP status (when a request gets it), its process exit code (when it is
+ * fatal at start) and its log level. Classes are not hand-written per error: `ServerError` takes
+ * its facts from this table, so the status lives on the error (no instanceof ladders), and
+ * docs/errors.md is generated from it (scripts/gen-docs.ts; a test checks it is current).
+ *
+ * Families: CONFIG/START are fatal at start (exit non-zero before listening); CLIENT are bad
+ * input (4xx, info); APP is the Python application's fault (500, error); WORKER is a worker
+ * that died or hung (502/504, error); PROTO is a broken channel (the worker is replaced).
+ */
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug';
+
+export interface ErrorSpec {
+  /** One-line description; `{name}` placeholders are filled from the details. */
+  message: string;
+  /** Status sent to the client when a request fails with this error. */
+  httpStatus?: number;
+  /** Process exit status when this error stops the server at start. */
+  exitCode?: number;
+  logLevel: LogLevel;
+  /** What an operator can do about it (docs/errors.md). */
+  remedy: string;
+}
+
+// Codes are never reused once retired: add new ones at the end of their family.
+export const errorTable = {
+  // --- configuration and start-up: one line, exit 2, before anything listens
+  W2N_ERR_CONFIG_UNKNOWN_OPTION: {
+    message: 'unknown option {option}', exitCode: 2, logLevel: 'fatal',
+    remedy: 'See --help for the options this version knows.',
+  },
+  W2N_ERR_CONFIG_BAD_VALUE: {
+    message: '{option} {value}: {reason}', exitCode: 2, logLevel: 'fatal',
+    remedy: 'Fix the value where the message says it came from (argv, env var or config file).',
+  },
+  W2N_ERR_CONFIG_FILE: {
+    message: 'config file {file}: {reason}', exitCode: 2, logLevel: 'fatal',
+    remedy: 'The config file must be readable JSON whose keys are setting names (docs/settings.md).',
+  },
+  W2N_ERR_FOLDER_NOT_WEB2PY: {
+    message: '{folder} is not a web2py folder (no gluon/ in it)', exitCode: 2, logLevel: 'fatal',
+    remedy: 'Point -f/--folder at the folder that holds web2py.py and gluon/, or serve another app with --app module:callable.',
+  },
+  W2N_ERR_PYTHON_MISSING: {
+    message: 'cannot run Python interpreter {python}: {reason}', exitCode: 2, logLevel: 'fatal',
+    remedy: 'Install Python 3.8 or newer, or name one with --python /path/to/python3.',
+  },
+  W2N_ERR_PYTHON_TOO_OLD: {
+    message: 'Python {version} at {python} is too old: 3.8 or newer is needed', exitCode: 2, logLevel: 'fatal',
+    remedy: 'Name a newer interpreter with --python.',
+  },
+  W2N_ERR_APP_IMPORT: {
+    message: 'the application could not be loaded: {reason}', exitCode: 2, logLevel: 'fatal',
+    remedy: 'Read the Python error; for web2py, check that gluon/packages (pydal, yatl) are present (git submodule update --init).',
+  },
+  W2N_ERR_LISTEN_IN_USE: {
+    message: 'cannot listen on {address}: address already in use', exitCode: 2, logLevel: 'fatal',
+    remedy: 'Stop the other server on that port, or choose another with -p/--port.',
+  },
+  W2N_ERR_LISTEN_DENIED: {
+    message: 'cannot listen on {address}: permission denied', exitCode: 2, logLevel: 'fatal',
+    remedy: 'Ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a port ≥ 1024 or grant the capability.',
+  },
+  W2N_ERR_LISTEN_FAILED: {
+    message: 'cannot listen on {address}: {reason}', exitCode: 2, logLevel: 'fatal',
+    remedy: 'Check that -i/--ip is an address of this machine.',
+  },
+  W2N_ERR_TLS: {
+    message: 'TLS: {reason}', exitCode: 2, logLevel: 'fatal',
+    remedy: 'Give both -c (PEM certificate) and -k (PEM private key), readable, and belonging together.',
+  },
+  W2N_ERR_LOG_FILE: {
+    message: 'cannot write the access log {file}: {reason}', exitCode: 2, logLevel: 'fatal',
+    remedy: 'Make the web2py folder writable for this user, or run without -l.',
+  },
+  W2N_ERR_PROFILER_DIR: {
+    message: 'cannot use profiler folder {folder}: {reason}', exitCode: 2, logLevel: 'fatal',
+    remedy: 'Give -F a folder this user can create and write.',
+  },
+  W2N_ERR_PASSWORD_FILE: {
+    message: 'cannot write the admin password file {file}: {reason}', exitCode: 2, logLevel: 'fatal',
+    remedy: 'Make the web2py folder writable for this user.',
+  },
+  W2N_ERR_START_WORKERS: {
+    message: 'no worker became ready: {reason}', exitCode: 2, logLevel: 'fatal',
+    remedy: 'Read the worker output above; run the app by hand with the same Python to see its error.',
+  },
+
+  // --- client errors: bad input gets a clear answer
+  W2N_ERR_CLIENT_BAD_REQUEST: {
+    message: 'bad request: {reason}', httpStatus: 400, logLevel: 'info',
+    remedy: 'The client sent malformed HTTP; nothing to do on the server.',
+  },
+  W2N_ERR_CLIENT_HEADERS_TOO_LARGE: {
+    message: 'request headers too large', httpStatus: 431, logLevel: 'info',
+    remedy: 'Raise --max-header-size if legitimate clients send headers this large.',
+  },
+  W2N_ERR_CLIENT_TIMEOUT: {
+    message: 'client too slow: {reason}', httpStatus: 408, logLevel: 'info',
+    remedy: 'Raise --headers-timeout or --request-timeout if legitimate clients are this slow.',
+  },
+
+  // --- the application's fault: 500, the worker carries on
+  W2N_ERR_APP_EXCEPTION: {
+    message: 'the application raised {exception}', httpStatus: 500, logLevel: 'error',
+    remedy: 'Read the traceback in the server log.',
+  },
+  W2N_ERR_APP_BAD_RESPONSE: {
+    message: 'the application broke the WSGI rules: {reason}', httpStatus: 500, logLevel: 'error',
+    remedy: 'Fix the application: status, headers and body must follow PEP 3333.',
+  },
+
+  // --- the worker's fault: only its own in-flight requests fail
+  W2N_ERR_WORKER_DIED: {
+    message: 'worker {workerId} (pid {pid}) died: {reason}', httpStatus: 502, logLevel: 'error',
+    remedy: 'A fresh worker replaces it; read the log for the cause (segfault, os._exit, out of memory).',
+  },
+  W2N_ERR_NOT_READY: {
+    message: 'no worker is ready', httpStatus: 503, logLevel: 'warn',
+    remedy: 'The server is starting or stopping; retry.',
+  },
+  W2N_ERR_QUEUE_FULL: {
+    message: 'too many requests waiting ({queued} queued)', httpStatus: 503, logLevel: 'warn',
+    remedy: 'Add processes or threads, or raise --queue-size.',
+  },
+
+  // --- the channel: the worker is replaced
+  W2N_ERR_PROTO_BAD_HEADER: {
+    message: 'bad frame header: {reason}', logLevel: 'error',
+    remedy: 'A bug or a foreign writer on the worker channel; the worker is replaced.',
+  },
+  W2N_ERR_PROTO_TOO_LARGE: {
+    message: 'frame payload of {length} bytes exceeds {limit}', logLevel: 'error',
+    remedy: 'A bug on the worker side; the worker is replaced.',
+  },
+  W2N_ERR_PROTO_UNKNOWN_TYPE: {
+    message: 'unknown frame type {type}', logLevel: 'error',
+    remedy: 'Front and worker are from different versions; reinstall the package.',
+  },
+  W2N_ERR_PROTO_VERSION: {
+    message: 'worker speaks protocol {theirs}, front speaks {ours}', logLevel: 'error',
+    remedy: 'Front and worker are from different versions; reinstall the package.',
+  },
+  W2N_ERR_PROTO_UNEXPECTED: {
+    message: 'unexpected frame {type} in state {state}', logLevel: 'error',
+    remedy: 'A bug in the worker; it is replaced.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorTable;
+
+export type ErrorDetails = Record<string, string | number | boolean | null | undefined>;
+
+function fill(template: string, details: ErrorDetails): string {
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) =>
+    name in details ? String(details[name]) : whole);
+}
+
+/** The one error class: its facts come from `errorTable[code]`. */
+export class ServerError extends Error {
+  readonly code: ErrorCode;
+  readonly details: ErrorDetails;
+  readonly httpStatus: number | undefined;
+  readonly exitCode: number | undefined;
+  readonly logLevel: LogLevel;
+
+  constructor(code: ErrorCode, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    const spec: ErrorSpec = errorTable[code];
+    super(fill(spec.message, details), options);
+    this.name = 'ServerError';
+    this.code = code;
+    this.details = details;
+    this.httpStatus = spec.httpStatus;
+    this.exitCode = spec.exitCode;
+    this.logLevel = spec.logLevel;
+  }
+}
+
+export function isServerError(value: unknown): value is ServerError {
+  return value instanceof ServerError;
+}

@@ -1,0 +1,52 @@
+/**
+ * @module Frame types, header layout and limits of the front ↔ worker protocol.
+ *
+ * This file mirrors docs/protocol.md; python/web2py_on_node_worker/protocol.py holds the same
+ * constants, and test/unit/protocol-constants.test.ts checks that all three agree.
+ */
+
+export const PROTOCOL_VERSION = 1;
+export const HEADER_BYTES = 12;
+/** Largest payload a decoder accepts; bounds its buffer. */
+export const MAX_PAYLOAD = 16 * 1024 * 1024;
+/** Largest body chunk either side puts in one frame. */
+export const MAX_CHUNK = 256 * 1024;
+
+/** Flag bit 0: the last frame of this direction of this request. */
+export const FLAG_END = 0x01;
+
+export const FrameType = {
+  HANDSHAKE: 0x01,
+  READY: 0x02,
+  SHUTDOWN: 0x03,
+  PING: 0x04,
+  PONG: 0x05,
+  REQUEST: 0x10,
+  BODY: 0x11,
+  CANCEL: 0x12,
+  CREDIT: 0x13,
+  RESPONSE: 0x20,
+  RESPONSE_BODY: 0x21,
+  SENDFILE: 0x22,
+  FILE_OPENED: 0x23,
+  ERROR: 0x24,
+} as const;
+
+export type FrameTypeName = keyof typeof FrameType;
+export type FrameTypeCode = (typeof FrameType)[FrameTypeName];
+
+const namesByCode = new Map<number, FrameTypeName>(
+  Object.entries(FrameType).map(([name, code]) => [code, name as FrameTypeName]),
+);
+
+export function frameTypeName(code: number): FrameTypeName | undefined {
+  return namesByCode.get(code);
+}
+
+/** One decoded frame. `payload` may be a view into the decoder's buffer: copy it to keep it. */
+export interface Frame {
+  type: FrameTypeCode;
+  flags: number;
+  id: number;
+  payload: Buffer;
+}
