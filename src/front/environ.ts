@@ -1,0 +1,131 @@
+/**
+ * @module HTTP request → the CGI part of a WSGI environ, as the strings the worker receives.
+ *
+ * Pure: reads the parsed request (method, target, version, raw headers, socket addresses) and
+ * returns `[key, value, key, value, …]` ready for protocol/encode.ts encodeStrings. The worker
+ * adds the `wsgi.*` objects. What is decided here matters to web2py's security:
+ * - REMOTE_ADDR is the TCP peer (web2py's request.is_local opens admin on 127.0.0.1).
+ * - Forwarding headers are dropped: web2py trusts X-Forwarded-Proto from anyone, which would
+ *   let a remote client make a plain-HTTP request look like HTTPS (admin refuses plain HTTP
+ *   from non-local clients). A trusted-proxy setting will honour them from chosen peers.
+ * - Header names holding `_` are dropped (as nginx and gunicorn do): `X_Forwarded_Proto` and
+ *   `X-Forwarded-Proto` would otherwise both become HTTP_X_FORWARDED_PROTO.
+ */
+
+export interface ListenerFacts {
+  /** SERVER_NAME: the listening address, as gevent's pywsgi reports it. */
+  serverName: string;
+  /** SERVER_PORT: the listening port (admin reads parameters_<SERVER_PORT>.py). */
+  serverPort: string;
+  isTls: boolean;
+}
+
+export interface RequestFacts {
+  method: string;
+  /** Request target as received: origin-form `/a/b?x=1`, absolute-form, or `*`. */
+  target: string;
+  /** `1.1`, `1.0`, `2.0`. */
+  httpVersion: string;
+  /** Flat list as Node gives it: name, value, name, value … (names in the client's case). */
+  rawHeaders: readonly string[];
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+}
+
+export type EnvironResult =
+  | { pairs: string[]; hasBody: boolean; pathInfo: string }
+  | { badRequest: string };
+
+export const SERVER_SOFTWARE = 'web2py-on-node';
+
+const droppedHeaders = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
+
+/** `::ffff:127.0.0.1` → `127.0.0.1`: web2py compares REMOTE_ADDR with IPv4 literals. */
+export function normalizeAddress(address: string | undefined): string {
+  if (address === undefined) return '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+const HEX = /^[0-9a-fA-F]{2}$/;
+
+/** Percent-decodes a path into bytes shown as latin-1 (PEP 3333); a lone `%` stays as is. */
+export function decodePath(path: string): string {
+  if (!path.includes('%')) return path;
+  const bytes = Buffer.from(path, 'latin1');
+  const out = Buffer.allocUnsafe(bytes.length);
+  let length = 0;
+  for (let i = 0; i < bytes.length; i += 1) {
+    const byte = bytes[i]!;
+    if (byte === 0x25 && i + 2 < bytes.length + 0 && HEX.test(path.slice(i + 1, i + 3))) {
+      out[length++] = parseInt(path.slice(i + 1, i + 3), 16);
+      i += 2;
+    } else {
+      out[length++] = byte;
+    }
+  }
+  return out.toString('latin1', 0, length);
+}
+
+function splitTarget(target: string): { path: string; query: string } | null {
+  let rest = target;
+  if (rest === '*') return { path: '*', query: '' };
+  if (!rest.startsWith('/')) {
+    // absolute-form (RFC 9112 §3.2.2): keep the path and query only.
+    const match = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/.exec(rest);
+    if (match === null) return null;
+    rest = rest.slice(match[0].length) || '/';
+    if (!rest.startsWith('/')) rest = `/${rest}`;
+  }
+  const hash = rest.indexOf('#');
+  if (hash >= 0) rest = rest.slice(0, hash);
+  const question = rest.indexOf('?');
+  return question < 0 ? { path: rest, query: '' } : { path: rest.slice(0, question), query: rest.slice(question + 1) };
+}
+
+export function buildEnviron(request: RequestFacts, listener: ListenerFacts): EnvironResult {
+  const parts = splitTarget(request.target);
+  if (parts === null) return { badRequest: 'unsupported request target' };
+  const pathInfo = decodePath(parts.path);
+  if (pathInfo.includes('\0')) return { badRequest: 'NUL byte in path' };
+
+  const pairs: string[] = [
+    'REQUEST_METHOD', request.method,
+    'SCRIPT_NAME', '',
+    'PATH_INFO', pathInfo,
+    'QUERY_STRING', parts.query,
+    'REQUEST_URI', request.target,
+    'SERVER_PROTOCOL', `HTTP/${request.httpVersion}`,
+    'SERVER_NAME', listener.serverName,
+    'SERVER_PORT', listener.serverPort,
+    'SERVER_SOFTWARE', SERVER_SOFTWARE,
+    'GATEWAY_INTERFACE', 'CGI/1.1',
+    'REMOTE_ADDR', normalizeAddress(request.remoteAddress),
+    'REMOTE_PORT', request.remotePort === undefined ? '' : String(request.remotePort),
+    'wsgi.url_scheme', listener.isTls ? 'https' : 'http',
+  ];
+  if (listener.isTls) pairs.push('HTTPS', 'on');
+
+  let hasBody = false;
+  // Most requests have no repeated header: collect into a Map only to join duplicates.
+  const joined = new Map<string, string>();
+  const raw = request.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    if (name.includes('_') || droppedHeaders.has(name)) continue;
+    let key: string;
+    if (name === 'content-length') {
+      key = 'CONTENT_LENGTH';
+      if (value !== '0') hasBody = true;
+    } else if (name === 'content-type') {
+      key = 'CONTENT_TYPE';
+    } else {
+      if (name === 'transfer-encoding') hasBody = true;
+      key = `HTTP_${name.toUpperCase().replace(/-/g, '_')}`;
+    }
+    const previous = joined.get(key);
+    joined.set(key, previous === undefined ? value : `${previous}${key === 'HTTP_COOKIE' ? '; ' : ','}${value}`);
+  }
+  for (const [key, value] of joined) pairs.push(key, value);
+  return { pairs, hasBody, pathInfo };
+}

@@ -1,0 +1,173 @@
+/**
+ * @module Writes what the worker answers to the client's HTTP response.
+ *
+ * The head is committed lazily, at the first body bytes or at the end: until then a failure
+ * (the app raised, the worker died, the file could not be opened) still becomes a clean 5xx.
+ * Once it is committed, a failure can only cut the connection, so the client never mistakes a
+ * truncated body for a whole one. `strictContentLength` makes Node refuse to send more or fewer
+ * bytes than the app's Content-Length (a mismatch would desynchronise keep-alive).
+ */
+import { createReadStream } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerError } from '../errors/index.js';
+import { LogEvents } from '../observability/events.js';
+import type { Logger } from '../observability/log.js';
+import type { AppFailure, Exchange, ResponseHead, ResponseSink } from '../pool/exchange.js';
+
+const shortBodies: Record<number, string> = {
+  500: 'Internal Server Error\n',
+  502: 'Bad Gateway: the worker running this request died\n',
+  503: 'Service Unavailable\n',
+  504: 'Gateway Timeout\n',
+};
+
+/** Sends a small plain-text error answer, closing the connection when asked. */
+export function sendPlainError(res: ServerResponse, statusCode: number, body: string, extraHeaders: string[] = []): void {
+  const bytes = Buffer.from(body, 'utf8');
+  res.writeHead(statusCode, ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(bytes.length), ...extraHeaders]);
+  res.end(bytes);
+}
+
+export class HttpResponseSink implements ResponseSink {
+  exchange: Exchange | null = null;
+  private pendingHead: ResponseHead | null = null;
+  private isHeadCommitted = false;
+  private unacknowledgedBytes = 0;
+  private isWaitingForDrain = false;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly log: Logger,
+  ) {
+    res.strictContentLength = true;
+  }
+
+  head(head: ResponseHead, body: Buffer, isComplete: boolean): void {
+    this.pendingHead = head;
+    if (isComplete) {
+      if (!hasHeader(head.headers, 'content-length') && !isBodyless(head.statusCode)) {
+        head.headers.push('Content-Length', String(body.length));
+      }
+      if (this.commitHead()) this.guard(() => this.res.end(body));
+    } else if (body.length > 0) {
+      this.write(body);
+    }
+  }
+
+  body(chunk: Buffer, isLast: boolean): void {
+    if (chunk.length > 0) this.write(chunk);
+    else if (!isLast) return;
+    if (isLast && this.commitHead()) this.guard(() => this.res.end());
+  }
+
+  sendFile(path: string, offset: number, length: number, onOpened: (isOpen: boolean) => void): void {
+    if (length === 0) {
+      onOpened(true);
+      if (this.commitHead()) this.guard(() => this.res.end());
+      return;
+    }
+    const file = createReadStream(path, { start: offset, end: offset + length - 1, highWaterMark: 256 * 1024 });
+    file.once('open', () => {
+      onOpened(true);
+      if (!this.commitHead()) {
+        file.destroy();
+        return;
+      }
+      file.pipe(this.res);
+    });
+    file.once('error', (cause) => {
+      if (file.pending) onOpened(false);
+      this.fail({ error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: `file hand-off failed: ${cause.message}` }) });
+    });
+    this.res.once('close', () => file.destroy());
+  }
+
+  fail(failure: AppFailure): void {
+    const { error } = failure;
+    const ex = this.exchange;
+    if (error.code === 'W2N_ERR_APP_EXCEPTION' || error.code === 'W2N_ERR_APP_BAD_RESPONSE') {
+      LogEvents.appException(this.log, {
+        reqId: ex?.id ?? 0, workerId: ex?.workerId ?? 0, method: ex?.label.method ?? '', path: ex?.label.path ?? '',
+        code: error.code, message: error.message, traceback: failure.traceback ?? '', headersSent: this.isHeadCommitted,
+      });
+    } else if (error.code === 'W2N_ERR_WORKER_DIED') {
+      LogEvents.requestWorkerDied(this.log, { reqId: ex?.id ?? 0, workerId: ex?.workerId ?? 0, method: ex?.label.method ?? '', path: ex?.label.path ?? '' });
+    }
+    if (this.isHeadCommitted || this.res.headersSent) {
+      this.res.destroy();
+      return;
+    }
+    const statusCode = error.httpStatus ?? 500;
+    const retryAfter = statusCode === 503 ? ['Retry-After', '1'] : [];
+    this.guard(() => sendPlainError(this.res, statusCode, shortBodies[statusCode] ?? `${statusCode}\n`, retryAfter));
+  }
+
+  private write(chunk: Buffer): void {
+    if (!this.commitHead()) return;
+    this.guard(() => {
+      const hasRoom = this.res.write(chunk);
+      this.unacknowledgedBytes += chunk.length;
+      if (hasRoom) {
+        this.acknowledge();
+      } else if (!this.isWaitingForDrain) {
+        this.isWaitingForDrain = true;
+        this.res.once('drain', () => {
+          this.isWaitingForDrain = false;
+          this.acknowledge();
+        });
+      }
+    });
+  }
+
+  private acknowledge(): void {
+    const bytes = this.unacknowledgedBytes;
+    this.unacknowledgedBytes = 0;
+    if (bytes > 0) this.exchange?.acknowledge(bytes);
+  }
+
+  /** Sends the head if not yet sent. False if the head is unsendable (answered 500 instead). */
+  private commitHead(): boolean {
+    if (this.isHeadCommitted) return true;
+    const head = this.pendingHead;
+    if (head === null || this.res.destroyed) return false;
+    try {
+      this.res.writeHead(head.statusCode, head.reason, head.headers);
+      this.isHeadCommitted = true;
+      return true;
+    } catch (cause: unknown) {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      LogEvents.badResponse(this.log, { reqId: this.exchange?.id ?? 0, reason });
+      this.pendingHead = null;
+      this.exchange?.cancel();
+      this.res.removeHeader('content-length');
+      this.guard(() => sendPlainError(this.res, 500, shortBodies[500]!));
+      return false;
+    }
+  }
+
+  /** A write that breaks the rules (e.g. more bytes than Content-Length) cuts the connection. */
+  private guard(action: () => void): void {
+    try {
+      action();
+    } catch (cause: unknown) {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      LogEvents.badResponse(this.log, { reqId: this.exchange?.id ?? 0, reason });
+      this.exchange?.cancel();
+      this.res.destroy();
+    }
+  }
+
+  get request(): IncomingMessage {
+    return this.req;
+  }
+}
+
+function hasHeader(headers: readonly string[], lowerName: string): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === lowerName) return true;
+  return false;
+}
+
+function isBodyless(statusCode: number): boolean {
+  return statusCode === 204 || statusCode === 304 || statusCode < 200;
+}

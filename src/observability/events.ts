@@ -1,0 +1,62 @@
+/**
+ * @module The catalogue of server-log events: one function per lifecycle line.
+ *
+ * Each event has a stable dotted name, a fixed level, a fixed message and fixed fields, so a
+ * line means the same thing wherever it is written (fastify's log-controller.js is the model).
+ * Code never calls logger.info(...) with free text for lifecycle facts: it calls one of these.
+ */
+import type { Logger } from './log.js';
+
+interface WorkerFacts { workerId: number; pid?: number | undefined }
+
+export const LogEvents = {
+  serverListening(log: Logger, f: { address: string; tls: boolean; http2: boolean }) {
+    log.info({ event: 'server.listening', ...f }, 'listening');
+  },
+  serverDraining(log: Logger, f: { signal: string; inFlight: number; gracefulTimeoutSeconds: number }) {
+    log.info({ event: 'server.draining', ...f }, 'stopping: finishing in-flight requests');
+  },
+  serverStopped(log: Logger, f: { signal: string; unfinished: number }) {
+    log.info({ event: 'server.stopped', ...f }, 'stopped');
+  },
+  serverForcedStop(log: Logger, f: { signal: string }) {
+    log.warn({ event: 'server.forced_stop', ...f }, 'second signal: stopping at once');
+  },
+  appChosen(log: Logger, f: { kind: string; detail: string }) {
+    log.info({ event: 'app.chosen', ...f }, 'application');
+  },
+  workerSpawned(log: Logger, f: WorkerFacts) {
+    log.debug({ event: 'worker.spawned', ...f }, 'worker spawned');
+  },
+  workerReady(log: Logger, f: WorkerFacts & { python: string; workerClass: string; capacity: number; startupMs: number }) {
+    log.info({ event: 'worker.ready', ...f }, 'worker ready');
+  },
+  workerExited(log: Logger, f: WorkerFacts & { code: number | null; signal: string | null; expected: boolean; inFlight: number }) {
+    if (f.expected) log.info({ event: 'worker.exited', ...f }, 'worker exited');
+    else log.error({ event: 'worker.died', ...f }, 'worker died');
+  },
+  workerRespawnScheduled(log: Logger, f: WorkerFacts & { delayMs: number; failures: number }) {
+    log.warn({ event: 'worker.respawn_scheduled', ...f }, 'worker keeps dying; waiting before the next start');
+  },
+  workerOutput(log: Logger, f: WorkerFacts & { stream: 'stdout' | 'stderr'; line: string }) {
+    log.info({ event: 'worker.output', workerId: f.workerId, pid: f.pid, stream: f.stream }, f.line);
+  },
+  workerProtocolError(log: Logger, f: WorkerFacts & { code: string; message: string }) {
+    log.error({ event: 'worker.protocol_error', ...f }, 'broken worker channel; replacing the worker');
+  },
+  appException(log: Logger, f: { reqId: number; workerId: number; method: string; path: string; code: string; message: string; traceback: string; headersSent: boolean }) {
+    log.error({ event: 'request.failed', ...f }, f.message);
+  },
+  requestWorkerDied(log: Logger, f: { reqId: number; workerId: number; method: string; path: string }) {
+    log.error({ event: 'request.worker_died', ...f }, 'the worker running this request died');
+  },
+  badResponse(log: Logger, f: { reqId: number; reason: string }) {
+    log.error({ event: 'request.bad_response', ...f }, 'the application sent a response the front cannot send');
+  },
+  queueFull(log: Logger, f: { queued: number; limit: number; rejectedInBurst: number }) {
+    log.warn({ event: 'queue.full', ...f }, 'queue full: answering 503');
+  },
+  clientError(log: Logger, f: { code: string; remoteAddr: string | undefined; reason: string }) {
+    log.debug({ event: 'client.error', ...f }, 'bad client input');
+  },
+} as const;

@@ -1,0 +1,268 @@
+/**
+ * @module One worker's socket: frames in and out, request-id correlation, flow control.
+ *
+ * Writes made in one event-loop turn are corked together and leave in one writev, so fifty
+ * requests arriving at once cost the worker one read, not fifty. Every running exchange is in
+ * `running` until the worker ends it or the channel closes; `close()` fails whatever is left,
+ * so no pending entry outlives its worker.
+ */
+import type { Duplex } from 'node:stream';
+import { ServerError } from '../errors/index.js';
+import { FrameDecoder } from '../protocol/decode.js';
+import { decodeStrings, encodeCredit, encodeFrame, encodeHeader, encodeJson } from '../protocol/encode.js';
+import { FLAG_END, FrameType, MAX_CHUNK, frameTypeName, type Frame } from '../protocol/frames.js';
+import type { AppFailure, Exchange, ResponseHead } from './exchange.js';
+
+export interface ChannelWindows {
+  /** Request-body bytes the front may have un-credited per request. */
+  requestWindowBytes: number;
+  /** Response-body bytes the worker may have un-credited per request. */
+  responseWindowBytes: number;
+}
+
+export interface ChannelEvents {
+  /** A frame for request id 0 (READY, ERROR, PONG). */
+  onControl(frame: Frame): void;
+  /** An exchange ended (the worker answered or failed it, or it was cancelled). */
+  onExchangeEnded(exchange: Exchange): void;
+  /** The bytes from the worker make no sense: the channel is dead. */
+  onProtocolError(error: ServerError): void;
+}
+
+interface Running {
+  exchange: Exchange;
+  /** Request-body bytes sent and not yet credited by the worker. */
+  bodyBytesInFlight: number;
+  isBodyPaused: boolean;
+  /** The worker has sent its last frame for it: credits are no longer needed. */
+  isResponseComplete: boolean;
+  /** Response bytes drained but not yet credited back (credits go out in batches). */
+  pendingCreditBytes: number;
+}
+
+const MAX_REQUEST_ID = 0xffffffff;
+
+export class Channel {
+  private readonly running = new Map<number, Running>();
+  private readonly decoder: FrameDecoder;
+  private nextId = 1;
+  private isCorked = false;
+  private isClosed = false;
+
+  constructor(
+    private readonly socket: Duplex,
+    private readonly windows: ChannelWindows,
+    private readonly events: ChannelEvents,
+  ) {
+    this.decoder = new FrameDecoder((frame) => this.onFrame(frame), (error) => this.onDecodeError(error));
+    socket.on('data', (chunk: Buffer) => this.decoder.push(chunk));
+    // Errors surface as the worker's exit; a write to a dead socket must not crash the front.
+    socket.on('error', () => undefined);
+  }
+
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  sendControl(type: (typeof FrameType)['HANDSHAKE' | 'SHUTDOWN' | 'PING'], payload?: unknown): void {
+    const bytes = payload === undefined ? undefined : Buffer.isBuffer(payload) ? payload : encodeJson(payload);
+    this.write(encodeFrame(type, 0, 0, bytes));
+  }
+
+  /** Starts an exchange on this worker. */
+  run(exchange: Exchange): void {
+    const id = this.allocateId();
+    exchange.id = id;
+    exchange.state = 'running';
+    const entry: Running = { exchange, bodyBytesInFlight: 0, isBodyPaused: false, isResponseComplete: false, pendingCreditBytes: 0 };
+    this.running.set(id, entry);
+    exchange.attach({
+      acknowledge: (bytes) => this.acknowledge(entry, bytes),
+      cancel: () => this.cancel(entry),
+    });
+    this.write(encodeFrame(FrameType.REQUEST, exchange.body === null ? FLAG_END : 0, id, exchange.environ));
+    if (exchange.body !== null) this.pumpBody(entry);
+  }
+
+  /** Fails every running exchange (the worker died) and stops reading. */
+  close(failure: () => AppFailure): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    const entries = [...this.running.values()];
+    this.running.clear();
+    for (const entry of entries) {
+      if (!entry.exchange.isCancelled) entry.exchange.sink.fail(failure());
+      this.end(entry);
+    }
+    this.socket.destroy();
+  }
+
+  private allocateId(): number {
+    // Ids grow by one and skip 0 and any id still running after a u32 wrap-around.
+    let id = this.nextId;
+    while (id === 0 || this.running.has(id)) id = id >= MAX_REQUEST_ID ? 1 : id + 1;
+    this.nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
+    return id;
+  }
+
+  private write(bytes: Buffer): void {
+    if (this.isClosed) return;
+    if (!this.isCorked) {
+      this.isCorked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.isCorked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(bytes);
+  }
+
+  private pumpBody(entry: Running): void {
+    const body = entry.exchange.body!;
+    const id = entry.exchange.id;
+    const onData = (chunk: Buffer): void => {
+      if (entry.exchange.state !== 'running') return;
+      for (let offset = 0; offset < chunk.length; offset += MAX_CHUNK) {
+        const piece = chunk.subarray(offset, Math.min(offset + MAX_CHUNK, chunk.length));
+        this.write(encodeHeader(FrameType.BODY, 0, id, piece.length));
+        this.write(piece);
+      }
+      entry.bodyBytesInFlight += chunk.length;
+      if (entry.bodyBytesInFlight >= this.windows.requestWindowBytes) {
+        entry.isBodyPaused = true;
+        body.pause();
+      }
+    };
+    const onEnd = (): void => {
+      cleanup();
+      if (entry.exchange.state === 'running') this.write(encodeFrame(FrameType.BODY, FLAG_END, id));
+    };
+    const onAbort = (): void => {
+      cleanup();
+      entry.exchange.cancel();
+    };
+    const cleanup = (): void => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onAbort);
+      body.off('aborted', onAbort);
+    };
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', onAbort);
+    body.on('aborted', onAbort);
+  }
+
+  private acknowledge(entry: Running, bytes: number): void {
+    if (entry.isResponseComplete || entry.exchange.state !== 'running') return;
+    // Credit in batches of a quarter window: fewer frames, and the worker never stalls on it.
+    entry.pendingCreditBytes += bytes;
+    if (entry.pendingCreditBytes >= this.windows.responseWindowBytes / 4) {
+      this.write(encodeCredit(entry.exchange.id, entry.pendingCreditBytes));
+      entry.pendingCreditBytes = 0;
+    }
+  }
+
+  private cancel(entry: Running): void {
+    if (this.running.get(entry.exchange.id) !== entry) return;
+    this.write(encodeFrame(FrameType.CANCEL, 0, entry.exchange.id));
+    this.end(entry);
+  }
+
+  private end(entry: Running): void {
+    this.running.delete(entry.exchange.id);
+    entry.isResponseComplete = true;
+    entry.exchange.settle();
+    this.events.onExchangeEnded(entry.exchange);
+  }
+
+  private onFrame(frame: Frame): void {
+    if (frame.id === 0) {
+      this.events.onControl(frame);
+      return;
+    }
+    const entry = this.running.get(frame.id);
+    if (entry === undefined) return; // cancelled or failed already: late frames are expected
+    const { sink } = entry.exchange;
+    const isLast = (frame.flags & FLAG_END) !== 0;
+    switch (frame.type) {
+      case FrameType.RESPONSE: {
+        const headBytes = frame.payload.readUInt32BE(0);
+        const head = parseHead(frame.payload.subarray(4, 4 + headBytes));
+        if (head === null) {
+          this.failEntry(entry, { error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: 'unreadable status line' }) });
+          return;
+        }
+        if (isLast) this.finish(entry);
+        sink.head(head, frame.payload.subarray(4 + headBytes), isLast);
+        return;
+      }
+      case FrameType.RESPONSE_BODY:
+        if (isLast) this.finish(entry);
+        sink.body(frame.payload, isLast);
+        return;
+      case FrameType.SENDFILE: {
+        const fd = frame.payload.readUInt32BE(0);
+        const offset = Number(frame.payload.readBigUInt64BE(4));
+        const length = Number(frame.payload.readBigUInt64BE(12));
+        const id = frame.id;
+        this.finish(entry);
+        sink.sendFile(this.procFdPath(fd), offset, length, (isOpen) => {
+          this.write(encodeFrame(FrameType.FILE_OPENED, 0, id, Buffer.from([isOpen ? 1 : 0])));
+        });
+        return;
+      }
+      case FrameType.ERROR:
+        this.failEntry(entry, parseFailure(frame.payload));
+        return;
+      case FrameType.CREDIT:
+        entry.bodyBytesInFlight -= frame.payload.readUInt32BE(0);
+        if (entry.isBodyPaused && entry.bodyBytesInFlight < this.windows.requestWindowBytes) {
+          entry.isBodyPaused = false;
+          entry.exchange.body?.resume();
+        }
+        return;
+      default:
+        this.onDecodeError(new ServerError('W2N_ERR_PROTO_UNEXPECTED', { type: frameTypeName(frame.type) ?? frame.type, state: 'running' }));
+    }
+  }
+
+  /** Set by the worker, which knows its pid; SENDFILE names the worker's own descriptor. */
+  procFdPath: (fd: number) => string = (fd) => `/proc/self/fd/${fd}`;
+
+  private finish(entry: Running): void {
+    this.end(entry);
+  }
+
+  private failEntry(entry: Running, failure: AppFailure): void {
+    this.end(entry);
+    entry.exchange.sink.fail(failure);
+  }
+
+  private onDecodeError(error: ServerError): void {
+    this.events.onProtocolError(error);
+  }
+}
+
+/** `"200 OK" NUL name NUL value …` → status code, reason and the flat header list. */
+export function parseHead(bytes: Buffer): ResponseHead | null {
+  const [statusLine, ...headers] = decodeStrings(bytes);
+  if (statusLine === undefined || headers.length % 2 !== 0) return null;
+  const match = /^(\d{3})(?: (.*))?$/s.exec(statusLine);
+  if (match === null) return null;
+  return { statusCode: Number(match[1]), reason: match[2] ?? '', headers };
+}
+
+function parseFailure(payload: Buffer): AppFailure {
+  try {
+    const info = JSON.parse(payload.toString('utf8')) as { code?: string; message?: string; traceback?: string };
+    const code = info.code === 'W2N_ERR_APP_BAD_RESPONSE' ? 'W2N_ERR_APP_BAD_RESPONSE' : 'W2N_ERR_APP_EXCEPTION';
+    const error = code === 'W2N_ERR_APP_BAD_RESPONSE'
+      ? new ServerError(code, { reason: info.message ?? 'unknown' })
+      : new ServerError(code, { exception: info.message ?? 'an exception' });
+    return { error, traceback: info.traceback };
+  } catch (cause: unknown) {
+    return { error: new ServerError('W2N_ERR_APP_EXCEPTION', { exception: 'an exception (unreadable ERROR frame)' }, { cause }) };
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * @module Who runs the next request: a bounded FIFO queue in front of the workers' free slots.
+ *
+ * A request goes straight to the ready worker with the fewest requests in flight when one has
+ * room and the `-w` limit (most requests inside the application at once, across the pool)
+ * allows; otherwise it waits in the queue, which is bounded: past `queueSize` the answer is an
+ * immediate 503 (counted, and logged once per burst). A queued request whose client leaves is
+ * dropped without reaching Python (Exchange.cancel → settle → onSettled here).
+ */
+import { ServerError } from '../errors/index.js';
+import { LogEvents } from '../observability/events.js';
+import type { Logger } from '../observability/log.js';
+import type { Exchange } from './exchange.js';
+import type { WorkerProcess } from './worker.js';
+
+export interface DispatcherOptions {
+  /** Most requests in the application at once across the pool; null = the workers' capacity. */
+  maxInApp: number | null;
+  queueSize: number;
+  log: Logger;
+}
+
+export class Dispatcher {
+  private queue: Exchange[] = [];
+  private queueHead = 0;
+  private queuedCount = 0;
+  private inApp = 0;
+  private rejectedInBurst = 0;
+  rejectedTotal = 0;
+
+  constructor(private readonly workers: () => readonly WorkerProcess[], private readonly options: DispatcherOptions) {}
+
+  get queued(): number {
+    return this.queuedCount;
+  }
+
+  get running(): number {
+    return this.inApp;
+  }
+
+  dispatch(exchange: Exchange): void {
+    if (exchange.isCancelled) return;
+    if (this.queuedCount === 0 && this.tryRun(exchange)) return;
+    if (this.queuedCount >= this.options.queueSize) {
+      this.reject(exchange);
+      return;
+    }
+    exchange.state = 'queued';
+    exchange.queuedAt = Date.now();
+    exchange.onSettled = () => { this.queuedCount -= 1; };
+    this.queue.push(exchange);
+    this.queuedCount += 1;
+  }
+
+  /** A slot may have opened (a request ended, a worker became ready): start queued requests. */
+  pump(): void {
+    while (this.queuedCount > 0) {
+      const exchange = this.peek();
+      if (exchange === undefined) break;
+      exchange.onSettled = null;
+      if (!this.tryRun(exchange)) {
+        exchange.onSettled = () => { this.queuedCount -= 1; };
+        break;
+      }
+      this.queueHead += 1;
+      this.queuedCount -= 1;
+    }
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+    if (this.queuedCount < this.options.queueSize / 2) this.rejectedInBurst = 0;
+  }
+
+  /** Called by the pool when a running exchange ended on some worker. */
+  release(): void {
+    this.inApp -= 1;
+    this.pump();
+  }
+
+  /** Fails every queued request (the pool is stopping for good). */
+  failQueued(error: () => ServerError): void {
+    for (let exchange = this.peek(); exchange !== undefined; exchange = this.peek()) {
+      this.queueHead += 1;
+      this.queuedCount -= 1;
+      exchange.onSettled = null;
+      exchange.settle();
+      exchange.sink.fail({ error: error() });
+    }
+  }
+
+  /** First live entry of the queue; skips entries settled while waiting (client left). */
+  private peek(): Exchange | undefined {
+    while (this.queueHead < this.queue.length) {
+      const exchange = this.queue[this.queueHead]!;
+      if (exchange.state === 'queued') return exchange;
+      this.queueHead += 1;
+    }
+    this.queue = [];
+    this.queueHead = 0;
+    return undefined;
+  }
+
+  private tryRun(exchange: Exchange): boolean {
+    if (this.options.maxInApp !== null && this.inApp >= this.options.maxInApp) return false;
+    let best: WorkerProcess | undefined;
+    for (const worker of this.workers()) {
+      if (worker.hasRoom && (best === undefined || worker.inFlight < best.inFlight)) best = worker;
+    }
+    if (best === undefined) return false;
+    this.inApp += 1;
+    best.run(exchange);
+    return true;
+  }
+
+  private reject(exchange: Exchange): void {
+    this.rejectedTotal += 1;
+    this.rejectedInBurst += 1;
+    if (this.rejectedInBurst === 1) {
+      LogEvents.queueFull(this.options.log, { queued: this.queuedCount, limit: this.options.queueSize, rejectedInBurst: 1 });
+    }
+    exchange.settle();
+    exchange.sink.fail({ error: new ServerError('W2N_ERR_QUEUE_FULL', { queued: this.queuedCount }) });
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * @module One request's life on the pool side: what the front hands in, and where answers go.
+ *
+ * The front builds an Exchange (environ bytes, an optional body stream, a ResponseSink) and gives
+ * it to the dispatcher; from then on the pool drives it: queue → a worker's channel → done. The
+ * front never sees workers or frames, only the ResponseSink calls, and it tells the pool two
+ * things back: `acknowledge(n)` when n response bytes have drained to the client (flow control),
+ * and `cancel()` when the client went away.
+ */
+import type { Readable } from 'node:stream';
+import type { ServerError } from '../errors/index.js';
+
+export interface ResponseHead {
+  statusCode: number;
+  reason: string;
+  /** Flat list: name, value, name, value … as the application gave them. */
+  headers: string[];
+}
+
+export interface AppFailure {
+  error: ServerError;
+  /** Python traceback, when the application raised. */
+  traceback?: string | undefined;
+}
+
+/** Implemented by the front: the pool calls these, in this order, at most once each except body(). */
+export interface ResponseSink {
+  /** The head, and the first body bytes. `isComplete`: nothing follows. */
+  head(head: ResponseHead, body: Buffer, isComplete: boolean): void;
+  body(chunk: Buffer, isLast: boolean): void;
+  /** Stream `length` bytes from `offset` of the file at `path` (a /proc fd link); report when open. */
+  sendFile(path: string, offset: number, length: number, onOpened: (isOpen: boolean) => void): void;
+  /** The request failed: 5xx if no head was sent, else the connection must be cut. */
+  fail(failure: AppFailure): void;
+}
+
+export type ExchangeState = 'new' | 'queued' | 'running' | 'done';
+
+export interface RequestLabel {
+  method: string;
+  path: string;
+}
+
+/** Hooks the channel that runs the exchange installs, so the front can talk back. */
+export interface ExchangeControl {
+  acknowledge(bytes: number): void;
+  cancel(): void;
+}
+
+export class Exchange {
+  state: ExchangeState = 'new';
+  /** Set by the channel that runs it. */
+  id = 0;
+  workerId = 0;
+  queuedAt = 0;
+  private control: ExchangeControl | null = null;
+  private isCancelledFlag = false;
+  /** Called once when the exchange leaves the pool (done or cancelled); set by the dispatcher. */
+  onSettled: (() => void) | null = null;
+
+  constructor(
+    /** REQUEST payload: the environ pairs, encoded (protocol/encode.ts encodeStrings). */
+    readonly environ: Buffer,
+    /** Request body, or null when the request has none. */
+    readonly body: Readable | null,
+    readonly sink: ResponseSink,
+    readonly label: RequestLabel,
+  ) {}
+
+  get isCancelled(): boolean {
+    return this.isCancelledFlag;
+  }
+
+  attach(control: ExchangeControl): void {
+    this.control = control;
+  }
+
+  /** The front: n response bytes were handed to the client and drained. */
+  acknowledge(bytes: number): void {
+    this.control?.acknowledge(bytes);
+  }
+
+  /** The front: the client went away; stop the work (if queued, it never reaches Python). */
+  cancel(): void {
+    if (this.isCancelledFlag || this.state === 'done') return;
+    this.isCancelledFlag = true;
+    if (this.state === 'running') this.control?.cancel();
+    else this.settle();
+  }
+
+  /** The pool: nothing more will happen for this exchange. */
+  settle(): void {
+    if (this.state === 'done') return;
+    this.state = 'done';
+    this.control = null;
+    const onSettled = this.onSettled;
+    this.onSettled = null;
+    onSettled?.();
+  }
+}

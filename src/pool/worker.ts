@@ -1,0 +1,206 @@
+/**
+ * @module One Python worker process: spawn, handshake, ready, serve, drain, exit.
+ *
+ * The only module that spawns or signals child processes. The channel is the child's fd 3: Node
+ * creates stdio pipes as Unix socketpairs, so the worker gets a private, bidirectional socket
+ * with nothing on the file system. stdout and stderr are read line by line and re-logged with
+ * the worker's id and pid.
+ *
+ * States: starting → ready → draining → exited. A worker leaves `starting` by READY (ready) or by
+ * ERROR id 0 / exit (a start failure the supervisor reports or retries).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Duplex } from 'node:stream';
+import { ServerError } from '../errors/index.js';
+import { LogEvents } from '../observability/events.js';
+import type { Logger } from '../observability/log.js';
+import { FrameType, PROTOCOL_VERSION, type Frame } from '../protocol/frames.js';
+import { Channel } from './channel.js';
+import type { Exchange } from './exchange.js';
+
+/** What the worker is told in HANDSHAKE (docs/protocol.md). */
+export interface WorkerHandshake {
+  app: { kind: 'web2py'; folder: string } | { kind: 'wsgi'; spec: string; cwd: string } | { kind: 'demo' };
+  threads: number;
+  workerClass: 'thread' | 'sync' | 'gevent';
+  requestWindow: number;
+  responseWindow: number;
+  profilerDir: string | null;
+}
+
+export interface WorkerOptions {
+  workerId: number;
+  python: string;
+  handshake: WorkerHandshake;
+  log: Logger;
+}
+
+interface ReadyInfo { protocol: number; pid: number; python: string; workerClass: string; capacity: number }
+
+export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
+
+/** The launcher script, shipped in the package: python/w2n_worker.py. */
+export const WORKER_SCRIPT = fileURLToPath(new URL('../../python/w2n_worker.py', import.meta.url));
+
+export interface WorkerProcessEvents {
+  ready: [];
+  /** Start failed before READY: the application cannot be loaded, or the process died. */
+  startFailed: [error: ServerError];
+  exchangeEnded: [exchange: Exchange];
+  exited: [info: { code: number | null; signal: string | null; wasExpected: boolean }];
+}
+
+export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
+  state: WorkerState = 'starting';
+  capacity = 1;
+  pythonVersion = '';
+  workerClass = '';
+  private readonly child: ChildProcess;
+  private readonly channel: Channel;
+  private readonly startedAt = Date.now();
+  private isExitExpected = false;
+  private startError: ServerError | null = null;
+  private readonly log: Logger;
+
+  constructor(private readonly options: WorkerOptions) {
+    super();
+    this.log = options.log.child({ workerId: options.workerId });
+    this.child = spawn(options.python, [WORKER_SCRIPT], {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, PYTHONUNBUFFERED: '1' },
+    });
+    const socket = this.child.stdio[3] as Duplex;
+    this.channel = new Channel(socket, {
+      requestWindowBytes: options.handshake.requestWindow,
+      responseWindowBytes: options.handshake.responseWindow,
+    }, {
+      onControl: (frame) => this.onControl(frame),
+      onExchangeEnded: (exchange) => this.emit('exchangeEnded', exchange),
+      onProtocolError: (error) => {
+        LogEvents.workerProtocolError(this.log, { workerId: this.id, pid: this.pid, code: error.code, message: error.message });
+        this.kill();
+      },
+    });
+    this.channel.procFdPath = (fd) => `/proc/${this.pid ?? 'self'}/fd/${fd}`;
+    this.relayOutput('stdout');
+    this.relayOutput('stderr');
+    this.child.on('error', (cause) => {
+      this.startError ??= new ServerError('W2N_ERR_PYTHON_MISSING', { python: options.python, reason: cause.message }, { cause });
+    });
+    this.child.on('exit', (code, signal) => this.onExit(code, signal));
+    LogEvents.workerSpawned(this.log, { workerId: this.id, pid: this.pid });
+    this.channel.sendControl(FrameType.HANDSHAKE, { protocol: PROTOCOL_VERSION, workerId: options.workerId, ...options.handshake });
+  }
+
+  get id(): number {
+    return this.options.workerId;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get inFlight(): number {
+    return this.channel.inFlight;
+  }
+
+  get hasRoom(): boolean {
+    return this.state === 'ready' && this.channel.inFlight < this.capacity;
+  }
+
+  run(exchange: Exchange): void {
+    exchange.workerId = this.id;
+    this.channel.run(exchange);
+  }
+
+  /** Finish in-flight requests, then exit (SHUTDOWN). */
+  drain(): void {
+    if (this.state === 'exited') return;
+    this.isExitExpected = true;
+    this.state = 'draining';
+    this.channel.sendControl(FrameType.SHUTDOWN);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.state === 'exited') return;
+    this.child.kill(signal);
+  }
+
+  /** Stop now: expected, so no respawn. */
+  terminate(): void {
+    this.isExitExpected = true;
+    this.kill('SIGKILL');
+  }
+
+  private onControl(frame: Frame): void {
+    if (frame.type === FrameType.READY && this.state === 'starting') {
+      const info = JSON.parse(frame.payload.toString('utf8')) as ReadyInfo;
+      if (info.protocol !== PROTOCOL_VERSION) {
+        this.startError = new ServerError('W2N_ERR_PROTO_VERSION', { theirs: info.protocol, ours: PROTOCOL_VERSION });
+        this.kill();
+        return;
+      }
+      this.capacity = Math.max(1, info.capacity);
+      this.pythonVersion = info.python;
+      this.workerClass = info.workerClass;
+      this.state = 'ready';
+      LogEvents.workerReady(this.log, {
+        workerId: this.id, pid: this.pid, python: info.python, workerClass: info.workerClass,
+        capacity: this.capacity, startupMs: Date.now() - this.startedAt,
+      });
+      this.emit('ready');
+    } else if (frame.type === FrameType.ERROR) {
+      const info = JSON.parse(frame.payload.toString('utf8')) as { code?: string; message?: string; traceback?: string };
+      this.startError = new ServerError('W2N_ERR_APP_IMPORT', { reason: info.message ?? 'unknown error' });
+      if (info.traceback !== undefined) this.log.error({ event: 'worker.start_failed', traceback: info.traceback }, info.message ?? '');
+    }
+  }
+
+  private relayOutput(stream: 'stdout' | 'stderr'): void {
+    const source = this.child[stream];
+    if (source === null) return;
+    const lines = createInterface({ input: source, crlfDelay: Infinity });
+    lines.on('line', (line) => LogEvents.workerOutput(this.log, { workerId: this.id, pid: this.pid, stream, line }));
+  }
+
+  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    const wasStarting = this.state === 'starting';
+    const inFlight = this.channel.inFlight;
+    this.state = 'exited';
+    const reason = signal !== null ? `killed by ${signal}` : `exit status ${code}`;
+    this.channel.close(() => ({
+      error: new ServerError('W2N_ERR_WORKER_DIED', { workerId: this.id, pid: this.pid ?? 0, reason }),
+    }));
+    LogEvents.workerExited(this.log, { workerId: this.id, pid: this.pid, code, signal, expected: this.isExitExpected, inFlight });
+    if (wasStarting && !this.isExitExpected) {
+      this.emit('startFailed', this.startError ?? new ServerError('W2N_ERR_START_WORKERS', { reason: `worker ${this.id} ${reason} before it was ready` }));
+    }
+    this.emit('exited', { code, signal, wasExpected: this.isExitExpected });
+  }
+}
+
+/** Runs the interpreter once to learn its version; missing or older than 3.8 is fatal. */
+export function probePython(python: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let errors = '';
+    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { errors += chunk.toString(); });
+    child.on('error', (cause) => reject(new ServerError('W2N_ERR_PYTHON_MISSING', { python, reason: cause.message }, { cause })));
+    child.on('close', (code) => {
+      const version = output.trim();
+      const match = /^(\d+)\.(\d+)\.(\d+)$/.exec(version);
+      if (code !== 0 || match === null) {
+        reject(new ServerError('W2N_ERR_PYTHON_MISSING', { python, reason: errors.trim().split('\n').pop() || `exit status ${code}` }));
+        return;
+      }
+      const [major, minor] = [Number(match[1]), Number(match[2])];
+      if (major < 3 || (major === 3 && minor < 8)) reject(new ServerError('W2N_ERR_PYTHON_TOO_OLD', { python, version }));
+      else resolve(version);
+    });
+  });
+}

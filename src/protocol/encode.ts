@@ -1,0 +1,56 @@
+/**
+ * @module Pure functions that turn frames into bytes. No I/O.
+ *
+ * Bodies are not copied: `encodeHeader` gives the 12 header bytes alone, so a writer can hand the
+ * header and the payload to one writev (see pool/channel.ts). Small control frames use
+ * `encodeFrame`, which returns one buffer.
+ */
+import { FLAG_END, FrameType, HEADER_BYTES, MAX_PAYLOAD, type FrameTypeCode } from './frames.js';
+
+export function encodeHeader(type: FrameTypeCode, flags: number, id: number, payloadBytes: number): Buffer {
+  if (payloadBytes > MAX_PAYLOAD) throw new RangeError(`payload of ${payloadBytes} bytes exceeds ${MAX_PAYLOAD}`);
+  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  header[0] = type;
+  header[1] = flags;
+  header.writeUInt16BE(0, 2);
+  header.writeUInt32BE(id >>> 0, 4);
+  header.writeUInt32BE(payloadBytes, 8);
+  return header;
+}
+
+export function encodeFrame(type: FrameTypeCode, flags: number, id: number, payload?: Buffer): Buffer {
+  const length = payload?.length ?? 0;
+  if (length > MAX_PAYLOAD) throw new RangeError(`payload of ${length} bytes exceeds ${MAX_PAYLOAD}`);
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
+  frame[0] = type;
+  frame[1] = flags;
+  frame.writeUInt16BE(0, 2);
+  frame.writeUInt32BE(id >>> 0, 4);
+  frame.writeUInt32BE(length, 8);
+  if (payload !== undefined) payload.copy(frame, HEADER_BYTES);
+  return frame;
+}
+
+/** NUL-separated latin-1 strings: `k1 NUL v1 NUL k2 …` (docs/protocol.md, "Strings"). */
+export function encodeStrings(strings: readonly string[]): Buffer {
+  return Buffer.from(strings.join('\0'), 'latin1');
+}
+
+export function decodeStrings(payload: Buffer): string[] {
+  return payload.length === 0 ? [] : payload.toString('latin1').split('\0');
+}
+
+export function encodeJson(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+export function encodeCredit(id: number, bytes: number): Buffer {
+  const frame = encodeHeader(FrameType.CREDIT, 0, id, 4);
+  const payload = Buffer.allocUnsafe(4);
+  payload.writeUInt32BE(bytes, 0);
+  return Buffer.concat([frame, payload]);
+}
+
+export function encodeRequest(id: number, environ: Buffer, hasBody: boolean): Buffer {
+  return encodeFrame(FrameType.REQUEST, hasBody ? 0 : FLAG_END, id, environ);
+}

@@ -1,0 +1,171 @@
+/**
+ * @module Start and stop the whole server: checks, listener, worker pool, logs, graceful stop.
+ *
+ * Order matters: everything that can be wrong with the configuration is checked before the
+ * socket is bound (one clear error, nothing listening), then the listener opens and prints the
+ * seed's `starting on IP:PORT...`, then the workers load the application. Requests that arrive
+ * while workers start wait in the queue; /health says 503 until the pool is ready.
+ */
+import type { Server as HttpServer } from 'node:http';
+import { join } from 'node:path';
+import { ServerError } from './errors/index.js';
+import type { Config, SettingKey } from './config/settings.js';
+import type { Source } from './config/load.js';
+import { LogEvents } from './observability/events.js';
+import type { Logger } from './observability/log.js';
+import { AccessLog, ACCESS_LOG_FILE_NAME } from './observability/access-log.js';
+import { Pool } from './pool/supervisor.js';
+import { probePython, type WorkerHandshake } from './pool/worker.js';
+import { createRequestHandler } from './front/handler.js';
+import type { ListenerFacts } from './front/environ.js';
+import { createListener, listen, loadTls, type LoadedTls } from './front/listeners.js';
+import { checkWeb2pyFolder, isWeb2pyFolder, prepareProfilerDir } from './web2py/folder.js';
+import { randomPasswordNotice, savePassword } from './web2py/password.js';
+
+/** Bytes of request body in flight to one worker per request, and of response back. */
+const REQUEST_WINDOW_BYTES = 256 * 1024;
+const RESPONSE_WINDOW_BYTES = 1024 * 1024;
+/** How long workers get to exit after SHUTDOWN before they are killed. */
+const WORKER_STOP_TIMEOUT_MS = 5_000;
+
+export interface StartOptions {
+  config: Readonly<Config>;
+  sources: Readonly<Record<SettingKey, Source>>;
+  log: Logger;
+  /** Human lines for the console (the seed prints `starting on ...` to stdout). */
+  say: (line: string) => void;
+}
+
+export interface RunningServer {
+  address: { ip: string; port: number };
+  pool: Pool;
+  /** Graceful stop: stop accepting, finish in-flight work, stop workers, flush logs. */
+  stop(signal: string): Promise<void>;
+  /** Immediate stop: kill workers now. */
+  kill(): void;
+}
+
+type AppSpec = WorkerHandshake['app'];
+
+/** web2py folder, `--app module:callable`, or the bundled demo when nothing else fits. */
+function chooseApp(config: Readonly<Config>, sources: StartOptions['sources']): { app: AppSpec; isWeb2py: boolean; hasRoutes: boolean; detail: string } {
+  if (config.app !== null) return { app: { kind: 'wsgi', spec: config.app, cwd: config.folder }, isWeb2py: false, hasRoutes: false, detail: `WSGI app ${config.app} from ${config.folder}` };
+  if (sources.folder === 'default' && !isWeb2pyFolder(config.folder)) {
+    return { app: { kind: 'demo' }, isWeb2py: false, hasRoutes: false, detail: `demo app: no gluon/ in ${config.folder} (use -f /path/to/web2py, or --app module:callable)` };
+  }
+  const folder = checkWeb2pyFolder(config.folder);
+  return { app: { kind: 'web2py', folder: folder.folder }, isWeb2py: true, hasRoutes: folder.hasRoutes, detail: `web2py in ${folder.folder}` };
+}
+
+function resolveTls(config: Readonly<Config>): LoadedTls | null {
+  const { sslCertificate, sslPrivateKey } = config;
+  if (sslCertificate === null && sslPrivateKey === null) return null;
+  if (sslCertificate === null || sslPrivateKey === null) {
+    throw new ServerError('W2N_ERR_TLS', { reason: sslCertificate === null ? 'a private key (-k) needs a certificate (-c)' : 'a certificate (-c) needs a private key (-k)' });
+  }
+  return loadTls({ certificateFile: sslCertificate, privateKeyFile: sslPrivateKey });
+}
+
+function resolveWorkerClass(workerClass: Config['workerClass']): { workerClass: WorkerHandshake['workerClass']; why: string } {
+  if (workerClass === 'auto') return { workerClass: 'thread', why: 'auto: the gevent class is not built yet, so threads' };
+  return { workerClass, why: 'as asked' };
+}
+
+function writePassword(config: Readonly<Config>, folder: string, port: number, say: (line: string) => void): void {
+  const result = savePassword({ folder, port, password: config.password });
+  if (result.generatedPassword !== undefined) say(randomPasswordNotice(result.generatedPassword).trimEnd());
+  if (result.action === 'disabled') say('no password, no web admin interface');
+}
+
+export async function startServer(options: StartOptions): Promise<RunningServer> {
+  const { config, sources, say } = options;
+  const log = options.log.child({ component: 'front' });
+
+  // 1. Everything that can be wrong with the configuration, before binding.
+  const chosen = chooseApp(config, sources);
+  await probePython(config.python);
+  const tls = resolveTls(config);
+  const profilerDir = config.profiler === null ? null : prepareProfilerDir(config.profiler, config.folder);
+  const accessLogFile = join(chosen.app.kind === 'web2py' ? chosen.app.folder : config.folder, ACCESS_LOG_FILE_NAME);
+  const accessLog = config.logging ? AccessLog.open(accessLogFile) : null;
+  if (chosen.isWeb2py && config.port !== 0 && chosen.app.kind === 'web2py') writePassword(config, chosen.app.folder, config.port, say);
+
+  // 2. The listener.
+  let isDraining = false;
+  const listenerFacts: ListenerFacts = { serverName: config.ip, serverPort: String(config.port), isTls: tls !== null };
+  const { workerClass, why } = resolveWorkerClass(config.workerClass);
+  const pool = new Pool({
+    processes: config.processes,
+    python: config.python,
+    handshake: {
+      app: chosen.app, threads: workerClass === 'sync' ? 1 : config.threads, workerClass,
+      requestWindow: REQUEST_WINDOW_BYTES, responseWindow: RESPONSE_WINDOW_BYTES, profilerDir,
+    },
+    maxInApp: config.workers,
+    queueSize: config.queueSize,
+    log: options.log,
+  });
+  let activeResponses = 0;
+  const baseHandler = createRequestHandler(listenerFacts, { pool, log, accessLog, isDraining: () => isDraining });
+  let server: HttpServer;
+  const handler: Parameters<typeof createListener>[0] = (req, res) => {
+    activeResponses += 1;
+    res.once('close', () => {
+      activeResponses -= 1;
+      if (isDraining) server.closeIdleConnections();
+    });
+    baseHandler(req, res);
+  };
+  server = createListener(handler, {
+    maxHeaderBytes: config.maxHeaderSize,
+    headersTimeoutMs: config.headersTimeout * 1000,
+    requestTimeoutMs: config.requestTimeout * 1000,
+    keepAliveTimeoutMs: config.keepAliveTimeout * 1000,
+  }, tls, log);
+  const address = await listen(server, config.ip, config.port);
+  listenerFacts.serverPort = String(address.port);
+  say(`starting on ${config.ip}:${address.port}...`);
+  LogEvents.serverListening(log, { address: `${address.ip}:${address.port}`, tls: tls !== null, http2: false });
+  if (chosen.isWeb2py && config.port === 0 && chosen.app.kind === 'web2py') writePassword(config, chosen.app.folder, address.port, say);
+
+  // 3. The workers.
+  LogEvents.appChosen(log, { kind: chosen.app.kind, detail: chosen.detail });
+  say(`application: ${chosen.detail}`);
+  try {
+    const ready = await pool.start();
+    say(`workers: ${config.processes} process${config.processes === 1 ? '' : 'es'} × ${ready.capacity} ready `
+      + `(${ready.workerClass}, ${why}; Python ${ready.pythonVersion})`);
+  } catch (error: unknown) {
+    pool.kill();
+    server.close();
+    server.closeAllConnections();
+    await accessLog?.close();
+    throw error;
+  }
+  say(tls === null ? 'TLS: off (plain HTTP)' : 'TLS: on (TLS 1.2 and newer)');
+  say(accessLog === null ? 'access log: off (-l to write httpserver.log)' : `access log: ${accessLogFile}`);
+
+  let stopping: Promise<void> | null = null;
+  const stop = (signal: string): Promise<void> => {
+    stopping ??= (async () => {
+      isDraining = true;
+      LogEvents.serverDraining(log, { signal, inFlight: activeResponses, gracefulTimeoutSeconds: config.gracefulTimeout });
+      server.close();
+      server.closeIdleConnections();
+      const deadline = Date.now() + config.gracefulTimeout * 1000;
+      await pool.settle(deadline);
+      while (activeResponses > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+      const unfinished = activeResponses;
+      server.closeAllConnections();
+      await pool.stop(WORKER_STOP_TIMEOUT_MS);
+      await accessLog?.close();
+      LogEvents.serverStopped(log, { signal, unfinished });
+    })();
+    return stopping;
+  };
+  const kill = (): void => {
+    pool.kill();
+    server.closeAllConnections();
+  };
+  return { address, pool, stop, kill };
+}

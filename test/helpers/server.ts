@@ -1,0 +1,97 @@
+/**
+ * Starts the real CLI (bin/web2py-on-node) on port 0 and reads the bound port from its
+ * `starting on IP:PORT...` line; ready when it prints its `workers:` line. No sleeps, no port
+ * guessing. Every started server is stopped when the test process ends.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { once } from 'node:events';
+
+export const repoRoot = join(import.meta.dirname, '..', '..');
+export const fixtures = join(repoRoot, 'test', 'fixtures');
+export const binPath = join(repoRoot, 'bin', 'web2py-on-node');
+
+export interface StartedServer {
+  port: number;
+  process: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  url: (path: string) => string;
+  /** SIGTERM, then the exit status. */
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => { for (const child of running) child.kill('SIGKILL'); });
+
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** What line means ready (default: the `workers:` line). */
+  readyPattern?: RegExp;
+  timeoutMs?: number;
+  scheme?: 'http' | 'https';
+}
+
+export async function startServer(args: string[], options: RunOptions = {}): Promise<StartedServer> {
+  const child = spawn(process.execPath, [binPath, '-p', '0', '--processes', '2', ...args], {
+    cwd: options.cwd ?? repoRoot,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  const exited = once(child, 'exit').then(([code, signal]) => {
+    running.delete(child);
+    return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+  });
+  const readyPattern = options.readyPattern ?? /^workers: /m;
+  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  while (!readyPattern.test(stdout)) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`server exited (${child.exitCode ?? child.signalCode}) before ready\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`server not ready in time\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+    }
+    await Promise.race([once(child.stdout, 'data'), exited, new Promise((r) => setTimeout(r, 200))]);
+  }
+  const match = /starting on (\S+):(\d+)\.\.\./.exec(stdout);
+  if (match === null) throw new Error(`no "starting on" line:\n${stdout}`);
+  const port = Number(match[2]);
+  const scheme = options.scheme ?? 'http';
+  return {
+    port,
+    process: child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    url: (path) => `${scheme}://127.0.0.1:${port}${path}`,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return (await exited).code;
+    },
+    exited,
+  };
+}
+
+/** Runs the CLI expecting it to exit by itself (bad configuration): its status and output. */
+export async function runToExit(args: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [binPath, ...args], {
+    cwd: options.cwd ?? repoRoot, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+  const [code] = await once(child, 'exit') as [number | null];
+  clearTimeout(timer);
+  running.delete(child);
+  return { code, stdout, stderr };
+}
