@@ -1,0 +1,84 @@
+/** @module Start-up checks on the web2py folder and the -F profiler folder. */
+
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, realpathSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import { ServerError } from '../errors/index.js';
+
+export interface Web2pyFolder {
+  /** The folder's real path (symlinks resolved): web2py's applications_parent. */
+  folder: string;
+  /** `<folder>/routes.py` exists, so URL rewriting may move static URLs (no static offload then). */
+  hasRoutes: boolean;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** gluon/rewrite.py load: `path = abspath(routes)` then `if not exists(path): return`. */
+function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A web2py folder is one that holds `gluon/` (the handlers put that folder first on sys.path). */
+export function isWeb2pyFolder(folder: string): boolean {
+  return isDirectory(join(folder, 'gluon'));
+}
+
+/** Throws W2N_ERR_FOLDER_NOT_WEB2PY unless `<folder>/gluon` is a directory. */
+export function checkWeb2pyFolder(folder: string): Web2pyFolder {
+  if (!isWeb2pyFolder(folder)) {
+    throw new ServerError('W2N_ERR_FOLDER_NOT_WEB2PY', { folder: resolve(folder) });
+  }
+  const realFolder = realpathSync(folder);
+  return { folder: realFolder, hasRoutes: exists(join(realFolder, 'routes.py')) };
+}
+
+/**
+ * Makes the -F folder ready, as gluon/main.py appfactory does before serving:
+ *   profiler_dir = abspath(profiler_dir)          # relative to applications_parent
+ *   if not os.path.isdir(profiler_dir): os.makedirs(profiler_dir)
+ *   filepath = pjoin(profiler_dir, "wtest") ... open(filepath, "w"); os.unlink(filepath)
+ * `baseFolder` plays applications_parent for a relative `dir` (the web2py folder; the seed
+ * handler chdirs there, so it defaults to the current folder). The probe has a unique name
+ * rather than "wtest", so two servers sharing the folder cannot trip each other.
+ * Returns the absolute path; errors are W2N_ERR_PROFILER_DIR.
+ */
+export function prepareProfilerDir(dir: string, baseFolder: string = process.cwd()): string {
+  const absoluteDir = resolve(baseFolder, dir);
+  try {
+    mkdirSync(absoluteDir, { recursive: true });
+  } catch (err: unknown) {
+    throw profilerDirError(absoluteDir, 'cannot create it', err);
+  }
+  if (!isDirectory(absoluteDir)) throw profilerDirError(absoluteDir, 'it is not a directory');
+  probeWritable(absoluteDir);
+  return absoluteDir;
+}
+
+function probeWritable(dir: string): void {
+  const probeFile = join(dir, `.w2n-probe-${process.pid}-${randomUUID().slice(0, 8)}`);
+  try {
+    writeFileSync(probeFile, '', { flag: 'wx' });
+    unlinkSync(probeFile);
+  } catch (err: unknown) {
+    throw profilerDirError(dir, 'cannot write in it', err);
+  }
+}
+
+function profilerDirError(folder: string, what: string, cause?: unknown): ServerError {
+  const detail = cause instanceof Error ? ` (${cause.message})` : '';
+  return new ServerError('W2N_ERR_PROFILER_DIR', { folder, reason: `${what}${detail}` },
+    cause === undefined ? undefined : { cause });
+}
