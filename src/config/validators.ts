@@ -1,0 +1,260 @@
+/**
+ * @module Setting validators: parse one raw value (argv/env string, CLI flag presence, or a JSON
+ * value from the config file) into a typed value, range-checked, or reject it with a reason.
+ *
+ * A validator knows nothing of where the value came from: it throws `InvalidValueError` with a
+ * short reason ("not an integer"), and config/load.ts adds the option name and the source. Each
+ * validator also carries what `--help` and docs/settings.md need (metavar, description) and its
+ * `kind`, which tells util.parseArgs whether the flag takes a value.
+ */
+
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+/** How a flag appears on the command line: a bare switch or a switch followed by a value. */
+export type ValueKind = 'boolean' | 'string';
+
+/** What a validator may consult besides the raw value. */
+export interface ValidationContext {
+  /** Relative paths are resolved against this folder. */
+  readonly cwd: string;
+}
+
+export interface Validator<T> {
+  readonly kind: ValueKind;
+  /** Placeholder for the value in --help (`N`, `SECONDS`, `FILE`); '' for switches. */
+  readonly metavar: string;
+  /** Human description of accepted values, for --help and the docs ("integer from 0 to 65535"). */
+  readonly description: string;
+  /**
+   * @param raw a string (argv, env), `true` (a bare CLI switch) or any JSON value (config file).
+   * @throws InvalidValueError when the value is rejected.
+   */
+  parse(raw: unknown, context: ValidationContext): T;
+  /** Shows a value the way a user would type it (docs defaults, messages). */
+  format(value: T): string;
+}
+
+/** The value type a validator produces. */
+export type ValueOf<V> = V extends Validator<infer T> ? T : never;
+
+/** A rejected value; `reason` is a short lowercase phrase, without the value or the option. */
+export class InvalidValueError extends Error {
+  readonly reason: string;
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'InvalidValueError';
+    this.reason = reason;
+  }
+}
+
+function reject(reason: string): never {
+  throw new InvalidValueError(reason);
+}
+
+interface Range {
+  readonly min?: number;
+  readonly max?: number;
+}
+
+function describeRange(noun: string, { min, max }: Range): string {
+  if (min !== undefined && max !== undefined) return `${noun} from ${min} to ${max}`;
+  if (min !== undefined) return `${noun} ≥ ${min}`;
+  if (max !== undefined) return `${noun} ≤ ${max}`;
+  return noun;
+}
+
+function checkRange(value: number, { min, max }: Range): number {
+  if (min !== undefined && value < min) reject(`must be at least ${min}`);
+  if (max !== undefined && value > max) reject(`must be at most ${max}`);
+  return value;
+}
+
+const INTEGER_TEXT = /^[+-]?\d+$/;
+const DECIMAL_TEXT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** A whole number within `min`..`max`; accepts "8000" or the JSON number 8000. */
+export function int(range: Range = {}): Validator<number> {
+  return {
+    kind: 'string',
+    metavar: 'N',
+    description: describeRange('integer', range),
+    parse(raw) {
+      const value = typeof raw === 'string' && INTEGER_TEXT.test(raw) ? Number(raw) : raw;
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) reject('not an integer');
+      return checkRange(value, range);
+    },
+    format: (value) => String(value),
+  };
+}
+
+/** Node's timers overflow past 2^31-1 ms; a longer duration would silently fire at once. */
+const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/** A duration in seconds, decimals allowed ("0.5", "30"); kept as seconds. */
+export function seconds(range: Range = {}): Validator<number> {
+  const checked = { min: range.min ?? 0, max: range.max ?? MAX_TIMER_SECONDS };
+  return {
+    kind: 'string',
+    metavar: 'SECONDS',
+    description: describeRange('seconds', { min: checked.min, max: range.max }),
+    parse(raw) {
+      const value = typeof raw === 'string' && DECIMAL_TEXT.test(raw) ? Number(raw) : raw;
+      if (typeof value !== 'number' || !Number.isFinite(value)) reject('not a number of seconds');
+      return checkRange(value, checked);
+    },
+    format: (value) => String(value),
+  };
+}
+
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
+
+/** A switch: as a CLI flag its presence means true; as text true/false, 1/0, yes/no, on/off. */
+export function bool(): Validator<boolean> {
+  return {
+    kind: 'boolean',
+    metavar: '',
+    description: 'boolean (true/false, 1/0, yes/no, on/off)',
+    parse(raw) {
+      if (typeof raw === 'boolean') return raw;
+      if (typeof raw === 'string') {
+        const word = raw.toLowerCase();
+        if (TRUE_WORDS.has(word)) return true;
+        if (FALSE_WORDS.has(word)) return false;
+      }
+      return reject('not a boolean: use true/false, 1/0, yes/no or on/off');
+    },
+    format: (value) => String(value),
+  };
+}
+
+interface TextOptions {
+  readonly minLength?: number;
+  /** The whole value must match. */
+  readonly pattern?: RegExp;
+  /** Says what `pattern` wants, e.g. "module:callable". */
+  readonly expected?: string;
+  readonly metavar?: string;
+}
+
+/** Free text, optionally non-empty or matching a pattern. */
+export function str(options: TextOptions = {}): Validator<string> {
+  const { minLength = 0, pattern, expected } = options;
+  return {
+    kind: 'string',
+    metavar: options.metavar ?? 'TEXT',
+    description: expected ?? (minLength > 0 ? 'non-empty text' : 'text'),
+    parse(raw) {
+      if (typeof raw !== 'string') reject('not a string');
+      if (raw.length < minLength) reject(minLength === 1 ? 'must not be empty' : `must be at least ${minLength} characters`);
+      if (pattern !== undefined && !pattern.test(raw)) reject(`expected ${expected ?? pattern.source}`);
+      return raw;
+    },
+    format: (value) => value,
+  };
+}
+
+/** One of a fixed set of words; the value type is their union. */
+export function enumOf<const T extends readonly string[]>(values: T): Validator<T[number]> {
+  const allowed: ReadonlySet<string> = new Set(values);
+  return {
+    kind: 'string',
+    metavar: values.join('|'),
+    description: `one of ${values.join(', ')}`,
+    parse(raw) {
+      if (typeof raw !== 'string' || !allowed.has(raw)) reject(`must be one of ${values.join(', ')}`);
+      return raw as T[number];
+    },
+    format: (value) => value,
+  };
+}
+
+interface PathOptions {
+  /** The path must exist when the config is loaded. */
+  readonly mustExist?: boolean;
+  /** This user must be able to read it (checked when it exists). */
+  readonly readable?: boolean;
+  /** true: it must be a folder; false/absent: it must be a file (checked when it exists). */
+  readonly dir?: boolean;
+}
+
+/** A file or folder path, made absolute against the context's cwd. */
+export function path(options: PathOptions = {}): Validator<string> {
+  const { mustExist = false, readable = false, dir = false } = options;
+  const noun = dir ? 'folder' : 'file';
+  const adjectives = [mustExist ? 'existing' : '', readable ? 'readable' : ''].filter(Boolean).join(', ');
+  const article = adjectives.startsWith('e') ? 'an' : 'a';
+  return {
+    kind: 'string',
+    metavar: dir ? 'DIR' : 'FILE',
+    description: `path to ${article} ${adjectives === '' ? '' : `${adjectives} `}${noun}`,
+    parse(raw, { cwd }) {
+      if (typeof raw !== 'string') reject('not a path');
+      if (raw === '') reject('must not be empty');
+      const absolute = resolve(cwd, raw);
+      let isDirectory: boolean;
+      try {
+        isDirectory = statSync(absolute).isDirectory();
+      } catch {
+        // Missing (or unreachable): fine unless it must exist; whoever uses it creates it.
+        if (mustExist) reject(`no such ${noun}`);
+        return absolute;
+      }
+      if (dir && !isDirectory) reject('not a folder');
+      if (!dir && isDirectory) reject('is a folder, not a file');
+      if (readable) {
+        try {
+          accessSync(absolute, fsConstants.R_OK);
+        } catch {
+          reject('not readable by this user');
+        }
+      }
+      return absolute;
+    },
+    format: (value) => value,
+  };
+}
+
+const SIZE_TEXT = /^(\d+)(?:([kmg])(?:i?b)?|b)?$/i;
+const SIZE_UNITS: Readonly<Record<string, number>> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** A size in bytes: an integer, or with a binary suffix ("16k" = 16384, "1m", "1g"). */
+export function bytes(range: Range = {}): Validator<number> {
+  return {
+    kind: 'string',
+    metavar: 'SIZE',
+    description: describeRange('bytes (or 16k, 1m, 1g)', range),
+    parse(raw) {
+      let value: number | undefined;
+      if (typeof raw === 'number' && Number.isSafeInteger(raw)) value = raw;
+      const match = typeof raw === 'string' ? SIZE_TEXT.exec(raw) : null;
+      if (match !== null) value = Number(match[1]) * (SIZE_UNITS[match[2]?.toLowerCase() ?? ''] ?? 1);
+      if (value === undefined || !Number.isSafeInteger(value)) reject('not a size (an integer, or with k, m or g)');
+      return checkRange(value, range);
+    },
+    format: (value) => {
+      for (const [suffix, unit] of Object.entries(SIZE_UNITS).reverse()) {
+        if (value >= unit && value % unit === 0) return `${value / unit}${suffix}`;
+      }
+      return String(value);
+    },
+  };
+}
+
+/**
+ * Also accepts "none": JSON `null` in the config file, or an empty string from argv/env
+ * (the seed's own "not given" value for -c/-k).
+ */
+export function nullable<T>(inner: Validator<T>): Validator<T | null> {
+  return {
+    kind: inner.kind,
+    metavar: inner.metavar,
+    description: `${inner.description}, or none`,
+    parse(raw, context) {
+      if (raw === null || raw === '') return null;
+      return inner.parse(raw, context);
+    },
+    format: (value) => (value === null ? 'none' : inner.format(value)),
+  };
+}
