@@ -26,6 +26,7 @@ export class Dispatcher {
   private queuedCount = 0;
   private inApp = 0;
   private rejectedInBurst = 0;
+  private rotation = 0;
   rejectedTotal = 0;
 
   constructor(private readonly workers: () => readonly WorkerProcess[], private readonly options: DispatcherOptions) {}
@@ -103,11 +104,16 @@ export class Dispatcher {
 
   private tryRun(exchange: Exchange): boolean {
     if (this.options.maxInApp !== null && this.inApp >= this.options.maxInApp) return false;
+    // Least loaded wins; ties go round-robin, so idle workers share the load (and warm up) evenly.
+    const workers = this.workers();
+    const count = workers.length;
     let best: WorkerProcess | undefined;
-    for (const worker of this.workers()) {
+    for (let step = 0; step < count; step += 1) {
+      const worker = workers[(this.rotation + step) % count]!;
       if (worker.hasRoom && (best === undefined || worker.inFlight < best.inFlight)) best = worker;
     }
     if (best === undefined) return false;
+    this.rotation = (this.rotation + 1) % Math.max(1, count);
     this.inApp += 1;
     best.run(exchange);
     return true;

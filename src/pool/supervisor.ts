@@ -121,7 +121,9 @@ export class Pool {
       const worker = slot.worker;
       if (worker === null || worker.state === 'exited') continue;
       exits.push(new Promise((resolve) => worker.once('exited', () => resolve())));
-      worker.drain();
+      // A worker still starting has no requests: stop it rather than have it load the app first.
+      if (worker.state === 'starting') worker.terminate();
+      else worker.drain();
     }
     const timer = setTimeout(() => {
       for (const slot of this.slots) slot.worker?.terminate();

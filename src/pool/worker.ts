@@ -71,6 +71,9 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.child = spawn(options.python, [WORKER_SCRIPT], {
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       env: { ...process.env, PYTHONUNBUFFERED: '1' },
+      // Own process group: a terminal's Ctrl-C reaches only the front, which then drains the
+      // workers in order. A worker whose front dies sees EOF on fd 3 and exits.
+      detached: true,
     });
     const socket = this.child.stdio[3] as Duplex;
     this.channel = new Channel(socket, {

@@ -1,0 +1,121 @@
+/**
+ * Black-box: HTTPS, the access log and profiler, graceful stop, the demo fallback.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixtures, startServer } from '../helpers/server.js';
+import { makeCertificate } from '../helpers/tls.js';
+
+const apps = join(fixtures, 'apps');
+
+function get(port: number, path: string, options: { tls?: { ca: string; minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2'; maxVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' } } = {}): Promise<{ status: number; body: string; protocol: string }> {
+  return new Promise((resolve, reject) => {
+    const common = { host: '127.0.0.1', port, path, agent: false as const };
+    const onResponse = (res: import('node:http').IncomingMessage): void => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, protocol: (res.socket as { getProtocol?: () => string }).getProtocol?.() ?? 'plain' }));
+    };
+    const req = options.tls === undefined
+      ? httpRequest(common, onResponse)
+      : httpsRequest({ ...common, ca: options.tls.ca, servername: 'localhost', minVersion: options.tls.minVersion, maxVersion: options.tls.maxVersion }, onResponse);
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('HTTPS: wsgi.url_scheme=https and HTTPS=on; TLS below 1.2 refused', async () => {
+  const { cert, key } = makeCertificate();
+  const server = await startServer(['--app', 'suite:app', '-f', apps, '-c', cert, '-k', key], { scheme: 'https' });
+  try {
+    assert.match(server.stdout(), /^TLS: on/m);
+    const ca = readFileSync(cert, 'utf8');
+    const answer = await get(server.port, '/echo', { tls: { ca } });
+    assert.equal(answer.status, 200);
+    const env = (JSON.parse(answer.body) as { environ: Record<string, string> }).environ;
+    assert.equal(env['wsgi.url_scheme'], 'https');
+    assert.equal(env.HTTPS, 'on');
+    assert.equal(env.SERVER_PORT, String(server.port));
+    await assert.rejects(get(server.port, '/hello', { tls: { ca, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' } }));
+    const modern = await get(server.port, '/hello', { tls: { ca, minVersion: 'TLSv1.2' } });
+    assert.equal(modern.status, 200);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('-l: one web2py-format line per request in httpserver.log, none lost on graceful stop', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'w2n-access-'));
+  // The log goes to the -f folder; the fixture module is found through PYTHONPATH.
+  const server = await startServer(['--app', 'suite:app', '-f', folder, '-l'], { env: { PYTHONPATH: apps } });
+  const logFile = join(folder, 'httpserver.log');
+  assert.match(server.stdout(), new RegExp(`^access log: ${logFile}$`, 'm'));
+  const count = 200;
+  for (let i = 0; i < count; i += 1) {
+    const answer = await get(server.port, i % 2 === 0 ? '/hello' : '/echo/a,b');
+    assert.equal(answer.status, 200);
+  }
+  assert.equal(await server.stop(), 0);
+  const lines = readFileSync(logFile, 'utf8').split('\n').filter(Boolean);
+  assert.equal(lines.length, count);
+  assert.match(lines[0]!, /^127\.0\.0\.1, \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, GET, \/hello, HTTP\/1\.1, 200, \d+\.\d{6}$/);
+  assert.match(lines[1]!, /, GET, \/echo\/a%2Cb, HTTP\/1\.1, 200, /);
+});
+
+test('-F DIR: one cProfile dump per request, without -l', async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'w2n-prof-')), 'created');
+  const server = await startServer(['--app', 'suite:app', '-f', apps, '-F', dir]);
+  try {
+    for (let i = 0; i < 3; i += 1) assert.equal((await get(server.port, '/hello')).status, 200);
+  } finally {
+    await server.stop();
+  }
+  const dumps = readdirSync(dir).filter((name) => /^req_[0-9a-f]+\.prof$/.test(name));
+  assert.equal(dumps.length, 3);
+});
+
+test('SIGTERM: in-flight requests finish, new connections are refused, exit 0', async () => {
+  const server = await startServer(['--app', 'suite:app', '-f', apps]);
+  const slow = get(server.port, '/slow?s=1');
+  await new Promise((r) => setTimeout(r, 200));
+  const exit = server.stop('SIGTERM');
+  const answer = await slow;
+  assert.equal(answer.status, 200);
+  assert.equal(await exit, 0);
+  await assert.rejects(get(server.port, '/hello'));
+  assert.match(server.stderr(), /server\.stopped/);
+});
+
+test('/health is 503 while the workers start', async () => {
+  // A worker that takes a while to import: health must say 503 until it is ready.
+  const server = await startServer(['--app', 'slow_import:app', '-f', apps], { readyPattern: /^starting on /m, env: { W2N_FIXTURE_IMPORT_DELAY: '1.5' } });
+  try {
+    const early = await get(server.port, '/health');
+    assert.equal(early.status, 503);
+    // A request sent now waits for a worker instead of failing.
+    const queued = await get(server.port, '/');
+    assert.equal(queued.status, 200);
+    assert.equal((await get(server.port, '/health')).status, 200);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('no gluon/ and no --app: says so and serves the bundled demo', async () => {
+  const empty = mkdtempSync(join(tmpdir(), 'w2n-demo-'));
+  const server = await startServer([], { cwd: empty });
+  try {
+    assert.match(server.stdout(), /demo app: no gluon\/ in/);
+    const answer = await get(server.port, '/');
+    assert.equal(answer.status, 200);
+    assert.match(answer.body, /web2py-on-node/);
+  } finally {
+    await server.stop();
+  }
+});
