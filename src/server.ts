@@ -107,7 +107,6 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   });
   let activeResponses = 0;
   const baseHandler = createRequestHandler(listenerFacts, { pool, log, accessLog, isDraining: () => isDraining });
-  let server: HttpServer;
   const handler: Parameters<typeof createListener>[0] = (req, res) => {
     activeResponses += 1;
     res.once('close', () => {
@@ -116,7 +115,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     });
     baseHandler(req, res);
   };
-  server = createListener(handler, {
+  const server: HttpServer = createListener(handler, {
     maxHeaderBytes: config.maxHeaderSize,
     headersTimeoutMs: config.headersTimeout * 1000,
     requestTimeoutMs: config.requestTimeout * 1000,

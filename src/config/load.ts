@@ -8,7 +8,6 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { ServerError } from '../errors/index.js';

@@ -167,7 +167,7 @@ export class AccessLog {
   reopen(): Promise<void> {
     if (this.#closing !== null) return this.#closing;
     let failure: ServerError | null = null;
-    this.#enqueue(async () => {
+    void this.#enqueue(async () => {
       await this.#writePending();
       await this.#closeFd();
       try {
@@ -195,7 +195,7 @@ export class AccessLog {
   #queueFlush(): Promise<void> {
     if (!this.#isFlushQueued) {
       this.#isFlushQueued = true;
-      this.#enqueue(() => this.#writePending());
+      void this.#enqueue(() => this.#writePending());
     }
     return this.#chain;
   }

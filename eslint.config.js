@@ -1,0 +1,61 @@
+// Lint: type-aware rules a server needs (no floating or misused promises), and the module
+// boundaries of shared/STYLE.md enforced, not just reviewed.
+import tseslint from 'typescript-eslint';
+
+const restrict = (paths, patterns = []) => ['error', { paths, patterns }];
+const nodeHttp = ['node:http', 'node:https', 'node:http2', 'node:net', 'node:tls'].map((name) => ({
+  name, message: 'this layer does no network I/O (see STYLE.md, module boundaries)',
+}));
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'bench/**', 'eslint.config.js'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { project: ['./tsconfig.test.json'], tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      // node:test's test()/describe() return promises the runner itself awaits.
+      '@typescript-eslint/no-floating-promises': ['error', {
+        allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after'] }],
+      }],
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/only-throw-error': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-param-reassign': 'error',
+      'no-restricted-properties': ['error',
+        { object: 'process', property: 'exit', message: 'only src/cli/main.ts exits the process' },
+        { object: 'process', property: 'argv', message: 'only src/cli/main.ts reads argv (config/load.ts takes it as a parameter)' }],
+      'no-restricted-imports': restrict([{ name: 'node:child_process', message: 'only src/pool/worker.ts spawns processes' }]),
+    },
+  },
+  { files: ['src/cli/main.ts'], rules: { 'no-restricted-properties': 'off' } },
+  { files: ['src/pool/worker.ts'], rules: { 'no-restricted-imports': 'off' } },
+  {
+    files: ['src/protocol/**/*.ts'],
+    rules: { 'no-restricted-imports': restrict([...nodeHttp, { name: 'node:child_process', message: 'pure codec' }, { name: 'node:fs', message: 'pure codec' }],
+      ['../config/*', '../pool/*', '../front/*', '../observability/*', '../web2py/*', '../server.js']) },
+  },
+  {
+    files: ['src/config/**/*.ts'],
+    rules: { 'no-restricted-imports': restrict([...nodeHttp, { name: 'node:child_process', message: 'config only validates' }],
+      ['../pool/*', '../front/*', '../observability/*', '../protocol/*', '../web2py/*', '../server.js']) },
+  },
+  {
+    files: ['src/pool/**/*.ts'],
+    ignores: ['src/pool/worker.ts'],
+    rules: { 'no-restricted-imports': restrict([...nodeHttp, { name: 'node:child_process', message: 'only worker.ts spawns processes' }], ['../front/*', '../server.js']) },
+  },
+  {
+    files: ['src/pool/worker.ts'],
+    rules: { 'no-restricted-imports': restrict(nodeHttp, ['../front/*', '../server.js']) },
+  },
+  {
+    files: ['src/front/**/*.ts'],
+    rules: { 'no-restricted-imports': restrict([{ name: 'node:child_process', message: 'the front never touches processes' }],
+      ['**/pool/worker.js', '**/pool/supervisor.js', '**/pool/channel.js', '**/pool/dispatcher.js']) },
+  },
+  {
+    files: ['test/**/*.ts', 'scripts/**/*.ts'],
+    rules: { 'no-restricted-imports': 'off', 'no-restricted-properties': 'off' },
+  },
+);

@@ -1,0 +1,117 @@
+/**
+ * Black-box: the CLI serving a web2py folder. In CI that is the small web2py-shaped fixture
+ * (test/fixtures/web2py); set W2N_TEST_WEB2PY=/path/to/web2py to run the same tests against a
+ * real web2py tree (then the admin login test runs too).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync, existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fixtures, startServer } from '../helpers/server.js';
+
+const realWeb2py = process.env.W2N_TEST_WEB2PY;
+const folder = realWeb2py ?? join(fixtures, 'web2py');
+const isReal = realWeb2py !== undefined;
+
+/** Checks `password` against the stored hash exactly as pydal's CRYPT does, with Python's hashlib. */
+function verifyWithPython(stored: string, password: string): boolean {
+  const script = `
+import hashlib, sys
+stored, password = sys.stdin.read().split("\\n", 1)
+alg, salt, digest = stored.split("$")
+assert alg == "pbkdf2(1000,20,sha512)", alg
+computed = hashlib.pbkdf2_hmac("sha512", password.encode("utf8"), salt.encode("utf8"), 1000, 20).hex()
+print("ok" if computed == digest else "bad")`;
+  return execFileSync('python3', ['-c', script], { input: `${stored}\n${password}`, encoding: 'utf8' }).trim() === 'ok';
+}
+
+test('serves the web2py app, writes the admin password file as web2py does, never logs it', async () => {
+  const password = 'S3cret-Pass-for-test';
+  const server = await startServer(['-f', folder, '-a', password]);
+  const passwordFile = join(folder, `parameters_${server.port}.py`);
+  try {
+    const page = await fetch(server.url('/welcome/default/index'));
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /welcome/i);
+    const content = readFileSync(passwordFile, 'utf8');
+    const match = /^password="(pbkdf2\(1000,20,sha512\)\$[0-9a-f]{16}\$[0-9a-f]{40})"\n$/.exec(content);
+    assert.ok(match, `file content: ${content}`);
+    assert.ok(verifyWithPython(match[1]!, password));
+    assert.ok(!verifyWithPython(match[1]!, 'wrong'));
+    assert.equal(statSync(passwordFile).mode & 0o777, 0o600);
+  } finally {
+    await server.stop();
+    assert.ok(!server.stdout().includes(password) && !server.stderr().includes(password), 'password never printed');
+    rmSync(passwordFile, { force: true });
+  }
+});
+
+test('loads gluon as web2py\'s handlers do: chdir, sys.path, web2py_runtime_handler before import', { skip: isReal && 'fixture-only introspection' }, async () => {
+  const server = await startServer(['-f', folder]);
+  try {
+    const env = await (await fetch(server.url('/env'))).json() as Record<string, unknown>;
+    assert.equal(env.cwd, folder);
+    assert.equal(env.sys_path_0, folder);
+    assert.equal(env.runtime_handler, true);
+    assert.equal(env.is_local, true);
+    assert.match(server.stdout(), new RegExp(`application: web2py in ${folder}`));
+  } finally {
+    await server.stop();
+  }
+});
+
+test('<random> makes a password, prints it as web2py does, and the file verifies it', async () => {
+  const server = await startServer(['-f', folder, '-a', '<random>']);
+  const passwordFile = join(folder, `parameters_${server.port}.py`);
+  try {
+    const printed = /your admin password is "([A-Za-z0-9]{8})"/.exec(server.stdout());
+    assert.ok(printed, server.stdout());
+    const stored = /password="([^"]+)"/.exec(readFileSync(passwordFile, 'utf8'))![1]!;
+    assert.ok(verifyWithPython(stored, printed[1]!));
+  } finally {
+    await server.stop();
+    rmSync(passwordFile, { force: true });
+  }
+});
+
+test('admin login with the password set by -a (real web2py)', { skip: !isReal && 'needs W2N_TEST_WEB2PY' }, async () => {
+  const password = 'admin-test-password';
+  const server = await startServer(['-f', folder, '-a', password]);
+  const passwordFile = join(folder, `parameters_${server.port}.py`);
+  try {
+    const first = await fetch(server.url('/admin/default/index'), { redirect: 'manual' });
+    const cookie = (first.headers.get('set-cookie') ?? '').split(';')[0]!;
+    assert.match(cookie, /^session_id_admin=/);
+    const login = await fetch(server.url('/admin/default/index'), {
+      method: 'POST', redirect: 'manual',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: `password=${encodeURIComponent(password)}&send=%2Fadmin%2Fdefault%2Fsite`,
+    });
+    assert.equal(login.status, 303);
+    assert.equal(login.headers.get('location'), '/admin/default/site');
+    const site = await fetch(server.url('/admin/default/site'), { headers: { cookie }, redirect: 'manual' });
+    assert.equal(site.status, 200);
+    assert.match(await site.text(), /Installed applications/);
+  } finally {
+    await server.stop();
+    if (existsSync(passwordFile)) rmSync(passwordFile);
+  }
+});
+
+test('a forged X-Forwarded-Proto never makes a plain request https', async () => {
+  const server = await startServer(['-f', folder]);
+  try {
+    const path = isReal ? '/welcome/default/index' : '/env';
+    const answer = await fetch(server.url(path), { headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '10.9.8.7' } });
+    assert.equal(answer.status, 200);
+    if (!isReal) {
+      const env = await answer.json() as { environ: Record<string, string>; is_local: boolean };
+      assert.equal(env.environ.HTTP_X_FORWARDED_PROTO, undefined);
+      assert.equal(env.environ['wsgi.url_scheme'], 'http');
+      assert.equal(env.is_local, true);
+    }
+  } finally {
+    await server.stop();
+  }
+});
