@@ -2,7 +2,7 @@
  * @module One worker's socket: frames in and out, request-id correlation, flow control.
  *
  * Writes made in one event-loop turn are corked together and leave in one writev, so fifty
- * requests arriving at once cost the worker one read, not fifty. Every running exchange is in
+ * requests arriving at once cost one syscall here and one read in the worker, not fifty. Every running exchange is in
  * `running` until the worker ends it or the channel closes; `close()` fails whatever is left,
  * so no pending entry outlives its worker.
  */
@@ -108,15 +108,19 @@ export class Channel {
   private write(bytes: Buffer): void {
     if (this.isClosed) return;
     if (!this.isCorked) {
+      // setImmediate, not nextTick: nextTick fires after each I/O callback, so it would uncork once
+      // per request; the check phase runs once per loop turn, after every ready socket was read.
       this.isCorked = true;
       this.socket.cork();
-      process.nextTick(() => {
-        this.isCorked = false;
-        this.socket.uncork();
-      });
+      setImmediate(this.uncork);
     }
     this.socket.write(bytes);
   }
+
+  private readonly uncork = (): void => {
+    this.isCorked = false;
+    this.socket.uncork();
+  };
 
   private pumpBody(entry: Running): void {
     const body = entry.exchange.body!;

@@ -119,3 +119,34 @@ test('no gluon/ and no --app: says so and serves the bundled demo', async () => 
     await server.stop();
   }
 });
+
+test('a second SIGINT stops at once', async () => {
+  const server = await startServer(['--app', 'suite:app', '-f', apps]);
+  const agent = new (await import('node:http')).Agent({ keepAlive: true, maxSockets: 1 });
+  const healthOnKeptConnection = (): Promise<number> => new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: server.port, path: '/health', agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  try {
+    assert.equal(await healthOnKeptConnection(), 200);
+    // Hold the keep-alive connection busy with a slow request so it stays open while draining.
+    const slow = get(server.port, '/slow?s=5').catch(() => ({ status: 0, body: '', protocol: '' }));
+    await new Promise((r) => setTimeout(r, 200));
+    server.process.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.match(server.stderr(), /server\.draining/);
+    const started = Date.now();
+    server.process.kill('SIGINT');
+    const { code } = await server.exited;
+    assert.equal(code, 130);
+    assert.ok(Date.now() - started < 3000, 'stopped at once, not after the 5 s request');
+    assert.match(server.stderr(), /server\.forced_stop/);
+    assert.equal((await slow).status, 0, 'the slow request was cut');
+  } finally {
+    agent.destroy();
+  }
+});
