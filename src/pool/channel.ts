@@ -261,11 +261,10 @@ export function parseHead(bytes: Buffer): ResponseHead | null {
 function parseFailure(payload: Buffer): AppFailure {
   try {
     const info = JSON.parse(payload.toString('utf8')) as { code?: string; message?: string; traceback?: string };
-    const code = info.code === 'W2N_ERR_APP_BAD_RESPONSE' ? 'W2N_ERR_APP_BAD_RESPONSE' : 'W2N_ERR_APP_EXCEPTION';
-    const error = code === 'W2N_ERR_APP_BAD_RESPONSE'
-      ? new ServerError(code, { reason: info.message ?? 'unknown' })
-      : new ServerError(code, { exception: info.message ?? 'an exception' });
-    return { error, traceback: info.traceback };
+    // The worker names its error by code; anything unknown is the application's exception (500).
+    if (info.code === 'W2N_ERR_APP_BAD_RESPONSE') return { error: new ServerError(info.code, { reason: info.message ?? 'unknown' }), traceback: info.traceback };
+    if (info.code === 'W2N_ERR_NOT_READY') return { error: new ServerError(info.code) };
+    return { error: new ServerError('W2N_ERR_APP_EXCEPTION', { exception: info.message ?? 'an exception' }), traceback: info.traceback };
   } catch (cause: unknown) {
     return { error: new ServerError('W2N_ERR_APP_EXCEPTION', { exception: 'an exception (unreadable ERROR frame)' }, { cause }) };
   }

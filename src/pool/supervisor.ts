@@ -77,7 +77,7 @@ export class Pool {
       for (let index = 0; index < this.options.processes; index += 1) {
         const slot: Slot = { worker: null, startedAt: 0, earlyDeaths: 0, respawnTimer: null };
         this.slots.push(slot);
-        const worker = this.spawn(slot);
+        const worker = this.spawn(slot, false);
         worker.once('ready', () => {
           readyCount += 1;
           if (readyCount === this.options.processes && !hasSettled) {
@@ -147,9 +147,10 @@ export class Pool {
     return workers;
   }
 
-  private spawn(slot: Slot): WorkerProcess {
+  private spawn(slot: Slot, isReplacement = true): WorkerProcess {
     const worker = new WorkerProcess({
       workerId: this.nextWorkerId++,
+      isReplacement,
       python: this.options.python,
       handshake: this.options.handshake,
       log: this.log,

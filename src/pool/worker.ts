@@ -33,6 +33,8 @@ export interface WorkerHandshake {
 
 export interface WorkerOptions {
   workerId: number;
+  /** Replaces a worker that died (not one of the first generation). */
+  isReplacement: boolean;
   python: string;
   handshake: WorkerHandshake;
   log: Logger;
@@ -158,7 +160,12 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     } else if (frame.type === FrameType.ERROR) {
       const info = JSON.parse(frame.payload.toString('utf8')) as { code?: string; message?: string; traceback?: string };
       this.startError = new ServerError('W2N_ERR_APP_IMPORT', { reason: info.message ?? 'unknown error' });
-      if (info.traceback !== undefined) this.log.error({ event: 'worker.start_failed', traceback: info.traceback }, info.message ?? '');
+      this.isExitExpected = true; // it exits next, having said why: not a crash
+      // At the first start the CLI turns this into its one error line, so the traceback is for
+      // --log-level debug; a replacement worker failing later is news: log it as an error.
+      const fields = { event: 'worker.start_failed', workerId: this.id, traceback: info.traceback ?? '' };
+      if (this.options.isReplacement) this.log.error(fields, info.message ?? '');
+      else this.log.debug(fields, info.message ?? '');
     }
   }
 
@@ -178,7 +185,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       error: new ServerError('W2N_ERR_WORKER_DIED', { workerId: this.id, pid: this.pid ?? 0, reason }),
     }));
     LogEvents.workerExited(this.log, { workerId: this.id, pid: this.pid, code, signal, expected: this.isExitExpected, inFlight });
-    if (wasStarting && !this.isExitExpected) {
+    if (wasStarting && (this.startError !== null || !this.isExitExpected)) {
       this.emit('startFailed', this.startError ?? new ServerError('W2N_ERR_START_WORKERS', { reason: `worker ${this.id} ${reason} before it was ready` }));
     }
     this.emit('exited', { code, signal, wasExpected: this.isExitExpected });

@@ -1,8 +1,8 @@
 /** @module Start-up checks on the web2py folder and the -F profiler folder. */
 
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, realpathSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, realpathSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 
 import { ServerError } from '../errors/index.js';
 
@@ -58,13 +58,26 @@ export function checkWeb2pyFolder(folder: string): Web2pyFolder {
 export function prepareProfilerDir(dir: string, baseFolder: string = process.cwd()): string {
   const absoluteDir = resolve(baseFolder, dir);
   try {
-    mkdirSync(absoluteDir, { recursive: true });
+    makeDirs(absoluteDir);
   } catch (err: unknown) {
     throw profilerDirError(absoluteDir, 'cannot create it', err);
   }
   if (!isDirectory(absoluteDir)) throw profilerDirError(absoluteDir, 'it is not a directory');
   probeWritable(absoluteDir);
   return absoluteDir;
+}
+
+/**
+ * `mkdir -p`, one segment at a time. Not `mkdirSync(dir, { recursive: true })`: under a pseudo
+ * file system such as /proc, Node 20's recursive mkdir spins forever instead of failing.
+ */
+function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let current = dir; !existsSync(current); current = dirname(current)) {
+    missing.unshift(current);
+    if (dirname(current) === current) break;
+  }
+  for (const folder of missing) mkdirSync(folder);
 }
 
 function probeWritable(dir: string): void {

@@ -53,7 +53,7 @@ test('loads gluon as web2py\'s handlers do: chdir, sys.path, web2py_runtime_hand
     const env = await (await fetch(server.url('/env'))).json() as Record<string, unknown>;
     assert.equal(env.cwd, folder);
     assert.equal(env.sys_path_0, folder);
-    assert.equal(env.runtime_handler, true);
+    assert.equal(env.web2py_runtime_handler, true);
     assert.equal(env.is_local, true);
     assert.match(server.stdout(), new RegExp(`application: web2py in ${folder}`));
   } finally {

@@ -1,0 +1,180 @@
+"""The worker process: handshake, load the application, READY, serve until told to stop.
+
+Launch convention: the front runs ``<python> <repo>/python/w2n_worker.py`` (a launcher that
+imports this package and calls ``main()``; ``python -m web2py_on_node_worker`` works too) with
+
+- file descriptor 3: this worker's end of a Unix socketpair, the channel of docs/protocol.md;
+- stdin: /dev/null; stdout and stderr: pipes the front reads line by line and re-logs (both are
+  made line-buffered here, so that a line shows up when it is written).
+
+Life: read HANDSHAKE -> pick the executor (gevent patches here, before the app is imported) ->
+load the app -> send READY (or ERROR id 0 and exit 3) -> serve. Exit status:
+
+- 0: SHUTDOWN, after the requests in flight have finished (atexit hooks run; threads the app
+  started are not waited for); or, at once, when the front closes the channel (nothing else
+  could be delivered anyway);
+- 3: the application could not be loaded (ERROR id 0, W2N_ERR_APP_IMPORT, was sent);
+- 4: the front broke the protocol (ERROR id 0 with the W2N_ERR_PROTO_* code was sent).
+
+SIGINT is ignored: a Ctrl-C in a terminal reaches the whole process group, and the front, not
+the terminal, decides when workers stop (it sends SHUTDOWN, or SIGTERM/SIGKILL to a hung one).
+"""
+
+import atexit
+import json
+import os
+import signal
+import socket
+import sys
+import traceback
+
+from .app import AppLoadError, load_app
+from .channel import Channel, ChannelClosed, read_first_frame
+from .concurrency import ExecutorUnavailable, Outcome, exit_now, make_executor
+from .protocol import (
+    ERR_APP_IMPORT, ERR_PROTO_UNEXPECTED, ERR_PROTO_VERSION, HANDSHAKE, PROTOCOL_VERSION, READY,
+    Decoder, encode_frame,
+)
+from .router import Router
+from .wsgi import RequestRunner, base_environ, send_error
+
+CHANNEL_FD = 3
+EXIT_OK = 0
+EXIT_APP_IMPORT = 3
+EXIT_PROTOCOL = 4
+DEFAULT_REQUEST_WINDOW = 256 * 1024
+DEFAULT_RESPONSE_WINDOW = 1024 * 1024
+
+
+class StartFailed(Exception):
+    """The worker cannot start: an ERROR id 0 with ``code``, then exit ``exit_status``."""
+
+    def __init__(self, code, message, trace, exit_status):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.trace = trace
+        self.exit_status = exit_status
+
+
+def main():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _line_buffer_output()
+    sock = socket.socket(fileno=CHANNEL_FD)
+    decoder = Decoder()
+    try:
+        handshake = _read_handshake(sock, decoder)
+        executor = _make_executor(handshake)
+        executor.prepare()
+        # Re-made after prepare(): under gevent the socket class is now the cooperative one.
+        sock = socket.socket(fileno=sock.detach())
+        app = _load_app(handshake.get('app'))
+    except ChannelClosed:
+        exit_now(EXIT_OK)
+    except StartFailed as failure:
+        # The front reports the failure (one line, traceback in its log); print it here only
+        # when the front cannot be told.
+        if not send_error(_RawChannel(sock), 0, failure.code, failure.message, failure.trace):
+            if failure.trace:
+                sys.stderr.write(failure.trace)
+            sys.stderr.write('web2py-on-node worker: %s\n' % failure.message)
+        exit_now(failure.exit_status)
+
+    channel = Channel(sock, decoder)
+    signals = executor.signals()
+    router = Router(channel, signals, executor.submit,
+                    int(handshake.get('requestWindow') or DEFAULT_REQUEST_WINDOW),
+                    int(handshake.get('responseWindow') or DEFAULT_RESPONSE_WINDOW))
+    runner = RequestRunner(app, channel, signals, base_environ(executor.is_multithread), router.finish,
+                           handshake.get('profilerDir'))
+    try:
+        channel.send(encode_frame(READY, 0, 0, json.dumps({
+            'protocol': PROTOCOL_VERSION, 'pid': os.getpid(), 'python': _python_version(),
+            'workerClass': executor.name, 'capacity': executor.capacity,
+        }).encode()))
+    except OSError:
+        exit_now(EXIT_OK)  # the front went away while the application loaded
+    outcome = executor.serve(channel, router, runner.run)
+    if outcome.kind == Outcome.DRAINED:
+        channel.close()
+        # A clean stop runs the atexit hooks (log flushes, coverage data), but does not wait
+        # for threads the application started and never stops (a timer, a scheduler loop).
+        atexit._run_exitfuncs()
+        exit_now(EXIT_OK)
+    if outcome.kind == Outcome.PROTOCOL_ERROR:
+        error = outcome.error
+        sys.stderr.write('web2py-on-node worker: %s\n' % error)
+        send_error(channel, 0, error.code, error.message)
+        exit_now(EXIT_PROTOCOL)
+    exit_now(EXIT_OK)
+
+
+def _read_handshake(sock, decoder):
+    try:
+        (frame_type, _flags, request_id, payload), backlog = read_first_frame(sock, decoder)
+    except ChannelClosed as closed:
+        if closed.error is None:
+            raise
+        raise StartFailed(closed.error.code, closed.error.message, '', EXIT_PROTOCOL) from None
+    if frame_type != HANDSHAKE or request_id != 0 or backlog:
+        # The front sends HANDSHAKE alone and waits for READY.
+        raise StartFailed(ERR_PROTO_UNEXPECTED, 'expected HANDSHAKE alone as the first frame', '',
+                          EXIT_PROTOCOL)
+    try:
+        handshake = json.loads(payload.decode('utf-8'))
+    except ValueError as error:
+        raise StartFailed(ERR_PROTO_UNEXPECTED, 'unreadable HANDSHAKE: %s' % error, '',
+                          EXIT_PROTOCOL) from None
+    if not isinstance(handshake, dict):
+        raise StartFailed(ERR_PROTO_UNEXPECTED, 'HANDSHAKE is not a JSON object', '', EXIT_PROTOCOL)
+    if handshake.get('protocol') != PROTOCOL_VERSION:
+        raise StartFailed(ERR_PROTO_VERSION, 'worker speaks protocol %d, front speaks %s'
+                          % (PROTOCOL_VERSION, handshake.get('protocol')), '', EXIT_PROTOCOL)
+    return handshake
+
+
+def _make_executor(handshake):
+    try:
+        return make_executor(handshake.get('workerClass') or 'thread', handshake.get('threads') or 1)
+    except ExecutorUnavailable as error:
+        raise StartFailed(ERR_APP_IMPORT, str(error), '', EXIT_APP_IMPORT) from None
+
+
+def _load_app(spec):
+    try:
+        return load_app(spec)
+    except (Exception, SystemExit) as error:  # an application's import may do anything
+        # For an AppLoadError the interesting traceback is the one of the error it explains.
+        cause = error.__cause__ or error
+        trace = ''.join(traceback.format_exception(type(cause), cause, cause.__traceback__))
+        if isinstance(error, AppLoadError):
+            message = str(error)
+        else:
+            message = traceback.format_exception_only(type(error), error)[-1].strip()
+        raise StartFailed(ERR_APP_IMPORT, message, trace, EXIT_APP_IMPORT) from None
+
+
+class _RawChannel:
+    """send() on a bare socket, for the ERROR sent before a Channel exists."""
+
+    def __init__(self, sock):
+        self._sock = sock
+
+    def send(self, frame):
+        self._sock.sendall(frame)
+
+
+def _python_version():
+    return '%d.%d.%d' % sys.version_info[:3]
+
+
+def _line_buffer_output():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)
+        except (AttributeError, ValueError):
+            pass
+
+
+if __name__ == '__main__':
+    main()

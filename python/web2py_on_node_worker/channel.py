@@ -1,0 +1,99 @@
+"""The socket to the front: reading frames, and writing them one whole frame at a time.
+
+Any thread may send; a lock keeps frames whole on the wire. Only one thread (the reader) reads.
+Nothing here knows about WSGI or requests.
+"""
+
+import socket
+import threading
+
+from .protocol import Decoder, ProtocolError
+
+#: recv_into() buffer: a whole MAX_CHUNK body frame (and many small frames) per system call.
+RECV_BYTES = 512 * 1024
+
+
+class ChannelClosed(BaseException):
+    """The channel is gone (EOF from the front, or bad bytes from it).
+
+    A BaseException, so that application code (``except Exception``) cannot swallow it when it
+    surfaces inside a ``wsgi.input.read()`` in sync mode. ``error`` is the ProtocolError, if any.
+    """
+
+    def __init__(self, error=None):
+        super().__init__(str(error) if error else 'the front closed the channel')
+        self.error = error
+
+
+class Channel:
+    """One stream socket to the front, with its frame decoder."""
+
+    def __init__(self, sock, decoder=None):
+        self._sock = sock
+        self._decoder = decoder if decoder is not None else Decoder()
+        self._send_lock = threading.Lock()
+        self._buffer = bytearray(RECV_BYTES)
+        self._view = memoryview(self._buffer)
+
+    def read_frames(self):
+        """Block until bytes arrive and return the frames they complete (maybe none).
+
+        Raises ChannelClosed on EOF, on a socket error, or on bad bytes (``.error`` set).
+        """
+        try:
+            received = self._sock.recv_into(self._view)
+        except OSError:
+            raise ChannelClosed() from None
+        if not received:
+            raise ChannelClosed()
+        try:
+            # The decoder copies what it keeps, so the buffer can be reused by the next recv.
+            return self._decoder.feed(self._view[:received])
+        except ProtocolError as error:
+            raise ChannelClosed(error) from None
+
+    def send(self, frame):
+        """Send one encoded frame (or several joined), whole."""
+        with self._send_lock:
+            self._sock.sendall(frame)
+
+    def send_parts(self, parts):
+        """Send header and payload pieces as one frame without joining them (large bodies)."""
+        with self._send_lock:
+            sent = self._sock.sendmsg(parts)
+            total = sum(map(len, parts))
+            if sent < total:
+                # A blocking stream socket takes it all unless a signal cut in: rare, so copy.
+                self._sock.sendall(memoryview(b''.join(parts))[sent:])
+
+    def fileno(self):
+        return self._sock.fileno()
+
+    def close(self):
+        """Shut both directions (this also wakes a reader blocked in recv) and close."""
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+
+
+def read_first_frame(sock, decoder):
+    """Read frames until the first one (the HANDSHAKE) is whole -> (frame, frames after it).
+
+    Used before the executor exists (gevent must patch the socket module first), with a plain
+    blocking socket. Raises ChannelClosed like Channel.read_frames.
+    """
+    while True:
+        try:
+            data = sock.recv(RECV_BYTES)
+        except OSError:
+            raise ChannelClosed() from None
+        if not data:
+            raise ChannelClosed()
+        try:
+            frames = decoder.feed(data)
+        except ProtocolError as error:
+            raise ChannelClosed(error) from None
+        if frames:
+            return frames[0], frames[1:]

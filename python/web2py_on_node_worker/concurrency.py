@@ -1,0 +1,263 @@
+"""How a worker runs requests: ``thread`` (a pool of threads), ``sync`` (one at a time, in the
+main thread) or ``gevent`` (greenlets; this is the only module that imports gevent).
+
+Every executor has the same face, used by __main__:
+
+- ``prepare()`` before the application is imported (gevent monkey-patches there, as
+  web2py's handlers/web2py_on_gevent.py does before it imports gluon);
+- ``signals()``: how a request waits for the reader (exchange.Signals or PumpSignals);
+- ``submit(exchange)``: run a request (called by the reader through the Router);
+- ``serve(channel, router, run)``: read and dispatch frames until the worker should exit; returns
+  an Outcome.
+"""
+
+import importlib
+import os
+import sys
+import threading
+import traceback
+from collections import deque
+
+from .channel import ChannelClosed
+from .exchange import PumpSignals, Signals
+from .protocol import ProtocolError
+
+WORKER_CLASSES = ('thread', 'gevent', 'sync')
+
+
+class ExecutorUnavailable(Exception):
+    """The requested worker class cannot run in this Python (e.g. gevent is not installed)."""
+
+
+class Outcome:
+    """Why serve() returned."""
+
+    DRAINED = 'drained'          # SHUTDOWN, and every request finished: exit 0
+    CLOSED = 'closed'            # the front closed the channel: exit at once
+    PROTOCOL_ERROR = 'protocol'  # bad bytes or an unexpected frame from the front
+
+    def __init__(self, kind, error=None):
+        self.kind = kind
+        #: the ProtocolError for PROTOCOL_ERROR
+        self.error = error
+
+
+def outcome_of(closed):
+    """The Outcome for a ChannelClosed."""
+    if closed.error is not None:
+        return Outcome(Outcome.PROTOCOL_ERROR, closed.error)
+    return Outcome(Outcome.CLOSED)
+
+
+def _run_safely(run, exchange):
+    """Requests report their own errors; anything escaping is a worker bug: log, carry on."""
+    try:
+        run(exchange)
+    except ChannelClosed:
+        raise  # sync mode: the front is gone; serve() ends
+    except BaseException:  # noqa: B902 - a dying pool thread would silently lose capacity
+        sys.stderr.write('web2py-on-node worker: internal error while serving a request\n')
+        traceback.print_exc()
+
+
+class ThreadExecutor:
+    """A pool of ``threads`` threads; the main thread waits while a reader thread reads."""
+
+    name = 'thread'
+
+    def __init__(self, threads):
+        self.capacity = max(1, int(threads))
+        self.is_multithread = self.capacity > 1
+        self._queue = None
+        self._run = None
+        self._outcome = None
+        self._finished = None
+
+    def prepare(self):
+        """Nothing to patch for real threads."""
+
+    def signals(self):
+        return Signals()
+
+    def submit(self, exchange):
+        self._queue.put(exchange)
+
+    def serve(self, channel, router, run):
+        import queue
+        self._queue = queue.SimpleQueue()
+        self._run = run
+        self._finished = threading.Event()
+        router.on_drained = lambda: self._finish(Outcome(Outcome.DRAINED))
+        for number in range(self.capacity):
+            self._spawn(self._work, 'w2n-request-%d' % number)
+        self._spawn(lambda: self._read(channel, router), 'w2n-reader')
+        self._finished.wait()
+        return self._outcome
+
+    def _spawn(self, target, name):
+        thread = threading.Thread(target=target, name=name)
+        # Daemon: a request stuck in application code must not keep a stopping worker alive.
+        thread.daemon = True
+        thread.start()
+
+    def _work(self):
+        take = self._queue.get
+        run = self._run
+        while True:
+            _run_safely(run, take())
+
+    def _read(self, channel, router):
+        try:
+            while True:
+                router.dispatch(channel.read_frames())
+        except ChannelClosed as closed:
+            self._finish(outcome_of(closed))
+        except ProtocolError as error:
+            self._finish(Outcome(Outcome.PROTOCOL_ERROR, error))
+        except OSError:
+            self._finish(Outcome(Outcome.CLOSED))  # a PONG could not be sent: the front is gone
+        except BaseException as error:  # noqa: B902 - the reader must never die silently
+            traceback.print_exc()
+            self._finish(Outcome(Outcome.PROTOCOL_ERROR, ProtocolError('W2N_ERR_PROTO_UNEXPECTED', repr(error))))
+
+    def _finish(self, outcome):
+        if self._outcome is None:
+            self._outcome = outcome
+        self._finished.set()
+
+
+class GeventExecutor(ThreadExecutor):
+    """Greenlets: the same design as ThreadExecutor once threading and socket are patched.
+
+    The pool of ``threads`` greenlets bounds concurrency like the seed's ``Pool(workers)``; a
+    gevent queue feeds it so that the reader greenlet never blocks on a full pool.
+    """
+
+    name = 'gevent'
+
+    def __init__(self, threads):
+        super().__init__(threads)
+        # As gevent.pywsgi does: greenlets are not threads.
+        self.is_multithread = False
+        try:
+            # Only a probe: patching waits for prepare(), which runs just before the app import.
+            importlib.import_module('gevent')
+        except ImportError as error:
+            raise ExecutorUnavailable(
+                "worker class 'gevent' needs the gevent package, which %s cannot import (%s); "
+                "install it (pip install gevent, or apt install python3-gevent) or use "
+                "--worker-class thread" % (sys.executable, error)) from None
+
+    def prepare(self):
+        from gevent import monkey
+        monkey.patch_all()
+
+    def serve(self, channel, router, run):
+        import gevent
+        import gevent.event
+        import gevent.queue
+        self._queue = gevent.queue.Queue()
+        self._run = run
+        self._finished = gevent.event.Event()
+        router.on_drained = lambda: self._finish(Outcome(Outcome.DRAINED))
+        for _ in range(self.capacity):
+            gevent.spawn(self._work)
+        gevent.spawn(self._read, channel, router)
+        self._finished.wait()
+        return self._outcome
+
+
+class SyncExecutor:
+    """One request at a time, all in the main thread: it reads frames between requests, and
+    while a request waits for the front (body, credit) it reads them itself (PumpSignals)."""
+
+    name = 'sync'
+    capacity = 1
+    is_multithread = False
+
+    def __init__(self, threads=1):
+        self._waiting = deque()
+        self._channel = None
+        self._router = None
+
+    def prepare(self):
+        """Nothing to patch."""
+
+    def signals(self):
+        return PumpSignals(self._pump)
+
+    def submit(self, exchange):
+        # Only queued: the loop in serve() runs it, never the dispatch that received it.
+        self._waiting.append(exchange)
+
+    def serve(self, channel, router, run):
+        self._channel = channel
+        self._router = router
+        _watch_for_hangup(channel)
+        waiting = self._waiting
+        try:
+            while True:
+                while waiting:
+                    _run_safely(run, waiting.popleft())
+                if router.is_drained:
+                    return Outcome(Outcome.DRAINED)
+                self._pump()
+        except ChannelClosed as closed:
+            return outcome_of(closed)
+        except OSError:
+            return Outcome(Outcome.CLOSED)  # a PONG could not be sent: the front is gone
+
+    def _pump(self):
+        """Read one batch of frames and dispatch them. Raises ChannelClosed."""
+        frames = self._channel.read_frames()
+        try:
+            self._router.dispatch(frames)
+        except ProtocolError as error:
+            raise ChannelClosed(error) from None
+
+
+def _watch_for_hangup(channel):
+    """Exit as soon as the front closes the channel, even while application code runs.
+
+    The sync loop notices EOF only between requests (or while a request waits for the front);
+    this thread polls for the peer's hang-up alone (POLLRDHUP: it never consumes data) and exits
+    the process like the other executors do on EOF. Linux only; elsewhere EOF waits for the loop.
+    """
+    import select
+    if not hasattr(select, 'POLLRDHUP'):
+        return
+    poller = select.poll()
+    poller.register(channel.fileno(), select.POLLRDHUP)
+
+    def watch():
+        while True:
+            for _fd, events in poller.poll():
+                if events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                    exit_now(0)
+
+    thread = threading.Thread(target=watch, name='w2n-hangup-watch')
+    thread.daemon = True
+    thread.start()
+
+
+def exit_now(status):
+    """Exit without waiting for request threads or atexit hooks (the channel is gone)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
+_EXECUTORS = {'thread': ThreadExecutor, 'gevent': GeventExecutor, 'sync': SyncExecutor}
+
+
+def make_executor(worker_class, threads):
+    """The executor for HANDSHAKE's workerClass. Raises ExecutorUnavailable."""
+    try:
+        executor_class = _EXECUTORS[worker_class]
+    except KeyError:
+        raise ExecutorUnavailable('unknown worker class %r (expected one of %s)'
+                                  % (worker_class, ', '.join(WORKER_CLASSES))) from None
+    return executor_class(threads)

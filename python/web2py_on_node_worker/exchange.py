@@ -1,0 +1,77 @@
+"""One request in flight, as the reader thread and the application thread share it.
+
+The reader (the thread that reads the channel) delivers what the front sends for a request:
+body bytes, response credit, cancellation, the FILE_OPENED answer. The thread running the
+application waits for those. How it waits depends on the executor:
+
+- ``Signals``: threads (or gevent greenlets, once threading is monkey-patched) wait on a
+  Condition that the reader notifies. One lock guards every exchange; a Condition is made only
+  for an exchange that actually waits, so a hello-world request never builds one.
+- ``PumpSignals``: one thread does everything (sync mode), so waiting means reading and
+  dispatching frames itself until what it waits for has arrived.
+"""
+
+import threading
+
+
+class Exchange:
+    """The state of one request id. Fields the reader writes are changed under Signals.lock."""
+
+    __slots__ = ('request_id', 'payload', 'body', 'credit', 'is_cancelled', 'file_opened', 'condition')
+
+    def __init__(self, request_id, payload, response_window):
+        self.request_id = request_id
+        #: the REQUEST payload: environ pairs, decoded by the thread that runs the request
+        self.payload = payload
+        #: the body.InputStream, or None when the REQUEST had END (no body)
+        self.body = None
+        #: response body bytes this worker may still send before it needs a CREDIT
+        self.credit = response_window
+        self.is_cancelled = False
+        #: None until FILE_OPENED arrives, then True (the front opened it) or False
+        self.file_opened = None
+        self.condition = None
+
+
+class Signals:
+    """Waiting by Condition: the reader runs in its own thread (or greenlet)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def wait_until(self, exchange, is_ready, timeout=None):
+        """Block until ``is_ready()`` (evaluated under the lock) is true; False on timeout."""
+        with self.lock:
+            if is_ready():
+                return True
+            condition = exchange.condition
+            if condition is None:
+                condition = exchange.condition = threading.Condition(self.lock)
+            return condition.wait_for(is_ready, timeout)
+
+    def notify(self, exchange):
+        """Wake the thread waiting on ``exchange``. The caller holds the lock."""
+        if exchange.condition is not None:
+            exchange.condition.notify_all()
+
+
+class PumpSignals(Signals):
+    """Waiting by pumping: the waiting thread is also the only reader (sync mode).
+
+    ``pump()`` reads and dispatches one batch of frames; it raises channel.ChannelClosed when the
+    front is gone. Timeouts are not honoured: only the front can unblock a pump.
+    """
+
+    def __init__(self, pump):
+        super().__init__()
+        self._pump = pump
+
+    def wait_until(self, exchange, is_ready, timeout=None):
+        while True:
+            with self.lock:
+                if is_ready():
+                    return True
+            self._pump()
+
+    def notify(self, exchange):
+        pass

@@ -1,0 +1,217 @@
+"""The front <-> worker frame codec: constants and pure byte functions, no I/O.
+
+This mirrors docs/protocol.md (the specification) and src/protocol/frames.ts; a test checks
+that the three agree. Every frame is a 12-byte header then a payload::
+
+     0       1       2               4                               8                              12
+    +-------+-------+---------------+-------------------------------+-------------------------------+
+    | type  | flags |   reserved    |          request id           |        payload length         |
+    |  u8   |  u8   |  u16, must 0  |            u32 BE             |     u32 BE, <= MAX_PAYLOAD    |
+    +-------+-------+---------------+-------------------------------+-------------------------------+
+
+Frame types are plain ints with the same UPPER_SNAKE names as the TypeScript side; decoded frames
+are plain ``(type, flags, id, payload)`` tuples so that the hot path allocates nothing else.
+"""
+
+import struct
+
+PROTOCOL_VERSION = 1
+HEADER_BYTES = 12
+#: Largest payload a decoder accepts; bounds its buffer.
+MAX_PAYLOAD = 16 * 1024 * 1024
+#: Largest body chunk either side puts in one frame.
+MAX_CHUNK = 256 * 1024
+
+#: Flag bit 0: the last frame of this direction of this request.
+FLAG_END = 0x01
+
+HANDSHAKE = 0x01
+READY = 0x02
+SHUTDOWN = 0x03
+PING = 0x04
+PONG = 0x05
+REQUEST = 0x10
+BODY = 0x11
+CANCEL = 0x12
+CREDIT = 0x13
+RESPONSE = 0x20
+RESPONSE_BODY = 0x21
+SENDFILE = 0x22
+FILE_OPENED = 0x23
+ERROR = 0x24
+
+#: name -> code, for tests, logs and the shared test vectors.
+FRAME_TYPES = {
+    'HANDSHAKE': HANDSHAKE, 'READY': READY, 'SHUTDOWN': SHUTDOWN, 'PING': PING, 'PONG': PONG,
+    'REQUEST': REQUEST, 'BODY': BODY, 'CANCEL': CANCEL, 'CREDIT': CREDIT,
+    'RESPONSE': RESPONSE, 'RESPONSE_BODY': RESPONSE_BODY, 'SENDFILE': SENDFILE,
+    'FILE_OPENED': FILE_OPENED, 'ERROR': ERROR,
+}
+FRAME_NAMES = {code: name for name, code in FRAME_TYPES.items()}
+
+# Error codes this worker reports (declared in src/errors/index.ts; a test checks they exist there).
+ERR_PROTO_BAD_HEADER = 'W2N_ERR_PROTO_BAD_HEADER'
+ERR_PROTO_TOO_LARGE = 'W2N_ERR_PROTO_TOO_LARGE'
+ERR_PROTO_UNKNOWN_TYPE = 'W2N_ERR_PROTO_UNKNOWN_TYPE'
+ERR_PROTO_VERSION = 'W2N_ERR_PROTO_VERSION'
+ERR_PROTO_UNEXPECTED = 'W2N_ERR_PROTO_UNEXPECTED'
+ERR_APP_IMPORT = 'W2N_ERR_APP_IMPORT'
+ERR_APP_EXCEPTION = 'W2N_ERR_APP_EXCEPTION'
+ERR_APP_BAD_RESPONSE = 'W2N_ERR_APP_BAD_RESPONSE'
+ERR_NOT_READY = 'W2N_ERR_NOT_READY'
+
+_HEADER = struct.Struct('>BBHII')
+#: A RESPONSE frame's header plus the u32 head length that opens its payload: one pack() call.
+_RESPONSE_HEADER = struct.Struct('>BBHIII')
+_U32 = struct.Struct('>I')
+_SENDFILE = struct.Struct('>IQQ')
+
+
+class ProtocolError(Exception):
+    """Bad bytes on the channel. ``code`` is a W2N_ERR_PROTO_* code; ``frames`` holds the frames
+    that were complete before the bad header in the same ``feed()`` call."""
+
+    def __init__(self, code, message, frames=()):
+        super().__init__('%s: %s' % (code, message))
+        self.code = code
+        self.message = message
+        self.frames = list(frames)
+
+
+def encode_header(frame_type, flags, request_id, payload_bytes):
+    """The 12 header bytes alone, for a writer that sends header and payload separately."""
+    if payload_bytes > MAX_PAYLOAD:
+        raise ValueError('payload of %d bytes exceeds %d' % (payload_bytes, MAX_PAYLOAD))
+    return _HEADER.pack(frame_type, flags, 0, request_id, payload_bytes)
+
+
+def encode_frame(frame_type, flags, request_id, payload=b''):
+    """One whole frame as bytes."""
+    return encode_header(frame_type, flags, request_id, len(payload)) + payload
+
+
+def encode_response(flags, request_id, head, body=b''):
+    """A RESPONSE frame: u32 head length, the encoded head, then inline body bytes."""
+    payload_bytes = 4 + len(head) + len(body)
+    if payload_bytes > MAX_PAYLOAD:
+        raise ValueError('response head and body of %d bytes exceed %d' % (payload_bytes, MAX_PAYLOAD))
+    return _RESPONSE_HEADER.pack(RESPONSE, flags, 0, request_id, payload_bytes, len(head)) + head + body
+
+
+def encode_response_prefix(flags, request_id, head_bytes, body_bytes):
+    """The first 16 bytes of a RESPONSE frame (header, u32 head length), to send with
+    the head and body pieces without joining them."""
+    payload_bytes = 4 + head_bytes + body_bytes
+    if payload_bytes > MAX_PAYLOAD:
+        raise ValueError('response head and body of %d bytes exceed %d' % (payload_bytes, MAX_PAYLOAD))
+    return _RESPONSE_HEADER.pack(RESPONSE, flags, 0, request_id, payload_bytes, head_bytes)
+
+
+def encode_credit(request_id, byte_count):
+    return _HEADER.pack(CREDIT, 0, 0, request_id, 4) + _U32.pack(byte_count)
+
+
+def decode_u32(payload):
+    """A CREDIT payload (u32 BE) as an int."""
+    return _U32.unpack_from(payload)[0]
+
+
+def encode_sendfile(request_id, fd, offset, length):
+    return _HEADER.pack(SENDFILE, FLAG_END, 0, request_id, _SENDFILE.size) + _SENDFILE.pack(fd, offset, length)
+
+
+def decode_sendfile(payload):
+    """-> (fd, offset, length)"""
+    return _SENDFILE.unpack_from(payload)
+
+
+def encode_strings(strings):
+    """NUL-separated latin-1 strings (request environ pairs, response heads)."""
+    return '\0'.join(strings).encode('latin-1')
+
+
+def decode_strings(payload):
+    """The inverse of encode_strings; an empty payload is an empty list (as in the TS codec)."""
+    return payload.decode('latin-1').split('\0') if payload else []
+
+
+def decode_pairs(payload):
+    """``k1 NUL v1 NUL k2 NUL v2 ...`` -> dict, in one C-level split."""
+    if not payload:
+        return {}
+    items = iter(payload.decode('latin-1').split('\0'))
+    return dict(zip(items, items))
+
+
+def split_response(payload):
+    """A RESPONSE payload -> (head strings, inline body bytes)."""
+    head_bytes = _U32.unpack_from(payload)[0]
+    return decode_strings(payload[4:4 + head_bytes]), payload[4 + head_bytes:]
+
+
+class Decoder:
+    """Incremental frame decoder: ``feed(data)`` any split of the stream, get whole frames.
+
+    Frames within one fed chunk are sliced straight out of it (one copy per payload); only an
+    incomplete tail is kept, and a frame split across chunks is joined when complete. Headers are
+    checked as soon as their 12 bytes arrive, in this order: reserved field, type, length. After
+    an error the decoder stays failed: the channel must be closed.
+    """
+
+    __slots__ = ('_pending', '_needed', '_max_payload', 'error')
+
+    def __init__(self, max_payload=MAX_PAYLOAD):
+        self._pending = bytearray()
+        #: bytes the pending tail must reach before it can yield a frame or a verdict
+        self._needed = HEADER_BYTES
+        self._max_payload = max_payload
+        self.error = None
+
+    @property
+    def buffered_bytes(self):
+        return len(self._pending)
+
+    def feed(self, data):
+        """Decode ``data`` (bytes, bytearray or memoryview) -> list of (type, flags, id, payload)."""
+        if self.error is not None:
+            raise self.error
+        if self._pending:
+            pending = self._pending
+            pending += data
+            if len(pending) < self._needed:
+                return []
+            self._pending = bytearray()
+            data = pending
+        # Slicing a memoryview is free, so bytes(view[a:b]) copies each payload exactly once.
+        view = memoryview(data)
+        frames = []
+        total = len(view)
+        offset = 0
+        unpack_from = _HEADER.unpack_from
+        known = FRAME_NAMES
+        max_payload = self._max_payload
+        while total - offset >= HEADER_BYTES:
+            frame_type, flags, reserved, request_id, length = unpack_from(view, offset)
+            if reserved:
+                self._fail(ERR_PROTO_BAD_HEADER, 'reserved field is %d, must be 0' % reserved, frames)
+            if frame_type not in known:
+                self._fail(ERR_PROTO_UNKNOWN_TYPE, 'unknown frame type 0x%02x' % frame_type, frames)
+            if length > max_payload:
+                self._fail(ERR_PROTO_TOO_LARGE,
+                           'frame payload of %d bytes exceeds %d' % (length, max_payload), frames)
+            end = offset + HEADER_BYTES + length
+            if end > total:
+                self._needed = HEADER_BYTES + length
+                break
+            frames.append((frame_type, flags, request_id, bytes(view[offset + HEADER_BYTES:end])))
+            offset = end
+        else:
+            self._needed = HEADER_BYTES
+        if offset < total:
+            self._pending = bytearray(view[offset:])
+        return frames
+
+    def _fail(self, code, message, frames):
+        self._pending = bytearray()
+        self.error = ProtocolError(code, message)
+        raise ProtocolError(code, message, frames)

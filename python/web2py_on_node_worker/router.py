@@ -1,0 +1,103 @@
+"""Where each frame from the front goes, once the worker is READY.
+
+The reader (one thread, greenlet, or the sync loop) calls ``dispatch()`` with decoded frames:
+REQUEST makes an Exchange and hands it to the executor; BODY, CREDIT, CANCEL and FILE_OPENED
+update their exchange and wake the thread running it; PING is answered; SHUTDOWN starts the
+drain. Frames for ids no longer running are dropped: they are late, not wrong (the front does
+the same). Frames the front never sends raise ProtocolError (W2N_ERR_PROTO_UNEXPECTED).
+"""
+
+from .body import InputStream
+from .exchange import Exchange
+from .protocol import (
+    BODY, CANCEL, CREDIT, ERR_NOT_READY, ERR_PROTO_UNEXPECTED, FILE_OPENED, FLAG_END, FRAME_NAMES,
+    PING, PONG, REQUEST, SHUTDOWN, ProtocolError, decode_u32, encode_frame,
+)
+from .wsgi import send_error
+
+
+class Router:
+    """Routes frames to exchanges; knows which requests are running and whether it drains."""
+
+    def __init__(self, channel, signals, submit, request_window, response_window):
+        self._channel = channel
+        self._signals = signals
+        self._submit = submit
+        self._request_window = request_window
+        self._response_window = response_window
+        #: request id -> Exchange, from REQUEST until the runner is done with it
+        self.exchanges = {}
+        self.is_draining = False
+        #: called (from any thread) once draining and nothing runs any more
+        self.on_drained = None
+
+    @property
+    def is_drained(self):
+        return self.is_draining and not self.exchanges
+
+    def dispatch(self, frames):
+        for frame_type, flags, request_id, payload in frames:
+            if frame_type == REQUEST:
+                self._start(flags, request_id, payload)
+                continue
+            if request_id == 0:
+                self._control(frame_type, payload)
+                continue
+            exchange = self.exchanges.get(request_id)
+            if exchange is None:
+                if frame_type in (BODY, CANCEL, CREDIT, FILE_OPENED):
+                    continue  # late: the request already ended
+                self._unexpected(frame_type, 'request %d not running' % request_id)
+            signals = self._signals
+            if frame_type == BODY and exchange.body is not None:
+                with signals.lock:
+                    exchange.body.deliver(payload, flags & FLAG_END)
+                    signals.notify(exchange)
+            elif frame_type == CREDIT:
+                with signals.lock:
+                    exchange.credit += decode_u32(payload)
+                    signals.notify(exchange)
+            elif frame_type == CANCEL:
+                with signals.lock:
+                    exchange.is_cancelled = True
+                    signals.notify(exchange)
+            elif frame_type == FILE_OPENED:
+                with signals.lock:
+                    exchange.file_opened = payload[:1] == b'\x01'
+                    signals.notify(exchange)
+            elif frame_type != BODY:
+                self._unexpected(frame_type, 'running')
+
+    def finish(self, exchange):
+        """The runner is done with ``exchange``: forget it (later frames for its id are dropped)."""
+        self.exchanges.pop(exchange.request_id, None)
+        if self.is_draining and not self.exchanges and self.on_drained is not None:
+            self.on_drained()
+
+    def _start(self, flags, request_id, payload):
+        if request_id == 0 or request_id in self.exchanges:
+            self._unexpected(REQUEST, 'request id %d in use' % request_id)
+        if self.is_draining:
+            # SHUTDOWN came first: the front should not have sent this; it may retry elsewhere.
+            send_error(self._channel, request_id, ERR_NOT_READY, 'the worker is shutting down')
+            return
+        exchange = Exchange(request_id, payload, self._response_window)
+        if not flags & FLAG_END:
+            exchange.body = InputStream(exchange, self._signals, self._channel, self._request_window)
+        self.exchanges[request_id] = exchange
+        self._submit(exchange)
+
+    def _control(self, frame_type, payload):
+        if frame_type == PING:
+            self._channel.send(encode_frame(PONG, 0, 0, payload))
+        elif frame_type == SHUTDOWN:
+            self.is_draining = True
+            if not self.exchanges and self.on_drained is not None:
+                self.on_drained()
+        else:
+            self._unexpected(frame_type, 'ready')
+
+    @staticmethod
+    def _unexpected(frame_type, state):
+        raise ProtocolError(ERR_PROTO_UNEXPECTED, 'unexpected frame %s in state %s'
+                            % (FRAME_NAMES.get(frame_type, frame_type), state))

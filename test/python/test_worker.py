@@ -1,0 +1,437 @@
+"""The worker as a process, driven over its fd-3 socket like the Node front drives it.
+
+One contract suite runs per worker class (thread, sync, and gevent when this Python has it);
+start-up and protocol failures are tested once.
+"""
+
+import glob
+import hashlib
+import importlib.util
+import json
+import os
+import pstats
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from worker_harness import (
+    FIXTURE_WEB2PY, LAUNCHER, REPO, WorkerProcess, environ_pairs, encode_pairs, wsgi_app,
+)
+from web2py_on_node_worker import protocol as p
+
+HAS_GEVENT = importlib.util.find_spec('gevent') is not None
+
+
+def credit(worker, request_id, size):
+    worker.send(p.CREDIT, 0, request_id, p._U32.pack(size))
+
+
+class WorkerContract:
+    """Behaviour every worker class must show. Subclasses set WORKER_CLASS and THREADS."""
+
+    WORKER_CLASS = None
+    THREADS = 4
+
+    def start(self, app='hello:app', **options):
+        options.setdefault('worker_class', self.WORKER_CLASS)
+        options.setdefault('threads', self.THREADS)
+        worker = WorkerProcess(wsgi_app(app) if isinstance(app, str) else app, **options)
+        self.addCleanup(worker.close)
+        worker.wait_ready()
+        return worker
+
+    def test_ready_describes_the_worker(self):
+        worker = self.start()
+        self.assertEqual(worker.ready['protocol'], p.PROTOCOL_VERSION)
+        self.assertEqual(worker.ready['pid'], worker.proc.pid)
+        self.assertEqual(worker.ready['workerClass'], self.WORKER_CLASS)
+        self.assertEqual(worker.ready['capacity'], 1 if self.WORKER_CLASS == 'sync' else self.THREADS)
+        self.assertEqual(worker.ready['python'], '%d.%d.%d' % sys.version_info[:3])
+
+    def test_hello_is_one_frame(self):
+        worker = self.start()
+        response = worker.request(1)
+        self.assertEqual(len(response.frames), 1)
+        self.assertEqual(response.frames[0][:2], (p.RESPONSE, p.FLAG_END))
+        self.assertEqual(response.status, '200 OK')
+        self.assertEqual(response.headers, [('Content-Type', 'text/plain'), ('Content-Length', '13')])
+        self.assertEqual(response.body, b'Hello, World!')
+
+    def test_many_pipelined_requests(self):
+        worker = self.start()
+        for request_id in range(1, 201):
+            worker.start_request(request_id)
+        seen = set()
+        while len(seen) < 200:
+            frame_type, flags, request_id, payload = worker.read_frame()
+            self.assertEqual((frame_type, flags), (p.RESPONSE, p.FLAG_END))
+            self.assertTrue(payload.endswith(b'Hello, World!'))
+            seen.add(request_id)
+        self.assertEqual(seen, set(range(1, 201)))
+
+    def test_echo_environ_and_body(self):
+        worker = self.start('echo:app')
+        body = os.urandom(200000)  # within the request window: this test sends it all at once
+        response = worker.request(1, method='POST', path='/caf\xe9', query='a=1&b=2', body=body,
+                                  headers={'Content-Type': 'application/octet-stream', 'X-Custom': 'v'})
+        data = json.loads(response.body)
+        environ = data['environ']
+        self.assertEqual(environ['PATH_INFO'], '/caf\xe9')
+        self.assertEqual(environ['QUERY_STRING'], 'a=1&b=2')
+        self.assertEqual(environ['REQUEST_METHOD'], 'POST')
+        self.assertEqual(environ['CONTENT_TYPE'], 'application/octet-stream')
+        self.assertEqual(environ['HTTP_X_CUSTOM'], 'v')
+        self.assertEqual(environ['wsgi.url_scheme'], 'http')
+        self.assertEqual(data['body_bytes'], len(body))
+        self.assertEqual(data['body_sha256'], hashlib.sha256(body).hexdigest())
+        for key in ('wsgi.version', 'wsgi.input', 'wsgi.errors', 'wsgi.multithread', 'wsgi.multiprocess',
+                    'wsgi.run_once', 'wsgi.input_terminated', 'wsgi.file_wrapper'):
+            self.assertIn(key, data['wsgi'])
+        self.assertNotIn('PATH', environ)
+
+    def test_large_upload_within_the_request_window(self):
+        window = 64 * 1024
+        worker = self.start('upload:app', request_window=window)
+        size = 16 * 1024 * 1024 + 123
+        digest = hashlib.sha256()
+        block = os.urandom(50000)
+        worker.send(p.REQUEST, 0, 1, encode_pairs(environ_pairs(method='PUT', body_bytes=size)))
+        sent = credited = 0
+        response = None
+        credits = 0
+        while response is None:
+            while sent < size and sent - credited < window:
+                piece = block[:min(window - (sent - credited), size - sent, len(block))]
+                worker.send(p.BODY, p.FLAG_END if sent + len(piece) == size else 0, 1, piece)
+                digest.update(piece)
+                sent += len(piece)
+            frame_type, _, request_id, payload = worker.read_frame()
+            self.assertEqual(request_id, 1)
+            if frame_type == p.CREDIT:
+                credited += p.decode_u32(payload)
+                credits += 1
+                self.assertLessEqual(credited, sent)
+            else:
+                self.assertEqual(frame_type, p.RESPONSE, payload)
+                response = json.loads(p.split_response(payload)[1])
+        self.assertEqual(response, {'bytes': size, 'sha256': digest.hexdigest()})
+        self.assertGreater(credits, size // window)
+
+    def test_large_download_stops_at_the_response_window(self):
+        window = 256 * 1024
+        worker = self.start('stream:app', response_window=window)
+        size = 4 * 1024 * 1024 + 7
+        worker.start_request(1, query='n=%d' % size)
+        received = 0
+        while received < window:
+            frame_type, flags, _, payload = worker.read_frame()
+            received += len(p.split_response(payload)[1]) if frame_type == p.RESPONSE else len(payload)
+        self.assertEqual(received, window)
+        worker.sock.settimeout(0.3)
+        with self.assertRaises(socket.timeout):
+            worker.read_frame()  # the window is shut: nothing more comes
+        worker.sock.settimeout(20)
+        credit(worker, 1, received)
+        rest = worker.collect(1)
+        self.assertEqual(received + len(rest.body), size)
+
+    def test_download_content(self):
+        worker = self.start('stream:app')
+        response = worker.request(1, query='n=1000000&cl=1')
+        block = bytes(range(256)) * 256
+        self.assertEqual(response.header('Content-Length'), '1000000')
+        self.assertEqual(response.body, (block * 16)[:1000000])
+        self.assertTrue(all(len(frame[3]) <= p.MAX_CHUNK + 4096 for frame in response.frames))
+
+    def test_exception_is_an_error_frame_and_the_worker_carries_on(self):
+        worker = self.start('boom:app')
+        response = worker.request(1)
+        self.assertEqual(response.error['code'], p.ERR_APP_EXCEPTION)
+        self.assertEqual(response.error['message'], 'ZeroDivisionError: integer division or modulo by zero')
+        self.assertIn('boom.py', response.error['traceback'])
+        self.assertEqual(worker.request(2).error['code'], p.ERR_APP_EXCEPTION)
+        deadline = time.monotonic() + 5
+        while 'ZeroDivisionError' not in worker.stderr and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertIn('ZeroDivisionError', worker.stderr)
+
+    def test_bad_responses(self):
+        worker = self.start('badheaders:app')
+        for request_id, kind in enumerate(('crlf', 'status', 'twice', 'hop', 'bytes'), 1):
+            with self.subTest(kind=kind):
+                response = worker.request(request_id, query='kind=' + kind)
+                self.assertEqual(response.error['code'], p.ERR_APP_BAD_RESPONSE)
+        self.assertEqual(worker.request(99).body, b'ok')
+
+    def test_write_callable(self):
+        worker = self.start('writer:app')
+        self.assertEqual(worker.request(1).body, b'Hello, writer!')
+
+    def test_cancel_while_the_app_reads_the_body(self):
+        worker = self.start('upload:app', threads=1)
+        worker.send(p.REQUEST, 0, 1, encode_pairs(environ_pairs(method='POST', body_bytes=10)))
+        worker.send(p.BODY, 0, 1, b'12345')
+        time.sleep(0.1)
+        worker.send(p.CANCEL, 0, 1)
+        worker.start_request(2, body=b'abc')
+        response = worker.collect(2, on_frame=lambda frame: frame[2] == 1 and frame[0] == p.CREDIT)
+        self.assertEqual(json.loads(response.body)['bytes'], 3)
+
+    def test_cancel_while_the_response_waits_for_credit(self):
+        worker = self.start('stream:app', threads=1, response_window=64 * 1024)
+        worker.start_request(1, query='n=10000000')
+        frame_type, _, _, _ = worker.read_frame()
+        self.assertEqual(frame_type, p.RESPONSE)
+        worker.send(p.CANCEL, 0, 1)
+        # The one thread is free again: the next request is answered.
+        worker.start_request(2, query='n=5')
+        response = worker.collect(2, on_frame=lambda frame: frame[2] == 1)
+        self.assertEqual(len(response.body), 5)
+
+    def test_late_frames_for_finished_requests_are_ignored(self):
+        worker = self.start()
+        worker.request(1)
+        credit(worker, 1, 100)
+        worker.send(p.CANCEL, 0, 1)
+        worker.send(p.BODY, p.FLAG_END, 1, b'late')
+        self.assertEqual(worker.request(2).body, b'Hello, World!')
+
+    def test_ping(self):
+        worker = self.start()
+        worker.send(p.PING, 0, 0, b'\x00abc')
+        self.assertEqual(worker.read_frame(), (p.PONG, 0, 0, b'\x00abc'))
+
+    def test_shutdown_drains_then_exits_0(self):
+        worker = self.start('slow:app')
+        worker.start_request(1, query='s=0.3')
+        time.sleep(0.05)
+        worker.shutdown()
+        worker.start_request(2, query='s=0')
+        frames = {}
+        while True:
+            frame = worker.read_frame()
+            if frame is None:
+                break
+            frames[frame[2]] = frame
+        self.assertEqual(frames[1][:2], (p.RESPONSE, p.FLAG_END))
+        self.assertEqual(frames[2][0], p.ERROR)
+        self.assertEqual(json.loads(frames[2][3])['code'], p.ERR_NOT_READY)
+        self.assertEqual(worker.wait(), 0)
+
+    def test_shutdown_when_idle(self):
+        worker = self.start()
+        worker.shutdown()
+        self.assertIsNone(worker.read_frame())
+        self.assertEqual(worker.wait(), 0)
+
+    def test_eof_exits_at_once(self):
+        worker = self.start('slow:app')
+        worker.start_request(1, query='s=30')
+        time.sleep(0.1)
+        started = time.monotonic()
+        worker.sock.shutdown(socket.SHUT_RDWR)
+        worker.sock.close()
+        self.assertEqual(worker.wait(), 0)
+        self.assertLess(time.monotonic() - started, 5)
+
+    def test_file_wrapper_hands_the_descriptor_over(self):
+        worker = self.start('filewrap:app')
+        with tempfile.NamedTemporaryFile() as stream:
+            stream.write(os.urandom(100000))
+            stream.flush()
+            worker.start_request(1, query='path=%s&offset=100' % stream.name)
+            response = worker.collect(1)
+            self.assertEqual(response.header('Content-Length'), '99900')
+            fd, offset, length = response.sendfile
+            self.assertEqual((offset, length), (100, 99900))
+            with open('/proc/%d/fd/%d' % (worker.proc.pid, fd), 'rb') as handed, open(stream.name, 'rb') as original:
+                handed.seek(offset)
+                self.assertEqual(handed.read(length), original.read()[100:])
+            worker.send(p.FILE_OPENED, 0, 1, b'\x01')
+        self.assertEqual(worker.request(2, query='path=/nonexistent').status_code, 404)
+
+    def test_protocol_error_sends_error_0_and_exits_4(self):
+        worker = self.start()
+        worker.sock.sendall(bytes.fromhex('7f 00 0000 00000001 00000000'))  # unknown type 0x7f
+        frame = worker.read_frame()
+        self.assertEqual(frame[:3], (p.ERROR, 0, 0))
+        self.assertEqual(json.loads(frame[3])['code'], p.ERR_PROTO_UNKNOWN_TYPE)
+        self.assertEqual(worker.wait(), 4)
+
+    def test_unexpected_frame_is_a_protocol_error(self):
+        worker = self.start()
+        worker.send(p.RESPONSE, 0, 5, b'\0\0\0\0')
+        frame = worker.read_frame()
+        self.assertEqual(json.loads(frame[3])['code'], p.ERR_PROTO_UNEXPECTED)
+        self.assertEqual(worker.wait(), 4)
+
+    def test_web2py_folder(self):
+        worker = self.start({'kind': 'web2py', 'folder': FIXTURE_WEB2PY})
+        data = json.loads(worker.request(1, path='/env').body)
+        self.assertEqual(data['cwd'], FIXTURE_WEB2PY)
+        self.assertEqual(data['sys_path_0'], FIXTURE_WEB2PY)
+        self.assertNotIn(os.path.dirname(LAUNCHER), data['sys_path'])
+        self.assertTrue(data['web2py_runtime_handler'])
+        self.assertTrue(data['is_local'])
+        self.assertFalse(data['is_https'])
+        data = json.loads(worker.request(2, path='/env', remote_addr='10.1.2.3', scheme='https').body)
+        self.assertFalse(data['is_local'])
+        self.assertTrue(data['is_https'])
+        response = worker.request(3, path='/welcome/default/index')
+        self.assertIn(b'Hello from welcome', response.body)
+
+    def test_profiler_writes_one_file_per_request(self):
+        folder = tempfile.mkdtemp()
+        worker = self.start(profiler_dir=folder)
+        worker.request(1)
+        worker.request(2)
+        worker.shutdown()  # the files are written before the requests count as done
+        self.assertEqual(worker.wait(), 0)
+        files = glob.glob(os.path.join(folder, 'req_*.prof'))
+        self.assertEqual(len(files), 2)
+        self.assertRegex(os.path.basename(files[0]), r'^req_[0-9a-f]{32}\.prof$')
+        pstats.Stats(files[0])
+        for path in files:
+            os.unlink(path)
+        os.rmdir(folder)
+
+    def test_worker_dies_with_the_app(self):
+        worker = self.start('crash:app')
+        self.assertTrue(worker.request(1, path='/').body.startswith(b'alive'))
+        worker.start_request(2, path='/exit')
+        self.assertIsNone(worker.read_frame())
+        self.assertEqual(worker.wait(), 1)
+
+
+class ThreadWorkerTest(WorkerContract, unittest.TestCase):
+    WORKER_CLASS = 'thread'
+
+    def test_requests_run_concurrently(self):
+        worker = self.start('slow:app', threads=4)
+        started = time.monotonic()
+        for request_id in range(1, 5):
+            worker.start_request(request_id, query='s=0.5')
+        for _ in range(4):
+            self.assertEqual(worker.read_frame()[0], p.RESPONSE)
+        self.assertLess(time.monotonic() - started, 1.5)  # one after the other would take 2 s
+
+
+class SyncWorkerTest(WorkerContract, unittest.TestCase):
+    WORKER_CLASS = 'sync'
+    THREADS = 1
+
+
+@unittest.skipUnless(HAS_GEVENT, 'gevent is not installed for %s' % sys.executable)
+class GeventWorkerTest(WorkerContract, unittest.TestCase):
+    WORKER_CLASS = 'gevent'
+
+    def test_requests_run_concurrently(self):
+        ThreadWorkerTest.test_requests_run_concurrently(self)
+
+
+class StartFailureTest(unittest.TestCase):
+
+    def start_failing(self, app, **options):
+        worker = WorkerProcess(app, **options)
+        self.addCleanup(worker.close)
+        frame = worker.read_frame()
+        self.assertIsNotNone(frame, worker.stderr)
+        self.assertEqual(frame[:3], (p.ERROR, 0, 0))
+        return worker, json.loads(frame[3])
+
+    def test_import_error(self):
+        worker, error = self.start_failing(wsgi_app('no_such_module:app'))
+        self.assertEqual(error['code'], p.ERR_APP_IMPORT)
+        self.assertEqual(error['message'], "ModuleNotFoundError: No module named 'no_such_module'")
+        self.assertIn('Traceback', error['traceback'])
+        self.assertEqual(worker.wait(), 3)
+
+    def test_missing_callable(self):
+        worker, error = self.start_failing(wsgi_app('hello:nothing'))
+        self.assertEqual(error['message'], "module hello has no 'nothing'")
+        self.assertEqual(worker.wait(), 3)
+
+    def test_default_callable_names(self):
+        worker = WorkerProcess(wsgi_app('hello'))
+        self.addCleanup(worker.close)
+        worker.wait_ready()
+        self.assertEqual(worker.request(1).body, b'Hello, World!')
+
+    def test_folder_without_gluon(self):
+        folder = tempfile.mkdtemp()
+        self.addCleanup(os.rmdir, folder)
+        worker, error = self.start_failing({'kind': 'web2py', 'folder': folder})
+        self.assertIn('not a web2py folder', error['message'])
+        self.assertEqual(worker.wait(), 3)
+
+    def test_web2py_import_error_names_the_submodules(self):
+        folder = tempfile.mkdtemp()
+        os.makedirs(os.path.join(folder, 'gluon'))
+        for name, text in (('__init__.py', ''), ('settings.py', 'class S: pass\nglobal_settings = S()\n'),
+                           ('main.py', 'import pydal\n')):
+            with open(os.path.join(folder, 'gluon', name), 'w') as stream:
+                stream.write(text)
+        worker, error = self.start_failing({'kind': 'web2py', 'folder': folder})
+        self.assertIn("No module named 'pydal'", error['message'])
+        self.assertIn('git submodule update --init --recursive', error['message'])
+        self.assertEqual(worker.wait(), 3)
+        subprocess.call(['rm', '-rf', folder])
+
+    def test_demo_app(self):
+        worker = WorkerProcess({'kind': 'demo'})
+        self.addCleanup(worker.close)
+        worker.wait_ready()
+        page = worker.request(1, path='/').body
+        self.assertIn(b'web2py-on-node is running', page)
+        self.assertIn(str(worker.proc.pid).encode(), page)
+        self.assertEqual(json.loads(worker.request(2, path='/demo/echo').body)['PATH_INFO'], '/demo/echo')
+
+    def test_protocol_version_mismatch(self):
+        worker, error = self.start_failing(wsgi_app('hello:app'), handshake={'protocol': 99})
+        self.assertEqual(error['code'], p.ERR_PROTO_VERSION)
+        self.assertEqual(worker.wait(), 4)
+
+    def test_first_frame_must_be_handshake(self):
+        worker = WorkerProcess(wsgi_app('hello:app'), send_handshake=False)
+        self.addCleanup(worker.close)
+        worker.send(p.PING, 0, 0, b'')
+        frame = worker.read_frame()
+        self.assertEqual(json.loads(frame[3])['code'], p.ERR_PROTO_UNEXPECTED)
+        self.assertEqual(worker.wait(), 4)
+
+    def test_eof_before_handshake(self):
+        worker = WorkerProcess(wsgi_app('hello:app'), send_handshake=False)
+        self.addCleanup(worker.close)
+        worker.sock.close()
+        self.assertEqual(worker.wait(), 0)
+
+    def test_unknown_worker_class(self):
+        worker, error = self.start_failing(wsgi_app('hello:app'), worker_class='fork')
+        self.assertEqual(error['code'], p.ERR_APP_IMPORT)
+        self.assertIn("unknown worker class 'fork'", error['message'])
+        self.assertEqual(worker.wait(), 3)
+
+    @unittest.skipIf(HAS_GEVENT, 'gevent is installed for %s' % sys.executable)
+    def test_gevent_missing(self):
+        worker, error = self.start_failing(wsgi_app('hello:app'), worker_class='gevent')
+        self.assertEqual(error['code'], p.ERR_APP_IMPORT)
+        self.assertIn("worker class 'gevent' needs the gevent package", error['message'])
+        self.assertEqual(worker.wait(), 3)
+
+    def test_module_entry_point(self):
+        """``python -m web2py_on_node_worker`` is the same worker (for debugging)."""
+        front, worker_end = socket.socketpair()
+        child_fd = worker_end.fileno()
+        proc = subprocess.Popen([sys.executable, '-m', 'web2py_on_node_worker'], cwd=os.path.join(REPO, 'python'),
+                                pass_fds=[3], preexec_fn=lambda: os.dup2(child_fd, 3),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        worker_end.close()
+        front.close()
+        self.assertEqual(proc.wait(20), 0)
+
+
+if __name__ == '__main__':
+    unittest.main()
