@@ -106,15 +106,16 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     log: options.log,
   });
   let activeResponses = 0;
-  const baseHandler = createRequestHandler(listenerFacts, { pool, log, accessLog, isDraining: () => isDraining });
-  const handler: Parameters<typeof createListener>[0] = (req, res) => {
-    activeResponses += 1;
-    res.once('close', () => {
+  const handler = createRequestHandler(listenerFacts, {
+    pool, log, accessLog,
+    isDraining: () => isDraining,
+    onResponseOpened: () => { activeResponses += 1; },
+    onResponseClosed: () => {
       activeResponses -= 1;
+      // While draining, a connection whose last answer just ended is idle: close it now.
       if (isDraining) server.closeIdleConnections();
-    });
-    baseHandler(req, res);
-  };
+    },
+  });
   const server: HttpServer = createListener(handler, {
     maxHeaderBytes: config.maxHeaderSize,
     headersTimeoutMs: config.headersTimeout * 1000,

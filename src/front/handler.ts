@@ -25,19 +25,24 @@ export interface HandlerOptions {
   accessLog: AccessLog | null;
   /** True once a graceful stop began: answers carry `Connection: close`. */
   isDraining: () => boolean;
+  /** Told when each response starts and when it is closed (finished or cut): in-flight count. */
+  onResponseOpened: () => void;
+  onResponseClosed: () => void;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function createRequestHandler(listener: ListenerFacts, options: HandlerOptions): RequestHandler {
   const { pool, log, accessLog } = options;
+  const { onResponseOpened, onResponseClosed } = options;
   return (req, res) => {
-    const startedAt = performance.now();
+    onResponseOpened();
     if (options.isDraining()) res.shouldKeepAlive = false;
     const socket = req.socket;
     const target = req.url ?? '/';
 
     if (target === HEALTH_PATH) {
+      res.on('close', onResponseClosed);
       answerHealth(res, pool.isReady && !options.isDraining());
       return;
     }
@@ -52,23 +57,11 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     }, listener);
 
     if ('badRequest' in environ) {
+      res.on('close', onResponseClosed);
       LogEvents.clientError(log, { code: 'W2N_ERR_CLIENT_BAD_REQUEST', remoteAddr: socket.remoteAddress, reason: environ.badRequest });
       res.shouldKeepAlive = false;
       sendPlainError(res, 400, `Bad Request: ${environ.badRequest}\n`);
       return;
-    }
-
-    if (accessLog !== null) {
-      const remoteAddr = normalizeAddress(socket.remoteAddress);
-      const method = req.method ?? 'GET';
-      const protocol = `HTTP/${req.httpVersion}`;
-      const time = new Date();
-      res.once('close', () => {
-        accessLog.write(formatAccessLine({
-          remoteAddr, time, method, pathInfo: environ.pathInfo, protocol,
-          status: res.statusCode, seconds: (performance.now() - startedAt) / 1000,
-        }));
-      });
     }
 
     const sink = new HttpResponseSink(req, res, log);
@@ -76,9 +69,23 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       method: req.method ?? 'GET', path: environ.pathInfo,
     });
     sink.exchange = exchange;
-    res.once('close', () => {
+    // One listener per response (this is the hot path): cancel if cut short, log, count.
+    const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo);
+    res.on('close', () => {
       if (!res.writableFinished) exchange.cancel();
+      if (logLine !== null) accessLog!.write(logLine(res.statusCode));
+      onResponseClosed();
     });
     pool.dispatch(exchange);
   };
+}
+
+/** Captures what web2py's access line needs at the start; returns the line maker for the end. */
+function startAccessLine(req: IncomingMessage, pathInfo: string): (status: number) => string {
+  const startedAt = performance.now();
+  const entry = {
+    remoteAddr: normalizeAddress(req.socket.remoteAddress), time: new Date(), method: req.method ?? 'GET',
+    pathInfo, protocol: `HTTP/${req.httpVersion}`,
+  };
+  return (status) => formatAccessLine({ ...entry, status, seconds: (performance.now() - startedAt) / 1000 });
 }

@@ -160,7 +160,6 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     } else if (frame.type === FrameType.ERROR) {
       const info = JSON.parse(frame.payload.toString('utf8')) as { code?: string; message?: string; traceback?: string };
       this.startError = new ServerError('W2N_ERR_APP_IMPORT', { reason: info.message ?? 'unknown error' });
-      this.isExitExpected = true; // it exits next, having said why: not a crash
       // At the first start the CLI turns this into its one error line, so the traceback is for
       // --log-level debug; a replacement worker failing later is news: log it as an error.
       const fields = { event: 'worker.start_failed', workerId: this.id, traceback: info.traceback ?? '' };
@@ -184,8 +183,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.channel.close(() => ({
       error: new ServerError('W2N_ERR_WORKER_DIED', { workerId: this.id, pid: this.pid ?? 0, reason }),
     }));
-    LogEvents.workerExited(this.log, { workerId: this.id, pid: this.pid, code, signal, expected: this.isExitExpected, inFlight });
-    if (wasStarting && (this.startError !== null || !this.isExitExpected)) {
+    // A worker that said why it cannot start (ERROR id 0) exits as announced: not a crash to
+    // log as one, but still a start failure for the supervisor to report or retry.
+    const wasAnnounced = this.isExitExpected || this.startError !== null;
+    LogEvents.workerExited(this.log, { workerId: this.id, pid: this.pid, code, signal, expected: wasAnnounced, inFlight });
+    if (wasStarting && !this.isExitExpected) {
       this.emit('startFailed', this.startError ?? new ServerError('W2N_ERR_START_WORKERS', { reason: `worker ${this.id} ${reason} before it was ready` }));
     }
     this.emit('exited', { code, signal, wasExpected: this.isExitExpected });

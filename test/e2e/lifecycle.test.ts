@@ -150,3 +150,26 @@ test('a second SIGINT stops at once', async () => {
     agent.destroy();
   }
 });
+
+test('a worker that keeps dying right after start is replaced with a growing backoff', async () => {
+  const state = mkdtempSync(join(tmpdir(), 'w2n-backoff-'));
+  const server = await startServer(['--app', 'dies_on_restart:app', '-f', apps, '--processes', '1'], { env: { W2N_FIXTURE_STATE_DIR: state } });
+  try {
+    assert.equal((await get(server.port, '/')).status, 200);
+    assert.equal((await get(server.port, '/exit')).status, 502);
+    // Replacements now die at import: the supervisor must wait longer and longer, not spin.
+    const deadline = Date.now() + 5000;
+    while (!/worker\.respawn_scheduled.*delayMs=400/.test(server.stderr()) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const delays = [...server.stderr().matchAll(/worker\.respawn_scheduled.* delayMs=(\d+)/g)].map((m) => Number(m[1]));
+    assert.deepEqual(delays.slice(0, 3), [200, 400, 800].slice(0, delays.slice(0, 3).length));
+    assert.ok(delays.length >= 2, `backoff delays seen: ${delays.join(',')}`);
+    const spawned = (server.stderr().match(/worker\.exited|worker\.died/g) ?? []).length;
+    assert.ok(spawned < 10, `no respawn storm (${spawned} exits)`);
+    // The front itself lives on and answers /health (503: no worker is ready).
+    assert.equal((await get(server.port, '/health')).status, 503);
+  } finally {
+    await server.stop();
+  }
+});
