@@ -12,6 +12,7 @@ import { FrameDecoder } from '../protocol/decode.js';
 import { decodeStrings, encodeCredit, encodeFrame, encodeHeader, encodeJson } from '../protocol/encode.js';
 import { FLAG_END, FrameType, MAX_CHUNK, frameTypeName, type Frame } from '../protocol/frames.js';
 import type { AppFailure, Exchange, ResponseHead } from './exchange.js';
+import { RequestTable } from './request-table.js';
 
 export interface ChannelWindows {
   /** Request-body bytes the front may have un-credited per request. */
@@ -43,7 +44,7 @@ interface Running {
 const MAX_REQUEST_ID = 0xffffffff;
 
 export class Channel {
-  private readonly running = new Map<number, Running>();
+  private readonly running = new RequestTable<Running>();
   private readonly decoder: FrameDecoder;
   private nextId = 1;
   private isCorked = false;
@@ -75,7 +76,7 @@ export class Channel {
     exchange.id = id;
     exchange.state = 'running';
     const entry: Running = { exchange, bodyBytesInFlight: 0, isBodyPaused: false, isResponseComplete: false, pendingCreditBytes: 0 };
-    this.running.set(id, entry);
+    this.running.add(id, entry);
     exchange.attach({
       acknowledge: (bytes) => this.acknowledge(entry, bytes),
       cancel: () => this.cancel(entry),
@@ -88,7 +89,7 @@ export class Channel {
   close(failure: () => AppFailure): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    const entries = [...this.running.values()];
+    const entries = this.running.values();
     this.running.clear();
     for (const entry of entries) {
       if (!entry.exchange.isCancelled) entry.exchange.sink.fail(failure());
@@ -98,9 +99,10 @@ export class Channel {
   }
 
   private allocateId(): number {
-    // Ids grow by one and skip 0 and any id still running after a u32 wrap-around.
+    // Ids grow by one, skipping 0 and any id whose table slot is still taken by a long request
+    // (the table stays under half full, so this ends within a few steps).
     let id = this.nextId;
-    while (id === 0 || this.running.has(id)) id = id >= MAX_REQUEST_ID ? 1 : id + 1;
+    while (id === 0 || !this.running.isFree(id)) id = id >= MAX_REQUEST_ID ? 1 : id + 1;
     this.nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
     return id;
   }

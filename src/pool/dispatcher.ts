@@ -21,7 +21,8 @@ export interface DispatcherOptions {
 }
 
 export class Dispatcher {
-  private queue: Exchange[] = [];
+  /** FIFO with a moving head; slots behind the head are cleared so finished requests can be collected. */
+  private queue: (Exchange | undefined)[] = [];
   private queueHead = 0;
   private queuedCount = 0;
   private inApp = 0;
@@ -63,6 +64,7 @@ export class Dispatcher {
         exchange.onSettled = () => { this.queuedCount -= 1; };
         break;
       }
+      this.queue[this.queueHead] = undefined;
       this.queueHead += 1;
       this.queuedCount -= 1;
     }
@@ -82,6 +84,7 @@ export class Dispatcher {
   /** Fails every queued request (the pool is stopping for good). */
   failQueued(error: () => ServerError): void {
     for (let exchange = this.peek(); exchange !== undefined; exchange = this.peek()) {
+      this.queue[this.queueHead] = undefined;
       this.queueHead += 1;
       this.queuedCount -= 1;
       exchange.onSettled = null;
@@ -93,8 +96,9 @@ export class Dispatcher {
   /** First live entry of the queue; skips entries settled while waiting (client left). */
   private peek(): Exchange | undefined {
     while (this.queueHead < this.queue.length) {
-      const exchange = this.queue[this.queueHead]!;
-      if (exchange.state === 'queued') return exchange;
+      const exchange = this.queue[this.queueHead];
+      if (exchange !== undefined && exchange.state === 'queued') return exchange;
+      this.queue[this.queueHead] = undefined;
       this.queueHead += 1;
     }
     this.queue = [];
