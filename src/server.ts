@@ -15,7 +15,7 @@ import { LogEvents } from './observability/events.js';
 import type { Logger } from './observability/log.js';
 import { AccessLog, ACCESS_LOG_FILE_NAME } from './observability/access-log.js';
 import { Pool } from './pool/supervisor.js';
-import { probePython, type WorkerHandshake } from './pool/worker.js';
+import { probePython, type PythonFacts, type WorkerHandshake } from './pool/worker.js';
 import { createRequestHandler } from './front/handler.js';
 import type { ListenerFacts } from './front/environ.js';
 import { createListener, listen, loadTls, type LoadedTls } from './front/listeners.js';
@@ -66,9 +66,13 @@ function resolveTls(config: Readonly<Config>): LoadedTls | null {
   return loadTls({ certificateFile: sslCertificate, privateKeyFile: sslPrivateKey });
 }
 
-function resolveWorkerClass(workerClass: Config['workerClass']): { workerClass: WorkerHandshake['workerClass']; why: string } {
-  if (workerClass === 'auto') return { workerClass: 'thread', why: 'auto: the gevent class is not built yet, so threads' };
-  return { workerClass, why: 'as asked' };
+/** `auto` follows the seed: gevent when the interpreter has it, else a thread pool. */
+function resolveWorkerClass(config: Readonly<Config>, python: PythonFacts): { workerClass: WorkerHandshake['workerClass']; capacity: number; why: string } {
+  const capacityOf = (workerClass: WorkerHandshake['workerClass']): number =>
+    workerClass === 'gevent' ? config.greenlets : workerClass === 'sync' ? 1 : config.threads;
+  if (config.workerClass !== 'auto') return { workerClass: config.workerClass, capacity: capacityOf(config.workerClass), why: 'as asked' };
+  if (python.gevent !== null) return { workerClass: 'gevent', capacity: config.greenlets, why: `auto: gevent ${python.gevent} is importable` };
+  return { workerClass: 'thread', capacity: config.threads, why: `auto: ${config.python} cannot import gevent` };
 }
 
 function writePassword(config: Readonly<Config>, folder: string, port: number, say: (line: string) => void): void {
@@ -83,7 +87,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
   // 1. Everything that can be wrong with the configuration, before binding.
   const chosen = chooseApp(config, sources);
-  await probePython(config.python);
+  const python = await probePython(config.python);
   const tls = resolveTls(config);
   const profilerDir = config.profiler === null ? null : prepareProfilerDir(config.profiler, config.folder);
   const accessLogFile = join(chosen.app.kind === 'web2py' ? chosen.app.folder : config.folder, ACCESS_LOG_FILE_NAME);
@@ -93,12 +97,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   // 2. The listener.
   let isDraining = false;
   const listenerFacts: ListenerFacts = { serverName: config.ip, serverPort: String(config.port), isTls: tls !== null };
-  const { workerClass, why } = resolveWorkerClass(config.workerClass);
+  const { workerClass, capacity, why } = resolveWorkerClass(config, python);
   const pool = new Pool({
     processes: config.processes,
     python: config.python,
     handshake: {
-      app: chosen.app, threads: workerClass === 'sync' ? 1 : config.threads, workerClass,
+      app: chosen.app, threads: capacity, workerClass,
       requestWindow: REQUEST_WINDOW_BYTES, responseWindow: RESPONSE_WINDOW_BYTES, profilerDir,
     },
     maxInApp: config.workers,

@@ -138,10 +138,16 @@ export const settings = defineSettings({
     type: int({ min: 1, max: 1024 }), default: 8,
     doc: 'Requests one process runs at once.',
   },
+  greenlets: {
+    section: 'Workers', cli: ['--greenlets'],
+    type: int({ min: 1, max: 100000 }), default: 1000,
+    doc: 'Requests one process runs at once with the `gevent` class (greenlets are cheap; `-w` caps the total).',
+  },
   workerClass: {
     section: 'Workers', cli: ['--worker-class'],
     type: enumOf(['auto', 'thread', 'sync', 'gevent']), default: 'auto',
-    doc: 'How a process runs its requests. `auto` = `gevent` when the Python can import it, else `thread`.',
+    doc: 'How a process runs its requests: `gevent` (greenlets, `gevent.monkey.patch_all()` as the seed does), '
+      + '`thread` (a pool of `--threads`), `sync` (one at a time). `auto` = `gevent` when the Python can import it, else `thread`.',
   },
   queueSize: {
     section: 'Workers', cli: ['--queue-size'],
@@ -172,8 +178,8 @@ export const settings = defineSettings({
   },
   keepAliveTimeout: {
     section: 'HTTP limits', cli: ['--keep-alive-timeout'],
-    type: seconds({ min: 0.1 }), default: 5,
-    doc: 'An idle keep-alive connection is closed after this.',
+    type: seconds({ min: 0.1 }), default: 75,
+    doc: 'An idle keep-alive connection is closed after this (as nginx\'s default; an idle connection costs the front about 10 kB).',
   },
 
   // --- Logging

@@ -194,25 +194,45 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   }
 }
 
-/** Runs the interpreter once to learn its version; missing or older than 3.8 is fatal. */
-export function probePython(python: string): Promise<string> {
+export interface PythonFacts {
+  version: string;
+  /** gevent's version when this interpreter can import it, else null. */
+  gevent: string | null;
+}
+
+const PROBE_SCRIPT = [
+  'import sys',
+  'print("%d.%d.%d" % sys.version_info[:3])',
+  'try:',
+  '    import gevent',
+  '    print(gevent.__version__)',
+  'except Exception:',
+  '    print("")',
+].join('\n');
+
+/** Runs the interpreter once: its version (missing or older than 3.8 is fatal) and gevent's. */
+export function probePython(python: string): Promise<PythonFacts> {
   return new Promise((resolve, reject) => {
-    const child = spawn(python, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(python, ['-c', PROBE_SCRIPT], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let errors = '';
     child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
     child.stderr.on('data', (chunk: Buffer) => { errors += chunk.toString(); });
     child.on('error', (cause) => reject(new ServerError('W2N_ERR_PYTHON_MISSING', { python, reason: cause.message }, { cause })));
     child.on('close', (code) => {
-      const version = output.trim();
+      const [version = '', gevent = ''] = output.split('\n').map((line) => line.trim());
       const match = /^(\d+)\.(\d+)\.(\d+)$/.exec(version);
-      if (code !== 0 || match === null) {
+      if (code !== 0 && match === null) {
         reject(new ServerError('W2N_ERR_PYTHON_MISSING', { python, reason: errors.trim().split('\n').pop() || `exit status ${code}` }));
+        return;
+      }
+      if (match === null) {
+        reject(new ServerError('W2N_ERR_PYTHON_MISSING', { python, reason: `unexpected version output ${JSON.stringify(version)}` }));
         return;
       }
       const [major, minor] = [Number(match[1]), Number(match[2])];
       if (major < 3 || (major === 3 && minor < 8)) reject(new ServerError('W2N_ERR_PYTHON_TOO_OLD', { python, version }));
-      else resolve(version);
+      else resolve({ version, gevent: gevent === '' ? null : gevent });
     });
   });
 }

@@ -1,6 +1,6 @@
 /**
  * Starts the real CLI (bin/web2py-on-node) on port 0 and reads the bound port from its
- * `starting on IP:PORT...` line; ready when it prints its `workers:` line. No sleeps, no port
+ * `starting on IP:PORT...` line; ready when it prints its last start-up line. No sleeps, no port
  * guessing. Every started server is stopped when the test process ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,7 +28,7 @@ process.on('exit', () => { for (const child of running) child.kill('SIGKILL'); }
 export interface RunOptions {
   cwd?: string;
   env?: Record<string, string>;
-  /** What line means ready (default: the `workers:` line). */
+  /** What line means ready (default: the last start-up line, `access log: ...`). */
   readyPattern?: RegExp;
   timeoutMs?: number;
   scheme?: 'http' | 'https';
@@ -49,7 +49,8 @@ export async function startServer(args: string[], options: RunOptions = {}): Pro
     running.delete(child);
     return { code: code as number | null, signal: signal as NodeJS.Signals | null };
   });
-  const readyPattern = options.readyPattern ?? /^workers: /m;
+  // The last start-up line: after it the server is listening, its workers ready, and it said all.
+  const readyPattern = options.readyPattern ?? /^access log: /m;
   const deadline = Date.now() + (options.timeoutMs ?? 20_000);
   while (!readyPattern.test(stdout)) {
     if (child.exitCode !== null || child.signalCode !== null) {

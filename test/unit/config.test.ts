@@ -66,6 +66,7 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   python: { raw: '/usr/bin/python3.11', value: '/usr/bin/python3.11' },
   processes: { raw: '3', value: 3 },
   threads: { raw: '16', value: 16 },
+  greenlets: { raw: '500', value: 500 },
   workerClass: { raw: 'gevent', value: 'gevent' },
   queueSize: { raw: '0', value: 0 },
   gracefulTimeout: { raw: '2.5', value: 2.5 },
@@ -190,8 +191,8 @@ describe('defaults, precedence and sources', () => {
     assert.deepEqual({ ...config, processes: 0 }, {
       ip: '127.0.0.1', port: 8000, password: '<recycle>', sslCertificate: null, sslPrivateKey: null,
       workers: null, logging: false, profiler: null, folder: scratch, app: null, python: 'python3',
-      processes: 0, threads: 8, workerClass: 'auto', queueSize: 1024, gracefulTimeout: 30,
-      maxHeaderSize: 16384, headersTimeout: 10, requestTimeout: 300, keepAliveTimeout: 5,
+      processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', queueSize: 1024, gracefulTimeout: 30,
+      maxHeaderSize: 16384, headersTimeout: 10, requestTimeout: 300, keepAliveTimeout: 75,
       logLevel: 'info', logFormat: 'text', config: null,
     });
     assert.ok(config.processes >= 1 && config.processes <= 256);
