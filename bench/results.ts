@@ -1,0 +1,66 @@
+/**
+ * @module bench/results
+ * The shape of everything a run records: shared by the runner (which fills it), the report
+ * (which prints it) and the JSON file (which keeps it for later comparison).
+ */
+import type { IdleFigures } from './idle.js';
+import type { ListenQueueFigures } from './listenq.js';
+import type { Machine } from './machine.js';
+import type { TcpCounters } from './netstat.js';
+import type { NewcomerFigures } from './newcomer.js';
+import type { StopResult } from './proc.js';
+import type { WrkFigures } from './wrk.js';
+
+export interface LoadResult {
+  load: string;
+  kind: 'wrk' | 'idle';
+  conns: number;
+  durationS?: number;
+  wrk?: WrkFigures;
+  newcomer?: NewcomerFigures;
+  idle?: IdleFigures;
+  /** Kernel TCP counters' growth during the load (listen overflows: a connection storm). */
+  tcp?: TcpCounters | null;
+  /** The server's accept queue, sampled during the load. */
+  listenQueue?: ListenQueueFigures;
+  /** The load could not be measured (wrk failed...). */
+  error?: string;
+  /** False if the server was found dead after this load. */
+  serverAlive: boolean;
+}
+
+export interface ServerRun {
+  scenario: string;
+  server: string;
+  about: string;
+  status: 'ok' | 'failed' | 'skipped';
+  /** Why it was skipped or failed. */
+  reason?: string;
+  version?: string;
+  cmd?: string[];
+  cwd?: string;
+  port?: number;
+  logFile?: string;
+  /** Last lines of the server's log, kept when it failed. */
+  logTail?: string;
+  stop?: StopResult;
+  /** Share of all CPUs busy during 1 s just before the server started (others' work). */
+  machineBusyBefore?: number | null;
+  loads: LoadResult[];
+}
+
+export interface BenchOutput {
+  meta: {
+    started: string;
+    finished?: string;
+    argv: string[];
+    durationS: number;
+    warmupS: number;
+    baseline: string;
+    logDir: string;
+  };
+  machine: Machine;
+  /** Installed version (or why not) of every server considered. */
+  versions: Record<string, string>;
+  runs: ServerRun[];
+}
