@@ -43,6 +43,8 @@ export interface RunningServer {
   stop(signal: string): Promise<void>;
   /** Immediate stop: kill workers now. */
   kill(): void;
+  /** SIGUSR1 (logrotate): reopen the access log at its path. */
+  reopenLogs(): Promise<void>;
 }
 
 type AppSpec = WorkerHandshake['app'];
@@ -107,6 +109,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     },
     maxInApp: config.workers,
     queueSize: config.queueSize,
+    queueTimeoutMs: config.queueTimeout * 1000,
     log: options.log,
   });
   let activeResponses = 0;
@@ -171,5 +174,10 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     pool.kill();
     server.closeAllConnections();
   };
-  return { address, pool, stop, kill };
+  const reopenLogs = async (): Promise<void> => {
+    if (accessLog === null) return;
+    await accessLog.reopen();
+    log.info({ event: 'log.reopened', file: accessLogFile }, 'access log reopened');
+  };
+  return { address, pool, stop, kill, reopenLogs };
 }

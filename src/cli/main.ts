@@ -60,6 +60,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // logrotate: after it renames httpserver.log, SIGUSR1 makes new lines go to a new file.
+  process.on('SIGUSR1', () => {
+    server?.reopenLogs().catch((error: unknown) => {
+      log.error({ event: 'log.reopen_failed', err: error }, 'cannot reopen the access log; lines are dropped until it can');
+    });
+  });
 
   server = await startServer({ config, sources: loaded.sources, log, say: (line) => process.stdout.write(`${line}\n`) });
 }

@@ -154,6 +154,11 @@ export const settings = defineSettings({
     type: int({ min: 0 }), default: 1024,
     doc: 'Requests that may wait for a worker; beyond this they get 503.',
   },
+  queueTimeout: {
+    section: 'Workers', cli: ['--queue-timeout'],
+    type: seconds({ min: 0.01 }), default: 30,
+    doc: 'A request that waited this long for a worker gets 503 with `Retry-After` instead.',
+  },
   gracefulTimeout: {
     section: 'Workers', cli: ['--graceful-timeout'],
     type: seconds({ min: 0 }), default: 30,

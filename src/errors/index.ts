@@ -126,6 +126,10 @@ export const errorTable = {
     message: 'too many requests waiting ({queued} queued)', httpStatus: 503, logLevel: 'warn',
     remedy: 'Add processes or threads, or raise --queue-size.',
   },
+  W2N_ERR_QUEUE_TIMEOUT: {
+    message: 'waited {waitedMs} ms for a worker', httpStatus: 503, logLevel: 'warn',
+    remedy: 'Add processes or threads, raise -w, or raise --queue-timeout.',
+  },
 
   // --- the channel: the worker is replaced
   W2N_ERR_PROTO_BAD_HEADER: {

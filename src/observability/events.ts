@@ -53,8 +53,8 @@ export const LogEvents = {
   badResponse(log: Logger, f: { reqId: number; reason: string }) {
     log.error({ event: 'request.bad_response', ...f }, 'the application sent a response the front cannot send');
   },
-  queueFull(log: Logger, f: { queued: number; limit: number; rejectedInBurst: number }) {
-    log.warn({ event: 'queue.full', ...f }, 'queue full: answering 503');
+  queueFull(log: Logger, f: { why: 'queue full' | 'queue timeout'; queued: number; limit: number; timeoutMs: number }) {
+    log.warn({ event: 'queue.full', ...f }, 'requests are waiting too long or too many: answering 503 (logged once per burst)');
   },
   clientError(log: Logger, f: { code: string; remoteAddr: string | undefined; reason: string }) {
     log.debug({ event: 'client.error', ...f }, 'bad client input');

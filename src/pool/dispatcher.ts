@@ -17,8 +17,13 @@ export interface DispatcherOptions {
   /** Most requests in the application at once across the pool; null = the workers' capacity. */
   maxInApp: number | null;
   queueSize: number;
+  /** A request queued longer than this is answered 503. */
+  queueTimeoutMs: number;
   log: Logger;
 }
+
+/** How often the queue's oldest entries are checked against queueTimeoutMs. */
+const QUEUE_SWEEP_MS = 100;
 
 export class Dispatcher {
   /** FIFO with a moving head; slots behind the head are cleared so finished requests can be collected. */
@@ -28,6 +33,7 @@ export class Dispatcher {
   private inApp = 0;
   private rejectedInBurst = 0;
   private rotation = 0;
+  private sweepTimer: NodeJS.Timeout | null = null;
   rejectedTotal = 0;
 
   constructor(private readonly workers: () => readonly WorkerProcess[], private readonly options: DispatcherOptions) {}
@@ -44,7 +50,7 @@ export class Dispatcher {
     if (exchange.isCancelled) return;
     if (this.queuedCount === 0 && this.tryRun(exchange)) return;
     if (this.queuedCount >= this.options.queueSize) {
-      this.reject(exchange);
+      this.reject(exchange, 'queue full');
       return;
     }
     exchange.state = 'queued';
@@ -52,6 +58,23 @@ export class Dispatcher {
     exchange.onSettled = () => { this.queuedCount -= 1; };
     this.queue.push(exchange);
     this.queuedCount += 1;
+    this.sweepTimer ??= setInterval(() => this.expireQueued(), QUEUE_SWEEP_MS).unref();
+  }
+
+  /** FIFO: the oldest are at the head; answer 503 to those past the queue timeout. */
+  private expireQueued(): void {
+    const oldestAllowed = Date.now() - this.options.queueTimeoutMs;
+    for (let exchange = this.peek(); exchange !== undefined && exchange.queuedAt < oldestAllowed; exchange = this.peek()) {
+      this.queue[this.queueHead] = undefined;
+      this.queueHead += 1;
+      this.queuedCount -= 1;
+      exchange.onSettled = null;
+      this.reject(exchange, 'queue timeout');
+    }
+    if (this.queuedCount === 0 && this.sweepTimer !== null) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = null;
+    }
   }
 
   /** A slot may have opened (a request ended, a worker became ready): start queued requests. */
@@ -123,13 +146,15 @@ export class Dispatcher {
     return true;
   }
 
-  private reject(exchange: Exchange): void {
+  private reject(exchange: Exchange, why: 'queue full' | 'queue timeout'): void {
     this.rejectedTotal += 1;
     this.rejectedInBurst += 1;
     if (this.rejectedInBurst === 1) {
-      LogEvents.queueFull(this.options.log, { queued: this.queuedCount, limit: this.options.queueSize, rejectedInBurst: 1 });
+      LogEvents.queueFull(this.options.log, { why, queued: this.queuedCount, limit: this.options.queueSize, timeoutMs: this.options.queueTimeoutMs });
     }
     exchange.settle();
-    exchange.sink.fail({ error: new ServerError('W2N_ERR_QUEUE_FULL', { queued: this.queuedCount }) });
+    exchange.sink.fail({ error: why === 'queue full'
+      ? new ServerError('W2N_ERR_QUEUE_FULL', { queued: this.queuedCount })
+      : new ServerError('W2N_ERR_QUEUE_TIMEOUT', { waitedMs: Date.now() - exchange.queuedAt }) });
   }
 }

@@ -20,6 +20,7 @@ export interface PoolOptions {
   handshake: WorkerHandshake;
   maxInApp: number | null;
   queueSize: number;
+  queueTimeoutMs: number;
   log: Logger;
 }
 
@@ -45,7 +46,7 @@ export class Pool {
   constructor(private readonly options: PoolOptions) {
     this.log = options.log.child({ component: 'pool' });
     this.dispatcher = new Dispatcher(() => this.liveWorkers(), {
-      maxInApp: options.maxInApp, queueSize: options.queueSize, log: this.log,
+      maxInApp: options.maxInApp, queueSize: options.queueSize, queueTimeoutMs: options.queueTimeoutMs, log: this.log,
     });
   }
 

@@ -173,3 +173,51 @@ test('a worker that keeps dying right after start is replaced with a growing bac
     await server.stop();
   }
 });
+
+test('SIGUSR1 reopens the access log (logrotate: rename, signal, new lines in a new file)', async () => {
+  const { renameSync } = await import('node:fs');
+  const folder = mkdtempSync(join(tmpdir(), 'w2n-rotate-'));
+  const server = await startServer(['--app', 'suite:app', '-f', folder, '-l'], { env: { PYTHONPATH: apps } });
+  const logFile = join(folder, 'httpserver.log');
+  try {
+    assert.equal((await get(server.port, '/hello')).status, 200);
+    await new Promise((r) => setTimeout(r, 200)); // let the buffered line reach the file
+    renameSync(logFile, `${logFile}.1`);
+    server.process.kill('SIGUSR1');
+    const deadline = Date.now() + 5000;
+    while (!/log\.reopened/.test(server.stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await get(server.port, '/echo/after')).status, 200);
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+  const rotated = readFileSync(`${logFile}.1`, 'utf8').trim().split('\n');
+  const fresh = readFileSync(logFile, 'utf8').trim().split('\n');
+  assert.equal(rotated.length, 1);
+  assert.match(rotated[0]!, /, GET, \/hello, /);
+  assert.equal(fresh.length, 1);
+  assert.match(fresh[0]!, /, GET, \/echo\/after, /);
+});
+
+test('--queue-timeout: a request that waits too long for a worker gets 503 with Retry-After, before the busy one ends', async () => {
+  const server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--worker-class', 'sync', '--queue-timeout', '0.3']);
+  try {
+    const order: string[] = [];
+    const slow = get(server.port, '/slow?s=2').then((a) => { order.push('slow'); return a; });
+    await new Promise((r) => setTimeout(r, 100));
+    const waited = await new Promise<{ status: number; retryAfter: string | undefined }>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: server.port, path: '/hello', agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => { order.push('queued'); resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined }); });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(waited.status, 503);
+    assert.equal(waited.retryAfter, '1');
+    assert.equal((await slow).status, 200);
+    assert.deepEqual(order, ['queued', 'slow'], 'the queued request was answered while the worker was still busy');
+    assert.match(server.stderr(), /queue\.full.*why="queue timeout"/);
+  } finally {
+    await server.stop();
+  }
+});

@@ -69,6 +69,7 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   greenlets: { raw: '500', value: 500 },
   workerClass: { raw: 'gevent', value: 'gevent' },
   queueSize: { raw: '0', value: 0 },
+  queueTimeout: { raw: '2.5', value: 2.5 },
   gracefulTimeout: { raw: '2.5', value: 2.5 },
   maxHeaderSize: { raw: '32k', value: 32768 },
   headersTimeout: { raw: '0.5', value: 0.5 },
@@ -191,7 +192,7 @@ describe('defaults, precedence and sources', () => {
     assert.deepEqual({ ...config, processes: 0 }, {
       ip: '127.0.0.1', port: 8000, password: '<recycle>', sslCertificate: null, sslPrivateKey: null,
       workers: null, logging: false, profiler: null, folder: scratch, app: null, python: 'python3',
-      processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', queueSize: 1024, gracefulTimeout: 30,
+      processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', queueSize: 1024, queueTimeout: 30, gracefulTimeout: 30,
       maxHeaderSize: 16384, headersTimeout: 10, requestTimeout: 300, keepAliveTimeout: 75,
       logLevel: 'info', logFormat: 'text', config: null,
     });
