@@ -45,6 +45,8 @@ export interface RunningServer {
   kill(): void;
   /** SIGUSR1 (logrotate): reopen the access log at its path. */
   reopenLogs(): Promise<void>;
+  /** SIGHUP: replace every worker without dropping a request; re-read the TLS files. */
+  reload(signal: string): Promise<void>;
 }
 
 type AppSpec = WorkerHandshake['app'];
@@ -83,6 +85,19 @@ function writePassword(config: Readonly<Config>, folder: string, port: number, s
   if (result.action === 'disabled') say('no password, no web admin interface');
 }
 
+/** Re-reads the certificate and key; a bad pair keeps the old ones (and says why). */
+function reloadTls(config: Readonly<Config>, server: HttpServer, log: Logger): 'reloaded' | 'kept' {
+  try {
+    const fresh = resolveTls(config);
+    if (fresh === null) return 'kept';
+    (server as import('node:https').Server).setSecureContext({ cert: fresh.cert, key: fresh.key, minVersion: 'TLSv1.2' });
+    return 'reloaded';
+  } catch (error: unknown) {
+    LogEvents.tlsReloadFailed(log, { reason: error instanceof Error ? error.message : String(error) });
+    return 'kept';
+  }
+}
+
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const { config, sources, say } = options;
   const log = options.log.child({ component: 'front' });
@@ -110,6 +125,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     maxInApp: config.workers,
     queueSize: config.queueSize,
     queueTimeoutMs: config.queueTimeout * 1000,
+    recycle: {
+      maxRequests: config.maxRequests,
+      maxRequestsJitter: config.maxRequestsJitter,
+      maxRssBytes: config.maxRss * 1024 * 1024,
+      maxLifetimeMs: config.maxLifetime * 1000,
+    },
     log: options.log,
   });
   let activeResponses = 0;
@@ -179,5 +200,15 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await accessLog.reopen();
     log.info({ event: 'log.reopened', file: accessLogFile }, 'access log reopened');
   };
-  return { address, pool, stop, kill, reopenLogs };
+  let reloading: Promise<void> | null = null;
+  const reload = (signal: string): Promise<void> => {
+    reloading ??= (async () => {
+      LogEvents.reloadStarted(log, { signal, workers: config.processes });
+      const tlsOutcome = tls === null ? 'off' as const : reloadTls(config, server, log);
+      const { replaced, failed } = await pool.reload();
+      LogEvents.reloadFinished(log, { replaced, failed, tls: tlsOutcome });
+    })().finally(() => { reloading = null; });
+    return reloading;
+  };
+  return { address, pool, stop, kill, reopenLogs, reload };
 }

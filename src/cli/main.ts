@@ -60,6 +60,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Zero-downtime reload: fresh workers (new code), then the old ones finish and leave.
+  process.on('SIGHUP', () => {
+    server?.reload('SIGHUP').catch((error: unknown) => {
+      log.error({ event: 'reload.failed', err: error }, 'reload failed');
+    });
+  });
   // logrotate: after it renames httpserver.log, SIGUSR1 makes new lines go to a new file.
   process.on('SIGUSR1', () => {
     server?.reopenLogs().catch((error: unknown) => {

@@ -159,6 +159,26 @@ export const settings = defineSettings({
     type: seconds({ min: 0.01 }), default: 30,
     doc: 'A request that waited this long for a worker gets 503 with `Retry-After` instead.',
   },
+  maxRequests: {
+    section: 'Workers', cli: ['--max-requests'],
+    type: int({ min: 0 }), default: 0,
+    doc: 'Recycle a worker after this many requests (`0` = never): a fresh one starts first, the old one finishes its requests and leaves.',
+  },
+  maxRequestsJitter: {
+    section: 'Workers', cli: ['--max-requests-jitter'],
+    type: int({ min: 0 }), default: 0,
+    doc: 'Add a random 0..N to each worker\'s `--max-requests`, so workers do not all recycle at once.',
+  },
+  maxRss: {
+    section: 'Workers', cli: ['--max-rss'], metavar: 'MB',
+    type: int({ min: 0 }), default: 0,
+    doc: 'Recycle a worker whose resident memory stays above this many MB for three samples a second apart (`0` = never).',
+  },
+  maxLifetime: {
+    section: 'Workers', cli: ['--max-lifetime'],
+    type: seconds({ min: 0 }), default: 0,
+    doc: 'Recycle a worker after it has run this long (`0` = never).',
+  },
   gracefulTimeout: {
     section: 'Workers', cli: ['--graceful-timeout'],
     type: seconds({ min: 0 }), default: 30,

@@ -38,6 +38,27 @@ export const LogEvents = {
   workerRespawnScheduled(log: Logger, f: WorkerFacts & { delayMs: number; failures: number }) {
     log.warn({ event: 'worker.respawn_scheduled', ...f }, 'worker keeps dying; waiting before the next start');
   },
+  workerRecycling(log: Logger, f: WorkerFacts & { reason: string; served: number }) {
+    log.info({ event: 'worker.recycling', ...f }, 'recycling worker: starting its replacement');
+  },
+  workerRecycled(log: Logger, f: { workerId: number; replacedBy: number; reason: string }) {
+    log.info({ event: 'worker.recycled', ...f }, 'replacement ready; old worker finishes its requests and leaves');
+  },
+  workerRecycleFailed(log: Logger, f: { workerId: number; reason: string; message: string }) {
+    log.error({ event: 'worker.recycle_failed', ...f }, 'replacement could not start; the old worker stays');
+  },
+  workerOverMemory(log: Logger, f: WorkerFacts & { rssBytes: number; limitBytes: number }) {
+    log.warn({ event: 'worker.over_memory', ...f }, 'worker above --max-rss');
+  },
+  reloadStarted(log: Logger, f: { signal: string; workers: number }) {
+    log.info({ event: 'reload.started', ...f }, 'reload: replacing workers one at a time');
+  },
+  reloadFinished(log: Logger, f: { replaced: number; failed: number; tls: 'reloaded' | 'kept' | 'off' }) {
+    log.info({ event: 'reload.finished', ...f }, 'reload finished');
+  },
+  tlsReloadFailed(log: Logger, f: { reason: string }) {
+    log.error({ event: 'tls.reload_failed', ...f }, 'new certificate or key refused; the old ones stay');
+  },
   workerOutput(log: Logger, f: WorkerFacts & { stream: 'stdout' | 'stderr'; line: string }) {
     log.info({ event: 'worker.output', workerId: f.workerId, pid: f.pid, stream: f.stream }, f.line);
   },

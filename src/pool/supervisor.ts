@@ -1,18 +1,34 @@
 /**
- * @module The worker pool: how many workers, starting them, replacing the dead, stopping.
+ * @module The worker pool: how many workers, starting them, replacing the dead, recycling, stopping.
  *
- * The pool keeps `processes` workers alive. A worker that dies unexpectedly fails only its own
- * in-flight requests (its channel does that) and is replaced at once; one that keeps dying soon
- * after start is replaced with an exponential backoff, so a broken app does not fork-bomb the
- * machine. At start, a worker that cannot load the application stops the whole start with
- * Python's message (W2N_ERR_APP_IMPORT): that is a configuration error, not a crash to retry.
+ * The pool keeps `processes` slots, each with one active worker. A worker that dies unexpectedly
+ * fails only its own in-flight requests (its channel does that) and is replaced at once; one that
+ * keeps dying soon after start is replaced with an exponential backoff, so a broken app does not
+ * fork-bomb the machine. At start, a worker that cannot load the application stops the whole
+ * start with Python's message (W2N_ERR_APP_IMPORT): a configuration error, not a crash to retry.
+ *
+ * Recycling (max requests, max RSS, max lifetime, SIGHUP reload) never lowers capacity: the fresh
+ * worker is started first; only once it is ready does the old one stop taking requests, finish
+ * those it has, and leave (SHUTDOWN). If the fresh one cannot start, the old one stays.
  */
+import { readFile } from 'node:fs/promises';
 import { ServerError } from '../errors/index.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Exchange } from './exchange.js';
 import { WorkerProcess, type WorkerHandshake } from './worker.js';
+
+export interface RecycleLimits {
+  /** Requests before a worker is recycled; 0 = never. */
+  maxRequests: number;
+  /** Random 0..N added per worker to maxRequests. */
+  maxRequestsJitter: number;
+  /** Resident memory limit in bytes; 0 = none. */
+  maxRssBytes: number;
+  /** Lifetime limit in ms; 0 = none. */
+  maxLifetimeMs: number;
+}
 
 export interface PoolOptions {
   processes: number;
@@ -21,26 +37,49 @@ export interface PoolOptions {
   maxInApp: number | null;
   queueSize: number;
   queueTimeoutMs: number;
+  recycle: RecycleLimits;
   log: Logger;
 }
+
+export type RecycleReason = 'max-requests' | 'max-rss' | 'max-lifetime' | 'reload';
 
 /** A worker that dies sooner than this after its start counts as a start failure (backoff). */
 const EARLY_DEATH_MS = 5_000;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 10_000;
+/** RSS is sampled this often; this many samples in a row above the limit recycle the worker. */
+const RSS_SAMPLE_MS = 1_000;
+const RSS_STRIKES = 3;
+/** After a fresh worker failed to start for a recycle, wait this long before trying again. */
+const RECYCLE_RETRY_MS = 10_000;
 
 interface Slot {
+  /** The worker that takes this slot's share of requests. */
   worker: WorkerProcess | null;
+  /** Old workers finishing their requests after a recycle. */
+  retiring: Set<WorkerProcess>;
   startedAt: number;
   earlyDeaths: number;
   respawnTimer: NodeJS.Timeout | null;
+  /** The recycle in progress, if any (one at a time per slot). */
+  recycling: Promise<boolean> | null;
+  recycleNotBefore: number;
+}
+
+interface WorkerBookkeeping {
+  served: number;
+  requestLimit: number;
+  rssStrikes: number;
+  lifetimeTimer: NodeJS.Timeout | null;
 }
 
 export class Pool {
   private readonly slots: Slot[] = [];
   private readonly dispatcher: Dispatcher;
+  private readonly books = new WeakMap<WorkerProcess, WorkerBookkeeping>();
   private nextWorkerId = 1;
   private isStopping = false;
+  private rssTimer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
 
   constructor(private readonly options: PoolOptions) {
@@ -72,11 +111,14 @@ export class Pool {
 
   /** Starts every worker; resolves when all are ready, rejects with the first start failure. */
   start(): Promise<{ pythonVersion: string; workerClass: string; capacity: number }> {
+    if (this.options.recycle.maxRssBytes > 0) this.rssTimer = setInterval(() => void this.sampleRss(), RSS_SAMPLE_MS).unref();
     return new Promise((resolve, reject) => {
       let readyCount = 0;
       let hasSettled = false;
       for (let index = 0; index < this.options.processes; index += 1) {
-        const slot: Slot = { worker: null, startedAt: 0, earlyDeaths: 0, respawnTimer: null };
+        const slot: Slot = {
+          worker: null, retiring: new Set(), startedAt: 0, earlyDeaths: 0, respawnTimer: null, recycling: null, recycleNotBefore: 0,
+        };
         this.slots.push(slot);
         const worker = this.spawn(slot, false);
         worker.once('ready', () => {
@@ -104,6 +146,19 @@ export class Pool {
     this.dispatcher.dispatch(exchange);
   }
 
+  /** SIGHUP: replace every worker, one slot at a time, each fresh one ready before the old leaves. */
+  async reload(): Promise<{ replaced: number; failed: number }> {
+    let replaced = 0;
+    let failed = 0;
+    for (const slot of this.slots) {
+      if (this.isStopping) break;
+      slot.recycleNotBefore = 0;
+      if (await this.recycle(slot, 'reload')) replaced += 1;
+      else failed += 1;
+    }
+    return { replaced, failed };
+  }
+
   /** Waits until nothing is queued or running, or the deadline passes. Returns what was left. */
   async settle(deadlineMs: number): Promise<number> {
     while (this.dispatcher.queued + this.dispatcher.running > 0 && Date.now() < deadlineMs) {
@@ -115,19 +170,19 @@ export class Pool {
   /** Drains every worker (SHUTDOWN), then kills what is still alive after `timeoutMs`. */
   async stop(timeoutMs: number): Promise<void> {
     this.isStopping = true;
+    if (this.rssTimer !== null) clearInterval(this.rssTimer);
     this.dispatcher.failQueued(() => new ServerError('W2N_ERR_NOT_READY'));
     const exits: Promise<void>[] = [];
-    for (const slot of this.slots) {
-      if (slot.respawnTimer !== null) clearTimeout(slot.respawnTimer);
-      const worker = slot.worker;
-      if (worker === null || worker.state === 'exited') continue;
+    for (const worker of this.allWorkers()) {
+      if (worker.state === 'exited') continue;
       exits.push(new Promise((resolve) => worker.once('exited', () => resolve())));
       // A worker still starting has no requests: stop it rather than have it load the app first.
       if (worker.state === 'starting') worker.terminate();
       else worker.drain();
     }
+    for (const slot of this.slots) if (slot.respawnTimer !== null) clearTimeout(slot.respawnTimer);
     const timer = setTimeout(() => {
-      for (const slot of this.slots) slot.worker?.terminate();
+      for (const worker of this.allWorkers()) worker.terminate();
     }, timeoutMs);
     await Promise.all(exits);
     clearTimeout(timer);
@@ -136,19 +191,26 @@ export class Pool {
   /** Stop at once (second signal, fatal start). */
   kill(): void {
     this.isStopping = true;
-    for (const slot of this.slots) {
-      if (slot.respawnTimer !== null) clearTimeout(slot.respawnTimer);
-      slot.worker?.terminate();
-    }
+    if (this.rssTimer !== null) clearInterval(this.rssTimer);
+    for (const slot of this.slots) if (slot.respawnTimer !== null) clearTimeout(slot.respawnTimer);
+    for (const worker of this.allWorkers()) worker.terminate();
   }
 
-  private liveWorkers(): WorkerProcess[] {
+  private allWorkers(): WorkerProcess[] {
     const workers: WorkerProcess[] = [];
-    for (const slot of this.slots) if (slot.worker !== null && slot.worker.state !== 'exited') workers.push(slot.worker);
+    for (const slot of this.slots) {
+      if (slot.worker !== null) workers.push(slot.worker);
+      for (const old of slot.retiring) workers.push(old);
+    }
     return workers;
   }
 
-  private spawn(slot: Slot, isReplacement = true): WorkerProcess {
+  private liveWorkers(): WorkerProcess[] {
+    return this.allWorkers().filter((worker) => worker.state !== 'exited');
+  }
+
+  /** Makes a worker for a slot; the caller decides whether it is the slot's active one. */
+  private createWorker(slot: Slot, isReplacement: boolean): WorkerProcess {
     const worker = new WorkerProcess({
       workerId: this.nextWorkerId++,
       isReplacement,
@@ -156,15 +218,39 @@ export class Pool {
       handshake: this.options.handshake,
       log: this.log,
     });
-    slot.worker = worker;
-    slot.startedAt = Date.now();
-    worker.on('ready', () => this.dispatcher.pump());
-    worker.on('exchangeEnded', () => this.dispatcher.release());
+    const { maxRequests, maxRequestsJitter } = this.options.recycle;
+    const book: WorkerBookkeeping = {
+      served: 0,
+      requestLimit: maxRequests === 0 ? 0 : maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)),
+      rssStrikes: 0,
+      lifetimeTimer: null,
+    };
+    this.books.set(worker, book);
+    worker.on('ready', () => {
+      if (this.options.recycle.maxLifetimeMs > 0) {
+        book.lifetimeTimer = setTimeout(() => this.requestRecycle(worker, 'max-lifetime'), this.options.recycle.maxLifetimeMs).unref();
+      }
+      this.dispatcher.pump();
+    });
+    worker.on('exchangeEnded', () => {
+      this.dispatcher.release();
+      book.served += 1;
+      if (book.requestLimit > 0 && book.served >= book.requestLimit) this.requestRecycle(worker, 'max-requests');
+    });
     worker.on('exited', ({ wasExpected }) => {
+      if (book.lifetimeTimer !== null) clearTimeout(book.lifetimeTimer);
+      slot.retiring.delete(worker);
       // Requests it was running have been failed by its channel; give their slots back.
       this.dispatcher.pump();
-      if (!wasExpected && !this.isStopping) this.replace(slot);
+      if (!wasExpected && !this.isStopping && slot.worker === worker) this.replace(slot);
     });
+    return worker;
+  }
+
+  private spawn(slot: Slot, isReplacement = true): WorkerProcess {
+    const worker = this.createWorker(slot, isReplacement);
+    slot.worker = worker;
+    slot.startedAt = Date.now();
     return worker;
   }
 
@@ -181,5 +267,69 @@ export class Pool {
       slot.respawnTimer = null;
       if (!this.isStopping) this.spawn(slot);
     }, delayMs);
+  }
+
+  private requestRecycle(worker: WorkerProcess, reason: RecycleReason): void {
+    const slot = this.slots.find((candidate) => candidate.worker === worker);
+    if (slot === undefined || worker.state !== 'ready') return;
+    void this.recycle(slot, reason);
+  }
+
+  /**
+   * Replaces the slot's worker: fresh one first, then the old one drains. Resolves true once the
+   * fresh worker took over, false if it could not start (the old one then stays).
+   */
+  private recycle(slot: Slot, reason: RecycleReason): Promise<boolean> {
+    if (slot.recycling !== null) return slot.recycling;
+    const old = slot.worker;
+    if (this.isStopping || old === null || old.state !== 'ready' || Date.now() < slot.recycleNotBefore) return Promise.resolve(false);
+    LogEvents.workerRecycling(this.log, { workerId: old.id, pid: old.pid, reason, served: this.books.get(old)?.served ?? 0 });
+    const fresh = this.createWorker(slot, true);
+    slot.recycling = new Promise<boolean>((resolve) => {
+      const onReady = (): void => {
+        fresh.off('startFailed', onFailed);
+        slot.worker = fresh;
+        slot.startedAt = Date.now();
+        slot.earlyDeaths = 0;
+        slot.retiring.add(old);
+        old.drain();
+        this.dispatcher.pump();
+        LogEvents.workerRecycled(this.log, { workerId: old.id, replacedBy: fresh.id, reason });
+        resolve(true);
+      };
+      const onFailed = (error: ServerError): void => {
+        fresh.off('ready', onReady);
+        slot.recycleNotBefore = Date.now() + RECYCLE_RETRY_MS;
+        LogEvents.workerRecycleFailed(this.log, { workerId: old.id, reason, message: error.message });
+        resolve(false);
+      };
+      fresh.once('ready', onReady);
+      fresh.once('startFailed', onFailed);
+    }).finally(() => { slot.recycling = null; });
+    return slot.recycling;
+  }
+
+  /** Reads each ready worker's VmRSS; three samples in a row over the limit recycle it. */
+  private async sampleRss(): Promise<void> {
+    const limit = this.options.recycle.maxRssBytes;
+    for (const slot of this.slots) {
+      const worker = slot.worker;
+      if (worker === null || worker.state !== 'ready' || worker.pid === undefined) continue;
+      const book = this.books.get(worker);
+      if (book === undefined) continue;
+      let rssBytes: number;
+      try {
+        const status = await readFile(`/proc/${worker.pid}/status`, 'utf8');
+        rssBytes = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+      } catch {
+        continue; // it exited meanwhile
+      }
+      book.rssStrikes = rssBytes > limit ? book.rssStrikes + 1 : 0;
+      if (book.rssStrikes >= RSS_STRIKES) {
+        book.rssStrikes = 0;
+        LogEvents.workerOverMemory(this.log, { workerId: worker.id, pid: worker.pid, rssBytes, limitBytes: limit });
+        this.requestRecycle(worker, 'max-rss');
+      }
+    }
   }
 }

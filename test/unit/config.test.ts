@@ -70,6 +70,10 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   workerClass: { raw: 'gevent', value: 'gevent' },
   queueSize: { raw: '0', value: 0 },
   queueTimeout: { raw: '2.5', value: 2.5 },
+  maxRequests: { raw: '1000', value: 1000 },
+  maxRequestsJitter: { raw: '50', value: 50 },
+  maxRss: { raw: '512', value: 512 },
+  maxLifetime: { raw: '3600', value: 3600 },
   gracefulTimeout: { raw: '2.5', value: 2.5 },
   maxHeaderSize: { raw: '32k', value: 32768 },
   headersTimeout: { raw: '0.5', value: 0.5 },
@@ -192,7 +196,7 @@ describe('defaults, precedence and sources', () => {
     assert.deepEqual({ ...config, processes: 0 }, {
       ip: '127.0.0.1', port: 8000, password: '<recycle>', sslCertificate: null, sslPrivateKey: null,
       workers: null, logging: false, profiler: null, folder: scratch, app: null, python: 'python3',
-      processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', queueSize: 1024, queueTimeout: 30, gracefulTimeout: 30,
+      processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', queueSize: 1024, queueTimeout: 30, maxRequests: 0, maxRequestsJitter: 0, maxRss: 0, maxLifetime: 0, gracefulTimeout: 30,
       maxHeaderSize: 16384, headersTimeout: 10, requestTimeout: 300, keepAliveTimeout: 75,
       logLevel: 'info', logFormat: 'text', config: null,
     });
