@@ -117,6 +117,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const { workerClass, capacity, why } = resolveWorkerClass(config, python);
   const pool = new Pool({
     processes: config.processes,
+    deadline: { timeoutMs: config.timeout * 1000, graceMs: config.timeoutGrace * 1000 },
     python: config.python,
     handshake: {
       app: chosen.app, threads: capacity, workerClass,

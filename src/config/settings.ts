@@ -120,6 +120,12 @@ export const settings = defineSettings({
     default: null,
     doc: 'Serve this WSGI application (`module:callable`) instead of web2py; the module is found relative to the folder.',
   },
+  staticOffload: {
+    section: 'Application', cli: ['--static-offload'],
+    type: enumOf(['auto', 'on', 'off']), default: 'auto',
+    doc: 'Serve `/<app>/static/...` from the front, without Python. `auto` = on only when the web2py folder has no '
+      + '`routes.py` (its rewrites can move static URLs); `on` serves them even then; `off` leaves them to web2py.',
+  },
 
   // --- Workers
   python: {
@@ -158,6 +164,16 @@ export const settings = defineSettings({
     section: 'Workers', cli: ['--queue-timeout'],
     type: seconds({ min: 0.01 }), default: 30,
     doc: 'A request that waited this long for a worker gets 503 with `Retry-After` instead.',
+  },
+  timeout: {
+    section: 'Workers', cli: ['--timeout'],
+    type: seconds({ min: 0 }), default: 300,
+    doc: 'A request still in the application after this gets 504; its thread or greenlet is interrupted (`0` = no limit).',
+  },
+  timeoutGrace: {
+    section: 'Workers', cli: ['--timeout-grace'],
+    type: seconds({ min: 0.1 }), default: 10,
+    doc: 'If a timed-out request is still running this long after its 504, its worker is replaced (its Python stacks logged first).',
   },
   maxRequests: {
     section: 'Workers', cli: ['--max-requests'],

@@ -118,6 +118,14 @@ export const errorTable = {
     message: 'worker {workerId} (pid {pid}) died: {reason}', httpStatus: 502, logLevel: 'error',
     remedy: 'A fresh worker replaces it; read the log for the cause (segfault, os._exit, out of memory).',
   },
+  W2N_ERR_WORKER_TIMEOUT: {
+    message: 'the request ran longer than --timeout ({timeoutSeconds} s)', httpStatus: 504, logLevel: 'error',
+    remedy: 'The worker interrupts it; a worker that cannot is replaced after --timeout-grace. Raise --timeout for slow pages.',
+  },
+  W2N_ERR_WORKER_HUNG: {
+    message: 'worker {workerId} (pid {pid}) did not stop a timed-out request within {graceSeconds} s; replacing it', logLevel: 'error',
+    remedy: 'Its Python stack is in the log just before this line: look for code that blocks outside Python (C extensions, locks).',
+  },
   W2N_ERR_NOT_READY: {
     message: 'no worker is ready', httpStatus: 503, logLevel: 'warn',
     remedy: 'The server is starting or stopping; retry.',

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import { ServerError } from '../errors/index.js';
 import { FrameDecoder } from '../protocol/decode.js';
 import { decodeStrings, encodeCredit, encodeFrame, encodeHeader, encodeJson } from '../protocol/encode.js';
-import { FLAG_END, FrameType, MAX_CHUNK, frameTypeName, type Frame } from '../protocol/frames.js';
+import { FLAG_END, FLAG_TIMEOUT, FrameType, MAX_CHUNK, frameTypeName, type Frame } from '../protocol/frames.js';
 import type { AppFailure, Exchange, ResponseHead } from './exchange.js';
 import { RequestTable } from './request-table.js';
 
@@ -39,6 +39,9 @@ interface Running {
   isResponseComplete: boolean;
   /** Response bytes drained but not yet credited back (credits go out in batches). */
   pendingCreditBytes: number;
+  startedAtMs: number;
+  /** When the request passed --timeout (already answered 504; the worker still has it), else 0. */
+  timedOutAtMs: number;
 }
 
 const MAX_REQUEST_ID = 0xffffffff;
@@ -75,7 +78,10 @@ export class Channel {
     const id = this.allocateId();
     exchange.id = id;
     exchange.state = 'running';
-    const entry: Running = { exchange, bodyBytesInFlight: 0, isBodyPaused: false, isResponseComplete: false, pendingCreditBytes: 0 };
+    const entry: Running = {
+      exchange, bodyBytesInFlight: 0, isBodyPaused: false, isResponseComplete: false, pendingCreditBytes: 0,
+      startedAtMs: Date.now(), timedOutAtMs: 0,
+    };
     this.running.add(id, entry);
     exchange.attach({
       acknowledge: (bytes) => this.acknowledge(entry, bytes),
@@ -96,6 +102,27 @@ export class Channel {
       this.end(entry);
     }
     this.socket.destroy();
+  }
+
+  /**
+   * Deadlines: a request running longer than `timeoutMs` is answered now (504) and the worker is
+   * told to interrupt it (CANCEL with FLAG_TIMEOUT); its slot stays taken until the worker ends
+   * it. Returns true when one of them is still running `graceMs` after that: the worker is hung.
+   */
+  expire(nowMs: number, timeoutMs: number, graceMs: number, timeoutSeconds: number): boolean {
+    let isHung = false;
+    for (const entry of this.running.values()) {
+      if (entry.timedOutAtMs === 0) {
+        if (nowMs - entry.startedAtMs < timeoutMs) continue;
+        entry.timedOutAtMs = nowMs;
+        entry.isResponseComplete = true; // no more credits: the client has its answer
+        this.write(encodeFrame(FrameType.CANCEL, FLAG_TIMEOUT, entry.exchange.id));
+        entry.exchange.sink.fail({ error: new ServerError('W2N_ERR_WORKER_TIMEOUT', { timeoutSeconds }) });
+      } else if (nowMs - entry.timedOutAtMs >= graceMs) {
+        isHung = true;
+      }
+    }
+    return isHung;
   }
 
   private allocateId(): number {
@@ -192,6 +219,12 @@ export class Channel {
     if (entry === undefined) return; // cancelled or failed already: late frames are expected
     const { sink } = entry.exchange;
     const isLast = (frame.flags & FLAG_END) !== 0;
+    if (entry.timedOutAtMs !== 0) {
+      // Answered 504 already: wait for the worker's last word on it, then free its slot.
+      if (frame.type === FrameType.SENDFILE) this.write(encodeFrame(FrameType.FILE_OPENED, 0, frame.id, Buffer.from([0])));
+      if (isLast || frame.type === FrameType.ERROR || frame.type === FrameType.SENDFILE) this.end(entry);
+      return;
+    }
     switch (frame.type) {
       case FrameType.RESPONSE: {
         const headBytes = frame.payload.readUInt32BE(0);

@@ -30,8 +30,16 @@ export interface RecycleLimits {
   maxLifetimeMs: number;
 }
 
+export interface RequestDeadline {
+  /** A request running longer than this gets 504 and is interrupted; 0 = no limit. */
+  timeoutMs: number;
+  /** How long after that it may still run before its worker is replaced. */
+  graceMs: number;
+}
+
 export interface PoolOptions {
   processes: number;
+  deadline: RequestDeadline;
   python: string;
   handshake: WorkerHandshake;
   maxInApp: number | null;
@@ -52,6 +60,10 @@ const RSS_SAMPLE_MS = 1_000;
 const RSS_STRIKES = 3;
 /** After a fresh worker failed to start for a recycle, wait this long before trying again. */
 const RECYCLE_RETRY_MS = 10_000;
+/** Request deadlines are checked this often. */
+const DEADLINE_SWEEP_MS = 250;
+/** Time a hung worker gets to print its Python stacks before it is killed. */
+const STACK_DUMP_WAIT_MS = 300;
 
 interface Slot {
   /** The worker that takes this slot's share of requests. */
@@ -80,6 +92,7 @@ export class Pool {
   private nextWorkerId = 1;
   private isStopping = false;
   private rssTimer: NodeJS.Timeout | null = null;
+  private deadlineTimer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
 
   constructor(private readonly options: PoolOptions) {
@@ -112,6 +125,7 @@ export class Pool {
   /** Starts every worker; resolves when all are ready, rejects with the first start failure. */
   start(): Promise<{ pythonVersion: string; workerClass: string; capacity: number }> {
     if (this.options.recycle.maxRssBytes > 0) this.rssTimer = setInterval(() => void this.sampleRss(), RSS_SAMPLE_MS).unref();
+    if (this.options.deadline.timeoutMs > 0) this.deadlineTimer = setInterval(() => this.enforceDeadlines(), DEADLINE_SWEEP_MS).unref();
     return new Promise((resolve, reject) => {
       let readyCount = 0;
       let hasSettled = false;
@@ -171,6 +185,7 @@ export class Pool {
   async stop(timeoutMs: number): Promise<void> {
     this.isStopping = true;
     if (this.rssTimer !== null) clearInterval(this.rssTimer);
+    if (this.deadlineTimer !== null) clearInterval(this.deadlineTimer);
     this.dispatcher.failQueued(() => new ServerError('W2N_ERR_NOT_READY'));
     const exits: Promise<void>[] = [];
     for (const worker of this.allWorkers()) {
@@ -192,6 +207,7 @@ export class Pool {
   kill(): void {
     this.isStopping = true;
     if (this.rssTimer !== null) clearInterval(this.rssTimer);
+    if (this.deadlineTimer !== null) clearInterval(this.deadlineTimer);
     for (const slot of this.slots) if (slot.respawnTimer !== null) clearTimeout(slot.respawnTimer);
     for (const worker of this.allWorkers()) worker.terminate();
   }
@@ -307,6 +323,18 @@ export class Pool {
       fresh.once('startFailed', onFailed);
     }).finally(() => { slot.recycling = null; });
     return slot.recycling;
+  }
+
+  /** 504 for requests past --timeout; a worker that cannot stop one within the grace is replaced. */
+  private enforceDeadlines(): void {
+    const { timeoutMs, graceMs } = this.options.deadline;
+    const now = Date.now();
+    for (const worker of this.liveWorkers()) {
+      if (!worker.expireRequests(now, timeoutMs, graceMs, timeoutMs / 1000)) continue;
+      const error = new ServerError('W2N_ERR_WORKER_HUNG', { workerId: worker.id, pid: worker.pid ?? 0, graceSeconds: graceMs / 1000 });
+      this.log.error({ event: 'worker.hung', code: error.code, workerId: worker.id, pid: worker.pid }, error.message);
+      worker.killHung(STACK_DUMP_WAIT_MS);
+    }
   }
 
   /** Reads each ready worker's VmRSS; three samples in a row over the limit recycle it. */

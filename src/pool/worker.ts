@@ -64,6 +64,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   private readonly channel: Channel;
   private readonly startedAt = Date.now();
   private isExitExpected = false;
+  private isBeingKilled = false;
   private startError: ServerError | null = null;
   private readonly log: Logger;
 
@@ -114,6 +115,19 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
 
   get hasRoom(): boolean {
     return this.state === 'ready' && this.channel.inFlight < this.capacity;
+  }
+
+  /** See Channel.expire: true when a timed-out request outlived its grace (the worker is hung). */
+  expireRequests(nowMs: number, timeoutMs: number, graceMs: number, timeoutSeconds: number): boolean {
+    return this.channel.expire(nowMs, timeoutMs, graceMs, timeoutSeconds);
+  }
+
+  /** A hung worker: ask for its Python stacks (SIGUSR2, faulthandler), then kill it. */
+  killHung(stackDumpWaitMs: number): void {
+    if (this.state === 'exited' || this.isBeingKilled) return;
+    this.isBeingKilled = true;
+    this.child.kill('SIGUSR2');
+    setTimeout(() => this.kill('SIGKILL'), stackDumpWaitMs).unref();
   }
 
   run(exchange: Exchange): void {

@@ -14,6 +14,8 @@ export const MAX_CHUNK = 256 * 1024;
 
 /** Flag bit 0: the last frame of this direction of this request. */
 export const FLAG_END = 0x01;
+/** Flag bit 1, on CANCEL: the request ran past --timeout; interrupt its thread or greenlet. */
+export const FLAG_TIMEOUT = 0x02;
 
 export const FrameType = {
   HANDSHAKE: 0x01,

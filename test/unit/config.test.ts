@@ -63,6 +63,7 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   profiler: { raw: 'profiles', value: profileDir },
   folder: { raw: 'web2py', value: web2pyDir },
   app: { raw: 'myapp.wsgi:application', value: 'myapp.wsgi:application' },
+  staticOffload: { raw: 'off', value: 'off' },
   python: { raw: '/usr/bin/python3.11', value: '/usr/bin/python3.11' },
   processes: { raw: '3', value: 3 },
   threads: { raw: '16', value: 16 },
@@ -70,6 +71,8 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   workerClass: { raw: 'gevent', value: 'gevent' },
   queueSize: { raw: '0', value: 0 },
   queueTimeout: { raw: '2.5', value: 2.5 },
+  timeout: { raw: '60', value: 60 },
+  timeoutGrace: { raw: '5', value: 5 },
   maxRequests: { raw: '1000', value: 1000 },
   maxRequestsJitter: { raw: '50', value: 50 },
   maxRss: { raw: '512', value: 512 },
@@ -195,8 +198,8 @@ describe('defaults, precedence and sources', () => {
     const { config, sources } = load();
     assert.deepEqual({ ...config, processes: 0 }, {
       ip: '127.0.0.1', port: 8000, password: '<recycle>', sslCertificate: null, sslPrivateKey: null,
-      workers: null, logging: false, profiler: null, folder: scratch, app: null, python: 'python3',
-      processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', queueSize: 1024, queueTimeout: 30, maxRequests: 0, maxRequestsJitter: 0, maxRss: 0, maxLifetime: 0, gracefulTimeout: 30,
+      workers: null, logging: false, profiler: null, folder: scratch, app: null, staticOffload: 'auto', python: 'python3',
+      processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', queueSize: 1024, queueTimeout: 30, timeout: 300, timeoutGrace: 10, maxRequests: 0, maxRequestsJitter: 0, maxRss: 0, maxLifetime: 0, gracefulTimeout: 30,
       maxHeaderSize: 16384, headersTimeout: 10, requestTimeout: 300, keepAliveTimeout: 75,
       logLevel: 'info', logFormat: 'text', config: null,
     });

@@ -1,0 +1,373 @@
+/**
+ * @module Static files of web2py applications, served by the front without Python.
+ *
+ * `createStaticHandler` takes GET/HEAD requests whose URL web2py would answer from
+ * `applications/<app>/static` (mapping in web2py-url.ts), resolves the file with realpath so a
+ * symlink cannot lead out of that folder, and streams it with `send` (ETag, Last-Modified, 304 on
+ * either validator, 206/416, HEAD). Multiple byte ranges (multipart/byteranges), which send
+ * answers with the whole file, are added here. On top come web2py's own headers
+ * (gluon/main.py, gluon/streamer.py), answers in web2py's error format, and precompressed `.br` /
+ * `.gz` siblings chosen by `Accept-Encoding`.
+ *
+ * Whatever the front is not sure to answer as web2py would (an unknown application, a URL the
+ * mapping passes) goes to Python: passing is always safe.
+ */
+import { createReadStream, existsSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import send from 'send';
+import type { Logger } from '../../observability/log.js';
+import { mapStaticUrl, type StaticUrl } from './web2py-url.js';
+
+export interface StaticHandlerOptions {
+  /** The web2py folder: files come from `<web2pyFolder>/applications/<app>/static`. */
+  readonly web2pyFolder: string;
+  readonly log: Logger;
+}
+
+/** true: the request is taken (answered, or being answered); false: pass it to Python. */
+export type StaticHandler = (req: IncomingMessage, res: ServerResponse, pathInfo: string) => boolean;
+
+/** gluon/main.py, for versioned URLs: `Cache-Control: max-age=315360000` and this Expires. */
+const VERSIONED_MAX_AGE = 'max-age=315360000';
+const VERSIONED_EXPIRES = 'Thu, 31 Dec 2037 23:59:59 GMT';
+/** How long an application's static folder (or its absence) is trusted before a new realpath. */
+const ROOT_TTL_MS = 5_000;
+/** Applications remembered at once; scanners inventing app names cannot grow it further. */
+const MAX_ROOTS = 256;
+/** More ranges than this in one request: the whole file is sent instead (no range amplification). */
+const MAX_RANGES = 64;
+/** Precompressed siblings in order of preference on equal q; `web2py.css.gz` next to `web2py.css`. */
+const ENCODINGS = [{ coding: 'br', suffix: '.br' }, { coding: 'gzip', suffix: '.gz' }] as const;
+
+export function createStaticHandler(options: StaticHandlerOptions): StaticHandler {
+  const { log } = options;
+  const roots = new StaticRoots(join(options.web2pyFolder, 'applications'));
+  return (req, res, pathInfo) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const mapped = mapStaticUrl(pathInfo, queryOf(req.url ?? '/'));
+    if (mapped.kind === 'pass') return false;
+    if (mapped.kind === 'refuse') {
+      log.debug({ event: 'static.refused', reason: mapped.reason, path: pathInfo }, 'static path refused');
+      answerLikeWeb2py(res, 400, { web2pyError: 'invalid path', body: INVALID_REQUEST_BODY });
+      return true;
+    }
+    // An unknown application: web2py answers (404 today), exactly as it would.
+    const root = roots.get(mapped.app);
+    if (root === null) return false;
+    serveFile(req, res, root, mapped).catch((error: unknown) => {
+      log.warn({ event: 'static.failed', path: pathInfo, reason: String(error) }, 'static file failed');
+      if (res.headersSent) res.destroy();
+      else answerLikeWeb2py(res, 500, {});
+    });
+    return true;
+  };
+}
+
+/** QUERY_STRING of a request target (web2py's `?attachment` test reads it). */
+function queryOf(target: string): string {
+  const question = target.indexOf('?');
+  if (question < 0) return '';
+  const hash = target.indexOf('#', question);
+  return hash < 0 ? target.slice(question + 1) : target.slice(question + 1, hash);
+}
+
+/**
+ * `applications/<app>/static` of each application, realpath'd, cached for ROOT_TTL_MS. The look-up
+ * is synchronous because the handler must say at once whether it takes the request; it costs one
+ * realpath(3) per application every few seconds.
+ */
+class StaticRoots {
+  readonly #applications: string;
+  readonly #entries = new Map<string, { root: string | null; checkedAt: number }>();
+
+  constructor(applications: string) {
+    this.#applications = applications;
+  }
+
+  get(app: string): string | null {
+    const now = Date.now();
+    const cached = this.#entries.get(app);
+    if (cached !== undefined && now - cached.checkedAt < ROOT_TTL_MS) return cached.root;
+    const root = this.#resolve(app);
+    this.#entries.delete(app);
+    if (this.#entries.size >= MAX_ROOTS) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(app, { root, checkedAt: now });
+    return root;
+  }
+
+  #resolve(app: string): string | null {
+    try {
+      const root = realpathSync(join(this.#applications, app, 'static'));
+      return statSync(root).isDirectory() ? root : null;
+    } catch {
+      return null;
+    }
+  }
+}
+
+type Resolved =
+  | { readonly kind: 'file'; readonly path: string; readonly stats: Stats }
+  | { readonly kind: 'missing' | 'outside' | 'denied' | 'directory' };
+
+/** realpath + stat, and the real path must stay inside `root`: symlinks out of the folder are refused. */
+async function resolveInside(root: string, candidate: string): Promise<Resolved> {
+  let real: string;
+  try {
+    real = await realpath(candidate);
+  } catch (error: unknown) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return { kind: code === 'EACCES' || code === 'EPERM' ? 'denied' : 'missing' };
+  }
+  if (!real.startsWith(root + sep)) return { kind: 'outside' };
+  const stats = await stat(real);
+  if (stats.isDirectory()) return { kind: 'directory' };
+  return stats.isFile() ? { kind: 'file', path: real, stats } : { kind: 'missing' };
+}
+
+async function serveFile(req: IncomingMessage, res: ServerResponse, root: string, url: StaticUrl & { kind: 'file' }): Promise<void> {
+  // url.file has no empty, `.` or `..` segment, so the join stays lexically under root.
+  const candidate = join(root, url.file);
+  const found = await resolveInside(root, candidate);
+  switch (found.kind) {
+    // streamer.py: EISDIR → 403 "file is a directory", EACCES → 403 "inaccessible file", else 404.
+    case 'directory': return answerLikeWeb2py(res, 403, { web2pyError: 'file is a directory' });
+    case 'denied': return answerLikeWeb2py(res, 403, { web2pyError: 'inaccessible file' });
+    case 'missing': case 'outside': return answerLikeWeb2py(res, 404, { web2pyError: 'invalid file' });
+    case 'file': break;
+  }
+  let served = found.path;
+  const precompressed = await choosePrecompressed(req, root, candidate, found.stats);
+  if (precompressed.vary) res.setHeader('Vary', 'Accept-Encoding');
+  if (precompressed.chosen !== null) {
+    res.setHeader('Content-Encoding', precompressed.chosen.coding);
+    served = precompressed.chosen.path;
+  }
+  setWeb2pyHeaders(res, url);
+  streamWithSend(req, res, served, candidate);
+}
+
+/**
+ * gluon/main.py (`if eget("QUERY_STRING", "").startswith("attachment")`, `if version:`) and the
+ * defaults of gluon/streamer.py (`headers.setdefault("Pragma", "cache")`,
+ * `headers.setdefault("Cache-Control", "private")`). web2py's response also says X-Powered-By.
+ */
+function setWeb2pyHeaders(res: ServerResponse, url: StaticUrl & { kind: 'file' }): void {
+  res.setHeader('X-Powered-By', 'web2py');
+  if (url.attachment) res.setHeader('Content-Disposition', 'attachment');
+  if (url.version !== null) {
+    res.setHeader('Cache-Control', VERSIONED_MAX_AGE);
+    res.setHeader('Expires', VERSIONED_EXPIRES);
+  } else {
+    res.setHeader('Cache-Control', 'private');
+  }
+  res.setHeader('Pragma', 'cache');
+}
+
+interface Precompressed {
+  readonly chosen: { readonly coding: string; readonly path: string } | null;
+  /** A sibling exists: the answer depends on Accept-Encoding. */
+  readonly vary: boolean;
+}
+
+/**
+ * streamer.py serves `static_file + ".gz"` when the client accepts gzip, the sibling is a file,
+ * `os.path.getmtime(gzipped) >= modified`, and the answer is not a 206; the same rule here for
+ * `.br` too, and the sibling must also resolve inside the static folder.
+ */
+async function choosePrecompressed(req: IncomingMessage, root: string, candidate: string, original: Stats): Promise<Precompressed> {
+  const accepted = acceptedCodings(req.headers['accept-encoding']);
+  if (accepted.length === 0 || req.headers.range !== undefined) return { chosen: null, vary: false };
+  let vary = false;
+  for (const coding of accepted) {
+    const suffix = ENCODINGS.find((encoding) => encoding.coding === coding)!.suffix;
+    const sibling = await resolveInside(root, candidate + suffix);
+    if (sibling.kind !== 'file') continue;
+    vary = true;
+    if (sibling.stats.mtimeMs >= original.mtimeMs) return { chosen: { coding, path: sibling.path }, vary };
+  }
+  return { chosen: null, vary };
+}
+
+/** `br` and `gzip` as the client accepts them (q > 0, `*` included), best first, `br` first on a tie. */
+export function acceptedCodings(header: string | undefined): string[] {
+  if (header === undefined || header === '') return [];
+  const quality = new Map<string, number>();
+  for (const item of header.split(',')) {
+    const [name = '', ...params] = item.split(';').map((part) => part.trim().toLowerCase());
+    const q = params.find((param) => param.startsWith('q='));
+    const value = q === undefined ? 1 : Number(q.slice(2));
+    quality.set(name, Number.isFinite(value) ? value : 0);
+  }
+  const qOf = (coding: string): number => quality.get(coding) ?? quality.get('*') ?? 0;
+  return ENCODINGS.map((encoding) => encoding.coding)
+    .filter((coding) => qOf(coding) > 0)
+    .sort((a, b) => qOf(b) - qOf(a));
+}
+
+/**
+ * send does the HTTP caching and single-range parts. Two of its steps are replaced on this one
+ * stream: `type` names the type after the URL's file (not `.gz`), as web2py's contenttype() does,
+ * and `stream` answers several ranges with multipart/byteranges, where send sends the whole file.
+ */
+function streamWithSend(req: IncomingMessage, res: ServerResponse, served: string, named: string): void {
+  const stream = send(req, encodeForSend(served), {
+    acceptRanges: true, cacheControl: false, dotfiles: 'allow', etag: true, index: false, lastModified: true,
+  });
+  const sendType = stream.type.bind(stream);
+  stream.type = () => sendType(named);
+  const sendStream = stream.stream.bind(stream);
+  stream.stream = (path: string, options?: object) => {
+    const { start = 0, end = 0 } = (options ?? {}) as { start?: number; end?: number };
+    const size = end - start + 1;
+    const ranges = stream.isRangeFresh() ? parseByteRanges(req.headers.range, size) : null;
+    if (ranges === null || ranges.length < 2) sendStream(path, options);
+    else void sendMultipart(res, path, size, ranges);
+  };
+  stream.on('directory', () => answerLikeWeb2py(res, 403, { web2pyError: 'file is a directory' }));
+  stream.on('error', (error: SendError) => answerSendError(res, error));
+  stream.pipe(res);
+}
+
+/** send takes a URL-encoded path (it decodes it): each segment of the real path, encoded. */
+function encodeForSend(path: string): string {
+  return path.split(sep).map(encodeURIComponent).join('/');
+}
+
+interface SendError extends Error {
+  status?: number;
+  code?: string;
+  headers?: Record<string, string>;
+}
+
+/** send's errors in web2py's format (a race with a deleted file, 412, 416, an unreadable file). */
+function answerSendError(res: ServerResponse, error: SendError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const status = error.status ?? 500;
+  if (error.code === 'EACCES' || error.code === 'EPERM') answerLikeWeb2py(res, 403, { web2pyError: 'inaccessible file' });
+  else if (status === 404) answerLikeWeb2py(res, 404, { web2pyError: 'invalid file' });
+  else answerLikeWeb2py(res, status, { headers: error.headers ?? {} });
+}
+
+export interface ByteRange { readonly start: number; readonly end: number }
+
+/**
+ * `bytes=a-b, c-, -n` → satisfiable ranges, overlapping and adjacent ones merged, in order; null
+ * when there is no usable Range header (then the whole file is the answer). send has already
+ * answered 416 when none is satisfiable, with the same rules (range-parser's).
+ */
+export function parseByteRanges(header: string | undefined, size: number): ByteRange[] | null {
+  const match = header === undefined ? null : /^\s*bytes\s*=(.*)$/i.exec(header);
+  if (match === null) return null;
+  const specs = match[1]!.split(',');
+  if (specs.length > MAX_RANGES) return null;
+  const ranges: ByteRange[] = [];
+  for (const spec of specs) {
+    const parts = /^\s*(\d*)\s*-\s*(\d*)\s*$/.exec(spec);
+    if (parts === null || (parts[1] === '' && parts[2] === '')) return null;
+    const range = parts[1] === ''
+      ? { start: Math.max(size - Number(parts[2]), 0), end: size - 1 }
+      : { start: Number(parts[1]), end: parts[2] === '' ? size - 1 : Math.min(Number(parts[2]), size - 1) };
+    if (range.start <= range.end && range.start < size) ranges.push(range);
+  }
+  ranges.sort((a, b) => a.start - b.start);
+  const merged: ByteRange[] = [];
+  for (const range of ranges) {
+    const last = merged.at(-1);
+    if (last !== undefined && range.start <= last.end + 1) merged[merged.length - 1] = { start: last.start, end: Math.max(last.end, range.end) };
+    else merged.push(range);
+  }
+  return merged.length === 0 ? null : merged;
+}
+
+/** 206 multipart/byteranges (RFC 9110 §14.6): each part with its Content-Type and Content-Range. */
+async function sendMultipart(res: ServerResponse, path: string, size: number, ranges: ByteRange[]): Promise<void> {
+  const boundary = randomBytes(16).toString('hex');
+  const type = String(res.getHeader('Content-Type') ?? 'application/octet-stream');
+  const heads = ranges.map((range, index) => Buffer.from(`${index === 0 ? '' : '\r\n'}--${boundary}\r\n`
+    + `Content-Type: ${type}\r\nContent-Range: bytes ${range.start}-${range.end}/${size}\r\n\r\n`));
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const length = heads.reduce((sum, head) => sum + head.length, tail.length)
+    + ranges.reduce((sum, range) => sum + range.end - range.start + 1, 0);
+  res.statusCode = 206;
+  res.setHeader('Content-Type', `multipart/byteranges; boundary=${boundary}`);
+  res.setHeader('Content-Length', length);
+  try {
+    for (const [index, range] of ranges.entries()) {
+      res.write(heads[index]);
+      await pipeline(createReadStream(path, range), res, { end: false });
+    }
+    res.end(tail);
+  } catch {
+    res.destroy();
+  }
+}
+
+const INVALID_REQUEST_BODY = '<html><body><h1>invalid request</h1></body></html>';
+
+/** gluon/http.py `defined_status`: web2py's reason phrases, upper case. */
+const WEB2PY_REASONS: Readonly<Record<number, string>> = {
+  400: 'BAD REQUEST', 403: 'FORBIDDEN', 404: 'NOT FOUND', 412: 'PRECONDITION FAILED',
+  416: 'REQUESTED RANGE NOT SATISFIABLE', 500: 'INTERNAL SERVER ERROR',
+};
+
+/**
+ * An error as gluon/http.py `HTTP.to` writes it: `web2py_error` header when given, Content-Type
+ * `text/html; charset=UTF-8`, and for 4xx without a body the status line itself as the body
+ * (`404 NOT FOUND`). Headers set earlier for the file are dropped.
+ */
+function answerLikeWeb2py(res: ServerResponse, status: number, answer: { web2pyError?: string; body?: string; headers?: Record<string, string> }): void {
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  const reason = WEB2PY_REASONS[status] ?? 'UNKNOWN ERROR';
+  const body = Buffer.from(answer.body ?? `${status} ${reason}`);
+  res.statusCode = status;
+  res.statusMessage = reason;
+  if (answer.web2pyError !== undefined) res.setHeader('web2py_error', answer.web2pyError);
+  for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
+  res.setHeader('Content-Type', 'text/html; charset=UTF-8');
+  res.setHeader('Content-Length', body.length);
+  res.end(body);
+}
+
+// --- the --static-offload setting
+
+export type StaticOffloadMode = 'auto' | 'on' | 'off';
+
+export interface StaticOffloadFacts {
+  readonly mode: StaticOffloadMode;
+  /** Serving web2py (not `--app`): only web2py has the `/<app>/static/` convention. */
+  readonly isWeb2py: boolean;
+  /** `routes.py` in the web2py folder: its rewrites can move static URLs elsewhere. */
+  readonly hasRoutesPy: boolean;
+}
+
+/** Whether `routes.py` exists in the web2py folder (read once, at start). */
+export function hasRoutesPy(web2pyFolder: string): boolean {
+  return existsSync(join(web2pyFolder, 'routes.py'));
+}
+
+/** `auto` = on only without routes.py; `on`/`off` as said; never for a non-web2py app. */
+export function isStaticOffloadEnabled(facts: StaticOffloadFacts): boolean {
+  if (!facts.isWeb2py || facts.mode === 'off') return false;
+  return facts.mode === 'on' || !facts.hasRoutesPy;
+}
+
+/** The start-up line saying who serves `/<app>/static/` and why. */
+export function describeStaticOffload(facts: StaticOffloadFacts): string {
+  if (!facts.isWeb2py) return 'static files: served by the application (not web2py)';
+  if (facts.mode === 'off') return 'static files: served by web2py (--static-offload off)';
+  if (facts.mode === 'on') {
+    return facts.hasRoutesPy
+      ? 'static files: served by the front (--static-offload on; routes.py is not applied to /<app>/static/ URLs)'
+      : 'static files: served by the front (--static-offload on)';
+  }
+  return facts.hasRoutesPy
+    ? 'static files: served by web2py (routes.py present; --static-offload on to serve them from the front)'
+    : 'static files: served by the front (auto: no routes.py)';
+}
