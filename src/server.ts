@@ -15,6 +15,7 @@ import { LogEvents } from './observability/events.js';
 import type { Logger } from './observability/log.js';
 import { AccessLog, ACCESS_LOG_FILE_NAME } from './observability/access-log.js';
 import { Pool } from './pool/supervisor.js';
+import { CodeWatcher, watchTargets } from './pool/code-watcher.js';
 import { probePython, type PythonFacts, type WorkerHandshake } from './pool/worker.js';
 import { createRequestHandler } from './front/handler.js';
 import type { ListenerFacts } from './front/environ.js';
@@ -171,6 +172,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await accessLog?.close();
     throw error;
   }
+  if (config.reload) say('reload: on (workers restart when a Python file changes)');
   say(tls === null ? 'TLS: off (plain HTTP)' : 'TLS: on (TLS 1.2 and newer)');
   say(accessLog === null ? 'access log: off (-l to write httpserver.log)' : `access log: ${accessLogFile}`);
 
@@ -211,5 +213,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     })().finally(() => { reloading = null; });
     return reloading;
   };
-  return { address, pool, stop, kill, reopenLogs, reload };
+  const watcher = config.reload ? new CodeWatcher(watchTargets(chosen.app), () => void reload('file change'), log) : null;
+  const stopWatching = (): void => watcher?.close();
+  return {
+    address, pool, reopenLogs, reload,
+    stop: (signal) => { stopWatching(); return stop(signal); },
+    kill: () => { stopWatching(); kill(); },
+  };
 }

@@ -127,6 +127,13 @@ export const settings = defineSettings({
       + '`routes.py` (its rewrites can move static URLs); `on` serves them even then; `off` leaves them to web2py.',
   },
 
+  reload: {
+    section: 'Application', cli: ['--reload'],
+    type: bool(), default: false,
+    doc: 'Development: watch the Python files (web2py: `gluon/`, `applications/*/modules`, `routes.py`; `--app`: its folder) '
+      + 'and reload the workers when one changes.',
+  },
+
   // --- Workers
   python: {
     section: 'Workers', cli: ['--python'], metavar: 'PATH',

@@ -119,3 +119,24 @@ test('SIGHUP re-reads the TLS certificate; a broken new pair keeps the old one',
     assert.equal(await server.stop(), 0);
   }
 });
+
+test('--reload: changing a Python file reloads the workers, naming the file', async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const folder = mkdtempSync(join(tmpdir(), 'w2n-reload-'));
+  const module = join(folder, 'versioned.py');
+  const write = (version: number): void => writeFileSync(module,
+    `def app(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'version ${version}']\n`);
+  write(1);
+  const server = await startServer(['--app', 'versioned:app', '-f', folder, '--reload']);
+  try {
+    assert.match(server.stdout(), /^reload: on/m);
+    assert.equal(await (await fetch(server.url('/'))).text(), 'version 1');
+    write(2);
+    await waitForLog(server, /reload\.finished/);
+    assert.match(server.stderr(), /reload\.file_changed .*versioned\.py/);
+    assert.equal(await (await fetch(server.url('/'))).text(), 'version 2');
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+});

@@ -63,6 +63,7 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   profiler: { raw: 'profiles', value: profileDir },
   folder: { raw: 'web2py', value: web2pyDir },
   app: { raw: 'myapp.wsgi:application', value: 'myapp.wsgi:application' },
+  reload: { raw: 'true', value: true },
   staticOffload: { raw: 'off', value: 'off' },
   python: { raw: '/usr/bin/python3.11', value: '/usr/bin/python3.11' },
   processes: { raw: '3', value: 3 },
