@@ -63,7 +63,7 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   profiler: { raw: 'profiles', value: profileDir },
   folder: { raw: 'web2py', value: web2pyDir },
   app: { raw: 'myapp.wsgi:application', value: 'myapp.wsgi:application' },
-  reload: { raw: 'true', value: true },
+  reload: { raw: null, value: true },
   staticOffload: { raw: 'off', value: 'off' },
   python: { raw: '/usr/bin/python3.11', value: '/usr/bin/python3.11' },
   processes: { raw: '3', value: 3 },
@@ -199,7 +199,7 @@ describe('defaults, precedence and sources', () => {
     const { config, sources } = load();
     assert.deepEqual({ ...config, processes: 0 }, {
       ip: '127.0.0.1', port: 8000, password: '<recycle>', sslCertificate: null, sslPrivateKey: null,
-      workers: null, logging: false, profiler: null, folder: scratch, app: null, staticOffload: 'auto', python: 'python3',
+      workers: null, logging: false, profiler: null, folder: scratch, app: null, staticOffload: 'auto', reload: false, python: 'python3',
       processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', queueSize: 1024, queueTimeout: 30, timeout: 300, timeoutGrace: 10, maxRequests: 0, maxRequestsJitter: 0, maxRss: 0, maxLifetime: 0, gracefulTimeout: 30,
       maxHeaderSize: 16384, headersTimeout: 10, requestTimeout: 300, keepAliveTimeout: 75,
       logLevel: 'info', logFormat: 'text', config: null,
