@@ -18,6 +18,7 @@ import { Pool } from './pool/supervisor.js';
 import { CodeWatcher, watchTargets } from './pool/code-watcher.js';
 import { probePython, type PythonFacts, type WorkerHandshake } from './pool/worker.js';
 import { createRequestHandler } from './front/handler.js';
+import { createStaticHandler, describeStaticOffload, hasRoutesPy, isStaticOffloadEnabled } from './front/static/serve.js';
 import type { ListenerFacts } from './front/environ.js';
 import { createListener, listen, loadTls, type LoadedTls } from './front/listeners.js';
 import { checkWeb2pyFolder, isWeb2pyFolder, prepareProfilerDir } from './web2py/folder.js';
@@ -136,8 +137,16 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     log: options.log,
   });
   let activeResponses = 0;
+  const offload = {
+    mode: config.staticOffload,
+    isWeb2py: chosen.app.kind === 'web2py',
+    hasRoutesPy: chosen.app.kind === 'web2py' && hasRoutesPy(chosen.app.folder),
+  };
+  const staticHandler = isStaticOffloadEnabled(offload) && chosen.app.kind === 'web2py'
+    ? createStaticHandler({ web2pyFolder: chosen.app.folder, log })
+    : null;
   const handler = createRequestHandler(listenerFacts, {
-    pool, log, accessLog,
+    pool, log, accessLog, staticHandler,
     isDraining: () => isDraining,
     onResponseOpened: () => { activeResponses += 1; },
     onResponseClosed: () => {
@@ -172,6 +181,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await accessLog?.close();
     throw error;
   }
+  if (chosen.isWeb2py) say(describeStaticOffload(offload));
   if (config.reload) say('reload: on (workers restart when a Python file changes)');
   say(tls === null ? 'TLS: off (plain HTTP)' : 'TLS: on (TLS 1.2 and newer)');
   say(accessLog === null ? 'access log: off (-l to write httpserver.log)' : `access log: ${accessLogFile}`);

@@ -13,6 +13,7 @@ import { Exchange } from '../pool/exchange.js';
 import { buildEnviron, normalizeAddress, type ListenerFacts } from './environ.js';
 import { HttpResponseSink, sendPlainError } from './response-sink.js';
 import { answerHealth, HEALTH_PATH } from './builtins/health.js';
+import type { StaticHandler } from './static/serve.js';
 
 export interface RequestDispatcher {
   dispatch(exchange: Exchange): void;
@@ -28,13 +29,15 @@ export interface HandlerOptions {
   /** Told when each response starts and when it is closed (finished or cut): in-flight count. */
   onResponseOpened: () => void;
   onResponseClosed: () => void;
+  /** web2py static files served by the front (null when offload is off). */
+  staticHandler: StaticHandler | null;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function createRequestHandler(listener: ListenerFacts, options: HandlerOptions): RequestHandler {
   const { pool, log, accessLog } = options;
-  const { onResponseOpened, onResponseClosed } = options;
+  const { onResponseOpened, onResponseClosed, staticHandler } = options;
   return (req, res) => {
     onResponseOpened();
     if (options.isDraining()) res.shouldKeepAlive = false;
@@ -61,6 +64,15 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       LogEvents.clientError(log, { code: 'W2N_ERR_CLIENT_BAD_REQUEST', remoteAddr: socket.remoteAddress, reason: environ.badRequest });
       res.shouldKeepAlive = false;
       sendPlainError(res, 400, `Bad Request: ${environ.badRequest}\n`);
+      return;
+    }
+
+    if (staticHandler !== null && staticHandler(req, res, environ.pathInfo)) {
+      const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo);
+      res.on('close', () => {
+        if (logLine !== null) accessLog!.write(logLine(res.statusCode));
+        onResponseClosed();
+      });
       return;
     }
 

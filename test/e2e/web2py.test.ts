@@ -115,3 +115,45 @@ test('a forged X-Forwarded-Proto never makes a plain request https', async () =>
     await server.stop();
   }
 });
+
+test('static files of web2py apps are served by the front when no routes.py is present', { skip: isReal && existsSync(join(folder, 'routes.py')) && 'real tree has routes.py' }, async () => {
+  const server = await startServer(['-f', folder]);
+  try {
+    assert.match(server.stdout(), /^static files: served by the front \(auto: no routes\.py\)$/m);
+    const file = join(folder, 'applications', 'welcome', 'static', 'css', 'web2py.css');
+    const plain = await fetch(server.url('/welcome/static/css/web2py.css'));
+    assert.equal(plain.status, 200);
+    assert.ok(Buffer.from(await plain.arrayBuffer()).equals(readFileSync(file)));
+    assert.ok(plain.headers.get('etag'), 'the front adds an ETag');
+    assert.equal(plain.headers.get('cache-control'), 'private');
+    const versioned = await fetch(server.url('/welcome/static/_1.2.3/css/web2py.css?attachment'));
+    assert.equal(versioned.status, 200);
+    assert.equal(versioned.headers.get('cache-control'), 'max-age=315360000');
+    assert.equal(versioned.headers.get('expires'), 'Thu, 31 Dec 2037 23:59:59 GMT');
+    assert.equal(versioned.headers.get('content-disposition'), 'attachment');
+    // node:http, not fetch: fetch adds Cache-Control: no-cache to conditional requests, which rightly forbids a 304.
+    const { get } = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) => {
+      get(server.url('/welcome/static/css/web2py.css'), { headers: { 'if-none-match': plain.headers.get('etag')! } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', reject);
+    });
+    assert.equal(status, 304);
+    const traversal = await fetch(server.url('/welcome/static/%2e%2e/%2e%2e/gluon/main.py'));
+    assert.equal(traversal.status, 400);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('--static-offload off leaves static files to web2py', async () => {
+  const server = await startServer(['-f', folder, '--static-offload', 'off']);
+  try {
+    assert.match(server.stdout(), /^static files: served by web2py \(--static-offload off\)$/m);
+    const answer = await fetch(server.url('/welcome/static/css/web2py.css'));
+    assert.equal(answer.headers.get('etag'), null, 'no front-made ETag: web2py answered');
+  } finally {
+    await server.stop();
+  }
+});

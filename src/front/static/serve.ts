@@ -123,7 +123,12 @@ async function resolveInside(root: string, candidate: string): Promise<Resolved>
     return { kind: code === 'EACCES' || code === 'EPERM' ? 'denied' : 'missing' };
   }
   if (!real.startsWith(root + sep)) return { kind: 'outside' };
-  const stats = await stat(real);
+  let stats: Stats;
+  try {
+    stats = await stat(real);
+  } catch {
+    return { kind: 'missing' }; // removed between realpath and stat
+  }
   if (stats.isDirectory()) return { kind: 'directory' };
   return stats.isFile() ? { kind: 'file', path: real, stats } : { kind: 'missing' };
 }
@@ -252,6 +257,8 @@ function answerSendError(res: ServerResponse, error: SendError): void {
   const status = error.status ?? 500;
   if (error.code === 'EACCES' || error.code === 'EPERM') answerLikeWeb2py(res, 403, { web2pyError: 'inaccessible file' });
   else if (status === 404) answerLikeWeb2py(res, 404, { web2pyError: 'invalid file' });
+  // streamer.py: `raise HTTP(416, **headers)`, the file's headers kept, Content-Range added.
+  else if (status === 416) answerLikeWeb2py(res, 416, { headers: error.headers ?? {}, keepHeaders: true });
   else answerLikeWeb2py(res, status, { headers: error.headers ?? {} });
 }
 
@@ -317,20 +324,30 @@ const WEB2PY_REASONS: Readonly<Record<number, string>> = {
   416: 'REQUESTED RANGE NOT SATISFIABLE', 500: 'INTERNAL SERVER ERROR',
 };
 
+interface WebError {
+  /** gluon's `web2py_error=` keyword, sent as a `web2py_error` header. */
+  readonly web2pyError?: string;
+  /** Default: the status line itself, as `HTTP.to` does for a 4xx without a body. */
+  readonly body?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Keep the headers already set for the file (web2py's 416 carries them). */
+  readonly keepHeaders?: boolean;
+}
+
 /**
  * An error as gluon/http.py `HTTP.to` writes it: `web2py_error` header when given, Content-Type
  * `text/html; charset=UTF-8`, and for 4xx without a body the status line itself as the body
- * (`404 NOT FOUND`). Headers set earlier for the file are dropped.
+ * (`404 NOT FOUND`). Headers set earlier for the file are dropped unless `keepHeaders`.
  */
-function answerLikeWeb2py(res: ServerResponse, status: number, answer: { web2pyError?: string; body?: string; headers?: Record<string, string> }): void {
-  for (const name of res.getHeaderNames()) res.removeHeader(name);
+function answerLikeWeb2py(res: ServerResponse, status: number, answer: WebError): void {
+  if (answer.keepHeaders !== true) for (const name of res.getHeaderNames()) res.removeHeader(name);
   const reason = WEB2PY_REASONS[status] ?? 'UNKNOWN ERROR';
   const body = Buffer.from(answer.body ?? `${status} ${reason}`);
   res.statusCode = status;
   res.statusMessage = reason;
   if (answer.web2pyError !== undefined) res.setHeader('web2py_error', answer.web2pyError);
   for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
-  res.setHeader('Content-Type', 'text/html; charset=UTF-8');
+  if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'text/html; charset=UTF-8');
   res.setHeader('Content-Length', body.length);
   res.end(body);
 }
