@@ -64,6 +64,7 @@ function wrkTable(s: Scenario, runs: ServerRun[], baseline: string): string[] {
   let storms = false;
   for (const run of runs.filter((r) => r.status === 'ok')) {
     for (const r of run.loads) {
+      if (r.kind === 'rate' || r.kind === 'idle') continue;
       const w = r.wrk;
       const baseRps = base?.loads.find((b) => b.load === r.load)?.wrk?.rps;
       let mark = '';
@@ -92,8 +93,11 @@ function wrkTable(s: Scenario, runs: ServerRun[], baseline: string): string[] {
     '',
     `${baseline} ÷ it: the req/s of ${baseline} divided by this server's at the same load (> 1: ${baseline} is faster).` +
       (base ? '' : ` **${baseline} did not run: no ratios.**`),
-    'wrk -t1 keep-alive; errors: wrk counts status >= 400 as "status"; answers slower than the wrk' +
-      ' timeout count as "timeout", not in p99.',
+    (s.loads.some((l) => l.kind === 'ab')
+      ? 'ab -r (no keep-alive: HTTP/1.0, a new connection per request), percentiles over all requests;' +
+        ' errors: "status" = non-2xx, "read" = receive errors and exceptions.'
+      : `wrk -t1 keep-alive, timeout ${[...new Set(s.loads.flatMap((l) => (l.kind === 'wrk' ? [l.timeoutS] : [])))].join('/')} s;` +
+        ' errors: wrk counts status >= 400 as "status"; answers slower than the wrk timeout count as "timeout", not in p99.'),
     'newcomer: a GET on a fresh connection every 0.5 s during the load; unanswered = no answer' +
       ' within 2 s (starved). wrk cannot see connections a server never serves; this can.',
   ];
@@ -150,9 +154,43 @@ function idleTable(runs: ServerRun[]): string[] {
   ];
 }
 
+function rateTable(runs: ServerRun[]): string[] {
+  const out = [
+    '| server | load | offered req/s | admitted req/s | admitted p50 / p99 / max ms | 503 share | 503 p50 / p99 ms | Retry-After | other, errors, timeouts, not sent | newcomer ms (median / max) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|---:|',
+  ];
+  for (const run of runs.filter((r) => r.status === 'ok')) {
+    for (const r of run.loads) {
+      if (r.kind !== 'rate') continue;
+      const x = r.rate;
+      if (!x) {
+        out.push(`| ${run.server} | ${r.load} | ${errorsCell(r)} | | | | | | | |`);
+        continue;
+      }
+      const [times] = newcomerCell(r);
+      out.push(
+        `| ${run.server} | ${r.load} | ${num(x.offeredRps, 0)} | ${num(x.admittedRps, 0)}` +
+          ` | ${num(x.okP50Ms, 1)} / ${num(x.okP99Ms, 1)} / ${num(x.okMaxMs, 1)} | ${num(x.rejectedShare * 100, 1)}%` +
+          ` | ${num(x.rejectP50Ms, 1)} / ${num(x.rejectP99Ms, 1)} | ${x.retryAfterShare === null ? '-' : `${num(x.retryAfterShare * 100, 0)}%`}` +
+          ` | ${x.otherStatus}, ${x.errors}, ${x.timeouts}, ${x.notSent} | ${times} |`,
+      );
+    }
+  }
+  return [
+    ...out,
+    '',
+    'Open-loop (bench/rate.ts): requests leave at the offered rate whatever the answers (a closed-loop client' +
+      ' would retry each fast 503 at once and measure its own loop), over keep-alive connections opened as needed.' +
+      ' offered = 2 × the req/s of the closed-loop load above (the capacity just measured). admitted = 2xx answers;' +
+      ' compare their p99 with the closed-loop p99 above: admission control should keep it (queue wait ≤ queue size /' +
+      ' capacity). The rest should get a fast 503 with Retry-After.',
+  ];
+}
+
 export function scenarioReport(s: Scenario, runs: ServerRun[], baseline: string): string {
   const lines = [`### ${s.name}: ${s.about}, GET ${s.path}`, ''];
   lines.push(...(s.loads[0]?.kind === 'idle' ? idleTable(runs) : wrkTable(s, runs, baseline)));
+  if (s.loads.some((l) => l.kind === 'rate')) lines.push('', ...rateTable(runs));
   for (const r of runs) {
     if ((r.machineBusyBefore ?? 0) > BUSY_WARNING)
       lines.push(
@@ -164,5 +202,90 @@ export function scenarioReport(s: Scenario, runs: ServerRun[], baseline: string)
     if (r.stop && r.stop.unreaped.length > 0)
       lines.push(`- **${r.server}: could not reap PIDs ${r.stop.unreaped.join(', ')}**`);
   }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Servers that are a limit to compare with (raw Node.js, nginx), not a peer to beat. */
+export const LIMITS = ['node', 'nginx'];
+/** The seed: what web2py users run today with web2py_on_gevent.py. */
+export const SEED = 'gevent';
+
+/** Servers of this project other than the baseline (ours-thread...): neither peer nor limit. */
+const isOurs = (name: string, baseline: string): boolean => name === baseline || name.startsWith('ours');
+
+export interface Comparison {
+  scenario: string;
+  load: string;
+  baseRps: number;
+  baseP99Ms: number;
+  /** server -> baseline req/s ÷ its req/s. */
+  ratios: Map<string, number>;
+  /** Servers (the baseline included) that started on a busy machine: their figures are suspect. */
+  busy: Set<string>;
+  seed: number | null;
+  best: { server: string; rps: number } | null;
+  limit: { server: string; rps: number } | null;
+}
+
+/** Per scenario and load: the baseline's req/s against every other server's, the seed's, the best peer's. */
+export function comparisons(scenarios: Scenario[], runs: ServerRun[], baseline: string): Comparison[] {
+  const out: Comparison[] = [];
+  for (const s of scenarios) {
+    const ok = runs.filter((r) => r.scenario === s.name && r.status === 'ok');
+    const base = ok.find((r) => r.server === baseline);
+    for (const b of base?.loads ?? []) {
+      if (!b.wrk?.rps) continue;
+      const c: Comparison = { scenario: s.name, load: b.load, baseRps: b.wrk.rps, baseP99Ms: b.wrk.p99Ms, ratios: new Map(), busy: new Set(), seed: null, best: null, limit: null };
+      for (const run of ok) {
+        if ((run.machineBusyBefore ?? 0) > BUSY_WARNING) c.busy.add(run.server);
+        if (run.server === baseline) continue;
+        const rps = run.loads.find((l) => l.load === b.load)?.wrk?.rps;
+        if (!rps) continue;
+        c.ratios.set(run.server, b.wrk.rps / rps);
+        if (run.server === SEED) c.seed = b.wrk.rps / rps;
+        if (LIMITS.includes(run.server)) {
+          if (!c.limit || rps > c.limit.rps) c.limit = { server: run.server, rps };
+        } else if (!isOurs(run.server, baseline) && (!c.best || rps > c.best.rps)) c.best = { server: run.server, rps };
+      }
+      out.push(c);
+    }
+  }
+  return out;
+}
+
+/** The closing note: per scenario, the baseline against the seed, the best peer, the limit. */
+export function summaryReport(scenarios: Scenario[], runs: ServerRun[], baseline: string): string {
+  const lines = [
+    `### Summary: ${baseline} against the seed (${SEED}) and the best peer`,
+    '',
+    `| scenario | load | ${baseline} req/s | ${baseline} p99 ms | ÷ seed | best peer (req/s) | ÷ best peer | limit (req/s) | ÷ limit |`,
+    '|---|---|---:|---:|---:|---|---:|---|---:|',
+  ];
+  for (const c of comparisons(scenarios, runs, baseline)) {
+    const x = (v: number | null | undefined): string => (v ? `${num(v, 2)}×` : '-');
+    lines.push(
+      `| ${c.scenario} | ${c.load} | ${num(c.baseRps, 0)} | ${num(c.baseP99Ms, 2)} | ${x(c.seed)}` +
+        ` | ${c.best ? `${c.best.server} (${num(c.best.rps, 0)})` : '-'} | ${x(c.best && c.baseRps / c.best.rps)}` +
+        ` | ${c.limit ? `${c.limit.server} (${num(c.limit.rps, 0)})` : '-'} | ${x(c.limit && c.baseRps / c.limit.rps)} |`,
+    );
+  }
+  for (const run of runs.filter((r) => r.server === baseline && r.status === 'ok')) {
+    for (const r of run.loads) {
+      if (r.rate)
+        lines.push(
+          '',
+          `${run.scenario}: offered ${num(r.rate.offeredRps, 0)} req/s, ${baseline} admitted ${num(r.rate.admittedRps, 0)} req/s` +
+            ` with p99 ${num(r.rate.okP99Ms, 1)} ms and answered ${num(r.rate.rejectedShare * 100, 1)}% with 503` +
+            ` (p99 ${num(r.rate.rejectP99Ms, 1)} ms).`,
+        );
+      if (r.idle)
+        lines.push(
+          '',
+          `${run.scenario}: ${baseline} held ${r.idle.held} of ${r.idle.asked} idle connections (${r.idle.heldLater} ${r.idle.holdS} s later),` +
+            ` ${num(r.idle.bytesPerConn === null ? null : r.idle.bytesPerConn / 1000, 1)} kB each in the front.`,
+        );
+    }
+  }
+  lines.push('', '÷: req/s of ' + baseline + ' divided by the other\'s at the same load (> 1: ' + baseline + ' is faster).');
   return `${lines.join('\n')}\n`;
 }

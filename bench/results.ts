@@ -8,15 +8,19 @@ import type { ListenQueueFigures } from './listenq.js';
 import type { Machine } from './machine.js';
 import type { TcpCounters } from './netstat.js';
 import type { NewcomerFigures } from './newcomer.js';
+import type { RateFigures } from './rate.js';
 import type { StopResult } from './proc.js';
 import type { WrkFigures } from './wrk.js';
 
 export interface LoadResult {
   load: string;
-  kind: 'wrk' | 'idle';
+  kind: 'wrk' | 'ab' | 'idle' | 'rate';
   conns: number;
   durationS?: number;
+  /** wrk's figures, or ab's in the same shape (kind "ab"). */
   wrk?: WrkFigures;
+  /** The open-loop overload load. */
+  rate?: RateFigures;
   newcomer?: NewcomerFigures;
   idle?: IdleFigures;
   /** Kernel TCP counters' growth during the load (listen overflows: a connection storm). */
@@ -58,6 +62,12 @@ export interface BenchOutput {
     warmupS: number;
     baseline: string;
     logDir: string;
+    /** The web2py tree the web2py scenarios copied for each server, or null (skipped). */
+    web2py: string | null;
+    /** The command line as a user would type it. */
+    command: string;
+    /** Scenarios skipped as a whole, and why. */
+    notes: string[];
   };
   machine: Machine;
   /** Installed version (or why not) of every server considered. */

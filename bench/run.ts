@@ -10,19 +10,24 @@
  *
  * Progress goes to stderr; tables alone to stdout, so `> table.md` keeps just those.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { chmodSync, cpSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runAb } from './ab.js';
 import { runIdle } from './idle.js';
 import { ListenQueueSampler } from './listenq.js';
 import { BUSY_WARNING, cpuBusyFraction, describeMachine } from './machine.js';
 import { counterDelta, tcpCounters } from './netstat.js';
 import { NewcomerProbe } from './newcomer.js';
 import { freePort, isClosing, killHelpers, sessionMembers, socketInodes, startServer, stopServer, waitDrained, waitReady, withNofile, type Started } from './proc.js';
-import { scenarioReport } from './report.js';
+import { runRate } from './rate.js';
+import { scenarioReport, summaryReport } from './report.js';
+import { checkReadmeMarkers, publish } from './publish.js';
+import { writeChart } from './chart.js';
 import type { BenchOutput, LoadResult, ServerRun } from './results.js';
 import { SCENARIOS, loadLabel, withConnections, type Scenario } from './scenarios.js';
-import { APPS_DIR, REPO_ROOT, SERVERS, serverByName, type Detected, type ServerDef } from './servers.js';
+import { APPS_DIR, REPO_ROOT, SERVERS, serverByName, type Detected, type Fields, type ServerDef } from './servers.js';
 import { runWrk, warmUp } from './wrk.js';
 
 const HELP = `Usage: npm run bench -- [options]
@@ -30,11 +35,16 @@ const HELP = `Usage: npm run bench -- [options]
   --only LIST         scenarios, comma separated (${SCENARIOS.map((s) => s.name).join(', ')}); default: all
   --servers LIST      servers, comma separated (${SERVERS.map((s) => s.name).join(', ')});
                       default: each scenario's own list
-  --duration S        seconds per wrk load (10)
+  --duration S        seconds per load (8; a full default run then takes about 11 minutes)
   --warmup S          warm-up seconds per server (2)
   --connections LIST  connection counts replacing each scenario's loads (e.g. 50,1000; idle: 5000)
   --baseline NAME     server the ratios refer to (ours)
-  --out FILE          JSON output (.bench-out/bench-<date>.json)
+  --web2py DIR        web2py tree for the web2py and static scenarios (default /tmp/w2p if it
+                      exists; without one they are skipped); needs web2py_on_gevent.py (the
+                      seed handler, Python 3) at its root for the gevent peer
+  --out FILE          JSON output (.bench-out/bench-<date>.json); the SVG chart goes beside it
+  --update-readme     also write docs/bench/latest.svg and rewrite README.md between
+                      <!-- bench:start --> and <!-- bench:end --> with this run's tables
   --list              scenarios and servers, then exit
   --help
 `;
@@ -47,7 +57,12 @@ interface Options {
   baseline: string;
   out: string;
   list: boolean;
+  web2py: string | null;
+  web2pyWhy: string;
+  updateReadme: boolean;
 }
+
+export const DEFAULT_WEB2PY = '/tmp/w2p';
 
 function fail(msg: string): never {
   process.stderr.write(`bench: ${msg}\n\n${HELP}`);
@@ -82,6 +97,8 @@ function parseOptions(argv: string[]): Options {
         connections: { type: 'string' },
         baseline: { type: 'string' },
         out: { type: 'string' },
+        web2py: { type: 'string' },
+        'update-readme': { type: 'boolean' },
         list: { type: 'boolean' },
         help: { type: 'boolean' },
       },
@@ -99,10 +116,20 @@ function parseOptions(argv: string[]): Options {
   for (const name of servers ?? []) if (!serverByName(name)) fail(`unknown server ${name}`);
   const conns = (list(values.connections) ?? []).map((c) => positiveInt(c, 'connections', 0));
   const scenarios = SCENARIOS.filter((s) => !only || only.includes(s.name)).map((s) => withConnections(s, conns));
+  let web2py: string | null = null;
+  let web2pyWhy = '';
+  if (values.web2py !== undefined) {
+    web2py = resolve(values.web2py);
+    if (!existsSync(join(web2py, 'gluon'))) fail(`--web2py ${values.web2py}: no gluon/ there, not a web2py tree`);
+  } else if (existsSync(join(DEFAULT_WEB2PY, 'gluon'))) web2py = DEFAULT_WEB2PY;
+  else web2pyWhy = `no web2py tree: ${DEFAULT_WEB2PY} has none and --web2py was not given`;
   return {
     scenarios,
     servers,
-    durationS: positiveInt(values.duration, 'duration', 10),
+    web2py,
+    web2pyWhy,
+    updateReadme: values['update-readme'] ?? false,
+    durationS: positiveInt(values.duration, 'duration', 8),
     warmupS: positiveInt(values.warmup, 'warmup', 2),
     baseline: values.baseline ?? 'ours',
     out: values.out ?? join(REPO_ROOT, '.bench-out', `bench-${stamp()}.json`),
@@ -133,6 +160,14 @@ function tail(file: string, chars = 800): string {
 
 function summary(r: LoadResult): string {
   if (r.error) return `error: ${r.error}`;
+  if (r.rate) {
+    const x = r.rate;
+    const ms = (v: number | null): string => (v === null ? '-' : v.toFixed(1));
+    return (
+      `offered ${x.offeredRps} req/s: admitted ${Math.round(x.admittedRps)} req/s (p50 ${ms(x.okP50Ms)}, p99 ${ms(x.okP99Ms)} ms), ` +
+      `503 ${(x.rejectedShare * 100).toFixed(1)}% (p99 ${ms(x.rejectP99Ms)} ms), other ${x.otherStatus}, errors ${x.errors}, timeouts ${x.timeouts}, not sent ${x.notSent}`
+    );
+  }
   if (r.idle) {
     const i = r.idle;
     return `held ${i.held} (after ${i.holdS} s: ${i.heldLater}), front RSS ${i.frontRssBeforeKb} -> ${i.frontRssAfterKb} kB`;
@@ -147,31 +182,55 @@ function summary(r: LoadResult): string {
   );
 }
 
+/**
+ * The scratch folder of one server run (under the bench's /tmp folder: nginx's workers run as
+ * nobody and must read it) and, for web2py scenarios, a fresh copy of the tree in it, with
+ * handlers/wsgihandler.py at its root as peerbench does (gunicorn, uWSGI, waitress import it).
+ */
+function prepareRun(s: Scenario, def: ServerDef, o: Options, scratchRoot: string, port: number): Fields {
+  const run = join(scratchRoot, `${s.name}-${def.name}`);
+  mkdirSync(run, { recursive: true });
+  let tree = '';
+  if (s.app === 'web2py' || s.app === 'static') {
+    if (!o.web2py) throw new Error(o.web2pyWhy);
+    tree = join(run, 'w2p');
+    cpSync(o.web2py, tree, { recursive: true, verbatimSymlinks: true });
+    copyFileSync(join(tree, 'handlers', 'wsgihandler.py'), join(tree, 'wsgihandler.py'));
+  }
+  const f: Fields = { port, apps: APPS_DIR, kind: s.app, scenario: s.name, tree, run };
+  for (const [name, text] of Object.entries(def.files?.(f) ?? {})) writeFileSync(join(run, name), text);
+  return f;
+}
+
 /** One server, one scenario: start, wait, warm up, each load in order, stop. */
-async function benchServer(def: ServerDef, version: string, s: Scenario, o: Options, logDir: string): Promise<ServerRun> {
+async function benchServer(def: ServerDef, version: string, s: Scenario, o: Options, logDir: string, scratchRoot: string): Promise<ServerRun> {
   const port = await freePort();
-  const fields = { port, apps: APPS_DIR };
-  const cmd = def.command(fields);
-  const cwd = def.cwd(fields);
   const logFile = join(logDir, `${s.name}-${def.name}.log`);
-  const run: ServerRun = { scenario: s.name, server: def.name, about: def.about, status: 'ok', version, cmd, cwd, port, logFile, loads: [] };
+  const run: ServerRun = { scenario: s.name, server: def.name, about: def.about, status: 'ok', version, port, logFile, loads: [] };
   const env = { ...process.env, PYTHONDONTWRITEBYTECODE: '1', ...def.env };
   let started: Started | null = null;
+  let fields: Fields | null = null;
   run.machineBusyBefore = await cpuBusyFraction();
   if ((run.machineBusyBefore ?? 0) > BUSY_WARNING)
     progress(`  warning: the machine is ${Math.round(run.machineBusyBefore! * 100)}% busy before ${def.name} starts`);
   try {
+    fields = prepareRun(s, def, o, scratchRoot, port);
+    run.cmd = def.command(fields);
+    run.cwd = def.cwd(fields);
     // Servers need the raised fd limit too: 1000 wrk connections, 5000 idle ones.
-    started = startServer(withNofile(cmd), cwd, env, logFile);
+    started = startServer(withNofile(run.cmd), run.cwd, env, logFile);
     current = started;
-    await waitReady(started, port, def.readyPath);
+    await waitReady(started, port, def.readyPath ?? s.path);
+    // ours' /health says ready once its workers are: the page itself must answer 200 too
+    if (def.readyPath && def.readyPath !== s.path) await waitReady(started, port, s.path);
     const url = `http://127.0.0.1:${port}${s.path}`;
-    if (s.loads.some((l) => l.kind === 'wrk')) {
+    if (s.loads.some((l) => l.kind !== 'idle')) {
       const maxConns = Math.max(...s.loads.map((l) => l.conns));
       await warmUp(url, Math.min(maxConns, 10), o.warmupS);
     }
     // What the server holds at rest (listening sockets, worker channels): the drain target.
     const baseline = socketInodes(sessionMembers(started.pid)).size;
+    let lastRps: number | undefined;
     for (const load of s.loads) {
       if (isClosing()) break;
       await waitDrained(started.pid, baseline); // the previous load's connections are gone
@@ -179,18 +238,26 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
       progress(`${s.name} ${def.name} ${r.load} ...`);
       const tcpBefore = tcpCounters();
       try {
-        if (load.kind === 'wrk') {
+        if (load.kind === 'idle') {
+          r.idle = await runIdle(load, port, s.path, started.pid);
+        } else {
           r.durationS = o.durationS;
           const probe = new NewcomerProbe(port, s.path, o.durationS * 1000);
           const queue = new ListenQueueSampler(port);
           try {
-            r.wrk = await runWrk(url, load.conns, o.durationS, load.timeoutS);
+            if (load.kind === 'wrk') r.wrk = await runWrk(url, load.conns, o.durationS, load.timeoutS);
+            else if (load.kind === 'ab') r.wrk = await runAb(url, load.conns, o.durationS);
+            else {
+              const rps = Math.round(load.factor * (lastRps ?? load.fallbackRps));
+              r.rate = await runRate(port, s.path, rps, o.durationS, load.timeoutS, load.maxInFlight);
+              r.load = `${r.load}: ${rps.toLocaleString('en-US')} req/s`;
+              r.conns = r.rate.connections;
+            }
           } finally {
             r.listenQueue = queue.finish();
             r.newcomer = await probe.finish();
           }
-        } else {
-          r.idle = await runIdle(load, port, s.path, started.pid);
+          lastRps = r.wrk?.rps;
         }
       } catch (e) {
         r.error = (e as Error).message;
@@ -212,8 +279,34 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
       current = null;
       if (run.stop.unreaped.length) progress(`    WARNING: could not reap PIDs ${run.stop.unreaped.join(', ')}`);
     }
+    if (fields?.tree) rmSync(fields.tree, { recursive: true, force: true });
   }
   return run;
+}
+
+/** The servers a scenario runs: --servers or its own list, less those that cannot serve its app. */
+const serversOf = (s: Scenario, o: Options): string[] =>
+  (o.servers ?? s.defaultServers).filter((n) => serverByName(n)!.serves.includes(s.app));
+
+/** The command line as typed, quoted where a shell would need it. */
+function commandLine(argv: string[]): string {
+  const q = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`);
+  return ['npm', 'run', 'bench', ...(argv.length ? ['--', ...argv.map(q)] : [])].join(' ');
+}
+
+/**
+ * Seconds a run should take: per server, busy check + start + warm-up + stop (measured on the
+ * project machine: about 2 s besides the warm-up, 4 s for a web2py tree, copied and imported), then
+ * each load (its duration and a second to drain; idle: connect, settle, hold, close).
+ */
+function estimateSeconds(plan: { s: Scenario; servers: string[] }[], o: Options): number {
+  let total = 0;
+  for (const { s, servers } of plan) {
+    const perServer = (s.app === 'web2py' || s.app === 'static' ? 4 : 2) + o.warmupS;
+    const loads = s.loads.reduce((t, l) => t + (l.kind === 'idle' ? l.holdS + 12 : o.durationS + 1), 0);
+    total += servers.length * (perServer + loads);
+  }
+  return total;
 }
 
 async function main(): Promise<void> {
@@ -221,44 +314,99 @@ async function main(): Promise<void> {
   if (o.list) {
     for (const s of SCENARIOS)
       process.stdout.write(`${s.name}: ${s.about}, GET ${s.path}; loads ${s.loads.map(loadLabel).join(', ')}; servers ${s.defaultServers.join(',')}\n`);
-    for (const d of SERVERS) process.stdout.write(`  ${d.name.padEnd(16)} ${d.about}\n    ${d.command({ port: 0, apps: APPS_DIR }).join(' ')}\n`);
+    const f = (kind: Fields['kind']): Fields => ({ port: 0, apps: APPS_DIR, kind, scenario: kind, tree: '{web2py copy}', run: '{run}' });
+    for (const d of SERVERS) {
+      process.stdout.write(`  ${d.name.padEnd(16)} ${d.about}; serves ${d.serves.join(', ')}\n`);
+      for (const kind of d.serves.includes('hello') ? (['hello', 'web2py'] as const) : [d.serves[0]!])
+        if (d.serves.includes(kind)) process.stdout.write(`    [${kind}] ${d.command(f(kind)).join(' ')}\n`);
+    }
     return;
   }
+  // Fail before an hour of measuring, not after it.
+  if (o.updateReadme) {
+    try {
+      checkReadmeMarkers();
+    } catch (e) {
+      fail((e as Error).message);
+    }
+  }
+  const notes: string[] = [];
+  const plan = o.scenarios
+    .filter((s) => {
+      if ((s.app === 'web2py' || s.app === 'static') && !o.web2py) {
+        notes.push(`${s.name}: skipped (${o.web2pyWhy})`);
+        progress(`bench: ${s.name} skipped (${o.web2pyWhy})`);
+        return false;
+      }
+      return true;
+    })
+    .map((s) => ({ s, servers: serversOf(s, o) }));
   const logDir = join(REPO_ROOT, '.bench-out', `logs-${stamp()}`);
   mkdirSync(logDir, { recursive: true });
-  const wanted = [...new Set(o.scenarios.flatMap((s) => o.servers ?? s.defaultServers))];
+  const scratchRoot = mkdtempSync(join(tmpdir(), 'bench-'));
+  chmodSync(scratchRoot, 0o755); // nginx's workers run as nobody
+  const wanted = [...new Set(plan.flatMap((p) => p.servers))];
   const [machine, detected] = await Promise.all([
     describeMachine(),
     Promise.all(wanted.map(async (n) => [n, await serverByName(n)!.detect()] as const)),
   ]);
   const found = new Map<string, Detected>(detected);
+  const argv = process.argv.slice(2);
   const output: BenchOutput = {
-    meta: { started: new Date().toISOString(), argv: process.argv.slice(2), durationS: o.durationS, warmupS: o.warmupS, baseline: o.baseline, logDir },
+    meta: {
+      started: new Date().toISOString(), argv, command: commandLine(argv), durationS: o.durationS, warmupS: o.warmupS,
+      baseline: o.baseline, logDir, web2py: o.web2py, notes,
+    },
     machine,
     versions: Object.fromEntries(detected.map(([n, d]) => [n, d.ok ? d.version : `not installed: ${d.why}`])),
     runs: [],
   };
   mkdirSync(join(o.out, '..'), { recursive: true });
   const save = (): void => writeFileSync(o.out, `${JSON.stringify(output, null, 1)}\n`);
+  const est = estimateSeconds(plan.map((p) => ({ ...p, servers: p.servers.filter((n) => found.get(n)?.ok) })), o);
   progress(`bench: ${machine.cpuModel}, ${machine.cores} cores; logs in ${logDir}`);
-  for (const s of o.scenarios) {
-    for (const name of o.servers ?? s.defaultServers) {
-      const def = serverByName(name)!;
-      const d = found.get(name);
-      if (!d?.ok) {
-        output.runs.push({ scenario: s.name, server: name, about: def.about, status: 'skipped', reason: d ? d.why : 'not detected', loads: [] });
-        progress(`${s.name} ${name}: skipped (${d && !d.ok ? d.why : '?'})`);
-        continue;
+  progress(
+    `bench: ${plan.map((p) => `${p.s.name} (${p.servers.length})`).join(', ')}; estimated ${Math.floor(est / 60)} min ${est % 60} s` +
+      ` (${o.durationS} s per load)`,
+  );
+  const t0 = Date.now();
+  try {
+    for (const { s, servers } of plan) {
+      for (const name of servers) {
+        if (isClosing()) break;
+        const def = serverByName(name)!;
+        const d = found.get(name);
+        if (!d?.ok) {
+          output.runs.push({ scenario: s.name, server: name, about: def.about, status: 'skipped', reason: d ? d.why : 'not detected', loads: [] });
+          progress(`${s.name} ${name}: skipped (${d && !d.ok ? d.why : '?'})`);
+          continue;
+        }
+        output.runs.push(await benchServer(def, d.version, s, o, logDir, scratchRoot));
+        save(); // after each server: a partial run still counts
       }
-      output.runs.push(await benchServer(def, d.version, s, o, logDir));
-      save(); // after each server: a partial run still counts
     }
+  } finally {
+    rmSync(scratchRoot, { recursive: true, force: true });
   }
   output.meta.finished = new Date().toISOString();
   save();
-  for (const s of o.scenarios) process.stdout.write(`${scenarioReport(s, output.runs.filter((r) => r.scenario === s.name), o.baseline)}\n`);
-  const rel = relative(process.cwd(), o.out);
-  process.stdout.write(`JSON: ${rel && !rel.startsWith('..') ? rel : o.out}\n`);
+  const took = Math.round((Date.now() - t0) / 1000);
+  progress(`bench: took ${Math.floor(took / 60)} min ${took % 60} s (estimated ${Math.floor(est / 60)} min ${est % 60} s)`);
+  const scenarios = plan.map((p) => p.s);
+  const tables = scenarios.map((s) => scenarioReport(s, output.runs.filter((r) => r.scenario === s.name), o.baseline));
+  const summary = summaryReport(scenarios, output.runs, o.baseline);
+  process.stdout.write(`${summary}\n${tables.join('\n')}\n${notes.map((n) => `- ${n}\n`).join('')}`);
+  const svg = o.out.replace(/\.json$/, '') + '.svg';
+  writeChart(svg, scenarios, output);
+  const show = (p: string): string => {
+    const rel = relative(process.cwd(), p);
+    return rel && !rel.startsWith('..') ? rel : p;
+  };
+  process.stdout.write(`JSON: ${show(o.out)}\nchart: ${show(svg)}\n`);
+  if (o.updateReadme) {
+    const written = publish(scenarios, output, summary, tables);
+    process.stdout.write(`README.md updated; chart: ${show(written)}\n`);
+  }
 }
 
 main().catch((e: unknown) => {

@@ -5,6 +5,7 @@
  * figures are in). To add a scenario: append to {@link SCENARIOS}; a new kind of load needs a
  * runner in run.ts and a table in report.ts.
  */
+import { OVERLOAD_QUEUE, OVERLOAD_WORKERS, type AppKind } from './servers.js';
 
 /** Keep-alive HTTP load by wrk (-t1), with the newcomer probe running alongside. */
 export interface WrkLoad {
@@ -22,21 +23,50 @@ export interface IdleLoad {
   holdS: number;
 }
 
-export type Load = WrkLoad | IdleLoad;
+/** No keep-alive: ab -c N (HTTP/1.0, a new connection per request), as peerbench. */
+export interface AbLoad {
+  kind: 'ab';
+  conns: number;
+}
+
+/**
+ * Open-loop load (bench/rate.ts): requests sent at a fixed rate whatever the answers, so a
+ * server that rejects fast is not flooded by instant retries (as a closed-loop wrk would do).
+ * The rate is `factor` × the req/s of the previous load of the same run (the capacity just
+ * measured), or `factor` × `fallbackRps` when there is none.
+ */
+export interface RateLoad {
+  kind: 'rate';
+  factor: number;
+  fallbackRps: number;
+  /** An answer slower than this counts as a timeout. */
+  timeoutS: number;
+  /** The most requests in flight at once; beyond it the generator counts "not sent". */
+  maxInFlight: number;
+  /** Filled in by the runner once the rate is known (for the label). */
+  conns: number;
+}
+
+export type Load = WrkLoad | AbLoad | IdleLoad | RateLoad;
 
 export interface Scenario {
   name: string;
   about: string;
+  /** What the servers serve: an app of bench/apps, or the --web2py tree. */
+  app: AppKind;
   path: string;
   loads: Load[];
   /** Servers run when --servers is not given. */
   defaultServers: string[];
 }
 
+const WEB2PY_PEERS = ['gevent', 'rocket', 'gunicorn', 'gunicorn-gthread', 'gunicorn-gevent', 'uwsgi', 'waitress'];
+
 export const SCENARIOS: Scenario[] = [
   {
     name: 'hello',
     about: 'hello world (13-byte body), keep-alive',
+    app: 'hello',
     path: '/',
     loads: [
       { kind: 'wrk', conns: 50, timeoutS: 2 },
@@ -45,17 +75,75 @@ export const SCENARIOS: Scenario[] = [
     defaultServers: ['ours', 'ours-thread', 'gevent', 'gunicorn', 'gunicorn-gevent', 'uwsgi', 'node'],
   },
   {
+    name: 'hello-close',
+    about: 'hello world, no keep-alive (ab, a new connection per request)',
+    app: 'hello',
+    path: '/',
+    loads: [{ kind: 'ab', conns: 50 }],
+    defaultServers: ['ours', 'gevent', 'gunicorn', 'gunicorn-gevent', 'uwsgi', 'node'],
+  },
+  {
+    name: 'web2py',
+    about: "web2py's welcome page (the --web2py tree), keep-alive",
+    app: 'web2py',
+    path: '/welcome/default/index',
+    // gunicorn-gevent's p99 passes 1.4 s here (PEERS.md): a longer timeout keeps it in the p99
+    loads: [{ kind: 'wrk', conns: 20, timeoutS: 5 }],
+    defaultServers: ['ours', ...WEB2PY_PEERS],
+  },
+  {
+    name: 'static',
+    about: "a static file of web2py's welcome app (the --web2py tree), keep-alive",
+    app: 'static',
+    path: '/welcome/static/css/web2py.css',
+    loads: [{ kind: 'wrk', conns: 20, timeoutS: 2 }],
+    defaultServers: ['ours', ...WEB2PY_PEERS, 'nginx'],
+  },
+  {
+    name: 'sleep',
+    about: 'an app that sleeps 100 ms (time.sleep), keep-alive: the limit is 500 conns / 0.1 s = 5,000 req/s',
+    app: 'sleep',
+    path: '/',
+    loads: [{ kind: 'wrk', conns: 500, timeoutS: 10 }],
+    // sync servers would serve 20 req/s: only thread and gevent-style ones
+    defaultServers: ['ours', 'ours-thread', 'gevent', 'gunicorn-gthread', 'gunicorn-gevent', 'uwsgi-gevent'],
+  },
+  {
     name: 'idle',
     about: 'idle keep-alive connections: held, and memory of the front process',
+    app: 'hello',
     path: '/',
     loads: [{ kind: 'idle', conns: 5000, holdS: 10 }],
     // raw Node.js is the floor the goals refer to (≤ 11 kB per connection)
     defaultServers: ['ours', 'node'],
   },
+  {
+    name: 'overload',
+    about:
+      `the 100 ms app with ours limited to -w ${OVERLOAD_WORKERS} --queue-size ${OVERLOAD_QUEUE}` +
+      ` (capacity ${OVERLOAD_WORKERS} / 0.1 s = ${OVERLOAD_WORKERS * 10} req/s), first measured closed-loop at` +
+      ` ${OVERLOAD_WORKERS} conns, then offered twice that, open-loop`,
+    app: 'sleep',
+    path: '/',
+    loads: [
+      { kind: 'wrk', conns: OVERLOAD_WORKERS, timeoutS: 5 },
+      { kind: 'rate', factor: 2, fallbackRps: OVERLOAD_WORKERS * 10, timeoutS: 10, maxInFlight: 2000, conns: 0 },
+    ],
+    defaultServers: ['ours'],
+  },
 ];
 
 export function loadLabel(load: Load): string {
-  return load.kind === 'wrk' ? `wrk -c${load.conns}` : `${load.conns} idle`;
+  switch (load.kind) {
+    case 'wrk':
+      return `wrk -c${load.conns}`;
+    case 'ab':
+      return `ab -c${load.conns}`;
+    case 'idle':
+      return `${load.conns} idle`;
+    case 'rate':
+      return `${load.factor}× capacity, open-loop`;
+  }
 }
 
 /** The scenario's loads with other connection counts (--connections), same kind and settings. */

@@ -22,11 +22,24 @@ export const PY = '/usr/bin/python3';
 /** The seed's gevent pywsgi runner, a project-shared tool. */
 export const GEVENT_SERVE = '/work/shared/tools/peerbench/gevent_serve.py';
 
+/**
+ * What a server is asked to serve: a WSGI app file of bench/apps (`hello`, `sleep`), web2py's
+ * welcome page, or web2py's static files (the same web2py tree; nginx can only do this one).
+ */
+export type AppKind = 'hello' | 'sleep' | 'web2py' | 'static';
+
 /** What a command template gets. */
 export interface Fields {
   port: number;
-  /** Folder holding the scenario's apps (hello.py, node_hello.mjs). */
+  /** Folder holding the scenario's apps (hello.py, sleep.py, node_hello.mjs). */
   apps: string;
+  kind: AppKind;
+  /** The scenario's name (the overload scenario gives ours admission limits). */
+  scenario: string;
+  /** For web2py and static: a fresh copy of the web2py tree made for this server run. */
+  tree: string;
+  /** A scratch folder of this server run (nginx's config, pid and temp files). */
+  run: string;
 }
 
 /** Installed (with a version string) or not (with why). */
@@ -36,13 +49,17 @@ export interface ServerDef {
   name: string;
   /** One line for --list and the report. */
   about: string;
+  /** What it can serve; a scenario of another kind skips it (not even listed as skipped). */
+  serves: AppKind[];
   command(f: Fields): string[];
-  /** Working directory (the module `hello` must be importable from it). */
+  /** Working directory (the app module must be importable from it). */
   cwd(f: Fields): string;
   /** Extra environment. */
   env?: Record<string, string>;
-  /** Path polled until it answers 200. */
-  readyPath: string;
+  /** Path polled until it answers 200 (default: the scenario's path). */
+  readyPath?: string;
+  /** Files to write before starting (name relative to Fields.run -> content). */
+  files?(f: Fields): Record<string, string>;
   detect(): Promise<Detected>;
 }
 
@@ -75,24 +92,50 @@ async function allOf(...checks: Promise<Detected>[]): Promise<Detected> {
 
 const OURS_BIN = join(REPO_ROOT, 'bin', 'web2py-on-node');
 
-function gunicorn(worker: 'sync' | 'gevent'): string[] {
-  return [PY, '-m', 'gunicorn', '-b', '127.0.0.1:{port}', '-w', '2', '-k', worker, 'hello:app'];
+const isWeb2py = (f: Fields): boolean => f.kind === 'web2py' || f.kind === 'static';
+/** Folder the WSGI app is imported from: bench/apps, or the web2py copy (wsgihandler.py at its root). */
+const appDir = (f: Fields): string => (isWeb2py(f) ? f.tree : f.apps);
+/** module:callable of the app, importable from {@link appDir}. */
+const appModule = (f: Fields): string => (isWeb2py(f) ? 'wsgihandler:application' : `${f.kind}:app`);
+const appFile = (f: Fields): string => (isWeb2py(f) ? join(f.tree, 'wsgihandler.py') : join(f.apps, `${f.kind}.py`));
+
+const WSGI: AppKind[] = ['hello', 'sleep', 'web2py', 'static'];
+
+function gunicorn(worker: 'sync' | 'gthread' | 'gevent', f: Fields): string[] {
+  const threads = worker === 'gthread' ? ['--threads', '32'] : []; // as peerbench
+  return [PY, '-m', 'gunicorn', '-b', `127.0.0.1:${f.port}`, '--chdir', appDir(f), '-w', '2', '-k', worker, ...threads, appModule(f)];
 }
 
-/** Replace "{port}" in an argv template. */
-const fill = (argv: string[], f: Fields): string[] => argv.map((w) => w.replaceAll('{port}', String(f.port)));
+function uwsgi(f: Fields, gevent: boolean): string[] {
+  // --die-on-term: in uWSGI 2.0 SIGTERM means "reload" without it.
+  const argv = ['uwsgi', '--plugin', 'python3', '--chdir', appDir(f), '--wsgi-file', appFile(f), '--master',
+    '--processes', '2', '--disable-logging', '--die-on-term', '--http-socket', `127.0.0.1:${f.port}`];
+  return gevent ? [...argv, '--plugin', 'gevent_python3', '--gevent', '1000', '--gevent-monkey-patch'] : argv;
+}
+
+async function uwsgiDetect(plugins: string[]): Promise<Detected> {
+  // Loading the plugins proves uwsgi-core and each plugin package are there.
+  const v = await firstLine('uwsgi', [...plugins.flatMap((p) => ['--plugin', p]), '--version']);
+  return v ? { ok: true, version: `uwsgi ${v}` } : { ok: false, why: `uwsgi or its ${plugins.join('/')} plugin missing` };
+}
 
 /**
  * Ours, run with the same interpreter as the Python peers (/usr/bin/python3, which has Debian's
- * gevent), so the comparison is of servers, not of Python builds.
+ * gevent), so the comparison is of servers, not of Python builds. `extraArgs` may depend on the
+ * scenario (the overload scenario's admission limits).
  */
-function ours(name: string, about: string, extraArgs: string[]): ServerDef {
+function ours(name: string, about: string, extraArgs: (f: Fields) => string[]): ServerDef {
   return {
     name,
     about,
-    command: (f) => fill(['node', OURS_BIN, '--app', 'hello:app', '-i', '127.0.0.1', '-p', '{port}', '--processes', '2',
-      '--python', PY, ...extraArgs], f),
-    cwd: (f) => f.apps,
+    serves: WSGI,
+    command: (f) => [
+      'node', OURS_BIN,
+      ...(isWeb2py(f) ? ['-f', f.tree, '-a', 'secret'] : ['--app', `${f.kind}:app`]),
+      '-i', '127.0.0.1', '-p', String(f.port), '--processes', '2', '--python', PY, '--log-level', 'warn',
+      ...extraArgs(f),
+    ],
+    cwd: appDir,
     readyPath: '/health', // 200 only once its workers are ready
     async detect() {
       if (!existsSync(OURS_BIN)) return { ok: false, why: `${OURS_BIN} does not exist yet` };
@@ -104,58 +147,125 @@ function ours(name: string, about: string, extraArgs: string[]): ServerDef {
   };
 }
 
+/** nginx serving web2py's static folder straight from the tree, as peerbench does. */
+const NGINX_CONF = (f: Fields): string => `daemon off;
+worker_processes 2;
+pid ${f.run}/nginx.pid;
+error_log stderr;
+events { worker_connections 4096; }
+http {
+    include /etc/nginx/mime.types;
+    access_log off;
+    sendfile on;
+    client_body_temp_path ${f.run}/body; proxy_temp_path ${f.run}/proxy; fastcgi_temp_path ${f.run}/fcgi;
+    uwsgi_temp_path ${f.run}/uwsgi; scgi_temp_path ${f.run}/scgi;
+    server {
+        listen 127.0.0.1:${f.port};
+        location /welcome/static/ { alias ${f.tree}/applications/welcome/static/; }
+    }
+}
+`;
+
+/**
+ * The admission limits of the overload scenario: at most OVERLOAD_WORKERS requests in the app
+ * at once, OVERLOAD_QUEUE waiting; beyond that, 503. With the 100 ms app, capacity is
+ * OVERLOAD_WORKERS / 0.1 s.
+ */
+export const OVERLOAD_WORKERS = 50;
+export const OVERLOAD_QUEUE = 50;
+const overloadArgs = (f: Fields): string[] =>
+  f.scenario === 'overload' ? ['-w', String(OVERLOAD_WORKERS), '--queue-size', String(OVERLOAD_QUEUE)] : [];
+
 export const SERVERS: ServerDef[] = [
-  ours('ours', 'web2py-on-node, 2 Python workers, default worker class (gevent when importable, as the seed)', []),
-  ours('ours-thread', 'web2py-on-node, 2 Python workers, --worker-class thread (8 threads each)', ['--worker-class', 'thread']),
+  ours('ours', 'web2py-on-node, 2 Python workers, default worker class (gevent when importable, as the seed)', overloadArgs),
+  ours('ours-thread', 'web2py-on-node, 2 Python workers, --worker-class thread (8 threads each)', (f) => ['--worker-class', 'thread', ...overloadArgs(f)]),
   {
     name: 'gevent',
-    about: "the seed's gevent pywsgi (monkey-patched)",
-    command: (f) => fill([PY, GEVENT_SERVE, join(f.apps, 'hello.py'), '{port}'], f),
-    cwd: (f) => f.apps,
-    readyPath: '/',
+    about: "the seed's gevent pywsgi (monkey-patched); web2py: the seed handler web2py_on_gevent.py",
+    serves: WSGI,
+    command: (f) =>
+      isWeb2py(f)
+        ? [PY, 'web2py_on_gevent.py', '-i', '127.0.0.1', '-p', String(f.port), '-a', 'secret']
+        : [PY, GEVENT_SERVE, appFile(f), String(f.port)],
+    cwd: appDir,
     detect: () =>
       existsSync(GEVENT_SERVE) ? pyModule('gevent') : Promise.resolve({ ok: false, why: `${GEVENT_SERVE} missing` }),
   },
   {
+    name: 'rocket',
+    about: "web2py's own server (Rocket, web2py.py)",
+    serves: ['web2py', 'static'],
+    command: (f) => [PY, 'web2py.py', '-i', '127.0.0.1', '-p', String(f.port), '-a', 'secret', '--no_gui', '-Q'],
+    cwd: appDir,
+    // the --web2py tree's own: its version is the tree's (JSON meta.web2py)
+    detect: async () => ({ ok: true, version: 'Rocket of the --web2py tree' }),
+  },
+  {
     name: 'gunicorn',
     about: 'gunicorn, 2 sync workers',
-    command: (f) => fill(gunicorn('sync'), f),
-    cwd: (f) => f.apps,
-    readyPath: '/',
+    serves: WSGI,
+    command: (f) => gunicorn('sync', f),
+    cwd: appDir,
+    detect: () => pyModule('gunicorn'),
+  },
+  {
+    name: 'gunicorn-gthread',
+    about: 'gunicorn, 2 gthread workers, 32 threads each',
+    serves: WSGI,
+    command: (f) => gunicorn('gthread', f),
+    cwd: appDir,
     detect: () => pyModule('gunicorn'),
   },
   {
     name: 'gunicorn-gevent',
     about: 'gunicorn, 2 gevent workers',
-    command: (f) => fill(gunicorn('gevent'), f),
-    cwd: (f) => f.apps,
-    readyPath: '/',
+    serves: WSGI,
+    command: (f) => gunicorn('gevent', f),
+    cwd: appDir,
     detect: () => allOf(pyModule('gunicorn'), pyModule('gevent')),
   },
   {
     name: 'uwsgi',
     about: 'uWSGI, 2 processes, --http-socket (no keep-alive)',
-    // --die-on-term: in uWSGI 2.0 SIGTERM means "reload" without it.
-    command: (f) =>
-      fill(
-        ['uwsgi', '--plugin', 'python3', '--chdir', f.apps, '--wsgi-file', join(f.apps, 'hello.py'), '--master',
-          '--processes', '2', '--disable-logging', '--die-on-term', '--http-socket', '127.0.0.1:{port}'],
-        f,
-      ),
-    cwd: (f) => f.apps,
-    readyPath: '/',
+    serves: WSGI,
+    command: (f) => uwsgi(f, false),
+    cwd: appDir,
+    detect: () => uwsgiDetect(['python3']),
+  },
+  {
+    name: 'uwsgi-gevent',
+    about: 'uWSGI, 2 processes, --gevent 1000 (monkey-patched), --http-socket',
+    serves: WSGI,
+    command: (f) => uwsgi(f, true),
+    cwd: appDir,
+    detect: () => uwsgiDetect(['python3', 'gevent_python3']),
+  },
+  {
+    name: 'waitress',
+    about: 'waitress (4 threads, its default)',
+    serves: WSGI,
+    command: (f) => [PY, '-m', 'waitress', `--listen=127.0.0.1:${f.port}`, appModule(f)],
+    cwd: appDir,
+    detect: () => pyModule('waitress'),
+  },
+  {
+    name: 'nginx',
+    about: 'nginx, 2 workers, sendfile: the static-file limit',
+    serves: ['static'],
+    command: (f) => ['nginx', '-p', f.run, '-c', join(f.run, 'nginx.conf'), '-e', 'stderr'],
+    cwd: (f) => f.run,
+    files: (f) => ({ 'nginx.conf': NGINX_CONF(f) }),
     async detect() {
-      // Loading the plugin proves both uwsgi-core and uwsgi-plugin-python3 are there.
-      const v = await firstLine('uwsgi', ['--plugin', 'python3', '--version']);
-      return v ? { ok: true, version: `uwsgi ${v}` } : { ok: false, why: 'uwsgi or its python3 plugin missing' };
+      const v = await firstLine('nginx', ['-v'], true);
+      return v ? { ok: true, version: v } : { ok: false, why: 'nginx not installed' };
     },
   },
   {
     name: 'node',
     about: 'raw Node.js http hello: the front-end limit',
-    command: (f) => fill(['node', join(f.apps, 'node_hello.mjs'), '{port}'], f),
+    serves: ['hello'],
+    command: (f) => ['node', join(f.apps, 'node_hello.mjs'), String(f.port)],
     cwd: (f) => f.apps,
-    readyPath: '/',
     detect: async () => ({ ok: true, version: `node ${process.version}` }),
   },
 ];
