@@ -18,6 +18,8 @@ load the app -> send READY (or ERROR id 0 and exit 3) -> serve. Exit status:
 
 SIGINT is ignored: a Ctrl-C in a terminal reaches the whole process group, and the front, not
 the terminal, decides when workers stop (it sends SHUTDOWN, or SIGTERM/SIGKILL to a hung one).
+SIGUSR2 prints every thread's Python stack to stderr (diagnostics.py): the front sends it before
+it kills a hung worker.
 """
 
 import atexit
@@ -31,6 +33,7 @@ import traceback
 from .app import AppLoadError, load_app
 from .channel import Channel, ChannelClosed, read_first_frame
 from .concurrency import ExecutorUnavailable, Outcome, exit_now, make_executor
+from .diagnostics import install_stack_dump
 from .protocol import (
     ERR_APP_IMPORT, ERR_PROTO_UNEXPECTED, ERR_PROTO_VERSION, HANDSHAKE, PROTOCOL_VERSION, READY,
     Decoder, encode_frame,
@@ -60,6 +63,7 @@ class StartFailed(Exception):
 def main():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _line_buffer_output()
+    install_stack_dump()
     sock = socket.socket(fileno=CHANNEL_FD)
     decoder = Decoder()
     try:

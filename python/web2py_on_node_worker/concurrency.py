@@ -1,5 +1,6 @@
 """How a worker runs requests: ``thread`` (a pool of threads), ``sync`` (one at a time, in the
-main thread) or ``gevent`` (greenlets; this is the only module that imports gevent).
+main thread: sync.py) or ``gevent`` (greenlets; only this module, gevent_locks.py and
+interrupt.py's GreenletInterrupts import gevent).
 
 Every executor has the same face, used by __main__:
 
@@ -8,7 +9,8 @@ Every executor has the same face, used by __main__:
 - ``signals()``: how a request waits for the reader (exchange.Signals or PumpSignals);
 - ``submit(exchange)``: run a request (called by the reader through the Router);
 - ``serve(channel, router, run)``: read and dispatch frames until the worker should exit; returns
-  an Outcome.
+  an Outcome. It wraps ``run`` with interrupt.py's guard and points ``router.interrupt`` at it, so
+  that CANCEL with FLAG_TIMEOUT stops the request in the thread or greenlet that runs it.
 """
 
 import importlib
@@ -16,10 +18,10 @@ import os
 import sys
 import threading
 import traceback
-from collections import deque
 
 from .channel import ChannelClosed
-from .exchange import PumpSignals, Signals
+from .exchange import Signals
+from .interrupt import GreenletInterrupts, Interrupts
 from .protocol import ProtocolError
 
 WORKER_CLASSES = ('thread', 'gevent', 'sync')
@@ -64,10 +66,12 @@ class ThreadExecutor:
     """A pool of ``threads`` threads; the main thread waits while a reader thread reads."""
 
     name = 'thread'
+    interrupts_class = Interrupts
 
     def __init__(self, threads):
         self.capacity = max(1, int(threads))
         self.is_multithread = self.capacity > 1
+        self._signals = None
         self._queue = None
         self._run = None
         self._outcome = None
@@ -77,7 +81,14 @@ class ThreadExecutor:
         """Nothing to patch for real threads."""
 
     def signals(self):
-        return Signals()
+        self._signals = Signals()
+        return self._signals
+
+    def _interruptible(self, channel, router, run):
+        """``run`` guarded for CANCEL with FLAG_TIMEOUT (interrupt.py), wired to the router."""
+        interrupts = self.interrupts_class(channel, self._signals, router.finish)
+        router.interrupt = interrupts.interrupt
+        return interrupts.guard(run)
 
     def submit(self, exchange):
         self._queue.put(exchange)
@@ -85,7 +96,7 @@ class ThreadExecutor:
     def serve(self, channel, router, run):
         import queue
         self._queue = queue.SimpleQueue()
-        self._run = run
+        self._run = self._interruptible(channel, router, run)
         self._finished = threading.Event()
         router.on_drained = lambda: self._finish(Outcome(Outcome.DRAINED))
         for number in range(self.capacity):
@@ -134,6 +145,7 @@ class GeventExecutor(ThreadExecutor):
     """
 
     name = 'gevent'
+    interrupts_class = GreenletInterrupts
 
     def __init__(self, threads):
         super().__init__(threads)
@@ -151,13 +163,18 @@ class GeventExecutor(ThreadExecutor):
     def prepare(self):
         from gevent import monkey
         monkey.patch_all()
+        # web2py's session flock would otherwise stop the hub (gevent_locks.py).
+        from .gevent_locks import patch_fcntl
+        patch_fcntl(self.capacity)
 
     def serve(self, channel, router, run):
         import gevent
         import gevent.event
         import gevent.queue
+        from .diagnostics import add_greenlet_stacks
+        add_greenlet_stacks()
         self._queue = gevent.queue.Queue()
-        self._run = run
+        self._run = self._interruptible(channel, router, run)
         self._finished = gevent.event.Event()
         router.on_drained = lambda: self._finish(Outcome(Outcome.DRAINED))
         for _ in range(self.capacity):
@@ -165,79 +182,6 @@ class GeventExecutor(ThreadExecutor):
         gevent.spawn(self._read, channel, router)
         self._finished.wait()
         return self._outcome
-
-
-class SyncExecutor:
-    """One request at a time, all in the main thread: it reads frames between requests, and
-    while a request waits for the front (body, credit) it reads them itself (PumpSignals)."""
-
-    name = 'sync'
-    capacity = 1
-    is_multithread = False
-
-    def __init__(self, threads=1):
-        self._waiting = deque()
-        self._channel = None
-        self._router = None
-
-    def prepare(self):
-        """Nothing to patch."""
-
-    def signals(self):
-        return PumpSignals(self._pump)
-
-    def submit(self, exchange):
-        # Only queued: the loop in serve() runs it, never the dispatch that received it.
-        self._waiting.append(exchange)
-
-    def serve(self, channel, router, run):
-        self._channel = channel
-        self._router = router
-        _watch_for_hangup(channel)
-        waiting = self._waiting
-        try:
-            while True:
-                while waiting:
-                    _run_safely(run, waiting.popleft())
-                if router.is_drained:
-                    return Outcome(Outcome.DRAINED)
-                self._pump()
-        except ChannelClosed as closed:
-            return outcome_of(closed)
-        except OSError:
-            return Outcome(Outcome.CLOSED)  # a PONG could not be sent: the front is gone
-
-    def _pump(self):
-        """Read one batch of frames and dispatch them. Raises ChannelClosed."""
-        frames = self._channel.read_frames()
-        try:
-            self._router.dispatch(frames)
-        except ProtocolError as error:
-            raise ChannelClosed(error) from None
-
-
-def _watch_for_hangup(channel):
-    """Exit as soon as the front closes the channel, even while application code runs.
-
-    The sync loop notices EOF only between requests (or while a request waits for the front);
-    this thread polls for the peer's hang-up alone (POLLRDHUP: it never consumes data) and exits
-    the process like the other executors do on EOF. Linux only; elsewhere EOF waits for the loop.
-    """
-    import select
-    if not hasattr(select, 'POLLRDHUP'):
-        return
-    poller = select.poll()
-    poller.register(channel.fileno(), select.POLLRDHUP)
-
-    def watch():
-        while True:
-            for _fd, events in poller.poll():
-                if events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR | select.POLLNVAL):
-                    exit_now(0)
-
-    thread = threading.Thread(target=watch, name='w2n-hangup-watch')
-    thread.daemon = True
-    thread.start()
 
 
 def exit_now(status):
@@ -250,13 +194,12 @@ def exit_now(status):
     os._exit(status)
 
 
-_EXECUTORS = {'thread': ThreadExecutor, 'gevent': GeventExecutor, 'sync': SyncExecutor}
-
-
 def make_executor(worker_class, threads):
     """The executor for HANDSHAKE's workerClass. Raises ExecutorUnavailable."""
+    from .sync import SyncExecutor  # sync.py builds on this module
+    executors = {'thread': ThreadExecutor, 'gevent': GeventExecutor, 'sync': SyncExecutor}
     try:
-        executor_class = _EXECUTORS[worker_class]
+        executor_class = executors[worker_class]
     except KeyError:
         raise ExecutorUnavailable('unknown worker class %r (expected one of %s)'
                                   % (worker_class, ', '.join(WORKER_CLASSES))) from None

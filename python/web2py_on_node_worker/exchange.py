@@ -17,7 +17,8 @@ import threading
 class Exchange:
     """The state of one request id. Fields the reader writes are changed under Signals.lock."""
 
-    __slots__ = ('request_id', 'payload', 'body', 'credit', 'is_cancelled', 'file_opened', 'condition')
+    __slots__ = ('request_id', 'payload', 'body', 'credit', 'is_cancelled', 'file_opened', 'condition',
+                 'runner', 'is_interrupted', 'response')
 
     def __init__(self, request_id, payload, response_window):
         self.request_id = request_id
@@ -31,6 +32,12 @@ class Exchange:
         #: None until FILE_OPENED arrives, then True (the front opened it) or False
         self.file_opened = None
         self.condition = None
+        #: who runs it, while it runs (a thread ident, a greenlet, True for the sync main thread)
+        self.runner = None
+        #: CANCEL came with FLAG_TIMEOUT: stop it (interrupt.py), then tell the front it ended
+        self.is_interrupted = False
+        #: the wsgi.Response, once the request runs: whether its END frame already went out
+        self.response = None
 
 
 class Signals:
@@ -58,8 +65,10 @@ class Signals:
 class PumpSignals(Signals):
     """Waiting by pumping: the waiting thread is also the only reader (sync mode).
 
-    ``pump()`` reads and dispatches one batch of frames; it raises channel.ChannelClosed when the
-    front is gone. Timeouts are not honoured: only the front can unblock a pump.
+    ``pump(is_done)`` reads and dispatches one batch of frames unless ``is_done()`` is already true
+    (another thread may have dispatched the awaited frame: see sync.py); it raises
+    channel.ChannelClosed when the front is gone. Timeouts are not honoured: only the front can
+    unblock a pump.
     """
 
     def __init__(self, pump):
@@ -67,11 +76,15 @@ class PumpSignals(Signals):
         self._pump = pump
 
     def wait_until(self, exchange, is_ready, timeout=None):
-        while True:
-            with self.lock:
-                if is_ready():
-                    return True
-            self._pump()
+        lock = self.lock
+
+        def is_done():
+            with lock:
+                return is_ready()
+
+        while not is_done():
+            self._pump(is_done)
+        return True
 
     def notify(self, exchange):
         pass

@@ -24,6 +24,9 @@ MAX_CHUNK = 256 * 1024
 
 #: Flag bit 0: the last frame of this direction of this request.
 FLAG_END = 0x01
+#: Flag bit 1, on CANCEL only: the request ran past the front's deadline (``--timeout``); the
+#: worker raises RequestTimeout inside the request's thread or greenlet (see interrupt.py).
+FLAG_TIMEOUT = 0x02
 
 HANDSHAKE = 0x01
 READY = 0x02
@@ -59,6 +62,8 @@ ERR_APP_IMPORT = 'W2N_ERR_APP_IMPORT'
 ERR_APP_EXCEPTION = 'W2N_ERR_APP_EXCEPTION'
 ERR_APP_BAD_RESPONSE = 'W2N_ERR_APP_BAD_RESPONSE'
 ERR_NOT_READY = 'W2N_ERR_NOT_READY'
+#: the last word on a request cancelled with FLAG_TIMEOUT: its slot in the worker is free again
+ERR_WORKER_TIMEOUT = 'W2N_ERR_WORKER_TIMEOUT'
 
 _HEADER = struct.Struct('>BBHII')
 #: A RESPONSE frame's header plus the u32 head length that opens its payload: one pack() call.

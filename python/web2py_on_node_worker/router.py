@@ -10,8 +10,8 @@ the same). Frames the front never sends raise ProtocolError (W2N_ERR_PROTO_UNEXP
 from .body import InputStream
 from .exchange import Exchange
 from .protocol import (
-    BODY, CANCEL, CREDIT, ERR_NOT_READY, ERR_PROTO_UNEXPECTED, FILE_OPENED, FLAG_END, FRAME_NAMES,
-    PING, PONG, REQUEST, SHUTDOWN, ProtocolError, decode_u32, encode_frame,
+    BODY, CANCEL, CREDIT, ERR_NOT_READY, ERR_PROTO_UNEXPECTED, FILE_OPENED, FLAG_END, FLAG_TIMEOUT,
+    FRAME_NAMES, PING, PONG, REQUEST, SHUTDOWN, ProtocolError, decode_u32, encode_frame,
 )
 from .wsgi import send_error
 
@@ -30,6 +30,8 @@ class Router:
         self.is_draining = False
         #: called (from any thread) once draining and nothing runs any more
         self.on_drained = None
+        #: called with the exchange on CANCEL with FLAG_TIMEOUT (set by the executor: interrupt.py)
+        self.interrupt = None
 
     @property
     def is_drained(self):
@@ -58,6 +60,9 @@ class Router:
                     exchange.credit += decode_u32(payload)
                     signals.notify(exchange)
             elif frame_type == CANCEL:
+                if flags & FLAG_TIMEOUT and self.interrupt is not None:
+                    self.interrupt(exchange)  # cancels it too, and stops it
+                    continue
                 with signals.lock:
                     exchange.is_cancelled = True
                     signals.notify(exchange)

@@ -370,7 +370,7 @@ class RequestRunner:
         body = exchange.body
         environ = build_environ(exchange.payload, self._environ_base,
                                 body if body is not None else io.BytesIO(b''))
-        response = Response(exchange, self._channel, self._signals)
+        response = exchange.response = Response(exchange, self._channel, self._signals)
         try:
             result = self._app(environ, response.start_response)
             try:

@@ -140,8 +140,13 @@ test('static files of web2py apps are served by the front when no routes.py is p
       }).on('error', reject);
     });
     assert.equal(status, 304);
-    const traversal = await fetch(server.url('/welcome/static/%2e%2e/%2e%2e/gluon/main.py'));
-    assert.equal(traversal.status, 400);
+    // Raw paths (fetch would resolve %2e%2e client-side and never send the traversal).
+    for (const path of ['/welcome/static/%2e%2e/%2e%2e/gluon/main.py', '/welcome/static/../../gluon/main.py', '/welcome/static/%252e%252e/x']) {
+      const traversal = await new Promise<number>((resolve, reject) => {
+        get({ host: '127.0.0.1', port: server.port, path }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
+      });
+      assert.equal(traversal, 400, path);
+    }
   } finally {
     await server.stop();
   }

@@ -540,6 +540,8 @@ class FixtureAppsValidateTest(unittest.TestCase):
         'slow': [('/', 's=0.01')],
         'filewrap': [('/', 'path=' + os.path.abspath(__file__)), ('/', 'path=/no/such/file')],
         'suite': [('/hello', ''), ('/echo', ''), ('/nothing', '')],
+        'spin': [('/status', ''), ('/', 'kind=sleep&s=0')],  # its other requests never end
+        'session_lock': [('/ping', ''), ('/lock', 's=0')],
     }
     #: fixtures that raise on purpose
     RAISING = {'boom': ZeroDivisionError}

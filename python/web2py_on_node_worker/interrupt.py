@@ -1,0 +1,278 @@
+"""Stopping one request whose deadline passed (CANCEL with FLAG_TIMEOUT), in its own thread.
+
+The front has already answered 504. The worker raises RequestTimeout inside the thread or
+greenlet that runs the request, as mod_wsgi's interrupt-timeout does, so that application code
+stuck in Python (a loop, a sleep) unwinds, its iterable's close() runs and its slot is free for
+the next request; the other requests carry on. How the exception gets there depends on the class:
+
+- thread: ``PyThreadState_SetAsyncExc``. It lands at the thread's next bytecode, so a thread
+  blocked inside one C call (``time.sleep(60)`` in a real thread) gets it when the call returns.
+- gevent: ``greenlet.throw`` from the hub, at once even in ``time.sleep`` (patched). A greenlet
+  spinning in pure Python never yields, so the hub never reads the CANCEL: only the front's
+  ``--timeout-grace`` kill (after a SIGUSR2 stack dump) ends that one.
+- sync: a signal to the main thread whose handler raises, which also breaks a blocking sleep.
+
+Two rules keep the channel sound: an interrupt never lands while its target is inside a
+protected function (a frame half written on the socket, or a batch of frames half dispatched,
+would break every other request), it waits and retries; and it is repeated every REPEAT_S while
+the request still runs, because ``except:`` (or ``except BaseException``) in an application
+swallows it. Once the request has ended, the front gets its last word: the END frame, if it
+went out, else ``ERROR W2N_ERR_WORKER_TIMEOUT`` (the front frees the slot on it).
+"""
+
+import signal
+import sys
+import threading
+import time
+import traceback
+
+from .channel import Channel
+from .protocol import ERR_WORKER_TIMEOUT
+from .wsgi import send_error
+
+#: how soon a deferred interrupt (target inside a protected function) is tried again
+DEFER_S = 0.01
+#: how often a request that is still running after an interrupt is interrupted again
+REPEAT_S = 1.0
+#: sync class: a real-time signal nobody else uses (SIGURG, ignored by default, where there is none)
+INTERRUPT_SIGNAL = signal.SIGRTMIN + 1 if hasattr(signal, 'SIGRTMIN') else signal.SIGURG
+
+
+class RequestTimeout(BaseException):
+    """Raised inside a request whose deadline passed (the front has answered 504).
+
+    A BaseException, like KeyboardInterrupt, so that ``except Exception`` in an application does
+    not swallow it.
+    """
+
+
+_PROTECTED = set()
+
+
+def protect(*functions):
+    """Interrupts wait while any of ``functions`` is on the target's stack."""
+    _PROTECTED.update(function.__code__ for function in functions)
+
+
+def is_protected(frame):
+    while frame is not None:
+        if frame.f_code in _PROTECTED:
+            return True
+        frame = frame.f_back
+    return False
+
+
+protect(Channel.send, Channel.send_parts)
+
+
+class Interrupts:
+    """Which request each thread runs, and how to stop one. This base class is for threads."""
+
+    def __init__(self, channel, signals, finish):
+        self._channel = channel
+        self._signals = signals
+        #: Signals.lock: guards exchange.runner and exchange.is_interrupted
+        self._lock = signals.lock
+        #: Router.finish: idempotent, called again in case RequestTimeout cut the runner's own call
+        self._finish = finish
+        #: -> what exchange.runner holds for the calling thread or greenlet
+        self._current = threading.get_ident
+
+    # --- the request's side
+
+    def guard(self, run):
+        """``run(exchange)`` that records who runs the request and absorbs RequestTimeout."""
+        enter = self._enter
+        leave = self._leave
+
+        def run_guarded(exchange):
+            caught = None
+            try:
+                if enter(exchange):
+                    run(exchange)
+            except RequestTimeout as error:
+                caught = error
+            finally:
+                # A repeated interrupt may land here too: leave() is idempotent, so try again.
+                while True:
+                    try:
+                        leave(exchange, caught)
+                        break
+                    except RequestTimeout as error:
+                        caught = caught or error
+        return run_guarded
+
+    def _enter(self, exchange):
+        """False when the deadline passed while the request waited for a slot: skip it."""
+        with self._lock:
+            if exchange.is_interrupted:
+                return False
+            exchange.runner = self._current()
+        return True
+
+    def _leave(self, exchange, caught):
+        with self._lock:
+            exchange.runner = None
+            is_interrupted = exchange.is_interrupted
+        response = exchange.response
+        exchange.response = None  # it points back to the exchange: no cycle left for the GC
+        if not is_interrupted:
+            return
+        self._after_interrupt()
+        self._finish(exchange)
+        sys.stderr.write('web2py-on-node worker: request %d ended after its deadline%s\n'
+                         % (exchange.request_id, ' (RequestTimeout raised)' if caught else ''))
+        if response is None or not response.is_complete:
+            trace = ''.join(traceback.format_exception(type(caught), caught, caught.__traceback__)) if caught else ''
+            send_error(self._channel, exchange.request_id, ERR_WORKER_TIMEOUT,
+                       'request stopped: it ran past the front\'s deadline', trace)
+
+    def _after_interrupt(self):
+        """Threads: drop an interrupt still pending, so it cannot hit the thread's next request."""
+        _set_async_exc(threading.get_ident(), None)
+
+    # --- the reader's side
+
+    def interrupt(self, exchange):
+        """CANCEL with FLAG_TIMEOUT arrived for ``exchange`` (the reader calls this).
+
+        Cancelled and interrupted are set under one lock hold, the one _leave() reads them under:
+        a request ending right now either sees both (and sends its last word) or neither (and
+        has answered by itself).
+        """
+        with self._lock:
+            exchange.is_cancelled = True
+            self._signals.notify(exchange)
+            if exchange.is_interrupted:
+                return
+            exchange.is_interrupted = True
+            runner = exchange.runner
+        if runner is None:
+            # Not started (it will be skipped), or just ended (it will send its last word).
+            return
+        sys.stderr.write('web2py-on-node worker: request %d passed its deadline; raising RequestTimeout in it\n'
+                         % exchange.request_id)
+        self._deliver(exchange, runner)
+
+    def _deliver(self, exchange, ident):
+        if _set_async_exc is None:
+            sys.stderr.write('web2py-on-node worker: cannot interrupt a thread here (no ctypes)\n')
+            return
+        thread = threading.Thread(target=self._keep_raising, args=(exchange, ident),
+                                  name='w2n-interrupt-%d' % exchange.request_id)
+        thread.daemon = True
+        thread.start()
+
+    def _keep_raising(self, exchange, ident):
+        while True:
+            with self._lock:
+                if exchange.runner != ident:
+                    return
+                if is_protected(sys._current_frames().get(ident)):
+                    delay = DEFER_S
+                else:
+                    # Under the lock: _leave() clears runner under it, then drops what is pending.
+                    _set_async_exc(ident, RequestTimeout)
+                    delay = REPEAT_S
+            time.sleep(delay)
+
+
+def _async_exc_setter():
+    try:
+        import ctypes
+    except ImportError:
+        return None
+    function = ctypes.pythonapi.PyThreadState_SetAsyncExc
+
+    def set_async_exc(ident, exception_class):
+        """Schedule ``exception_class`` in thread ``ident``; None drops the pending one."""
+        exception = ctypes.py_object(exception_class) if exception_class is not None else None
+        function(ctypes.c_ulong(ident), exception)
+
+    return set_async_exc
+
+
+_set_async_exc = _async_exc_setter()
+
+
+class GreenletInterrupts(Interrupts):
+    """gevent: throw into the greenlet from the hub, where it is suspended at a switch point."""
+
+    def __init__(self, channel, signals, finish):
+        super().__init__(channel, signals, finish)
+        import gevent
+        self._current = gevent.getcurrent
+        self._loop = gevent.get_hub().loop
+
+    def _after_interrupt(self):
+        """A throw is synchronous: nothing can be pending."""
+
+    def _deliver(self, exchange, greenlet):
+        self._loop.run_callback(self._throw, exchange, greenlet)
+
+    def _later(self, delay, exchange, greenlet):
+        timer = self._loop.timer(delay)
+
+        def fire():
+            timer.close()
+            self._throw(exchange, greenlet)
+        timer.start(fire)
+
+    def _throw(self, exchange, greenlet):
+        # Runs in the hub: the target is suspended, so nothing changes between check and throw.
+        if exchange.runner is not greenlet or greenlet.dead:
+            return
+        if is_protected(greenlet.gr_frame):
+            self._later(DEFER_S, exchange, greenlet)
+            return
+        self._later(REPEAT_S, exchange, greenlet)
+        greenlet.throw(RequestTimeout)
+
+
+class MainThreadInterrupts(Interrupts):
+    """sync: the request runs in the main thread; a signal's handler raises there.
+
+    A signal (unlike an async exception) also breaks ``time.sleep`` and other blocking calls. The
+    handler runs in the main thread itself, so its checks (which request runs, is it inside a
+    protected function) cannot race with that request.
+    """
+
+    def __init__(self, channel, signals, finish):
+        super().__init__(channel, signals, finish)
+        self._current = lambda: True
+        self._main_ident = threading.main_thread().ident
+        #: the exchange the main thread runs (or ran last)
+        self._running = None
+        #: the exchange the handler last raised RequestTimeout in
+        self._raised = None
+
+    def install(self):
+        """From the main thread, before serving."""
+        signal.signal(INTERRUPT_SIGNAL, self._on_signal)
+
+    def _enter(self, exchange):
+        self._running = exchange
+        return super()._enter(exchange)
+
+    def _on_signal(self, _signum, frame):
+        exchange = self._running
+        if exchange is None or not exchange.is_interrupted or exchange.runner is None:
+            return
+        if is_protected(frame):
+            return  # the signalling thread tries again in DEFER_S
+        self._raised = exchange
+        raise RequestTimeout()
+
+    def _after_interrupt(self):
+        self._running = self._raised = None
+
+    def _deliver(self, exchange, _runner):
+        thread = threading.Thread(target=self._keep_signalling, args=(exchange,),
+                                  name='w2n-interrupt-%d' % exchange.request_id)
+        thread.daemon = True
+        thread.start()
+
+    def _keep_signalling(self, exchange):
+        while exchange.runner is not None:
+            signal.pthread_kill(self._main_ident, INTERRUPT_SIGNAL)
+            time.sleep(REPEAT_S if self._raised is exchange else DEFER_S)
