@@ -1,0 +1,55 @@
+/**
+ * -w N as the seed meant it: at most N requests inside the application at once; the others wait
+ * in the front's queue, and one whose client leaves while it waits never reaches Python.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { fixtures, startServer } from '../helpers/server.js';
+
+const apps = join(fixtures, 'apps');
+
+function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject).end();
+  });
+}
+
+test('-w 2: twelve concurrent requests, never more than two inside the application, all answered', async () => {
+  const server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--threads', '8', '-w', '2']);
+  try {
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => get(server.port, `/inflight?s=0.15&tag=r${i}`)));
+    assert.deepEqual(answers.map((a) => a.status), Array(12).fill(200));
+    const report = JSON.parse((await get(server.port, '/inflight/report')).body) as { max: number; ran: string[] };
+    assert.equal(report.max, 2);
+    assert.equal(report.ran.length, 12);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a client that leaves while queued never reaches Python', async () => {
+  const server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '-w', '1']);
+  try {
+    const busy = get(server.port, '/inflight?s=1&tag=busy');
+    await new Promise((r) => setTimeout(r, 150));
+    const leaver = request({ host: '127.0.0.1', port: server.port, path: '/inflight?s=0&tag=left', agent: false });
+    leaver.on('error', () => undefined);
+    leaver.end();
+    await new Promise((r) => setTimeout(r, 200));
+    leaver.destroy(); // gone while it waits behind "busy"
+    assert.equal((await busy).status, 200);
+    const after = await get(server.port, '/inflight?s=0&tag=after');
+    assert.equal(after.status, 200);
+    const report = JSON.parse((await get(server.port, '/inflight/report')).body) as { ran: string[] };
+    assert.deepEqual(report.ran, ['busy', 'after']);
+  } finally {
+    await server.stop();
+  }
+});
