@@ -15,6 +15,7 @@ import { LogEvents } from './observability/events.js';
 import type { Logger } from './observability/log.js';
 import { AccessLog, ACCESS_LOG_FILE_NAME } from './observability/access-log.js';
 import { Pool } from './pool/supervisor.js';
+import { Metrics } from './observability/metrics.js';
 import { CodeWatcher, watchTargets } from './pool/code-watcher.js';
 import { probePython, type PythonFacts, type WorkerHandshake } from './pool/worker.js';
 import { createRequestHandler } from './front/handler.js';
@@ -117,7 +118,10 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let isDraining = false;
   const listenerFacts: ListenerFacts = { serverName: config.ip, serverPort: String(config.port), isTls: tls !== null };
   const { workerClass, capacity, why } = resolveWorkerClass(config, python);
-  const pool = new Pool({
+  // The gauges read the pool when scraped; the pool is made just below.
+  const metrics: Metrics = new Metrics(() => pool.stats);
+  const pool: Pool = new Pool({
+    metrics,
     processes: config.processes,
     deadline: { timeoutMs: config.timeout * 1000, graceMs: config.timeoutGrace * 1000 },
     python: config.python,
@@ -146,7 +150,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     ? createStaticHandler({ web2pyFolder: chosen.app.folder, log })
     : null;
   const handler = createRequestHandler(listenerFacts, {
-    pool, log, accessLog, staticHandler,
+    pool, log, accessLog, staticHandler, metrics,
     isDraining: () => isDraining,
     onResponseOpened: () => { activeResponses += 1; },
     onResponseClosed: () => {

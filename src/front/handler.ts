@@ -14,6 +14,8 @@ import { buildEnviron, normalizeAddress, type ListenerFacts } from './environ.js
 import { HttpResponseSink, sendPlainError } from './response-sink.js';
 import { answerHealth, HEALTH_PATH } from './builtins/health.js';
 import type { StaticHandler } from './static/serve.js';
+import { answerMetrics, isLoopback, METRICS_PATH } from './builtins/metrics.js';
+import type { Metrics } from '../observability/metrics.js';
 
 export interface RequestDispatcher {
   dispatch(exchange: Exchange): void;
@@ -31,13 +33,18 @@ export interface HandlerOptions {
   onResponseClosed: () => void;
   /** web2py static files served by the front (null when offload is off). */
   staticHandler: StaticHandler | null;
+  metrics: Metrics;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function createRequestHandler(listener: ListenerFacts, options: HandlerOptions): RequestHandler {
   const { pool, log, accessLog } = options;
-  const { onResponseOpened, onResponseClosed, staticHandler } = options;
+  const { onResponseOpened, staticHandler, metrics } = options;
+  const onResponseClosed = function (this: ServerResponse): void {
+    metrics.responseSent(this.statusCode);
+    options.onResponseClosed();
+  };
   return (req, res) => {
     onResponseOpened();
     if (options.isDraining()) res.shouldKeepAlive = false;
@@ -47,6 +54,11 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     if (target === HEALTH_PATH) {
       res.on('close', onResponseClosed);
       answerHealth(res, pool.isReady && !options.isDraining());
+      return;
+    }
+    if (target === METRICS_PATH && isLoopback(socket.remoteAddress)) {
+      res.on('close', onResponseClosed);
+      answerMetrics(res, metrics);
       return;
     }
 
@@ -71,7 +83,7 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo);
       res.on('close', () => {
         if (logLine !== null) accessLog!.write(logLine(res.statusCode));
-        onResponseClosed();
+        onResponseClosed.call(res);
       });
       return;
     }
@@ -86,7 +98,7 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     res.on('close', () => {
       if (!res.writableFinished) exchange.cancel();
       if (logLine !== null) accessLog!.write(logLine(res.statusCode));
-      onResponseClosed();
+      onResponseClosed.call(res);
     });
     pool.dispatch(exchange);
   };

@@ -109,12 +109,14 @@ export class Channel {
    * told to interrupt it (CANCEL with FLAG_TIMEOUT); its slot stays taken until the worker ends
    * it. Returns true when one of them is still running `graceMs` after that: the worker is hung.
    */
-  expire(nowMs: number, timeoutMs: number, graceMs: number, timeoutSeconds: number): boolean {
+  expire(nowMs: number, timeoutMs: number, graceMs: number, timeoutSeconds: number): { isHung: boolean; timedOut: number } {
     let isHung = false;
+    let timedOut = 0;
     for (const entry of this.running.values()) {
       if (entry.timedOutAtMs === 0) {
         if (nowMs - entry.startedAtMs < timeoutMs) continue;
         entry.timedOutAtMs = nowMs;
+        timedOut += 1;
         entry.isResponseComplete = true; // no more credits: the client has its answer
         this.write(encodeFrame(FrameType.CANCEL, FLAG_TIMEOUT, entry.exchange.id));
         entry.exchange.sink.fail({ error: new ServerError('W2N_ERR_WORKER_TIMEOUT', { timeoutSeconds }) });
@@ -122,7 +124,7 @@ export class Channel {
         isHung = true;
       }
     }
-    return isHung;
+    return { isHung, timedOut };
   }
 
   private allocateId(): number {

@@ -20,6 +20,8 @@ export interface DispatcherOptions {
   /** A request queued longer than this is answered 503. */
   queueTimeoutMs: number;
   log: Logger;
+  /** Told of every 503 the queue answers (metrics). */
+  onRejected: (why: 'queue full' | 'queue timeout') => void;
 }
 
 /** How often the queue's oldest entries are checked against queueTimeoutMs. */
@@ -148,6 +150,7 @@ export class Dispatcher {
 
   private reject(exchange: Exchange, why: 'queue full' | 'queue timeout'): void {
     this.rejectedTotal += 1;
+    this.options.onRejected(why);
     this.rejectedInBurst += 1;
     if (this.rejectedInBurst === 1) {
       LogEvents.queueFull(this.options.log, { why, queued: this.queuedCount, limit: this.options.queueSize, timeoutMs: this.options.queueTimeoutMs });

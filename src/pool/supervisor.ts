@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { ServerError } from '../errors/index.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Exchange } from './exchange.js';
 import { WorkerProcess, type WorkerHandshake } from './worker.js';
@@ -47,6 +48,7 @@ export interface PoolOptions {
   queueTimeoutMs: number;
   recycle: RecycleLimits;
   log: Logger;
+  metrics: Metrics | null;
 }
 
 export type RecycleReason = 'max-requests' | 'max-rss' | 'max-lifetime' | 'reload';
@@ -80,6 +82,7 @@ interface Slot {
 
 interface WorkerBookkeeping {
   served: number;
+  isHung: boolean;
   requestLimit: number;
   rssStrikes: number;
   lifetimeTimer: NodeJS.Timeout | null;
@@ -99,6 +102,7 @@ export class Pool {
     this.log = options.log.child({ component: 'pool' });
     this.dispatcher = new Dispatcher(() => this.liveWorkers(), {
       maxInApp: options.maxInApp, queueSize: options.queueSize, queueTimeoutMs: options.queueTimeoutMs, log: this.log,
+      onRejected: (why) => options.metrics?.queueRejected(why),
     });
   }
 
@@ -237,6 +241,7 @@ export class Pool {
     const { maxRequests, maxRequestsJitter } = this.options.recycle;
     const book: WorkerBookkeeping = {
       served: 0,
+      isHung: false,
       requestLimit: maxRequests === 0 ? 0 : maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)),
       rssStrikes: 0,
       lifetimeTimer: null,
@@ -255,6 +260,7 @@ export class Pool {
     });
     worker.on('exited', ({ wasExpected }) => {
       if (book.lifetimeTimer !== null) clearTimeout(book.lifetimeTimer);
+      this.options.metrics?.workerExited(book.isHung ? 'hung' : !wasExpected ? 'died' : this.isStopping ? 'stopped' : 'recycled');
       slot.retiring.delete(worker);
       // Requests it was running have been failed by its channel; give their slots back.
       this.dispatcher.pump();
@@ -330,7 +336,11 @@ export class Pool {
     const { timeoutMs, graceMs } = this.options.deadline;
     const now = Date.now();
     for (const worker of this.liveWorkers()) {
-      if (!worker.expireRequests(now, timeoutMs, graceMs, timeoutMs / 1000)) continue;
+      const { isHung, timedOut } = worker.expireRequests(now, timeoutMs, graceMs, timeoutMs / 1000);
+      for (let i = 0; i < timedOut; i += 1) this.options.metrics?.requestTimedOut();
+      if (!isHung) continue;
+      const book = this.books.get(worker);
+      if (book !== undefined) book.isHung = true;
       const error = new ServerError('W2N_ERR_WORKER_HUNG', { workerId: worker.id, pid: worker.pid ?? 0, graceSeconds: graceMs / 1000 });
       this.log.error({ event: 'worker.hung', code: error.code, workerId: worker.id, pid: worker.pid }, error.message);
       worker.killHung(STACK_DUMP_WAIT_MS);

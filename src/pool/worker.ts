@@ -117,8 +117,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     return this.state === 'ready' && this.channel.inFlight < this.capacity;
   }
 
-  /** See Channel.expire: true when a timed-out request outlived its grace (the worker is hung). */
-  expireRequests(nowMs: number, timeoutMs: number, graceMs: number, timeoutSeconds: number): boolean {
+  /** See Channel.expire: how many just timed out, and whether one outlived its grace (hung). */
+  expireRequests(nowMs: number, timeoutMs: number, graceMs: number, timeoutSeconds: number): { isHung: boolean; timedOut: number } {
     return this.channel.expire(nowMs, timeoutMs, graceMs, timeoutSeconds);
   }
 

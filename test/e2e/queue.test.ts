@@ -53,3 +53,27 @@ test('a client that leaves while queued never reaches Python', async () => {
     await server.stop();
   }
 });
+
+test('/metrics (loopback only) counts the 503s of the queue, by reason, and the workers', async () => {
+  const server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--worker-class', 'sync', '-w', '1',
+    '--queue-size', '1', '--queue-timeout', '0.3']);
+  try {
+    const busy = get(server.port, '/inflight?s=1.2&tag=busy');
+    await new Promise((r) => setTimeout(r, 100));
+    const queued = get(server.port, '/inflight?s=0&tag=queued'); // waits, then times out
+    await new Promise((r) => setTimeout(r, 50));
+    const overflow = await get(server.port, '/inflight?s=0&tag=overflow'); // the queue (1) is full
+    assert.equal(overflow.status, 503);
+    assert.equal((await queued).status, 503);
+    assert.equal((await busy).status, 200);
+    const metrics = await get(server.port, '/metrics');
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.body, /^w2n_queue_rejected_total\{reason="full"\} 1$/m);
+    assert.match(metrics.body, /^w2n_queue_rejected_total\{reason="timeout"\} 1$/m);
+    assert.match(metrics.body, /^w2n_workers_ready 1$/m);
+    assert.match(metrics.body, /^w2n_responses_total\{class="5xx"\} 2$/m);
+    assert.match(metrics.body, /^w2n_front_process_resident_memory_bytes \d+/m);
+  } finally {
+    await server.stop();
+  }
+});

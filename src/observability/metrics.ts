@@ -1,0 +1,69 @@
+/**
+ * @module Prometheus metrics: every metric name of the server, declared here once.
+ *
+ * The pool and the front only call the small methods below; the gauges read the pool's own
+ * counts when scraped, so nothing is updated on the hot path but two counters. Served at
+ * GET /metrics to loopback clients (front/builtins/metrics.ts).
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface PoolCounts {
+  workers: number;
+  ready: number;
+  running: number;
+  queued: number;
+}
+
+export type RejectReason = 'queue full' | 'queue timeout';
+export type WorkerExitReason = 'died' | 'recycled' | 'hung' | 'stopped';
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly responses: Counter<'class'>;
+  private readonly responsesByClass: { inc(): void }[];
+  private readonly rejected: Counter<'reason'>;
+  private readonly timeouts: Counter;
+  private readonly workerExits: Counter<'reason'>;
+
+  constructor(poolCounts: () => PoolCounts) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'w2n_front_' });
+    this.responses = new Counter({ name: 'w2n_responses_total', help: 'Responses sent, by status class (1xx..5xx).', labelNames: ['class'], registers });
+    // Children bound once: the per-response cost is one array read and an increment.
+    this.responsesByClass = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'].map((name) => this.responses.labels(name));
+    this.rejected = new Counter({ name: 'w2n_queue_rejected_total', help: 'Requests answered 503 by the queue.', labelNames: ['reason'], registers });
+    this.timeouts = new Counter({ name: 'w2n_request_timeouts_total', help: 'Requests answered 504 because they ran past --timeout.', registers });
+    this.workerExits = new Counter({ name: 'w2n_worker_exits_total', help: 'Worker processes that left, by why.', labelNames: ['reason'], registers });
+    const gauge = (name: string, help: string, read: (counts: PoolCounts) => number): void => {
+      new Gauge({ name, help, registers, collect() { this.set(read(poolCounts())); } });
+    };
+    gauge('w2n_workers', 'Worker processes alive.', (c) => c.workers);
+    gauge('w2n_workers_ready', 'Worker processes taking requests.', (c) => c.ready);
+    gauge('w2n_requests_in_app', 'Requests inside the application now.', (c) => c.running);
+    gauge('w2n_queue_length', 'Requests waiting for a worker now.', (c) => c.queued);
+  }
+
+  responseSent(statusCode: number): void {
+    this.responsesByClass[Math.min(5, Math.floor(statusCode / 100))]?.inc();
+  }
+
+  queueRejected(reason: RejectReason): void {
+    this.rejected.inc({ reason: reason === 'queue full' ? 'full' : 'timeout' });
+  }
+
+  requestTimedOut(): void {
+    this.timeouts.inc();
+  }
+
+  workerExited(reason: WorkerExitReason): void {
+    this.workerExits.inc({ reason });
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
