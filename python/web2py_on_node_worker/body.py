@@ -48,11 +48,18 @@ class InputStream:
 
     # --- application side
 
-    def read(self, size=-1):
+    def _size_or_empty(self, size):
+        """PEP 3333 sizes: None or negative means all (-1); 0 means an empty read (None returned)."""
         if size is None or size < 0:
-            size = -1
-        elif size == 0:
+            return -1
+        if size == 0:
             self._check_cancelled()
+            return None
+        return size
+
+    def read(self, size=-1):
+        size = self._size_or_empty(size)
+        if size is None:
             return b''
         parts = []
         while size and self._fill():
@@ -63,10 +70,8 @@ class InputStream:
         return parts[0] if len(parts) == 1 else b''.join(parts)
 
     def readline(self, size=-1):
-        if size is None or size < 0:
-            size = -1
-        elif size == 0:
-            self._check_cancelled()
+        size = self._size_or_empty(size)
+        if size is None:
             return b''
         parts = []
         while size and self._fill():

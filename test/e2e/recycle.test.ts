@@ -7,21 +7,12 @@ import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
-import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
+import { fixtures, startServer, waitForLog } from '../helpers/server.js';
 import { runLoad } from '../helpers/load.js';
 import { makeCertificate } from '../helpers/tls.js';
 
 const apps = join(fixtures, 'apps');
 
-/** Waits until `pattern` occurs `times` times in the server log. */
-async function waitForLog(server: StartedServer, pattern: RegExp, timeoutMs = 15_000, times = 1): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const count = (): number => server.stderr().split('\n').filter((line) => pattern.test(line)).length;
-  while (count() < times) {
-    if (Date.now() > deadline) assert.fail(`no ${pattern} in the log:\n${server.stderr().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('--max-requests: workers are replaced, no request fails, under concurrent load', async () => {
   const server = await startServer(['--app', 'suite:app', '-f', apps, '--max-requests', '25', '--max-requests-jitter', '5']);
@@ -49,7 +40,7 @@ test('SIGHUP under steady load: every worker replaced, zero failed requests, zer
     for (let round = 1; round <= 2; round += 1) {
       await new Promise((r) => setTimeout(r, 300));
       server.process.kill('SIGHUP');
-      await waitForLog(server, /reload\.finished/, 15_000, round);
+      await waitForLog(server, /reload\.finished/, { times: round });
     }
     await new Promise((r) => setTimeout(r, 300));
     isDone = true;
@@ -70,7 +61,7 @@ for (const [flag, value, reason] of [['--max-rss', '1', 'max-rss'], ['--max-life
     try {
       let isDone = false;
       const load = runLoad(server.port, '/hello', 4, () => isDone);
-      await waitForLog(server, new RegExp(`worker\\.recycled .*reason=${reason}`), 15_000, 2);
+      await waitForLog(server, new RegExp(`worker\\.recycled .*reason=${reason}`), { times: 2 });
       isDone = true;
       const result = await load;
       assert.deepEqual([...result.statuses.keys()], [200]);

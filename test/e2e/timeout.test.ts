@@ -6,17 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
+import { fixtures, startServer, waitForLog } from '../helpers/server.js';
 
 const apps = join(fixtures, 'apps');
 
-async function waitForLog(server: StartedServer, pattern: RegExp, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pattern.test(server.stderr())) {
-    if (Date.now() > deadline) assert.fail(`no ${pattern} in the log:\n${server.stderr().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 for (const workerClass of ['thread', 'sync'] as const) {
   test(`${workerClass}: a request spinning in Python gets 504, is interrupted, and the worker carries on`, async () => {

@@ -34,6 +34,16 @@ export interface RunOptions {
   scheme?: 'http' | 'https';
 }
 
+/** Waits until `pattern` matches `times` lines of the server log (stderr); fails with the log's tail. */
+export async function waitForLog(server: StartedServer, pattern: RegExp, { timeoutMs = 15_000, times = 1 } = {}): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const count = (): number => server.stderr().split('\n').filter((line) => pattern.test(line)).length;
+  while (count() < times) {
+    if (Date.now() > deadline) throw new Error(`no ${pattern} (x${times}) in the log:\n${server.stderr().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export async function startServer(args: string[], options: RunOptions = {}): Promise<StartedServer> {
   const child = spawn(process.execPath, [binPath, '-p', '0', '--processes', '2', ...args], {
     cwd: options.cwd ?? repoRoot,
