@@ -19,7 +19,7 @@ import { Metrics } from './observability/metrics.js';
 import { CodeWatcher, watchTargets } from './pool/code-watcher.js';
 import { probePython, type PythonFacts, type WorkerHandshake } from './pool/worker.js';
 import { createRequestHandler } from './front/handler.js';
-import { createStaticHandler, describeStaticOffload, hasRoutesPy, isStaticOffloadEnabled } from './front/static/serve.js';
+import { createStaticHandler, describeStaticOffload, isStaticOffloadEnabled } from './front/static/serve.js';
 import type { ListenerFacts } from './front/environ.js';
 import { createListener, listen, loadTls, type LoadedTls } from './front/listeners.js';
 import { checkWeb2pyFolder, isWeb2pyFolder, prepareProfilerDir } from './web2py/folder.js';
@@ -55,13 +55,13 @@ export interface RunningServer {
 type AppSpec = WorkerHandshake['app'];
 
 /** web2py folder, `--app module:callable`, or the bundled demo when nothing else fits. */
-function chooseApp(config: Readonly<Config>, sources: StartOptions['sources']): { app: AppSpec; isWeb2py: boolean; hasRoutes: boolean; detail: string } {
-  if (config.app !== null) return { app: { kind: 'wsgi', spec: config.app, cwd: config.folder }, isWeb2py: false, hasRoutes: false, detail: `WSGI app ${config.app} from ${config.folder}` };
+function chooseApp(config: Readonly<Config>, sources: StartOptions['sources']): { app: AppSpec; hasRoutes: boolean; detail: string } {
+  if (config.app !== null) return { app: { kind: 'wsgi', spec: config.app, cwd: config.folder }, hasRoutes: false, detail: `WSGI app ${config.app} from ${config.folder}` };
   if (sources.folder === 'default' && !isWeb2pyFolder(config.folder)) {
-    return { app: { kind: 'demo' }, isWeb2py: false, hasRoutes: false, detail: `demo app: no gluon/ in ${config.folder} (use -f /path/to/web2py, or --app module:callable)` };
+    return { app: { kind: 'demo' }, hasRoutes: false, detail: `demo app: no gluon/ in ${config.folder} (use -f /path/to/web2py, or --app module:callable)` };
   }
   const folder = checkWeb2pyFolder(config.folder);
-  return { app: { kind: 'web2py', folder: folder.folder }, isWeb2py: true, hasRoutes: folder.hasRoutes, detail: `web2py in ${folder.folder}` };
+  return { app: { kind: 'web2py', folder: folder.folder }, hasRoutes: folder.hasRoutes, detail: `web2py in ${folder.folder}` };
 }
 
 function resolveTls(config: Readonly<Config>): LoadedTls | null {
@@ -112,7 +112,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const profilerDir = config.profiler === null ? null : prepareProfilerDir(config.profiler, config.folder);
   const accessLogFile = join(chosen.app.kind === 'web2py' ? chosen.app.folder : config.folder, ACCESS_LOG_FILE_NAME);
   const accessLog = config.logging ? AccessLog.open(accessLogFile) : null;
-  if (chosen.isWeb2py && config.port !== 0 && chosen.app.kind === 'web2py') writePassword(config, chosen.app.folder, config.port, say);
+  if (config.port !== 0 && chosen.app.kind === 'web2py') writePassword(config, chosen.app.folder, config.port, say);
 
   // 2. The listener.
   let isDraining = false;
@@ -144,7 +144,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const offload = {
     mode: config.staticOffload,
     isWeb2py: chosen.app.kind === 'web2py',
-    hasRoutesPy: chosen.app.kind === 'web2py' && hasRoutesPy(chosen.app.folder),
+    hasRoutesPy: chosen.hasRoutes, // checkWeb2pyFolder looked for routes.py already
   };
   const staticHandler = isStaticOffloadEnabled(offload) && chosen.app.kind === 'web2py'
     ? createStaticHandler({ web2pyFolder: chosen.app.folder, log })
@@ -169,7 +169,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   listenerFacts.serverPort = String(address.port);
   say(`starting on ${config.ip}:${address.port}...`);
   LogEvents.serverListening(log, { address: `${address.ip}:${address.port}`, tls: tls !== null, http2: false });
-  if (chosen.isWeb2py && config.port === 0 && chosen.app.kind === 'web2py') writePassword(config, chosen.app.folder, address.port, say);
+  if (config.port === 0 && chosen.app.kind === 'web2py') writePassword(config, chosen.app.folder, address.port, say);
 
   // 3. The workers.
   LogEvents.appChosen(log, { kind: chosen.app.kind, detail: chosen.detail });
@@ -185,7 +185,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await accessLog?.close();
     throw error;
   }
-  if (chosen.isWeb2py) say(describeStaticOffload(offload));
+  if (offload.isWeb2py) say(describeStaticOffload(offload));
   if (config.reload) say('reload: on (workers restart when a Python file changes)');
   say(tls === null ? 'TLS: off (plain HTTP)' : 'TLS: on (TLS 1.2 and newer)');
   say(accessLog === null ? 'access log: off (-l to write httpserver.log)' : `access log: ${accessLogFile}`);

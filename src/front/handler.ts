@@ -88,7 +88,7 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       return;
     }
 
-    const sink = new HttpResponseSink(req, res, log);
+    const sink = new HttpResponseSink(res, log);
     const exchange = new Exchange(encodeStrings(environ.pairs), environ.hasBody ? req : null, sink, {
       method: req.method ?? 'GET', path: environ.pathInfo,
     });

@@ -8,7 +8,7 @@
  * bytes than the app's Content-Length (a mismatch would desynchronise keep-alive).
  */
 import { createReadStream } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { ServerError } from '../errors/index.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
@@ -36,7 +36,6 @@ export class HttpResponseSink implements ResponseSink {
   private isWaitingForDrain = false;
 
   constructor(
-    private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly log: Logger,
   ) {
@@ -156,10 +155,6 @@ export class HttpResponseSink implements ResponseSink {
       this.exchange?.cancel();
       this.res.destroy();
     }
-  }
-
-  get request(): IncomingMessage {
-    return this.req;
   }
 }
 

@@ -9,7 +9,7 @@
 import type { Duplex } from 'node:stream';
 import { ServerError } from '../errors/index.js';
 import { FrameDecoder } from '../protocol/decode.js';
-import { decodeStrings, encodeCredit, encodeFrame, encodeHeader, encodeJson } from '../protocol/encode.js';
+import { decodeStrings, encodeCredit, encodeFrame, encodeHeader, encodeJson, encodeRequest } from '../protocol/encode.js';
 import { FLAG_END, FLAG_TIMEOUT, FrameType, MAX_CHUNK, frameTypeName, type Frame } from '../protocol/frames.js';
 import type { AppFailure, Exchange, ResponseHead } from './exchange.js';
 import { RequestTable } from './request-table.js';
@@ -87,7 +87,7 @@ export class Channel {
       acknowledge: (bytes) => this.acknowledge(entry, bytes),
       cancel: () => this.cancel(entry),
     });
-    this.write(encodeFrame(FrameType.REQUEST, exchange.body === null ? FLAG_END : 0, id, exchange.environ));
+    this.write(encodeRequest(id, exchange.environ, exchange.body !== null));
     if (exchange.body !== null) this.pumpBody(entry);
   }
 

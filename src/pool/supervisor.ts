@@ -122,10 +122,6 @@ export class Pool {
     };
   }
 
-  get workerPids(): number[] {
-    return this.liveWorkers().map((w) => w.pid).filter((pid): pid is number => pid !== undefined);
-  }
-
   /** Starts every worker; resolves when all are ready, rejects with the first start failure. */
   start(): Promise<{ pythonVersion: string; workerClass: string; capacity: number }> {
     if (this.options.recycle.maxRssBytes > 0) this.rssTimer = setInterval(() => void this.sampleRss(), RSS_SAMPLE_MS).unref();
@@ -225,8 +221,14 @@ export class Pool {
     return workers;
   }
 
+  /** Called by the dispatcher for every request: one pass, one array. */
   private liveWorkers(): WorkerProcess[] {
-    return this.allWorkers().filter((worker) => worker.state !== 'exited');
+    const workers: WorkerProcess[] = [];
+    for (const slot of this.slots) {
+      if (slot.worker !== null && slot.worker.state !== 'exited') workers.push(slot.worker);
+      for (const old of slot.retiring) if (old.state !== 'exited') workers.push(old);
+    }
+    return workers;
   }
 
   /** Makes a worker for a slot; the caller decides whether it is the slot's active one. */

@@ -29,10 +29,6 @@ export class FrameDecoder {
     private readonly maxPayloadBytes: number = MAX_PAYLOAD,
   ) {}
 
-  get failed(): boolean {
-    return this.hasFailed;
-  }
-
   /** Bytes held waiting for the rest of a frame. */
   get bufferedBytes(): number {
     return this.pendingBytes;

@@ -12,7 +12,7 @@
  * Whatever the front is not sure to answer as web2py would (an unknown application, a URL the
  * mapping passes) goes to Python: passing is always safe.
  */
-import { createReadStream, existsSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { createReadStream, realpathSync, statSync, type Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, sep } from 'node:path';
@@ -362,11 +362,6 @@ export interface StaticOffloadFacts {
   readonly isWeb2py: boolean;
   /** `routes.py` in the web2py folder: its rewrites can move static URLs elsewhere. */
   readonly hasRoutesPy: boolean;
-}
-
-/** Whether `routes.py` exists in the web2py folder (read once, at start). */
-export function hasRoutesPy(web2pyFolder: string): boolean {
-  return existsSync(join(web2pyFolder, 'routes.py'));
 }
 
 /** `auto` = on only without routes.py; `on`/`off` as said; never for a non-web2py app. */
