@@ -19,6 +19,7 @@ import { Metrics } from './observability/metrics.js';
 import { CodeWatcher, watchTargets } from './pool/code-watcher.js';
 import { probePython, type PythonFacts, type WorkerHandshake } from './pool/worker.js';
 import { createRequestHandler } from './front/handler.js';
+import { FileCache } from './front/static/file-cache.js';
 import { createStaticHandler, describeStaticOffload, isStaticOffloadEnabled } from './front/static/serve.js';
 import type { ListenerFacts } from './front/environ.js';
 import { createListener, listen, loadTls, type LoadedTls } from './front/listeners.js';
@@ -147,7 +148,10 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     hasRoutesPy: chosen.hasRoutes, // checkWeb2pyFolder looked for routes.py already
   };
   const staticHandler = isStaticOffloadEnabled(offload) && chosen.app.kind === 'web2py'
-    ? createStaticHandler({ web2pyFolder: chosen.app.folder, log })
+    ? createStaticHandler({
+      web2pyFolder: chosen.app.folder, log,
+      cache: new FileCache({ maxBytes: config.staticCacheSize, maxFileBytes: config.staticCacheFileSize }),
+    })
     : null;
   const handler = createRequestHandler(listenerFacts, {
     pool, log, accessLog, staticHandler, metrics,

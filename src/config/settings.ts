@@ -126,6 +126,17 @@ export const settings = defineSettings({
     doc: 'Serve `/<app>/static/...` from the front, without Python. `auto` = on only when the web2py folder has no '
       + '`routes.py` (its rewrites can move static URLs); `on` serves them even then; `off` leaves them to web2py.',
   },
+  staticCacheSize: {
+    section: 'Application', cli: ['--static-cache-size'],
+    type: bytes({ min: 0 }), default: 32 * 1024 * 1024,
+    doc: 'Memory for small static files served from the front, answered without touching the disk; a file is dropped when it '
+      + 'changes (watched, and looked at again at least every second). `0` turns the cache off.',
+  },
+  staticCacheFileSize: {
+    section: 'Application', cli: ['--static-cache-file-size'],
+    type: bytes({ min: 0 }), default: 1024 * 1024,
+    doc: 'Largest static file (or `.gz`/`.br` sibling) kept in that memory; larger ones are streamed from disk.',
+  },
 
   reload: {
     section: 'Application', cli: ['--reload'],

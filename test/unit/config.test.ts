@@ -65,6 +65,8 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   app: { raw: 'myapp.wsgi:application', value: 'myapp.wsgi:application' },
   reload: { raw: null, value: true },
   staticOffload: { raw: 'off', value: 'off' },
+  staticCacheSize: { raw: '8m', value: 8 * 1024 * 1024 },
+  staticCacheFileSize: { raw: '64k', value: 64 * 1024 },
   python: { raw: '/usr/bin/python3.11', value: '/usr/bin/python3.11' },
   processes: { raw: '3', value: 3 },
   threads: { raw: '16', value: 16 },
@@ -199,7 +201,7 @@ describe('defaults, precedence and sources', () => {
     const { config, sources } = load();
     assert.deepEqual({ ...config, processes: 0 }, {
       ip: '127.0.0.1', port: 8000, password: '<recycle>', sslCertificate: null, sslPrivateKey: null,
-      workers: null, logging: false, profiler: null, folder: scratch, app: null, staticOffload: 'auto', reload: false, python: 'python3',
+      workers: null, logging: false, profiler: null, folder: scratch, app: null, staticOffload: 'auto', staticCacheSize: 32 * 1024 * 1024, staticCacheFileSize: 1024 * 1024, reload: false, python: 'python3',
       processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', queueSize: 1024, queueTimeout: 30, timeout: 300, timeoutGrace: 10, maxRequests: 0, maxRequestsJitter: 0, maxRss: 0, maxLifetime: 0, gracefulTimeout: 30,
       maxHeaderSize: 16384, headersTimeout: 10, requestTimeout: 300, keepAliveTimeout: 75,
       logLevel: 'info', logFormat: 'text', config: null,

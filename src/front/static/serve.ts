@@ -7,7 +7,8 @@
  * either validator, 206/416, HEAD). Multiple byte ranges (multipart/byteranges), which send
  * answers with the whole file, are added here. On top come web2py's own headers
  * (gluon/main.py, gluon/streamer.py), answers in web2py's error format, and precompressed `.br` /
- * `.gz` siblings chosen by `Accept-Encoding`.
+ * `.gz` siblings chosen by `Accept-Encoding`. Small files served once are then answered from
+ * memory (file-cache.ts) with the same headers, until they change.
  *
  * Whatever the front is not sure to answer as web2py would (an unknown application, a URL the
  * mapping passes) goes to Python: passing is always safe.
@@ -18,14 +19,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
+import fresh from 'fresh';
 import send from 'send';
 import type { Logger } from '../../observability/log.js';
+import type { CachedFile, FileCache } from './file-cache.js';
 import { mapStaticUrl, type StaticUrl } from './web2py-url.js';
 
 export interface StaticHandlerOptions {
   /** The web2py folder: files come from `<web2pyFolder>/applications/<app>/static`. */
   readonly web2pyFolder: string;
   readonly log: Logger;
+  /** The in-memory cache of hot small files (file-cache.ts); one with maxBytes 0 is off. */
+  readonly cache: FileCache;
 }
 
 /** true: the request is taken (answered, or being answered); false: pass it to Python. */
@@ -46,6 +51,7 @@ const ENCODINGS = [{ coding: 'br', suffix: '.br' }, { coding: 'gzip', suffix: '.
 export function createStaticHandler(options: StaticHandlerOptions): StaticHandler {
   const { log } = options;
   const roots = new StaticRoots(join(options.web2pyFolder, 'applications'));
+  const { cache } = options;
   return (req, res, pathInfo) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const mapped = mapStaticUrl(pathInfo, queryOf(req.url ?? '/'));
@@ -58,7 +64,12 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     // An unknown application: web2py answers (404 today), exactly as it would.
     const root = roots.get(mapped.app);
     if (root === null) return false;
-    serveFile(req, res, root, mapped).catch((error: unknown) => {
+    const cached = cache.enabled && isPlainRequest(req) ? cache.get(cacheKey(root, mapped.file)) : undefined;
+    if (cached !== undefined) {
+      answerFromMemory(req, res, cached, mapped);
+      return true;
+    }
+    serveFile(req, res, root, mapped, cache).catch((error: unknown) => {
       log.warn({ event: 'static.failed', path: pathInfo, reason: String(error) }, 'static file failed');
       if (res.headersSent) res.destroy();
       else answerLikeWeb2py(res, 500, {});
@@ -133,7 +144,9 @@ async function resolveInside(root: string, candidate: string): Promise<Resolved>
   return stats.isFile() ? { kind: 'file', path: real, stats } : { kind: 'missing' };
 }
 
-async function serveFile(req: IncomingMessage, res: ServerResponse, root: string, url: StaticUrl & { kind: 'file' }): Promise<void> {
+const cacheKey = (root: string, file: string): string => `${root}\0${file}`;
+
+async function serveFile(req: IncomingMessage, res: ServerResponse, root: string, url: StaticUrl & { kind: 'file' }, cache: FileCache): Promise<void> {
   // url.file has no empty, `.` or `..` segment, so the join stays lexically under root.
   const candidate = join(root, url.file);
   const found = await resolveInside(root, candidate);
@@ -153,6 +166,63 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, root: string
   }
   setWeb2pyHeaders(res, url);
   streamWithSend(req, res, served, candidate);
+  if (cache.admits(found.stats.size)) {
+    cache.fill({ key: cacheKey(root, url.file), namedAs: candidate, file: { path: found.path, stats: found.stats }, siblings: precompressed.siblings });
+  }
+}
+
+/** Every precompressed sibling inside the static folder, and whether choosePrecompressed would take it. */
+async function findSiblings(root: string, candidate: string, original: Stats): Promise<Sibling[]> {
+  const found: Sibling[] = [];
+  for (const { coding, suffix } of ENCODINGS) {
+    const sibling = await resolveInside(root, candidate + suffix);
+    if (sibling.kind === 'file') found.push({ coding, file: { path: sibling.path, stats: sibling.stats }, fresh: sibling.stats.mtimeMs >= original.mtimeMs });
+  }
+  return found;
+}
+
+/**
+ * The answer send and serveFile would give, from memory: same headers in the same order, 304 on
+ * either validator.
+ */
+function answerFromMemory(req: IncomingMessage, res: ServerResponse, cached: CachedFile, url: StaticUrl & { kind: 'file' }): void {
+  const headers = req.headers;
+  let chosen = cached.identity;
+  let coding: string | null = null;
+  if (cached.encoded.size > 0) {
+    for (const accepted of acceptedCodings(headers['accept-encoding'])) {
+      const body = cached.encoded.get(accepted);
+      if (body !== undefined) {
+        chosen = body;
+        coding = accepted;
+        break;
+      }
+    }
+  }
+  if (cached.vary) res.setHeader('Vary', 'Accept-Encoding');
+  if (coding !== null) res.setHeader('Content-Encoding', coding);
+  setWeb2pyHeaders(res, url);
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('Last-Modified', chosen.lastModified);
+  res.setHeader('ETag', chosen.etag);
+  if ((headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined)
+    && fresh(headers, { etag: chosen.etag, 'last-modified': chosen.lastModified })) {
+    // send's notModified(): the content fields go, the validators stay.
+    res.removeHeader('Content-Encoding');
+    res.statusCode = 304;
+    res.end();
+    return;
+  }
+  res.setHeader('Content-Type', cached.contentType);
+  res.setHeader('Content-Length', chosen.body.length);
+  if (req.method === 'HEAD') res.end();
+  else res.end(chosen.body);
+}
+
+/** Ranges and If-Match / If-Unmodified-Since are rare: they are answered from disk, by send. */
+function isPlainRequest(req: IncomingMessage): boolean {
+  const headers = req.headers;
+  return headers.range === undefined && headers['if-match'] === undefined && headers['if-unmodified-since'] === undefined;
 }
 
 /**
@@ -176,25 +246,29 @@ interface Precompressed {
   readonly chosen: { readonly coding: string; readonly path: string } | null;
   /** A sibling exists: the answer depends on Accept-Encoding. */
   readonly vary: boolean;
+  readonly siblings: readonly Sibling[];
 }
+
+interface Sibling { readonly coding: string; readonly file: { readonly path: string; readonly stats: Stats }; readonly fresh: boolean }
 
 /**
  * streamer.py serves `static_file + ".gz"` when the client accepts gzip, the sibling is a file,
  * `os.path.getmtime(gzipped) >= modified`, and the answer is not a 206; the same rule here for
- * `.br` too, and the sibling must also resolve inside the static folder.
+ * `.br` too, and the sibling must also resolve inside the static folder. When a sibling exists the
+ * answer says `Vary: Accept-Encoding` whatever the client accepts (shared caches must not keep
+ * one representation for all).
  */
 async function choosePrecompressed(req: IncomingMessage, root: string, candidate: string, original: Stats): Promise<Precompressed> {
-  const accepted = acceptedCodings(req.headers['accept-encoding']);
-  if (accepted.length === 0 || req.headers.range !== undefined) return { chosen: null, vary: false };
-  let vary = false;
-  for (const coding of accepted) {
-    const suffix = ENCODINGS.find((encoding) => encoding.coding === coding)!.suffix;
-    const sibling = await resolveInside(root, candidate + suffix);
-    if (sibling.kind !== 'file') continue;
-    vary = true;
-    if (sibling.stats.mtimeMs >= original.mtimeMs) return { chosen: { coding, path: sibling.path }, vary };
+  const siblings = await findSiblings(root, candidate, original);
+  if (siblings.length === 0) return { chosen: null, vary: false, siblings };
+  // A range is of the file itself (streamer.py: no `.gz` for a 206).
+  if (req.headers.range === undefined) {
+    for (const coding of acceptedCodings(req.headers['accept-encoding'])) {
+      const sibling = siblings.find((found) => found.coding === coding && found.fresh);
+      if (sibling !== undefined) return { chosen: { coding, path: sibling.file.path }, vary: true, siblings };
+    }
   }
-  return { chosen: null, vary };
+  return { chosen: null, vary: true, siblings };
 }
 
 /** `br` and `gzip` as the client accepts them (q > 0, `*` included), best first, `br` first on a tie. */
