@@ -88,7 +88,7 @@ export const settings = defineSettings({
     section: 'Listening', cli: ['--unix-socket'], metavar: 'PATH',
     type: nullable(path()), default: null,
     doc: 'Also listen on this Unix socket (plain HTTP, for a local nginx or other proxy). Alone, it replaces the '
-      + 'default TCP listener; with `-i`/`-p` set or `--interfaces`, it is added to them. A socket file left by a '
+      + 'default TCP listener; with `-i`, `-p`, `-c` or `-k` set, or `--interfaces`, it is added to them. A socket file left by a '
       + 'crashed server is replaced at start (never one a live server answers on, nor any other kind of file), and the '
       + 'file is removed at stop. Requests on it have `REMOTE_ADDR` empty (so web2py never counts them as local: admin '
       + 'needs HTTPS) and `SERVER_PORT` of the first TCP listener, else `-p` (web2py\'s admin reads '
@@ -244,17 +244,19 @@ export const settings = defineSettings({
   maxHeaderSize: {
     section: 'HTTP limits', cli: ['--max-header-size'],
     type: bytes({ min: 1024 }), default: 16384,
-    doc: 'Largest request head (request line and headers); a larger one gets 431.',
+    doc: 'Largest request head (request line and headers); a larger one gets 431. On HTTP/2 it is the '
+      + '`SETTINGS_MAX_HEADER_LIST_SIZE` announced to clients, and a larger header list resets its stream.',
   },
   headersTimeout: {
     section: 'HTTP limits', cli: ['--headers-timeout'],
     type: seconds({ min: 0.1 }), default: 10,
-    doc: 'Time a client has to send the whole request head; a slower one gets 408.',
+    doc: 'Time a client has to send the whole request head; a slower one gets 408. An HTTP/2 connection must acknowledge '
+      + 'the server\'s SETTINGS and open its first stream within it, or it is closed.',
   },
   requestTimeout: {
     section: 'HTTP limits', cli: ['--request-timeout'],
     type: seconds({ min: 0 }), default: 300,
-    doc: 'Time a client has to send the whole request, body included; `0` = none.',
+    doc: 'Time a client has to send the whole request, body included; `0` = none. The same per HTTP/2 stream.',
   },
   http2MaxStreams: {
     section: 'HTTP limits', cli: ['--http2-max-streams'],
@@ -265,7 +267,8 @@ export const settings = defineSettings({
   keepAliveTimeout: {
     section: 'HTTP limits', cli: ['--keep-alive-timeout'],
     type: seconds({ min: 0.1 }), default: 75,
-    doc: 'An idle keep-alive connection is closed after this (as nginx\'s default; an idle connection costs the front about 10 kB).',
+    doc: 'An idle keep-alive connection is closed after this (as nginx\'s default; an idle connection costs the front about 10 kB); '
+      + 'an HTTP/2 connection with no open stream gets GOAWAY after it.',
   },
 
   // --- Logging

@@ -76,6 +76,7 @@ export class Http2Sessions {
     armIdle(limits.firstRequestTimeoutMs, 'HTTP/2 session sent no request within --headers-timeout');
     // Our SETTINGS must be acknowledged in time; a client that never does is not speaking HTTP/2.
     const settingsTimer = setTimeout(() => {
+      if (session.closed || session.destroyed) return;
       LogEvents.clientError(this.log, { code: 'W2N_ERR_CLIENT_TIMEOUT', remoteAddr: session.socket?.remoteAddress, reason: 'HTTP/2 SETTINGS not acknowledged' });
       session.goaway(constants.NGHTTP2_SETTINGS_TIMEOUT);
       session.destroy();
