@@ -8,7 +8,7 @@ import { connect as http2Connect, constants, type ClientHttp2Session, type Incom
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -144,6 +144,17 @@ describe('HTTP/2 with the fixture apps', () => {
     assert.equal(answer.body.length, size);
     assert.equal(answer.body[65536 + 1], 1);
     for (const name of ['connection', 'keep-alive', 'transfer-encoding']) assert.equal(answer.headers[name], undefined, name);
+  });
+
+  test('wsgi.file_wrapper: the front streams the file over HTTP/2', async () => {
+    const file = join(folder, 'blob.bin');
+    const blob = Buffer.alloc(700_000);
+    for (let i = 0; i < blob.length; i += 1) blob[i] = (i * 7) & 0xff;
+    writeFileSync(file, blob);
+    const answer = await h2(session, { ':path': `/filewrap?path=${encodeURIComponent(file)}&offset=5` });
+    assert.equal(answer.headers[':status'], 200);
+    assert.equal(answer.headers['content-length'], String(blob.length - 5));
+    assert.ok(answer.body.equals(blob.subarray(5)));
   });
 
   test('streams run concurrently on one connection', async () => {
