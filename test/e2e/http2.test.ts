@@ -61,6 +61,19 @@ function negotiated(port: number, protocols: string[]): Promise<string | false> 
   });
 }
 
+/** Sends raw bytes over TLS with ALPN http/1.1; resolves with everything received until the server closes. */
+function rawHttp1OverTls(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => {
+      if (bytes !== '') socket.write(bytes);
+    });
+    let received = '';
+    socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1'); });
+    socket.on('close', () => resolve(received));
+    socket.on('error', reject);
+  });
+}
+
 function http1Get(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest({ host: '127.0.0.1', port, path, ca, servername: 'localhost' }, (res) => {
@@ -188,6 +201,12 @@ describe('HTTP/2 with the fixture apps', () => {
     assert.equal(answer.status, 200);
     assert.equal((JSON.parse(answer.body) as { environ: Record<string, string> }).environ.SERVER_PROTOCOL, 'HTTP/1.1');
     assert.equal((await http1Get(server.port, '/hello')).body, 'Hello, World!');
+  });
+
+  test('HTTP/1.1 on the HTTP/2 port keeps the front\'s limits: 400 for bad HTTP, 431 for a large head', async () => {
+    assert.match(await rawHttp1OverTls(server.port, 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    assert.match(await rawHttp1OverTls(server.port, 'GET / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400 /, 'Host is required');
+    assert.match(await rawHttp1OverTls(server.port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'x'.repeat(9000)}\r\n\r\n`), /^HTTP\/1\.1 431 /);
   });
 
   test('the access log says HTTP/2.0', async () => {
