@@ -37,6 +37,8 @@ export interface ProbeOptions {
   intervalMs?: number;
   timeoutMs?: number;
   startAfterMs?: number;
+  /** Probe over HTTPS (the TLS scenarios): the handshake is part of what a newcomer waits for. */
+  tls?: boolean;
 }
 
 export class NewcomerProbe {
@@ -47,6 +49,7 @@ export class NewcomerProbe {
   private starter: NodeJS.Timeout | undefined;
   private readonly intervalMs: number;
   private readonly timeoutMs: number;
+  private readonly tls: boolean;
 
   /** `loadMs`: how long the load runs from now. */
   constructor(
@@ -57,6 +60,7 @@ export class NewcomerProbe {
   ) {
     this.intervalMs = opts.intervalMs ?? 500;
     this.timeoutMs = opts.timeoutMs ?? 2000;
+    this.tls = opts.tls ?? false;
     const startAfter = opts.startAfterMs ?? 1000;
     const lastStart = Date.now() + loadMs - this.timeoutMs;
     this.starter = setTimeout(() => {
@@ -77,7 +81,7 @@ export class NewcomerProbe {
     const start = performance.now();
     const sample: ProbeSample = { atMs: Math.round(start - this.t0), ms: null };
     this.samples.push(sample);
-    const p = getOnce(this.port, this.path, this.timeoutMs).then(
+    const p = getOnce(this.port, this.path, this.timeoutMs, this.tls).then(
       (status) => {
         sample.ms = Math.round((performance.now() - start) * 100) / 100;
         sample.status = status;

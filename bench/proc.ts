@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -158,7 +159,7 @@ export function startServer(argv: string[], cwd: string, env: NodeJS.ProcessEnv,
  * status once the whole answer is read, rejects on error or when `timeoutMs` has passed since
  * the start, connect included (a full backlog stalls in connect, not in read).
  */
-export function getOnce(port: number, path: string, timeoutMs: number): Promise<number> {
+export function getOnce(port: number, path: string, timeoutMs: number, tls = false): Promise<number> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const settle = (err: Error | null, status = 0): void => {
@@ -168,7 +169,9 @@ export function getOnce(port: number, path: string, timeoutMs: number): Promise<
       if (err) reject(err);
       else resolve(status);
     };
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+    // TLS scenarios use a certificate made for the run: nothing to verify it against.
+    const get = tls ? https.get : http.get;
+    const req = get({ host: '127.0.0.1', port, path, agent: false, rejectUnauthorized: false }, (res) => {
       res.resume();
       res.on('end', () => settle(null, res.statusCode ?? 0));
       res.on('error', (e) => settle(e));
@@ -187,13 +190,13 @@ export function getOnce(port: number, path: string, timeoutMs: number): Promise<
  * Poll `GET path` every 100 ms until it answers 200. Fails early if the server exits, and at
  * the deadline otherwise: no blind sleep, no hang.
  */
-export async function waitReady(s: Started, port: number, path: string, deadlineMs = 60_000): Promise<void> {
+export async function waitReady(s: Started, port: number, path: string, tls = false, deadlineMs = 60_000): Promise<void> {
   const end = Date.now() + deadlineMs;
   let last = 'no answer';
   while (Date.now() < end) {
     if (s.exited) throw new Error(`exited (code ${s.exited.code}, signal ${s.exited.signal}) before answering`);
     try {
-      const status = await getOnce(port, path, 2000);
+      const status = await getOnce(port, path, 2000, tls);
       if (status === 200) return;
       last = `HTTP ${status}`;
     } catch (e) {

@@ -93,7 +93,11 @@ function wrkTable(s: Scenario, runs: ServerRun[], baseline: string): string[] {
     '',
     `${baseline} ÷ it: the req/s of ${baseline} divided by this server's at the same load (> 1: ${baseline} is faster).` +
       (base ? '' : ` **${baseline} did not run: no ratios.**`),
-    (s.loads.some((l) => l.kind === 'ab')
+    (s.loads.some((l) => l.kind === 'h2load')
+      ? 'h2load -t1 over TLS, the same tool for both rows: HTTP/1.1 (--h1, keep-alive, one request at a time per' +
+        ' connection) and HTTP/2 (-m streams at once per connection); h2load gives no percentiles (p50/p99 "-",' +
+        ' mean and max in the JSON); errors: "status" = 4xx/5xx, "read" = errored requests.' + h2Ratios(runs)
+      : s.loads.some((l) => l.kind === 'ab')
       ? 'ab -r (no keep-alive: HTTP/1.0, a new connection per request), percentiles over all requests;' +
         ' errors: "status" = non-2xx, "read" = receive errors and exceptions.'
       : `wrk -t1 keep-alive, timeout ${[...new Set(s.loads.flatMap((l) => (l.kind === 'wrk' ? [l.timeoutS] : [])))].join('/')} s;` +
@@ -121,6 +125,17 @@ function wrkTable(s: Scenario, runs: ServerRun[], baseline: string): string[] {
         ' to run: such rows vary.',
     );
   return [...out, ...notes];
+}
+
+/** ` HTTP/2 ÷ HTTP/1.1: ours 1.8×.` — each server's h2 req/s over its HTTP/1.1-over-TLS req/s. */
+function h2Ratios(runs: ServerRun[]): string {
+  const parts: string[] = [];
+  for (const run of runs.filter((r) => r.status === 'ok')) {
+    const h1 = run.loads.find((l) => l.kind === 'h2load' && l.load.startsWith('h2load http/1.1'))?.wrk?.rps;
+    const h2 = run.loads.find((l) => l.kind === 'h2load' && l.load.startsWith('h2load h2'))?.wrk?.rps;
+    if (h1 && h2) parts.push(`${run.server} ${num(h2 / h1, 2)}×`);
+  }
+  return parts.length === 0 ? '' : ` HTTP/2 ÷ HTTP/1.1 req/s: ${parts.join(', ')}.`;
 }
 
 function idleTable(runs: ServerRun[]): string[] {

@@ -14,10 +14,10 @@ import type { WrkFigures } from './wrk.js';
 
 export interface LoadResult {
   load: string;
-  kind: 'wrk' | 'ab' | 'idle' | 'rate';
+  kind: 'wrk' | 'ab' | 'idle' | 'rate' | 'h2load';
   conns: number;
   durationS?: number;
-  /** wrk's figures, or ab's in the same shape (kind "ab"). */
+  /** wrk's figures, or ab's or h2load's in the same shape (kind "ab", "h2load"). */
   wrk?: WrkFigures;
   /** The open-loop overload load. */
   rate?: RateFigures;

@@ -14,7 +14,9 @@ import { chmodSync, cpSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, re
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { execFileSync } from 'node:child_process';
 import { runAb } from './ab.js';
+import { H2LOAD, runH2load } from './h2load.js';
 import { runIdle } from './idle.js';
 import { ListenQueueSampler } from './listenq.js';
 import { BUSY_WARNING, cpuBusyFraction, describeMachine } from './machine.js';
@@ -174,8 +176,9 @@ function summary(r: LoadResult): string {
   }
   const w = r.wrk!;
   const n = r.newcomer;
+  const ms = (v: number): string => (Number.isNaN(v) ? '-' : v.toFixed(2)); // h2load has no percentiles
   return (
-    `${Math.round(w.rps)} req/s, p50 ${w.p50Ms.toFixed(2)} ms, p99 ${w.p99Ms.toFixed(2)} ms, ` +
+    `${Math.round(w.rps)} req/s, p50 ${ms(w.p50Ms)} ms, p99 ${ms(w.p99Ms)} ms, ` +
     `errors ${JSON.stringify(w.errors)}, newcomer median ${n?.medianMs?.toFixed(1) ?? '-'} ms, unanswered ${n?.unanswered ?? '-'}` +
     (r.tcp?.ListenOverflows ? `, listen overflows ${r.tcp.ListenOverflows}` : '') +
     (r.listenQueue?.maxQueued ? `, accept queue max ${r.listenQueue.maxQueued} (non-empty ${r.listenQueue.nonEmptyMs} ms)` : '')
@@ -197,9 +200,18 @@ function prepareRun(s: Scenario, def: ServerDef, o: Options, scratchRoot: string
     cpSync(o.web2py, tree, { recursive: true, verbatimSymlinks: true });
     copyFileSync(join(tree, 'handlers', 'wsgihandler.py'), join(tree, 'wsgihandler.py'));
   }
-  const f: Fields = { port, apps: APPS_DIR, kind: s.app, scenario: s.name, tree, run };
+  const f: Fields = { port, apps: APPS_DIR, kind: s.app, scenario: s.name, tree, run, tls: s.tls === true ? makeCertificate(run) : null };
   for (const [name, text] of Object.entries(def.files?.(f) ?? {})) writeFileSync(join(run, name), text);
   return f;
+}
+
+/** A self-signed certificate for a TLS scenario's run (openssl, as the tests make theirs). */
+function makeCertificate(run: string): { cert: string; key: string } {
+  const cert = join(run, 'cert.pem');
+  const key = join(run, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  return { cert, key };
 }
 
 /** One server, one scenario: start, wait, warm up, each load in order, stop. */
@@ -220,10 +232,11 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
     // Servers need the raised fd limit too: 1000 wrk connections, 5000 idle ones.
     started = startServer(withNofile(run.cmd), run.cwd, env, logFile);
     current = started;
-    await waitReady(started, port, def.readyPath ?? s.path);
+    const tls = s.tls === true;
+    await waitReady(started, port, def.readyPath ?? s.path, tls);
     // ours' /health says ready once its workers are: the page itself must answer 200 too
-    if (def.readyPath && def.readyPath !== s.path) await waitReady(started, port, s.path);
-    const url = `http://127.0.0.1:${port}${s.path}`;
+    if (def.readyPath && def.readyPath !== s.path) await waitReady(started, port, s.path, tls);
+    const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}${s.path}`;
     if (s.loads.some((l) => l.kind !== 'idle')) {
       const maxConns = Math.max(...s.loads.map((l) => l.conns));
       await warmUp(url, Math.min(maxConns, 10), o.warmupS);
@@ -242,11 +255,12 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
           r.idle = await runIdle(load, port, s.path, started.pid);
         } else {
           r.durationS = o.durationS;
-          const probe = new NewcomerProbe(port, s.path, o.durationS * 1000);
+          const probe = new NewcomerProbe(port, s.path, o.durationS * 1000, { tls });
           const queue = new ListenQueueSampler(port);
           try {
             if (load.kind === 'wrk') r.wrk = await runWrk(url, load.conns, o.durationS, load.timeoutS);
             else if (load.kind === 'ab') r.wrk = await runAb(url, load.conns, o.durationS);
+            else if (load.kind === 'h2load') r.wrk = await runH2load(url, { ...load, durationS: o.durationS });
             else {
               const rps = Math.round(load.factor * (lastRps ?? load.fallbackRps));
               r.rate = await runRate(port, s.path, rps, o.durationS, load.timeoutS, load.maxInFlight);
@@ -286,7 +300,7 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
 
 /** The servers a scenario runs: --servers or its own list, less those that cannot serve its app. */
 const serversOf = (s: Scenario, o: Options): string[] =>
-  (o.servers ?? s.defaultServers).filter((n) => serverByName(n)!.serves.includes(s.app));
+  (o.servers ?? s.defaultServers).filter((n) => serverByName(n)!.serves.includes(s.app) && (s.tls !== true || serverByName(n)!.servesTls === true));
 
 /** The command line as typed, quoted where a shell would need it. */
 function commandLine(argv: string[]): string {
@@ -314,7 +328,7 @@ async function main(): Promise<void> {
   if (o.list) {
     for (const s of SCENARIOS)
       process.stdout.write(`${s.name}: ${s.about}, GET ${s.path}; loads ${s.loads.map(loadLabel).join(', ')}; servers ${s.defaultServers.join(',')}\n`);
-    const f = (kind: Fields['kind']): Fields => ({ port: 0, apps: APPS_DIR, kind, scenario: kind, tree: '{web2py copy}', run: '{run}' });
+    const f = (kind: Fields['kind']): Fields => ({ port: 0, apps: APPS_DIR, kind, scenario: kind, tree: '{web2py copy}', run: '{run}', tls: null });
     for (const d of SERVERS) {
       process.stdout.write(`  ${d.name.padEnd(16)} ${d.about}; serves ${d.serves.join(', ')}\n`);
       for (const kind of d.serves.includes('hello') ? (['hello', 'web2py'] as const) : [d.serves[0]!])
@@ -336,6 +350,11 @@ async function main(): Promise<void> {
       if ((s.app === 'web2py' || s.app === 'static') && !o.web2py) {
         notes.push(`${s.name}: skipped (${o.web2pyWhy})`);
         progress(`bench: ${s.name} skipped (${o.web2pyWhy})`);
+        return false;
+      }
+      if (s.loads.some((l) => l.kind === 'h2load') && !existsSync(H2LOAD)) {
+        notes.push(`${s.name}: skipped (${H2LOAD} is not installed: apt install nghttp2-client)`);
+        progress(`bench: ${s.name} skipped (no ${H2LOAD})`);
         return false;
       }
       return true;

@@ -47,7 +47,18 @@ export interface RateLoad {
   conns: number;
 }
 
-export type Load = WrkLoad | AbLoad | IdleLoad | RateLoad;
+/**
+ * TLS load by h2load (bench/h2load.ts): HTTP/2 with `streams` requests at once per connection, or
+ * HTTP/1.1 over TLS (`h1`), so a scenario shows both protocols on one port side by side.
+ */
+export interface H2Load {
+  kind: 'h2load';
+  h1: boolean;
+  conns: number;
+  streams: number;
+}
+
+export type Load = WrkLoad | AbLoad | IdleLoad | RateLoad | H2Load;
 
 export interface Scenario {
   name: string;
@@ -58,7 +69,15 @@ export interface Scenario {
   loads: Load[];
   /** Servers run when --servers is not given. */
   defaultServers: string[];
+  /** Served over TLS (a certificate is made for the run): only servers that can are run. */
+  tls?: boolean;
 }
+
+/** The same connections over TLS: HTTP/1.1 (one request at a time each), then HTTP/2 (10 streams each). */
+const TLS_LOADS: H2Load[] = [
+  { kind: 'h2load', h1: true, conns: 20, streams: 1 },
+  { kind: 'h2load', h1: false, conns: 20, streams: 10 },
+];
 
 const WEB2PY_PEERS = ['gevent', 'rocket', 'gunicorn', 'gunicorn-gthread', 'gunicorn-gevent', 'uwsgi', 'waitress'];
 
@@ -98,6 +117,24 @@ export const SCENARIOS: Scenario[] = [
     path: '/welcome/static/css/web2py.css',
     loads: [{ kind: 'wrk', conns: 20, timeoutS: 2 }],
     defaultServers: ['ours', ...WEB2PY_PEERS, 'nginx'],
+  },
+  {
+    name: 'h2-hello',
+    about: 'hello world over TLS: HTTP/1.1 then HTTP/2 on the same port (h2load)',
+    app: 'hello',
+    path: '/',
+    tls: true,
+    loads: TLS_LOADS,
+    defaultServers: ['ours'],
+  },
+  {
+    name: 'h2-static',
+    about: "a static file of web2py's welcome app over TLS: HTTP/1.1 then HTTP/2 (h2load)",
+    app: 'static',
+    path: '/welcome/static/css/web2py.css',
+    tls: true,
+    loads: TLS_LOADS,
+    defaultServers: ['ours'],
   },
   {
     name: 'sleep',
@@ -143,6 +180,8 @@ export function loadLabel(load: Load): string {
       return `${load.conns} idle`;
     case 'rate':
       return `${load.factor}× capacity, open-loop`;
+    case 'h2load':
+      return load.h1 ? `h2load http/1.1 -c${load.conns}` : `h2load h2 -c${load.conns} -m${load.streams}`;
   }
 }
 

@@ -40,6 +40,8 @@ export interface Fields {
   tree: string;
   /** A scratch folder of this server run (nginx's config, pid and temp files). */
   run: string;
+  /** TLS scenarios: a self-signed certificate and key made for this run. */
+  tls: { cert: string; key: string } | null;
 }
 
 /** Installed (with a version string) or not (with why). */
@@ -61,6 +63,8 @@ export interface ServerDef {
   /** Files to write before starting (name relative to Fields.run -> content). */
   files?(f: Fields): Record<string, string>;
   detect(): Promise<Detected>;
+  /** Can serve the TLS scenarios (HTTPS, HTTP/2) with `Fields.tls`. */
+  servesTls?: boolean;
 }
 
 /**
@@ -133,8 +137,10 @@ function ours(name: string, about: string, extraArgs: (f: Fields) => string[]): 
       'node', OURS_BIN,
       ...(isWeb2py(f) ? ['-f', f.tree, '-a', 'secret'] : ['--app', `${f.kind}:app`]),
       '-i', '127.0.0.1', '-p', String(f.port), '--processes', '2', '--python', PY, '--log-level', 'warn',
+      ...(f.tls === null ? [] : ['-c', f.tls.cert, '-k', f.tls.key]),
       ...extraArgs(f),
     ],
+    servesTls: true,
     cwd: appDir,
     readyPath: '/health', // 200 only once its workers are ready
     async detect() {

@@ -1,14 +1,12 @@
 /**
- * @module Start and stop the whole server: checks, listener, worker pool, logs, graceful stop.
+ * @module Start and stop the whole server: checks, listeners, worker pool, logs, graceful stop.
  *
- * Order matters: everything that can be wrong with the configuration is checked before the
- * socket is bound (one clear error, nothing listening), then the listener opens and prints the
- * seed's `starting on IP:PORT...`, then the workers load the application. Requests that arrive
- * while workers start wait in the queue; /health says 503 until the pool is ready.
+ * Order matters: everything that can be wrong with the configuration is checked before any
+ * socket is bound (one clear error, nothing listening), then every listener opens and each
+ * prints the seed's `starting on IP:PORT...`, then the workers load the application. Requests
+ * that arrive while workers start wait in the queue; /health says 503 until the pool is ready.
  */
-import type { Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
-import { ServerError } from './errors/index.js';
 import type { Config, SettingKey } from './config/settings.js';
 import type { Source } from './config/load.js';
 import { LogEvents } from './observability/events.js';
@@ -22,7 +20,8 @@ import { createRequestHandler } from './front/handler.js';
 import { FileCache } from './front/static/file-cache.js';
 import { createStaticHandler, describeStaticOffload, isStaticOffloadEnabled } from './front/static/serve.js';
 import type { ListenerFacts } from './front/environ.js';
-import { createListener, listen, loadTls, type LoadedTls } from './front/listeners.js';
+import { planListeners } from './front/listen-plan.js';
+import { ListenerSet } from './front/listener-set.js';
 import { checkWeb2pyFolder, isWeb2pyFolder, prepareProfilerDir } from './web2py/folder.js';
 import { randomPasswordNotice, savePassword } from './web2py/password.js';
 
@@ -65,15 +64,6 @@ function chooseApp(config: Readonly<Config>, sources: StartOptions['sources']): 
   return { app: { kind: 'web2py', folder: folder.folder }, hasRoutes: folder.hasRoutes, detail: `web2py in ${folder.folder}` };
 }
 
-function resolveTls(config: Readonly<Config>): LoadedTls | null {
-  const { sslCertificate, sslPrivateKey } = config;
-  if (sslCertificate === null && sslPrivateKey === null) return null;
-  if (sslCertificate === null || sslPrivateKey === null) {
-    throw new ServerError('W2N_ERR_TLS', { reason: sslCertificate === null ? 'a private key (-k) needs a certificate (-c)' : 'a certificate (-c) needs a private key (-k)' });
-  }
-  return loadTls({ certificateFile: sslCertificate, privateKeyFile: sslPrivateKey });
-}
-
 /** `auto` follows the seed: gevent when the interpreter has it, else a thread pool. */
 function resolveWorkerClass(config: Readonly<Config>, python: PythonFacts): { workerClass: WorkerHandshake['workerClass']; capacity: number; why: string } {
   const capacityOf = (workerClass: WorkerHandshake['workerClass']): number =>
@@ -83,23 +73,24 @@ function resolveWorkerClass(config: Readonly<Config>, python: PythonFacts): { wo
   return { workerClass: 'thread', capacity: config.threads, why: `auto: ${config.python} cannot import gevent` };
 }
 
-function writePassword(config: Readonly<Config>, folder: string, port: number, say: (line: string) => void): void {
-  const result = savePassword({ folder, port, password: config.password });
-  if (result.generatedPassword !== undefined) say(randomPasswordNotice(result.generatedPassword).trimEnd());
-  if (result.action === 'disabled') say('no password, no web admin interface');
-}
-
-/** Re-reads the certificate and key; a bad pair keeps the old ones (and says why). */
-function reloadTls(config: Readonly<Config>, server: HttpServer, log: Logger): 'reloaded' | 'kept' {
-  try {
-    const fresh = resolveTls(config);
-    if (fresh === null) return 'kept';
-    (server as import('node:https').Server).setSecureContext({ cert: fresh.cert, key: fresh.key, minVersion: 'TLSv1.2' });
-    return 'reloaded';
-  } catch (error: unknown) {
-    LogEvents.tlsReloadFailed(log, { reason: error instanceof Error ? error.message : String(error) });
-    return 'kept';
-  }
+/**
+ * Writes `parameters_<port>.py` once per port. web2py.py writes only the first interface's file,
+ * which leaves admin disabled on the others ("unable to access password file"); here every
+ * listener's port gets one, with the same password (`<random>` makes one and prints it once).
+ */
+function passwordWriter(config: Readonly<Config>, folder: string, say: (line: string) => void): (port: number) => void {
+  let password = config.password;
+  const written = new Set<number>();
+  return (port) => {
+    if (written.has(port)) return;
+    written.add(port);
+    const result = savePassword({ folder, port, password });
+    if (result.generatedPassword !== undefined) {
+      say(randomPasswordNotice(result.generatedPassword).trimEnd());
+      password = result.generatedPassword;
+    }
+    if (result.action === 'disabled') say(written.size === 1 ? 'no password, no web admin interface' : `no password for port ${port}, no web admin interface there`);
+  };
 }
 
 export async function startServer(options: StartOptions): Promise<RunningServer> {
@@ -109,15 +100,18 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   // 1. Everything that can be wrong with the configuration, before binding.
   const chosen = chooseApp(config, sources);
   const python = await probePython(config.python);
-  const tls = resolveTls(config);
+  const plan = planListeners(config, sources);
   const profilerDir = config.profiler === null ? null : prepareProfilerDir(config.profiler, config.folder);
   const accessLogFile = join(chosen.app.kind === 'web2py' ? chosen.app.folder : config.folder, ACCESS_LOG_FILE_NAME);
   const accessLog = config.logging ? AccessLog.open(accessLogFile) : null;
-  if (config.port !== 0 && chosen.app.kind === 'web2py') writePassword(config, chosen.app.folder, config.port, say);
+  const writePassword = chosen.app.kind === 'web2py' ? passwordWriter(config, chosen.app.folder, say) : null;
+  // Ports known now get their password file before anything binds; port 0 once it is chosen.
+  const hasTcp = plan.specs.some((spec) => spec.kind === 'tcp');
+  for (const spec of plan.specs) if (spec.kind === 'tcp' && spec.port !== 0) writePassword?.(spec.port);
+  if (!hasTcp) writePassword?.(config.port);
 
-  // 2. The listener.
+  // 2. The listeners.
   let isDraining = false;
-  const listenerFacts: ListenerFacts = { serverName: config.ip, serverPort: String(config.port), isTls: tls !== null };
   const { workerClass, capacity, why } = resolveWorkerClass(config, python);
   // The gauges read the pool when scraped; the pool is made just below.
   const metrics: Metrics = new Metrics(() => pool.stats);
@@ -153,27 +147,39 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       cache: new FileCache({ maxBytes: config.staticCacheSize, maxFileBytes: config.staticCacheFileSize }),
     })
     : null;
-  const handler = createRequestHandler(listenerFacts, {
+  const handlerOptions = {
     pool, log, accessLog, staticHandler, metrics,
     isDraining: () => isDraining,
     onResponseOpened: () => { activeResponses += 1; },
     onResponseClosed: () => {
       activeResponses -= 1;
       // While draining, a connection whose last answer just ended is idle: close it now.
-      if (isDraining) server.closeIdleConnections();
+      if (isDraining) listeners.closeIdle();
     },
+  };
+  const listeners: ListenerSet = await ListenerSet.open(plan.specs, {
+    limits: {
+      maxHeaderBytes: config.maxHeaderSize,
+      headersTimeoutMs: config.headersTimeout * 1000,
+      requestTimeoutMs: config.requestTimeout * 1000,
+      keepAliveTimeoutMs: config.keepAliveTimeout * 1000,
+    },
+    http2: config.http2 === 'on' ? { maxConcurrentStreams: config.http2MaxStreams } : null,
+    log,
+    handlerFor: (facts: ListenerFacts) => createRequestHandler(facts, handlerOptions),
+    fallbackPort: config.port,
   });
-  const server: HttpServer = createListener(handler, {
-    maxHeaderBytes: config.maxHeaderSize,
-    headersTimeoutMs: config.headersTimeout * 1000,
-    requestTimeoutMs: config.requestTimeout * 1000,
-    keepAliveTimeoutMs: config.keepAliveTimeout * 1000,
-  }, tls, log);
-  const address = await listen(server, config.ip, config.port);
-  listenerFacts.serverPort = String(address.port);
-  say(`starting on ${config.ip}:${address.port}...`);
-  LogEvents.serverListening(log, { address: `${address.ip}:${address.port}`, tls: tls !== null, http2: false });
-  if (config.port === 0 && chosen.app.kind === 'web2py') writePassword(config, chosen.app.folder, address.port, say);
+  try {
+    for (const port of listeners.tcpPorts) writePassword?.(port);
+  } catch (error: unknown) {
+    listeners.closeAll();
+    await accessLog?.close();
+    throw error;
+  }
+  for (const line of listeners.startingLines()) say(line);
+  for (const note of plan.notes) say(note);
+  listeners.logListening();
+  const address = listeners.main;
 
   // 3. The workers.
   LogEvents.appChosen(log, { kind: chosen.app.kind, detail: chosen.detail });
@@ -184,14 +190,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       + `(${ready.workerClass}, ${why}; Python ${ready.pythonVersion})`);
   } catch (error: unknown) {
     pool.kill();
-    server.close();
-    server.closeAllConnections();
+    listeners.closeAll();
     await accessLog?.close();
     throw error;
   }
   if (offload.isWeb2py) say(describeStaticOffload(offload));
   if (config.reload) say('reload: on (workers restart when a Python file changes)');
-  say(tls === null ? 'TLS: off (plain HTTP)' : 'TLS: on (TLS 1.2 and newer)');
+  say(listeners.tlsLine());
   say(accessLog === null ? 'access log: off (-l to write httpserver.log)' : `access log: ${accessLogFile}`);
 
   let stopping: Promise<void> | null = null;
@@ -199,13 +204,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     stopping ??= (async () => {
       isDraining = true;
       LogEvents.serverDraining(log, { signal, inFlight: activeResponses, gracefulTimeoutSeconds: config.gracefulTimeout });
-      server.close();
-      server.closeIdleConnections();
+      listeners.stopAccepting();
       const deadline = Date.now() + config.gracefulTimeout * 1000;
       await pool.settle(deadline);
       while (activeResponses > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
       const unfinished = activeResponses;
-      server.closeAllConnections();
+      listeners.closeAll();
       await pool.stop(WORKER_STOP_TIMEOUT_MS);
       await accessLog?.close();
       LogEvents.serverStopped(log, { signal, unfinished });
@@ -214,7 +218,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   };
   const kill = (): void => {
     pool.kill();
-    server.closeAllConnections();
+    listeners.closeAll();
   };
   const reopenLogs = async (): Promise<void> => {
     if (accessLog === null) return;
@@ -225,7 +229,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const reload = (signal: string): Promise<void> => {
     reloading ??= (async () => {
       LogEvents.reloadStarted(log, { signal, workers: config.processes });
-      const tlsOutcome = tls === null ? 'off' as const : reloadTls(config, server, log);
+      const tlsOutcome = listeners.reloadTls();
       const { replaced, failed } = await pool.reload();
       LogEvents.reloadFinished(log, { replaced, failed, tls: tlsOutcome });
     })().finally(() => { reloading = null; });

@@ -11,8 +11,9 @@
 
 import { availableParallelism } from 'node:os';
 
+import { interfaces } from './interfaces.js';
 import {
-  bool, bytes, enumOf, int, nullable, path, seconds, str,
+  bool, bytes, enumOf, fileMode, int, nullable, path, seconds, str,
   type ValidationContext, type Validator, type ValueOf,
 } from './validators.js';
 
@@ -73,6 +74,37 @@ export const settings = defineSettings({
     section: 'Listening', cli: ['-p', '--port'], seed: true, metavar: 'PORT',
     type: int({ min: 0, max: 65535 }), default: 8000,
     doc: 'TCP port to listen on; `0` = any free port (the chosen one is reported at start).',
+  },
+  interfaces: {
+    section: 'Listening', cli: ['--interfaces'],
+    type: nullable(interfaces()), default: null,
+    doc: 'Listen on several interfaces, in web2py.py\'s format: `IP:PORT[:KEY:CERT[:CA]]` joined with `;`, '
+      + 'an IPv6 address in brackets (`0.0.0.0:80;[::]:443:key.pem:cert.pem`). An entry with a key and a certificate '
+      + 'speaks HTTPS; a CA file also asks clients for a certificate (optional), and one that this CA signed reaches the '
+      + 'application as `SSL_CLIENT_RAW_CERT` (PEM), as Rocket does for web2py\'s x509 login. When given, `-i`, `-p`, '
+      + '`-c` and `-k` are ignored (as web2py does). The admin password is written to `parameters_<port>.py` for every port.',
+  },
+  unixSocket: {
+    section: 'Listening', cli: ['--unix-socket'], metavar: 'PATH',
+    type: nullable(path()), default: null,
+    doc: 'Also listen on this Unix socket (plain HTTP, for a local nginx or other proxy). Alone, it replaces the '
+      + 'default TCP listener; with `-i`, `-p`, `-c` or `-k` set, or `--interfaces`, it is added to them. A socket file left by a '
+      + 'crashed server is replaced at start (never one a live server answers on, nor any other kind of file), and the '
+      + 'file is removed at stop. Requests on it have `REMOTE_ADDR` empty (so web2py never counts them as local: admin '
+      + 'needs HTTPS) and `SERVER_PORT` of the first TCP listener, else `-p` (web2py\'s admin reads '
+      + '`parameters_<SERVER_PORT>.py`).',
+  },
+  unixSocketMode: {
+    section: 'Listening', cli: ['--unix-socket-mode'],
+    type: fileMode(), default: 0o660,
+    doc: 'Permissions of the Unix socket file; connecting needs write permission, so with `0660` the proxy\'s user must '
+      + 'be in this user\'s group.',
+  },
+  http2: {
+    section: 'Listening', cli: ['--http2'],
+    type: enumOf(['on', 'off']), default: 'on',
+    doc: 'On TLS listeners, offer HTTP/2 by ALPN (`h2`, then `http/1.1`, so HTTP/1.1 clients are served on the same port). '
+      + '`off`: HTTP/1.1 only. Plain-text HTTP/2 (h2c) is not offered.',
   },
 
   // --- Seed options
@@ -223,22 +255,31 @@ export const settings = defineSettings({
   maxHeaderSize: {
     section: 'HTTP limits', cli: ['--max-header-size'],
     type: bytes({ min: 1024 }), default: 16384,
-    doc: 'Largest request head (request line and headers); a larger one gets 431.',
+    doc: 'Largest request head (request line and headers); a larger one gets 431. On HTTP/2 it is the '
+      + '`SETTINGS_MAX_HEADER_LIST_SIZE` announced to clients, and a larger header list resets its stream.',
   },
   headersTimeout: {
     section: 'HTTP limits', cli: ['--headers-timeout'],
     type: seconds({ min: 0.1 }), default: 10,
-    doc: 'Time a client has to send the whole request head; a slower one gets 408.',
+    doc: 'Time a client has to send the whole request head; a slower one gets 408. An HTTP/2 connection must acknowledge '
+      + 'the server\'s SETTINGS and open its first stream within it, or it is closed.',
   },
   requestTimeout: {
     section: 'HTTP limits', cli: ['--request-timeout'],
     type: seconds({ min: 0 }), default: 300,
-    doc: 'Time a client has to send the whole request, body included; `0` = none.',
+    doc: 'Time a client has to send the whole request, body included; `0` = none. The same per HTTP/2 stream.',
+  },
+  http2MaxStreams: {
+    section: 'HTTP limits', cli: ['--http2-max-streams'],
+    type: int({ min: 1, max: 2 ** 31 - 1 }), default: 100,
+    doc: 'Requests one HTTP/2 connection may have open at once (`SETTINGS_MAX_CONCURRENT_STREAMS`); more are refused '
+      + 'with `REFUSED_STREAM`, which clients retry.',
   },
   keepAliveTimeout: {
     section: 'HTTP limits', cli: ['--keep-alive-timeout'],
     type: seconds({ min: 0.1 }), default: 75,
-    doc: 'An idle keep-alive connection is closed after this (as nginx\'s default; an idle connection costs the front about 10 kB).',
+    doc: 'An idle keep-alive connection is closed after this (as nginx\'s default; an idle connection costs the front about 10 kB); '
+      + 'an HTTP/2 connection with no open stream gets GOAWAY after it.',
   },
 
   // --- Logging

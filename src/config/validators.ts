@@ -258,3 +258,18 @@ export function nullable<T>(inner: Validator<T>): Validator<T | null> {
     format: (value) => (value === null ? 'none' : inner.format(value)),
   };
 }
+
+/** A file mode in octal, as chmod takes it: "0660", "660" or "0o660" (JSON: the same as a string). */
+export function fileMode(): Validator<number> {
+  return {
+    kind: 'string',
+    metavar: 'MODE',
+    description: 'octal file mode (e.g. 0660)',
+    parse(raw) {
+      const match = typeof raw === 'string' ? /^(?:0o?)?([0-7]{3})$/i.exec(raw) : null;
+      if (match === null) reject('not an octal file mode such as 0660');
+      return parseInt(match[1]!, 8);
+    },
+    format: (value) => `0${value.toString(8).padStart(3, '0')}`,
+  };
+}

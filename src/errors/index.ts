@@ -58,7 +58,7 @@ export const errorTable = {
   },
   W2N_ERR_LISTEN_IN_USE: {
     message: 'cannot listen on {address}: address already in use', exitCode: 2, logLevel: 'fatal',
-    remedy: 'Stop the other server on that port, or choose another with -p/--port.',
+    remedy: 'Stop the other server on that port (or Unix socket), or choose another with -p/--port, --interfaces or --unix-socket.',
   },
   W2N_ERR_LISTEN_DENIED: {
     message: 'cannot listen on {address}: permission denied', exitCode: 2, logLevel: 'fatal',

@@ -10,6 +10,10 @@
  *   from non-local clients). A trusted-proxy setting will honour them from chosen peers.
  * - Header names holding `_` are dropped (as nginx and gunicorn do): `X_Forwarded_Proto` and
  *   `X-Forwarded-Proto` would otherwise both become HTTP_X_FORWARDED_PROTO.
+ * HTTP/2 requests (Node's compatibility API) come with their pseudo-headers in `rawHeaders`:
+ * they are not headers and are not passed on, except `:authority`, which is HTTP_HOST when the
+ * request has no `host` header (RFC 9113 §8.3.1). Cookies an HTTP/2 client split into several
+ * `cookie` fields are joined with `; ` (§8.2.3), as repeated HTTP/1.1 ones are.
  */
 
 export interface ListenerFacts {
@@ -18,6 +22,8 @@ export interface ListenerFacts {
   /** SERVER_PORT: the listening port (admin reads parameters_<SERVER_PORT>.py). */
   serverPort: string;
   isTls: boolean;
+  /** The listener asks for client certificates (a CA file in `--interfaces`). */
+  clientCertificates?: boolean;
 }
 
 export interface RequestFacts {
@@ -108,10 +114,15 @@ export function buildEnviron(request: RequestFacts, listener: ListenerFacts): En
   let hasBody = false;
   // Most requests have no repeated header: collect into a Map only to join duplicates.
   const joined = new Map<string, string>();
+  let authority: string | null = null;
   const raw = request.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     const value = raw[i + 1]!;
+    if (name.charCodeAt(0) === 0x3a /* ':' */) {
+      if (name === ':authority') authority = value;
+      continue;
+    }
     if (name.includes('_') || droppedHeaders.has(name)) continue;
     let key: string;
     if (name === 'content-length') {
@@ -126,6 +137,7 @@ export function buildEnviron(request: RequestFacts, listener: ListenerFacts): En
     const previous = joined.get(key);
     joined.set(key, previous === undefined ? value : `${previous}${key === 'HTTP_COOKIE' ? '; ' : ','}${value}`);
   }
+  if (authority !== null && !joined.has('HTTP_HOST')) joined.set('HTTP_HOST', authority);
   for (const [key, value] of joined) pairs.push(key, value);
   return { pairs, hasBody, pathInfo };
 }

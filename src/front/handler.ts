@@ -2,7 +2,9 @@
  * @module HTTP request → built-in answer or an Exchange for the worker pool; access log.
  *
  * The front talks to the pool only through `RequestDispatcher` (dispatch + readiness): it never
- * sees workers, processes or frames.
+ * sees workers, processes or frames. HTTP/2 requests arrive here too, through Node's
+ * compatibility API (Http2ServerRequest/Response, typed as their HTTP/1 counterparts): the only
+ * difference handled here is that an HTTP/2 body needs no Content-Length.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LogEvents } from '../observability/events.js';
@@ -11,6 +13,7 @@ import { formatAccessLine, type AccessLog } from '../observability/access-log.js
 import { encodeStrings } from '../protocol/encode.js';
 import { Exchange } from '../pool/exchange.js';
 import { buildEnviron, normalizeAddress, type ListenerFacts } from './environ.js';
+import { clientCertificatePairs } from './client-certificate.js';
 import { HttpResponseSink, sendPlainError } from './response-sink.js';
 import { answerHealth, HEALTH_PATH } from './builtins/health.js';
 import type { StaticHandler } from './static/serve.js';
@@ -88,8 +91,9 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       return;
     }
 
+    if (listener.clientCertificates === true) environ.pairs.push(...clientCertificatePairs(socket));
     const sink = new HttpResponseSink(res, log);
-    const exchange = new Exchange(encodeStrings(environ.pairs), environ.hasBody ? req : null, sink, {
+    const exchange = new Exchange(encodeStrings(environ.pairs), environ.hasBody || hasHttp2Body(req) ? req : null, sink, {
       method: req.method ?? 'GET', path: environ.pathInfo,
     });
     sink.exchange = exchange;
@@ -102,6 +106,11 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     });
     pool.dispatch(exchange);
   };
+}
+
+/** An HTTP/2 request has a body when its HEADERS frame did not end the stream (no Content-Length needed). */
+function hasHttp2Body(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 2 && !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders;
 }
 
 /** Captures what web2py's access line needs at the start; returns the line maker for the end. */

@@ -6,6 +6,9 @@
  * Once it is committed, a failure can only cut the connection, so the client never mistakes a
  * truncated body for a whole one. `strictContentLength` makes Node refuse to send more or fewer
  * bytes than the app's Content-Length (a mismatch would desynchronise keep-alive).
+ * On HTTP/2 there is no reason phrase, and connection-specific headers are not allowed (RFC 9113
+ * §8.2.2; Node refuses to send them): the worker already drops Connection and Keep-Alive and
+ * refuses Transfer-Encoding and Upgrade, and the rest are dropped here.
  */
 import { createReadStream } from 'node:fs';
 import type { ServerResponse } from 'node:http';
@@ -28,8 +31,21 @@ export function sendPlainError(res: ServerResponse, statusCode: number, body: st
   res.end(bytes);
 }
 
+/** Header names an HTTP/2 response must not carry (Node's isIllegalConnectionSpecificHeader, and TE). */
+const connectionSpecific = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'te']);
+
+/** The app's headers without connection-specific ones (HTTP/2). */
+export function http2Headers(headers: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    if (!connectionSpecific.has(headers[i]!.toLowerCase())) kept.push(headers[i]!, headers[i + 1]!);
+  }
+  return kept;
+}
+
 export class HttpResponseSink implements ResponseSink {
   exchange: Exchange | null = null;
+  private readonly isHttp2: boolean;
   private pendingHead: ResponseHead | null = null;
   private isHeadCommitted = false;
   private unacknowledgedBytes = 0;
@@ -40,6 +56,7 @@ export class HttpResponseSink implements ResponseSink {
     private readonly log: Logger,
   ) {
     res.strictContentLength = true;
+    this.isHttp2 = res.req.httpVersionMajor === 2;
   }
 
   head(head: ResponseHead, body: Buffer, isComplete: boolean): void {
@@ -131,7 +148,8 @@ export class HttpResponseSink implements ResponseSink {
     const head = this.pendingHead;
     if (head === null || this.res.destroyed) return false;
     try {
-      this.res.writeHead(head.statusCode, head.reason, head.headers);
+      if (this.isHttp2) this.res.writeHead(head.statusCode, http2Headers(head.headers));
+      else this.res.writeHead(head.statusCode, head.reason, head.headers);
       this.isHeadCommitted = true;
       return true;
     } catch (cause: unknown) {

@@ -56,6 +56,10 @@ before(async () => {
   writeFileSync(join(staticDir, 'js', 'app.js.gz'), gzipSync(Buffer.from('stale')));
   utimesSync(join(staticDir, 'js', 'app.js.gz'), new Date(0), new Date(0));
   utimesSync(join(staticDir, 'css', 'web2py.css'), cssTime, cssTime);
+  // A Date holds milliseconds: set back through utimes, cssTime can land a few hundred µs after
+  // the siblings just written, which would make them stale. Make them plainly newer.
+  const siblingTime = new Date(cssTime.getTime() + 1000);
+  for (const suffix of ['.gz', '.br']) utimesSync(join(staticDir, 'css', `web2py.css${suffix}`), siblingTime, siblingTime);
   writeFileSync(join(staticDir, 'my_file.txt'), 'underscored\n');
   writeFileSync(join(staticDir, '.htaccess'), SECRET);
   writeFileSync(join(scratch, 'secret.txt'), SECRET);

@@ -55,6 +55,17 @@ function assertServerError(run: () => unknown, code: ServerError['code'], messag
 const samples: { readonly [K in SettingKey]: { readonly raw: string | null; readonly value: Config[K] } } = {
   ip: { raw: '0.0.0.0', value: '0.0.0.0' },
   port: { raw: '8080', value: 8080 },
+  interfaces: {
+    raw: '0.0.0.0:80;[::1]:8443:key.pem:cert.pem',
+    value: [
+      { ip: '0.0.0.0', port: 80, keyFile: null, certFile: null, caFile: null },
+      { ip: '::1', port: 8443, keyFile, certFile, caFile: null },
+    ],
+  },
+  unixSocket: { raw: 'app.sock', value: join(scratch, 'app.sock') },
+  unixSocketMode: { raw: '0600', value: 0o600 },
+  http2: { raw: 'off', value: 'off' },
+  http2MaxStreams: { raw: '64', value: 64 },
   password: { raw: '<recycle>', value: '<recycle>' },
   sslCertificate: { raw: 'cert.pem', value: certFile },
   sslPrivateKey: { raw: keyFile, value: keyFile },
@@ -200,10 +211,10 @@ describe('defaults, precedence and sources', () => {
   test('defaults', () => {
     const { config, sources } = load();
     assert.deepEqual({ ...config, processes: 0 }, {
-      ip: '127.0.0.1', port: 8000, password: '<recycle>', sslCertificate: null, sslPrivateKey: null,
+      ip: '127.0.0.1', port: 8000, interfaces: null, unixSocket: null, unixSocketMode: 0o660, http2: 'on', password: '<recycle>', sslCertificate: null, sslPrivateKey: null,
       workers: null, logging: false, profiler: null, folder: scratch, app: null, staticOffload: 'auto', staticCacheSize: 32 * 1024 * 1024, staticCacheFileSize: 1024 * 1024, reload: false, python: 'python3',
       processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', queueSize: 1024, queueTimeout: 30, timeout: 300, timeoutGrace: 10, maxRequests: 0, maxRequestsJitter: 0, maxRss: 0, maxLifetime: 0, gracefulTimeout: 30,
-      maxHeaderSize: 16384, headersTimeout: 10, requestTimeout: 300, keepAliveTimeout: 75,
+      maxHeaderSize: 16384, headersTimeout: 10, requestTimeout: 300, http2MaxStreams: 100, keepAliveTimeout: 75,
       logLevel: 'info', logFormat: 'text', config: null,
     });
     assert.ok(config.processes >= 1 && config.processes <= 256);

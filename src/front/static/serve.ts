@@ -418,7 +418,7 @@ function answerLikeWeb2py(res: ServerResponse, status: number, answer: WebError)
   const reason = WEB2PY_REASONS[status] ?? 'UNKNOWN ERROR';
   const body = Buffer.from(answer.body ?? `${status} ${reason}`);
   res.statusCode = status;
-  res.statusMessage = reason;
+  if (res.req.httpVersionMajor !== 2) res.statusMessage = reason; // HTTP/2 has no reason phrase
   if (answer.web2pyError !== undefined) res.setHeader('web2py_error', answer.web2pyError);
   for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
   if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'text/html; charset=UTF-8');

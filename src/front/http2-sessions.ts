@@ -1,0 +1,126 @@
+/**
+ * @module The HTTP/2 connections of one listener: their timeouts, and closing them at stop.
+ *
+ * Node's http2 server gives each connection one session and no timeouts of its own beyond an
+ * inactivity timer (which would also cut a stream waiting on a slow page), so the front's
+ * HTTP/1.1 limits are mapped here, per session:
+ * - the client must acknowledge our SETTINGS (RFC 9113 §6.5.3: SETTINGS_TIMEOUT) and send its
+ *   first request within `--headers-timeout`, else the connection is closed;
+ * - a session with no open stream is closed (GOAWAY) after `--keep-alive-timeout`;
+ * - a stream whose request is not fully received within `--request-timeout` gets 408 (or a reset
+ *   if its answer has started), as llhttp's request timeout does on HTTP/1.1.
+ * At a graceful stop each session gets GOAWAY (`session.close()`): the streams it already took
+ * finish, new ones are refused, and the connection closes when the last one ends; `server.close()`
+ * alone would wait for clients to hang up.
+ */
+import { constants, type Http2SecureServer, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { LogEvents } from '../observability/events.js';
+import type { Logger } from '../observability/log.js';
+
+export interface Http2SessionLimits {
+  /** Time to acknowledge SETTINGS and to open the first stream (`--headers-timeout`). */
+  readonly firstRequestTimeoutMs: number;
+  /** A session without open streams for this long is closed (`--keep-alive-timeout`). */
+  readonly idleTimeoutMs: number;
+  /** Time to receive a whole request, body included; 0 = none (`--request-timeout`). */
+  readonly requestTimeoutMs: number;
+}
+
+export class Http2Sessions {
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private isClosing = false;
+
+  constructor(server: Http2SecureServer, private readonly limits: Http2SessionLimits, private readonly log: Logger) {
+    server.on('session', (session: ServerHttp2Session) => this.track(session));
+    server.on('sessionError', (error: Error & { code?: string }, session: ServerHttp2Session) => {
+      LogEvents.clientError(log, { code: 'W2N_ERR_CLIENT_BAD_REQUEST', remoteAddr: session.socket?.remoteAddress, reason: `HTTP/2 ${error.code ?? ''} ${error.message}` });
+    });
+  }
+
+  /** Open HTTP/2 connections. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** GOAWAY to every session: streams already taken finish, the connection closes after them. */
+  closeGracefully(): void {
+    this.isClosing = true;
+    for (const session of this.sessions) session.close();
+  }
+
+  /** Cuts every HTTP/2 connection now (end of the graceful period, or a forced stop). */
+  destroyAll(): void {
+    this.isClosing = true;
+    for (const session of this.sessions) session.destroy();
+  }
+
+  private track(session: ServerHttp2Session): void {
+    if (this.isClosing) {
+      session.close();
+      return;
+    }
+    this.sessions.add(session);
+    const { limits } = this;
+    let openStreams = 0;
+    let idleTimer: NodeJS.Timeout | null = null;
+    const closeIdle = (reason: string): void => {
+      idleTimer = null;
+      LogEvents.clientError(this.log, { code: 'W2N_ERR_CLIENT_TIMEOUT', remoteAddr: session.socket?.remoteAddress, reason });
+      session.close();
+    };
+    const armIdle = (ms: number, reason: string): void => {
+      if (idleTimer !== null) clearTimeout(idleTimer);
+      idleTimer = setTimeout(closeIdle, ms, reason);
+      idleTimer.unref();
+    };
+    armIdle(limits.firstRequestTimeoutMs, 'HTTP/2 session sent no request within --headers-timeout');
+    // Our SETTINGS must be acknowledged in time; a client that never does is not speaking HTTP/2.
+    const settingsTimer = setTimeout(() => {
+      if (session.closed || session.destroyed) return;
+      LogEvents.clientError(this.log, { code: 'W2N_ERR_CLIENT_TIMEOUT', remoteAddr: session.socket?.remoteAddress, reason: 'HTTP/2 SETTINGS not acknowledged' });
+      session.goaway(constants.NGHTTP2_SETTINGS_TIMEOUT);
+      session.destroy();
+    }, limits.firstRequestTimeoutMs);
+    settingsTimer.unref();
+    session.once('localSettings', () => clearTimeout(settingsTimer));
+
+    session.on('stream', (stream: ServerHttp2Stream) => {
+      openStreams += 1;
+      if (idleTimer !== null) {
+        clearTimeout(idleTimer);
+        idleTimer = null;
+      }
+      const requestTimer = limits.requestTimeoutMs > 0 && !stream.endAfterHeaders ? this.watchRequest(stream) : null;
+      stream.once('close', () => {
+        if (requestTimer !== null) clearTimeout(requestTimer);
+        openStreams -= 1;
+        if (openStreams === 0 && !session.closed && !session.destroyed) {
+          armIdle(limits.idleTimeoutMs, 'HTTP/2 session idle for --keep-alive-timeout');
+        }
+      });
+    });
+    session.once('close', () => {
+      clearTimeout(settingsTimer);
+      if (idleTimer !== null) clearTimeout(idleTimer);
+      this.sessions.delete(session);
+    });
+  }
+
+  /** 408 (or a reset once the answer started) for a request body still arriving after the deadline. */
+  private watchRequest(stream: ServerHttp2Stream): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      if (stream.destroyed || stream.state.remoteClose !== 0) return;
+      LogEvents.clientError(this.log, { code: 'W2N_ERR_CLIENT_TIMEOUT', remoteAddr: stream.session?.socket?.remoteAddress, reason: 'HTTP/2 request not received within --request-timeout' });
+      if (stream.headersSent) {
+        stream.close(constants.NGHTTP2_CANCEL);
+        return;
+      }
+      const body = '408 Request Timeout\n';
+      stream.respond({ ':status': 408, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      stream.end(body);
+      stream.close(constants.NGHTTP2_NO_ERROR);
+    }, this.limits.requestTimeoutMs);
+    timer.unref();
+    return timer;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * @module Which listeners the configuration asks for: `-i/-p/-c/-k`, `--interfaces`, `--unix-socket`.
+ *
+ * - `--interfaces` replaces `-i`, `-p`, `-c` and `-k`, as in web2py.py ("this option is ignored
+ *   if --interface is specified"); a note says so when any of them was given.
+ * - `--unix-socket` alone replaces the default TCP listener (a server behind a local proxy
+ *   usually wants no TCP port); with `-i`, `-p`, `-c` or `-k` set, or `--interfaces`, it is added to them.
+ * TCP listeners come first, in the order given; the first one is the "main" address.
+ */
+import type { Config, SettingKey } from '../config/settings.js';
+import type { Source } from '../config/load.js';
+import { ServerError } from '../errors/index.js';
+import type { TlsFiles } from './listeners.js';
+
+export type ListenerSpec =
+  | { readonly kind: 'tcp'; readonly ip: string; readonly port: number; readonly tls: TlsFiles | null }
+  | { readonly kind: 'unix'; readonly path: string; readonly mode: number };
+
+export interface ListenPlan {
+  readonly specs: readonly ListenerSpec[];
+  /** Start-up lines worth saying (ignored flags). */
+  readonly notes: readonly string[];
+}
+
+/** `-c`/`-k`: both or neither. */
+function seedTls(config: Readonly<Config>): TlsFiles | null {
+  const { sslCertificate, sslPrivateKey } = config;
+  if (sslCertificate === null && sslPrivateKey === null) return null;
+  if (sslCertificate === null || sslPrivateKey === null) {
+    throw new ServerError('W2N_ERR_TLS', { reason: sslCertificate === null ? 'a private key (-k) needs a certificate (-c)' : 'a certificate (-c) needs a private key (-k)' });
+  }
+  return { certificateFile: sslCertificate, privateKeyFile: sslPrivateKey };
+}
+
+const replacedByInterfaces: readonly [SettingKey, string][] = [['ip', '-i'], ['port', '-p'], ['sslCertificate', '-c'], ['sslPrivateKey', '-k']];
+
+export function planListeners(config: Readonly<Config>, sources: Readonly<Record<SettingKey, Source>>): ListenPlan {
+  const specs: ListenerSpec[] = [];
+  const notes: string[] = [];
+  if (config.interfaces !== null) {
+    for (const spec of config.interfaces) {
+      const tls = spec.keyFile !== null && spec.certFile !== null
+        ? { certificateFile: spec.certFile, privateKeyFile: spec.keyFile, caFile: spec.caFile }
+        : null;
+      specs.push({ kind: 'tcp', ip: spec.ip, port: spec.port, tls });
+    }
+    const ignored = replacedByInterfaces.filter(([key]) => sources[key] !== 'default').map(([, flag]) => flag);
+    if (ignored.length > 0) notes.push(`note: ${ignored.join(', ')} ignored: --interfaces names the listeners (as web2py.py does)`);
+  } else {
+    const isTcpAsked = config.unixSocket === null || replacedByInterfaces.some(([key]) => sources[key] !== 'default');
+    if (isTcpAsked) specs.push({ kind: 'tcp', ip: config.ip, port: config.port, tls: seedTls(config) });
+  }
+  if (config.unixSocket !== null) specs.push({ kind: 'unix', path: config.unixSocket, mode: config.unixSocketMode });
+  return { specs, notes };
+}

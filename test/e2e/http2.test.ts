@@ -1,0 +1,365 @@
+/**
+ * HTTP/2 end to end: the real CLI with a real certificate, Node's own http2 client. The same
+ * TLS port serves HTTP/1.1 clients; WSGI apps see HTTP/2 requests as HTTP/1.1 ones.
+ */
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect as http2Connect, constants, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
+import { makeCertificate } from '../helpers/tls.js';
+
+const apps = join(fixtures, 'apps');
+const certificate = makeCertificate();
+const ca = readFileSync(certificate.cert, 'utf8');
+const tlsArgs = ['-c', certificate.cert, '-k', certificate.key];
+
+interface H2Answer { headers: IncomingHttpHeaders; body: Buffer }
+
+/** A session that is connected and has the server's SETTINGS. */
+async function connect(port: number): Promise<ClientHttp2Session> {
+  const session = http2Connect(`https://127.0.0.1:${port}`, { ca, servername: 'localhost' });
+  await Promise.all([once(session, 'connect'), once(session, 'remoteSettings')]);
+  return session;
+}
+
+/** One request on `session`; `body` is written in 16 KiB pieces with no Content-Length unless given. */
+function h2(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: Buffer): Promise<H2Answer> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request(headers, { endStream: body === undefined });
+    let responseHeaders: IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    stream.on('response', (received) => { responseHeaders = received; });
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', () => resolve({ headers: responseHeaders, body: Buffer.concat(chunks) }));
+    stream.on('error', reject);
+    if (body !== undefined) {
+      for (let offset = 0; offset < body.length; offset += 16384) stream.write(body.subarray(offset, offset + 16384));
+      stream.end();
+    }
+  });
+}
+
+function environOf(answer: H2Answer): Record<string, string> {
+  return (JSON.parse(answer.body.toString()) as { environ: Record<string, string> }).environ;
+}
+
+function negotiated(port: number, protocols: string[]): Promise<string | false> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost', ALPNProtocols: protocols }, () => {
+      const protocol = socket.alpnProtocol ?? false;
+      socket.end();
+      resolve(protocol);
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** Sends raw bytes over TLS with ALPN http/1.1; resolves with everything received until the server closes. */
+function rawHttp1OverTls(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => {
+      if (bytes !== '') socket.write(bytes);
+    });
+    let received = '';
+    socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1'); });
+    socket.on('close', () => resolve(received));
+    socket.on('error', reject);
+  });
+}
+
+function http1Get(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path, ca, servername: 'localhost' }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('HTTP/2 with the fixture apps', () => {
+  let server: StartedServer;
+  let session: ClientHttp2Session;
+  const folder = mkdtempSync(join(tmpdir(), 'w2n-h2-'));
+
+  before(async () => {
+    // -l writes httpserver.log into the -f folder; the fixture apps come from PYTHONPATH.
+    server = await startServer(['--app', 'suite:app', '-f', folder, '-l', '--http2-max-streams', '7', '--max-header-size', '8k', ...tlsArgs],
+      { scheme: 'https', env: { PYTHONPATH: apps } });
+    session = await connect(server.port);
+  });
+  after(async () => {
+    session.close();
+    assert.equal(await server.stop(), 0);
+    rmSync(folder, { recursive: true, force: true });
+    // Node warns once per process when a reason phrase or a Connection header is given to HTTP/2.
+    assert.doesNotMatch(server.stderr(), /Warning/);
+  });
+
+  test('ALPN negotiates h2; the start-up line says so; the server announces its limits', async () => {
+    assert.equal(session.alpnProtocol, 'h2');
+    assert.match(server.stdout(), /^TLS: on \(TLS 1\.2 and newer; HTTP\/2 and HTTP\/1\.1 by ALPN\)$/m);
+    assert.equal(session.remoteSettings.maxConcurrentStreams, 7);
+    assert.equal(session.remoteSettings.maxHeaderListSize, 8192);
+    assert.equal(session.remoteSettings.enablePush, false);
+  });
+
+  test('the environ: SERVER_PROTOCOL HTTP/2.0, no pseudo-headers, :authority as HTTP_HOST, cookies joined with "; "', async () => {
+    const answer = await h2(session, {
+      ':method': 'GET', ':path': '/echo/a%20b?x=1', ':authority': `example.test:${server.port}`,
+      cookie: ['a=1', 'b=2'], 'x-custom': 'kept',
+    });
+    assert.equal(answer.headers[':status'], 200);
+    const env = environOf(answer);
+    assert.equal(env.SERVER_PROTOCOL, 'HTTP/2.0');
+    assert.equal(env.REQUEST_METHOD, 'GET');
+    assert.equal(env.PATH_INFO, '/echo/a b');
+    assert.equal(env.QUERY_STRING, 'x=1');
+    assert.equal(env.HTTP_HOST, `example.test:${server.port}`);
+    assert.equal(env.HTTP_COOKIE, 'a=1; b=2');
+    assert.equal(env.HTTP_X_CUSTOM, 'kept');
+    assert.equal(env['wsgi.url_scheme'], 'https');
+    assert.equal(env.HTTPS, 'on');
+    assert.equal(env.SERVER_PORT, String(server.port));
+    assert.deepEqual(Object.keys(env).filter((key) => key.includes(':')), [], 'no pseudo-header became a variable');
+  });
+
+  test('a host header wins over :authority', async () => {
+    const env = environOf(await h2(session, { ':path': '/echo', ':authority': 'authority.test', host: 'host.test' }));
+    assert.equal(env.HTTP_HOST, 'host.test');
+  });
+
+  test('request bodies reach the app, with and without Content-Length', async () => {
+    const body = Buffer.alloc(300_000, 'abcdefgh');
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    for (const headers of [{}, { 'content-length': String(body.length) }]) {
+      const answer = await h2(session, { ':method': 'POST', ':path': '/upload', ...headers }, body);
+      assert.equal(answer.headers[':status'], 200);
+      assert.deepEqual(JSON.parse(answer.body.toString()), { bytes: body.length, sha256 });
+    }
+    const empty = await h2(session, { ':method': 'POST', ':path': '/upload' }, Buffer.alloc(0));
+    assert.deepEqual(JSON.parse(empty.body.toString()), { bytes: 0, sha256: createHash('sha256').digest('hex') });
+  });
+
+  test('a streamed response without Content-Length arrives whole, without connection headers', async () => {
+    const size = 3 * 65536 + 100;
+    const answer = await h2(session, { ':path': `/stream?n=${size}` });
+    assert.equal(answer.headers[':status'], 200);
+    assert.equal(answer.body.length, size);
+    assert.equal(answer.body[65536 + 1], 1);
+    for (const name of ['connection', 'keep-alive', 'transfer-encoding']) assert.equal(answer.headers[name], undefined, name);
+  });
+
+  test('wsgi.file_wrapper: the front streams the file over HTTP/2', async () => {
+    const file = join(folder, 'blob.bin');
+    const blob = Buffer.alloc(700_000);
+    for (let i = 0; i < blob.length; i += 1) blob[i] = (i * 7) & 0xff;
+    writeFileSync(file, blob);
+    const answer = await h2(session, { ':path': `/filewrap?path=${encodeURIComponent(file)}&offset=5` });
+    assert.equal(answer.headers[':status'], 200);
+    assert.equal(answer.headers['content-length'], String(blob.length - 5));
+    assert.ok(answer.body.equals(blob.subarray(5)));
+  });
+
+  test('streams run concurrently on one connection', async () => {
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => h2(session, { ':path': `/echo/${i}` })));
+    assert.deepEqual(answers.map((answer) => environOf(answer).PATH_INFO), Array.from({ length: 20 }, (_, i) => `/echo/${i}`));
+  });
+
+  test('an app error is a 500 stream; the connection carries on', async () => {
+    const failed = await h2(session, { ':path': '/boom' });
+    assert.equal(failed.headers[':status'], 500);
+    assert.equal((await h2(session, { ':path': '/hello' })).body.toString(), 'Hello, World!');
+  });
+
+  test('headers beyond --max-header-size: the stream is refused, the connection carries on', async () => {
+    await assert.rejects(h2(session, { ':path': '/echo', 'x-big': 'x'.repeat(9000) }), /ENHANCE_YOUR_CALM|STREAM/);
+    assert.equal((await h2(session, { ':path': '/hello' })).headers[':status'], 200);
+  });
+
+  test('built-ins: /health and /metrics (loopback) answer over HTTP/2', async () => {
+    const health = await h2(session, { ':path': '/health' });
+    assert.equal(health.headers[':status'], 200);
+    assert.equal(health.body.toString(), 'OK\n');
+    const metrics = await h2(session, { ':path': '/metrics' });
+    assert.equal(metrics.headers[':status'], 200);
+    assert.match(metrics.body.toString(), /^# HELP /m);
+  });
+
+  test('an HTTP/1.1 client on the same TLS port is served as before', async () => {
+    assert.equal(await negotiated(server.port, ['http/1.1']), 'http/1.1');
+    const answer = await http1Get(server.port, '/echo');
+    assert.equal(answer.status, 200);
+    assert.equal((JSON.parse(answer.body) as { environ: Record<string, string> }).environ.SERVER_PROTOCOL, 'HTTP/1.1');
+    assert.equal((await http1Get(server.port, '/hello')).body, 'Hello, World!');
+  });
+
+  test('HTTP/1.1 on the HTTP/2 port keeps the front\'s limits: 400 for bad HTTP, 431 for a large head', async () => {
+    assert.match(await rawHttp1OverTls(server.port, 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    assert.match(await rawHttp1OverTls(server.port, 'GET / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400 /, 'Host is required');
+    assert.match(await rawHttp1OverTls(server.port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'x'.repeat(9000)}\r\n\r\n`), /^HTTP\/1\.1 431 /);
+  });
+
+  test('the access log says HTTP/2.0', async () => {
+    await h2(session, { ':path': '/hello/logged' });
+    const logFile = join(folder, 'httpserver.log');
+    const deadline = Date.now() + 10_000;
+    let lines: string[] = [];
+    while (Date.now() < deadline) {
+      lines = readFileSync(logFile, 'utf8').split('\n').filter((line) => line.includes('/hello/logged'));
+      if (lines.length > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.match(lines[0] ?? '', /^127\.0\.0\.1, \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, GET, \/hello\/logged, HTTP\/2\.0, 200, \d+\.\d{6}$/);
+  });
+});
+
+describe('HTTP/2 static files of a web2py app', () => {
+  let server: StartedServer;
+  let session: ClientHttp2Session;
+  const scratch = mkdtempSync(join(tmpdir(), 'w2n-h2-web2py-'));
+  const folder = join(scratch, 'web2py');
+  cpSync(join(fixtures, 'web2py'), folder, { recursive: true });
+  const css = readFileSync(join(folder, 'applications', 'welcome', 'static', 'css', 'web2py.css'));
+
+  before(async () => {
+    server = await startServer(['-f', folder, ...tlsArgs], { scheme: 'https' });
+    session = await connect(server.port);
+  });
+  after(async () => {
+    session.close();
+    assert.equal(await server.stop(), 0);
+    rmSync(scratch, { recursive: true, force: true });
+    assert.doesNotMatch(server.stderr(), /Warning/);
+  });
+
+  test('200 with validators, 304, a range and several ranges', async () => {
+    const path = '/welcome/static/css/web2py.css';
+    const whole = await h2(session, { ':path': path });
+    assert.equal(whole.headers[':status'], 200);
+    assert.deepEqual(whole.body, css);
+    assert.equal(whole.headers['content-type'], 'text/css; charset=utf-8');
+    assert.equal(whole.headers['x-powered-by'], 'web2py');
+    const etag = whole.headers.etag as string;
+    assert.ok(etag);
+
+    const notModified = await h2(session, { ':path': path, 'if-none-match': etag });
+    assert.equal(notModified.headers[':status'], 304);
+    assert.equal(notModified.body.length, 0);
+
+    const range = await h2(session, { ':path': path, range: 'bytes=10-19' });
+    assert.equal(range.headers[':status'], 206);
+    assert.equal(range.headers['content-range'], `bytes 10-19/${css.length}`);
+    assert.deepEqual(range.body, css.subarray(10, 20));
+
+    const ranges = await h2(session, { ':path': path, range: 'bytes=0-4,100-104' });
+    assert.equal(ranges.headers[':status'], 206);
+    assert.match(String(ranges.headers['content-type']), /^multipart\/byteranges; boundary=/);
+    assert.ok(ranges.body.includes(css.subarray(100, 105)));
+
+    const head = await h2(session, { ':method': 'HEAD', ':path': path });
+    assert.equal(head.headers[':status'], 200);
+    assert.equal(head.headers['content-length'], String(css.length));
+    assert.equal(head.body.length, 0);
+  });
+
+  test('a missing file is web2py\'s 404, and a page comes from the app', async () => {
+    const missing = await h2(session, { ':path': '/welcome/static/nope.css' });
+    assert.equal(missing.headers[':status'], 404);
+    assert.equal(missing.body.toString(), '404 NOT FOUND');
+    const page = await h2(session, { ':path': '/welcome/default/index' });
+    assert.equal(page.headers[':status'], 200);
+    assert.match(page.body.toString(), /Hello from welcome/);
+  });
+});
+
+test('--http2 off: ALPN offers only HTTP/1.1, and HTTPS still works', async () => {
+  const server = await startServer(['--app', 'suite:app', '-f', apps, '--http2', 'off', ...tlsArgs], { scheme: 'https' });
+  try {
+    assert.notEqual(await negotiated(server.port, ['h2', 'http/1.1']), 'h2');
+    assert.match(server.stdout(), /^TLS: on \(TLS 1\.2 and newer; HTTP\/1\.1 only, --http2 off\)$/m);
+    assert.equal((await http1Get(server.port, '/hello')).body, 'Hello, World!');
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+});
+
+test('plain HTTP listeners do not speak HTTP/2 (no h2c): a prior-knowledge preface gets 400', async () => {
+  const server = await startServer(['--app', 'suite:app', '-f', apps]);
+  try {
+    const { createConnection } = await import('node:net');
+    const socket = createConnection({ host: '127.0.0.1', port: server.port });
+    socket.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1'); });
+    await once(socket, 'close');
+    assert.match(received, /^HTTP\/1\.1 400 /);
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+});
+
+test('graceful stop with an open HTTP/2 session: GOAWAY, the request in flight finishes, exit 0', async () => {
+  const server = await startServer(['--app', 'suite:app', '-f', apps, ...tlsArgs], { scheme: 'https' });
+  const session = await connect(server.port);
+  const goaway = once(session, 'goaway');
+  const closed = once(session, 'close');
+  try {
+    assert.equal((await h2(session, { ':path': '/hello' })).headers[':status'], 200);
+    const slow = h2(session, { ':path': '/slow?s=1.5' });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // let its HEADERS reach the server first
+    server.process.kill('SIGTERM');
+    const [code] = await goaway as [number];
+    assert.equal(code, constants.NGHTTP2_NO_ERROR);
+    const answer = await slow;
+    assert.equal(answer.headers[':status'], 200);
+    assert.equal(answer.body.toString(), 'slept 1.5');
+    await closed;
+    assert.equal((await server.exited).code, 0);
+  } finally {
+    session.destroy();
+    await server.stop();
+  }
+});
+
+test('an HTTP/2 session is closed when idle for --keep-alive-timeout, or silent for --headers-timeout', async () => {
+  const server = await startServer(['--app', 'suite:app', '-f', apps, '--keep-alive-timeout', '1', '--headers-timeout', '1', ...tlsArgs], { scheme: 'https' });
+  try {
+    const session = await connect(server.port);
+    assert.equal((await h2(session, { ':path': '/hello' })).headers[':status'], 200);
+    const started = Date.now();
+    await once(session, 'close');
+    assert.ok(Date.now() - started < 8_000, 'closed by the idle timeout, not by the test');
+
+    const silent = tlsConnect({ host: '127.0.0.1', port: server.port, ca, servername: 'localhost', ALPNProtocols: ['h2'] });
+    silent.on('data', () => undefined);
+    await once(silent, 'secureConnect');
+    assert.equal(silent.alpnProtocol, 'h2');
+    await once(silent, 'close');
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+});
+
+test('an HTTP/2 request body not received within --request-timeout gets 408', async () => {
+  const server = await startServer(['--app', 'suite:app', '-f', apps, '--request-timeout', '1', '--headers-timeout', '1', ...tlsArgs], { scheme: 'https' });
+  const session = await connect(server.port);
+  try {
+    const stream = session.request({ ':method': 'POST', ':path': '/upload' }, { endStream: false });
+    stream.write('partial body, never ended');
+    const [headers] = await once(stream, 'response') as [IncomingHttpHeaders];
+    assert.equal(headers[':status'], 408);
+  } finally {
+    session.destroy();
+    assert.equal(await server.stop(), 0);
+  }
+});
