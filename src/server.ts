@@ -22,6 +22,8 @@ import { createRequestHandler } from './front/handler.js';
 import { createStaticHandler, describeStaticOffload, isStaticOffloadEnabled } from './front/static/serve.js';
 import type { ListenerFacts } from './front/environ.js';
 import { createListener, listen, loadTls, type LoadedTls } from './front/listeners.js';
+import { ClientRejections } from './front/client-errors.js';
+import { ConnectionLimit, warnIfFileLimitLow } from './front/connection-limit.js';
 import { checkWeb2pyFolder, isWeb2pyFolder, prepareProfilerDir } from './web2py/folder.js';
 import { randomPasswordNotice, savePassword } from './web2py/password.js';
 
@@ -146,11 +148,17 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     isWeb2py: chosen.app.kind === 'web2py',
     hasRoutesPy: chosen.hasRoutes, // checkWeb2pyFolder looked for routes.py already
   };
+  // `--server-header ''` or `off`: no Server header at all.
+  const serverHeader = config.serverHeader === '' || config.serverHeader === 'off' ? null : config.serverHeader;
+  const rejections = new ClientRejections({ log, metrics, serverHeader, maxHeaderSize: config.maxHeaderSize });
+  const connectionLimit = new ConnectionLimit(config.maxConnections, rejections, log);
+  metrics.countConnections(() => connectionLimit.open);
   const staticHandler = isStaticOffloadEnabled(offload) && chosen.app.kind === 'web2py'
-    ? createStaticHandler({ web2pyFolder: chosen.app.folder, log })
+    ? createStaticHandler({ web2pyFolder: chosen.app.folder, log, serverHeader })
     : null;
   const handler = createRequestHandler(listenerFacts, {
-    pool, log, accessLog, staticHandler, metrics,
+    pool, log, accessLog, staticHandler, metrics, rejections, serverHeader,
+    headLimits: { maxRequestLine: config.maxRequestLine, maxHeaders: config.maxHeaders },
     isDraining: () => isDraining,
     onResponseOpened: () => { activeResponses += 1; },
     onResponseClosed: () => {
@@ -164,7 +172,10 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     headersTimeoutMs: config.headersTimeout * 1000,
     requestTimeoutMs: config.requestTimeout * 1000,
     keepAliveTimeoutMs: config.keepAliveTimeout * 1000,
-  }, tls, log);
+    maxHeaders: config.maxHeaders,
+  }, tls, rejections);
+  connectionLimit.attach(server);
+  warnIfFileLimitLow(config.maxConnections, log);
   const address = await listen(server, config.ip, config.port);
   listenerFacts.serverPort = String(address.port);
   say(`starting on ${config.ip}:${address.port}...`);

@@ -3,17 +3,17 @@
  *
  * Node's llhttp parser is strict (no smuggling: Content-Length with Transfer-Encoding, bad
  * chunk sizes, obs-fold and bare LF are rejected); we keep it strict and give every rejection a
- * clear status (400, 408, 431) and a closed connection instead of Node's bare socket close.
+ * clear status (400, 408, 414, 431) and a closed connection instead of Node's bare socket close
+ * (client-errors.ts). The head checks llhttp does not make are in request-checks.ts.
  */
-import { createServer as createHttpServer, STATUS_CODES, type Server as HttpServer, type ServerOptions } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer, type ServerOptions } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { ServerError } from '../errors/index.js';
-import { LogEvents } from '../observability/events.js';
-import type { Logger } from '../observability/log.js';
 import type { RequestHandler } from './handler.js';
+import type { ClientError, ClientRejections } from './client-errors.js';
 
 export interface TlsFiles {
   certificateFile: string;
@@ -32,6 +32,8 @@ export interface ListenerLimits {
   /** 0 = no limit on the whole request. */
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** `--max-headers`: Node keeps this many in `req.headers`; request-checks.ts refuses more. */
+  maxHeaders: number;
 }
 
 /** Reads and checks a certificate and key; any problem is W2N_ERR_TLS (exit 2 before listening). */
@@ -60,42 +62,38 @@ export function loadTls(files: TlsFiles): LoadedTls {
   }
 }
 
-const clientErrorStatus: Record<string, number> = {
-  HPE_HEADER_OVERFLOW: 431,
-  ERR_HTTP_REQUEST_TIMEOUT: 408,
-  HPE_URI_TOO_LONG: 414,
-};
-
-function answerClientError(error: Error & { code?: string }, socket: Duplex, log: Logger): void {
-  const code = error.code ?? '';
-  if (code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const statusCode = clientErrorStatus[code] ?? 400;
-  const errorCode = statusCode === 431 ? 'W2N_ERR_CLIENT_HEADERS_TOO_LARGE' : statusCode === 408 ? 'W2N_ERR_CLIENT_TIMEOUT' : 'W2N_ERR_CLIENT_BAD_REQUEST';
-  LogEvents.clientError(log, { code: errorCode, remoteAddr: (socket as { remoteAddress?: string }).remoteAddress, reason: `${code} ${error.message}` });
-  const body = `${statusCode} ${STATUS_CODES[statusCode] ?? ''}\n`;
-  socket.end(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? ''}\r\nConnection: close\r\n`
-    + `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+/**
+ * Node checks the head and request deadlines only every `connectionsCheckingInterval` (30 s by
+ * default: a 10 s --headers-timeout would really be up to 40 s). A quarter of the shortest
+ * deadline, at most 1 s, keeps each within a quarter of itself; the check walks only
+ * connections with a request in progress.
+ */
+function checkingIntervalMs(headersTimeoutMs: number, requestTimeoutMs: number): number {
+  const shortest = requestTimeoutMs > 0 ? Math.min(headersTimeoutMs, requestTimeoutMs) : headersTimeoutMs;
+  return Math.max(25, Math.min(1_000, Math.floor(shortest / 4)));
 }
 
-export function createListener(handler: RequestHandler, limits: ListenerLimits, tls: LoadedTls | null, log: Logger): HttpServer {
+export function createListener(handler: RequestHandler, limits: ListenerLimits, tls: LoadedTls | null, rejections: ClientRejections): HttpServer {
+  const requestTimeout = Math.round(limits.requestTimeoutMs);
+  // Node refuses a head deadline longer than the whole-request one; the shorter one wins anyway.
+  const headersTimeout = requestTimeout > 0 ? Math.min(Math.round(limits.headersTimeoutMs), requestTimeout) : Math.round(limits.headersTimeoutMs);
   const options: ServerOptions = {
     maxHeaderSize: limits.maxHeaderBytes,
-    headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout: Math.round(limits.keepAliveTimeoutMs),
+    connectionsCheckingInterval: checkingIntervalMs(headersTimeout, requestTimeout),
     noDelay: true,
-    requireHostHeader: true,
+    // request-checks.ts refuses a missing (and a repeated) Host itself, logged and counted like every refusal.
+    requireHostHeader: false,
     insecureHTTPParser: false,
   };
   const server: HttpServer = tls === null
     ? createHttpServer(options, handler)
     : createHttpsServer({ ...options, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handler);
-  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
-  server.maxHeadersCount = 200;
-  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => answerClientError(error, socket, log));
+  server.keepAliveTimeout = options.keepAliveTimeout!;
+  server.maxHeadersCount = limits.maxHeaders;
+  server.on('clientError', (error: ClientError, socket: Duplex) => rejections.onClientError(error, socket));
   return server;
 }
 

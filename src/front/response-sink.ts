@@ -6,6 +6,8 @@
  * Once it is committed, a failure can only cut the connection, so the client never mistakes a
  * truncated body for a whole one. `strictContentLength` makes Node refuse to send more or fewer
  * bytes than the app's Content-Length (a mismatch would desynchronise keep-alive).
+ *
+ * Node adds `Date`; `Server` is added here unless the app set its own.
  */
 import { createReadStream } from 'node:fs';
 import type { ServerResponse } from 'node:http';
@@ -38,6 +40,8 @@ export class HttpResponseSink implements ResponseSink {
   constructor(
     private readonly res: ServerResponse,
     private readonly log: Logger,
+    /** Added to the app's headers unless it set its own; null: none. */
+    private readonly serverHeader: string | null = null,
   ) {
     res.strictContentLength = true;
   }
@@ -98,8 +102,8 @@ export class HttpResponseSink implements ResponseSink {
       return;
     }
     const statusCode = error.httpStatus ?? 500;
-    const retryAfter = statusCode === 503 ? ['Retry-After', '1'] : [];
-    this.guard(() => sendPlainError(this.res, statusCode, shortBodies[statusCode] ?? `${statusCode}\n`, retryAfter));
+    const extraHeaders = this.frontHeaders(statusCode === 503 ? ['Retry-After', '1'] : []);
+    this.guard(() => sendPlainError(this.res, statusCode, shortBodies[statusCode] ?? `${statusCode}\n`, extraHeaders));
   }
 
   private write(chunk: Buffer): void {
@@ -131,7 +135,10 @@ export class HttpResponseSink implements ResponseSink {
     const head = this.pendingHead;
     if (head === null || this.res.destroyed) return false;
     try {
-      this.res.writeHead(head.statusCode, head.reason, head.headers);
+      const headers = head.headers;
+      if (this.serverHeader !== null && !hasHeader(headers, 'server')) headers.push('Server', this.serverHeader);
+      // Node checks every name (a token) and value (no CR, LF, NUL; latin-1) and throws on a bad one.
+      this.res.writeHead(head.statusCode, head.reason, headers);
       this.isHeadCommitted = true;
       return true;
     } catch (cause: unknown) {
@@ -140,9 +147,15 @@ export class HttpResponseSink implements ResponseSink {
       this.pendingHead = null;
       this.exchange?.cancel();
       this.res.removeHeader('content-length');
-      this.guard(() => sendPlainError(this.res, 500, shortBodies[500]!));
+      this.guard(() => sendPlainError(this.res, 500, shortBodies[500]!, this.frontHeaders([])));
       return false;
     }
+  }
+
+  /** Headers of an answer the front makes in the app's place. */
+  private frontHeaders(headers: string[]): string[] {
+    if (this.serverHeader !== null) headers.push('Server', this.serverHeader);
+    return headers;
   }
 
   /** A write that breaks the rules (e.g. more bytes than Content-Length) cuts the connection. */

@@ -26,6 +26,8 @@ export interface StaticHandlerOptions {
   /** The web2py folder: files come from `<web2pyFolder>/applications/<app>/static`. */
   readonly web2pyFolder: string;
   readonly log: Logger;
+  /** `Server` header of the answers (null: none). */
+  readonly serverHeader?: string | null;
 }
 
 /** true: the request is taken (answered, or being answered); false: pass it to Python. */
@@ -45,12 +47,16 @@ const ENCODINGS = [{ coding: 'br', suffix: '.br' }, { coding: 'gzip', suffix: '.
 
 export function createStaticHandler(options: StaticHandlerOptions): StaticHandler {
   const { log } = options;
+  const serverHeader = options.serverHeader ?? null;
+  // Only once the request is taken: a request passed to Python gets its Server header there.
+  const stampServer = (res: ServerResponse): void => { if (serverHeader !== null) res.setHeader('Server', serverHeader); };
   const roots = new StaticRoots(join(options.web2pyFolder, 'applications'));
   return (req, res, pathInfo) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const mapped = mapStaticUrl(pathInfo, queryOf(req.url ?? '/'));
     if (mapped.kind === 'pass') return false;
     if (mapped.kind === 'refuse') {
+      stampServer(res);
       log.debug({ event: 'static.refused', reason: mapped.reason, path: pathInfo }, 'static path refused');
       answerLikeWeb2py(res, 400, { web2pyError: 'invalid path', body: INVALID_REQUEST_BODY });
       return true;
@@ -58,6 +64,7 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     // An unknown application: web2py answers (404 today), exactly as it would.
     const root = roots.get(mapped.app);
     if (root === null) return false;
+    stampServer(res);
     serveFile(req, res, root, mapped).catch((error: unknown) => {
       log.warn({ event: 'static.failed', path: pathInfo, reason: String(error) }, 'static file failed');
       if (res.headersSent) res.destroy();
