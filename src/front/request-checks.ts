@@ -11,8 +11,11 @@
  *   ones instead of refusing): 431;
  * - HTTP/1.1 without Host, or any request with two Host fields (RFC 9112 §3.2): 400;
  * - Transfer-Encoding in an HTTP/1.0 request, whose framing RFC 9112 §6.1 calls faulty: 400;
- * - a transfer coding other than plain `chunked` (`gzip, chunked`): the front would hand the
- *   application a body still gzip-coded, so 501 as RFC 9112 §6.1 asks.
+ * - a Transfer-Encoding whose last coding is not `chunked`: the body's length is unknown, 400
+ *   (RFC 9112 §6.3; llhttp would refuse it only once the body starts, after the application got
+ *   the request);
+ * - a coding before `chunked` (`gzip, chunked`): the front would hand the application a body
+ *   still gzip-coded, so 501 as RFC 9112 §6.1 asks.
  *
  * Pure: no I/O, so each rule is tested with plain values.
  */
@@ -66,8 +69,9 @@ export function checkRequestHead(head: RequestHead, limits: HeadLimits): HeadRef
   if (hosts === 0 && isHttp11) return badRequest('HTTP/1.1 request without a Host header');
   if (transferEncoding !== null) {
     if (!isHttp11) return badRequest('Transfer-Encoding in an HTTP/1.0 request');
-    const coding = transferEncoding.trim().toLowerCase();
-    if (coding !== 'chunked') return { code: 'W2N_ERR_CLIENT_TRANSFER_CODING', details: { coding: transferEncoding } };
+    const codings = transferEncoding.toLowerCase().split(',').map((coding) => coding.trim());
+    if (codings[codings.length - 1] !== 'chunked') return badRequest('Transfer-Encoding does not end in chunked');
+    if (codings.length > 1) return { code: 'W2N_ERR_CLIENT_TRANSFER_CODING', details: { coding: transferEncoding } };
   }
   return null;
 }

@@ -36,7 +36,9 @@ test('Host: missing in HTTP/1.1 or repeated in any version is 400', () => {
   assert.equal(checkRequestHead(head({ httpVersionMinor: 0, rawHeaders: ['Host', 'a', 'Host', 'b'] }), limits)?.code, 'W2N_ERR_CLIENT_BAD_REQUEST');
 });
 
-test('Transfer-Encoding: in HTTP/1.0 is 400; any coding but plain chunked is 501', () => {
+test('Transfer-Encoding: in HTTP/1.0 or not ending in chunked is 400; a coding before chunked is 501', () => {
+  assert.equal(checkRequestHead(head({ rawHeaders: ['Host', 'x', 'Transfer-Encoding', 'gzip'] }), limits)?.code, 'W2N_ERR_CLIENT_BAD_REQUEST');
+  assert.equal(checkRequestHead(head({ rawHeaders: ['Host', 'x', 'Transfer-Encoding', 'chunked, gzip'] }), limits)?.code, 'W2N_ERR_CLIENT_BAD_REQUEST');
   assert.equal(checkRequestHead(head({ httpVersionMinor: 0, rawHeaders: ['Transfer-Encoding', 'chunked'] }), limits)?.code, 'W2N_ERR_CLIENT_BAD_REQUEST');
   assert.deepEqual(checkRequestHead(head({ rawHeaders: ['Host', 'x', 'Transfer-Encoding', 'gzip, chunked'] }), limits),
     { code: 'W2N_ERR_CLIENT_TRANSFER_CODING', details: { coding: 'gzip, chunked' } });
