@@ -7,7 +7,12 @@
  * truncated body for a whole one. `strictContentLength` makes Node refuse to send more or fewer
  * bytes than the app's Content-Length (a mismatch would desynchronise keep-alive).
  *
- * Node adds `Date`; `Server` is added here unless the app set its own.
+ * Framing (RFC 9112 §6): a body the app gave whole gets a Content-Length; a streamed one without
+ * it is sent chunked to HTTP/1.1 clients and delimited by closing the connection for HTTP/1.0
+ * ones (Node does both). HEAD, 204 and 304 answers carry no body whatever the app wrote (Node
+ * drops the bytes); a HEAD answer keeps the Content-Length the app gave. A 1xx status cannot end
+ * a request, and a 204 may not carry Content-Length: the first is refused (500), the second
+ * dropped. Node adds `Date`; `Server` is added here unless the app set its own.
  */
 import { createReadStream } from 'node:fs';
 import type { ServerResponse } from 'node:http';
@@ -49,7 +54,9 @@ export class HttpResponseSink implements ResponseSink {
   head(head: ResponseHead, body: Buffer, isComplete: boolean): void {
     this.pendingHead = head;
     if (isComplete) {
-      if (!hasHeader(head.headers, 'content-length') && !isBodyless(head.statusCode)) {
+      // An app that answers HEAD with an empty body has not said how long the GET would be.
+      const isUnknownLength = body.length === 0 && this.res.req.method === 'HEAD';
+      if (!isUnknownLength && !isBodyless(head.statusCode) && !hasHeader(head.headers, 'content-length')) {
         head.headers.push('Content-Length', String(body.length));
       }
       if (this.commitHead()) this.guard(() => this.res.end(body));
@@ -135,7 +142,9 @@ export class HttpResponseSink implements ResponseSink {
     const head = this.pendingHead;
     if (head === null || this.res.destroyed) return false;
     try {
+      if (head.statusCode < 200) throw new Error(`status ${head.statusCode}: a 1xx status cannot be the final answer to a request`);
       const headers = head.headers;
+      if (head.statusCode === 204) removeHeader(headers, 'content-length');
       if (this.serverHeader !== null && !hasHeader(headers, 'server')) headers.push('Server', this.serverHeader);
       // Node checks every name (a token) and value (no CR, LF, NUL; latin-1) and throws on a bad one.
       this.res.writeHead(head.statusCode, head.reason, headers);
@@ -174,6 +183,10 @@ export class HttpResponseSink implements ResponseSink {
 function hasHeader(headers: readonly string[], lowerName: string): boolean {
   for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === lowerName) return true;
   return false;
+}
+
+function removeHeader(headers: string[], lowerName: string): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i]!.toLowerCase() === lowerName) headers.splice(i, 2);
 }
 
 function isBodyless(statusCode: number): boolean {
