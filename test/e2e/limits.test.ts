@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { rawRequest, RawConnection } from '../helpers/raw-http.js';
+import { makeCertificate } from '../helpers/tls.js';
 
 const apps = join(fixtures, 'apps');
 
@@ -188,4 +190,33 @@ describe('--max-connections', () => {
     assert.match(metrics.body, /^w2n_client_rejections_total\{reason="too_many_connections"\} [1-9]/m);
     assert.match(metrics.body, /^w2n_connections_open [1-3]$/m);
   });
+});
+
+test('--max-connections over TLS: the refusal is readable inside TLS', async () => {
+  const { cert, key } = makeCertificate();
+  const server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--max-connections', '1', '-c', cert, '-k', key],
+    { scheme: 'https' });
+  const open = (): Promise<{ socket: TLSSocket; text: () => string; closed: Promise<void> }> => new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: server.port, rejectUnauthorized: false }, () => {
+      let text = '';
+      socket.on('data', (c: Buffer) => { text += c.toString('latin1'); });
+      resolve({ socket, text: () => text, closed: new Promise((r) => socket.once('close', () => r())) });
+    });
+    socket.once('error', reject);
+  });
+  try {
+    const held = await open();
+    held.socket.write('GET /hello HTTP/1.1\r\nHost: x\r\n\r\n');
+    const deadline = Date.now() + 5_000;
+    while (!held.text().endsWith('Hello, World!') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(held.text().endsWith('Hello, World!'), 'the first connection is served');
+    const refused = await open();
+    refused.socket.on('error', () => {});
+    refused.socket.write('GET /hello HTTP/1.1\r\nHost: x\r\n\r\n');
+    await refused.closed;
+    assert.match(refused.text(), /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    held.socket.destroy();
+  } finally {
+    await server.stop();
+  }
 });
