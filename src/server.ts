@@ -22,6 +22,8 @@ import { createStaticHandler, describeStaticOffload, isStaticOffloadEnabled } fr
 import type { ListenerFacts } from './front/environ.js';
 import { planListeners } from './front/listen-plan.js';
 import { ListenerSet } from './front/listener-set.js';
+import { ClientRejections } from './front/client-errors.js';
+import { ConnectionLimit, warnIfFileLimitLow } from './front/connection-limit.js';
 import { checkWeb2pyFolder, isWeb2pyFolder, prepareProfilerDir } from './web2py/folder.js';
 import { randomPasswordNotice, savePassword } from './web2py/password.js';
 
@@ -141,14 +143,20 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     isWeb2py: chosen.app.kind === 'web2py',
     hasRoutesPy: chosen.hasRoutes, // checkWeb2pyFolder looked for routes.py already
   };
+  // `--server-header ''` or `off`: no Server header at all.
+  const serverHeader = config.serverHeader === '' || config.serverHeader === 'off' ? null : config.serverHeader;
+  const rejections = new ClientRejections({ log, metrics, serverHeader, maxHeaderSize: config.maxHeaderSize });
+  const connectionLimit = new ConnectionLimit(config.maxConnections, rejections, log);
+  metrics.countConnections(() => connectionLimit.open);
   const staticHandler = isStaticOffloadEnabled(offload) && chosen.app.kind === 'web2py'
     ? createStaticHandler({
-      web2pyFolder: chosen.app.folder, log,
+      web2pyFolder: chosen.app.folder, log, serverHeader,
       cache: new FileCache({ maxBytes: config.staticCacheSize, maxFileBytes: config.staticCacheFileSize }),
     })
     : null;
   const handlerOptions = {
-    pool, log, accessLog, staticHandler, metrics,
+    pool, log, accessLog, staticHandler, metrics, rejections, serverHeader,
+    headLimits: { maxRequestLine: config.maxRequestLine, maxHeaders: config.maxHeaders },
     isDraining: () => isDraining,
     onResponseOpened: () => { activeResponses += 1; },
     onResponseClosed: () => {
@@ -163,9 +171,10 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       headersTimeoutMs: config.headersTimeout * 1000,
       requestTimeoutMs: config.requestTimeout * 1000,
       keepAliveTimeoutMs: config.keepAliveTimeout * 1000,
+      maxHeaders: config.maxHeaders,
     },
     http2: config.http2 === 'on' ? { maxConcurrentStreams: config.http2MaxStreams } : null,
-    log,
+    log, rejections, connectionLimit,
     handlerFor: (facts: ListenerFacts) => createRequestHandler(facts, handlerOptions),
     fallbackPort: config.port,
   });
@@ -179,6 +188,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   for (const line of listeners.startingLines()) say(line);
   for (const note of plan.notes) say(note);
   listeners.logListening();
+  warnIfFileLimitLow(config.maxConnections, log);
   const address = listeners.main;
 
   // 3. The workers.

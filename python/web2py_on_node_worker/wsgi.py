@@ -187,6 +187,7 @@ class Response:
             if body is not None:
                 self._send_whole(body)
                 return
+            self._declare_length(result)
         if kind is FileWrapper and self._send_file(result):
             return
         try:
@@ -237,6 +238,26 @@ class Response:
                 return None
             total += len(chunk)
         return b''.join(result) if total <= limit else None
+
+    def _declare_length(self, result):
+        """A list or tuple of bytes too long for one frame: its length is known, so say it.
+
+        With Content-Length the client keeps its connection; without it the front would have to
+        send the body chunked (or close the connection after it, for HTTP/1.0).
+        """
+        if self.content_length is not None or not self.has_started or self.status[0] == '1' \
+                or self.status[:3] in ('204', '304'):
+            return
+        total = 0
+        for chunk in result:
+            if chunk.__class__ is not bytes and not isinstance(chunk, bytes):
+                return  # reported when the chunk is sent
+            total += len(chunk)
+        fields = self._fields
+        fields.append('Content-Length')
+        fields.append(str(total))
+        self._set_head(fields)
+        self.content_length = total
 
     def _require_start(self):
         if not self.has_started:

@@ -24,6 +24,7 @@ export const sections = [
   'Application',
   'Workers',
   'HTTP limits',
+  'HTTP responses',
   'Logging',
   'Config file',
 ] as const;
@@ -252,22 +253,36 @@ export const settings = defineSettings({
   },
 
   // --- HTTP limits
+  maxRequestLine: {
+    section: 'HTTP limits', cli: ['--max-request-line'],
+    type: bytes({ min: 256 }), default: 8190,
+    doc: 'Longest request line (`GET /path?query HTTP/1.1`); a longer one gets 414 and the connection is closed. '
+      + 'The line also counts towards `--max-header-size`, so a value above that one has no effect.',
+  },
   maxHeaderSize: {
     section: 'HTTP limits', cli: ['--max-header-size'],
     type: bytes({ min: 1024 }), default: 16384,
     doc: 'Largest request head (request line and headers); a larger one gets 431. On HTTP/2 it is the '
       + '`SETTINGS_MAX_HEADER_LIST_SIZE` announced to clients, and a larger header list resets its stream.',
   },
+  maxHeaders: {
+    section: 'HTTP limits', cli: ['--max-headers'],
+    type: int({ min: 1, max: 10000 }), default: 100,
+    doc: 'Most header fields in one request (browsers send 10 to 30); more get 431 and the connection is closed, '
+      + 'never a request with some headers silently dropped.',
+  },
   headersTimeout: {
     section: 'HTTP limits', cli: ['--headers-timeout'],
     type: seconds({ min: 0.1 }), default: 10,
-    doc: 'Time a client has to send the whole request head; a slower one gets 408. An HTTP/2 connection must acknowledge '
-      + 'the server\'s SETTINGS and open its first stream within it, or it is closed.',
+    doc: 'Time a client has to send the whole request head, counted from its first byte; a slower one gets 408 '
+      + 'and is closed (a slowloris client cannot hold a connection). Never more than `--request-timeout`. '
+      + 'An HTTP/2 connection must acknowledge the server\'s SETTINGS and open its first stream within it, or it is closed.',
   },
   requestTimeout: {
     section: 'HTTP limits', cli: ['--request-timeout'],
     type: seconds({ min: 0 }), default: 300,
-    doc: 'Time a client has to send the whole request, body included; `0` = none. The same per HTTP/2 stream.',
+    doc: 'Time a client has to send the whole request, body included; a slower one gets 408 and is closed; `0` = none. '
+      + 'The same per HTTP/2 stream.',
   },
   http2MaxStreams: {
     section: 'HTTP limits', cli: ['--http2-max-streams'],
@@ -279,7 +294,24 @@ export const settings = defineSettings({
     section: 'HTTP limits', cli: ['--keep-alive-timeout'],
     type: seconds({ min: 0.1 }), default: 75,
     doc: 'An idle keep-alive connection is closed after this (as nginx\'s default; an idle connection costs the front about 10 kB); '
-      + 'an HTTP/2 connection with no open stream gets GOAWAY after it.',
+      + 'an HTTP/2 connection with no open stream gets GOAWAY after it. An HTTP/1.1 connection is closed up to one second later '
+      + 'than `Keep-Alive: timeout=N` says, so a client never reuses a closing connection.',
+  },
+  maxConnections: {
+    section: 'HTTP limits', cli: ['--max-connections'],
+    type: int({ min: 1 }), default: 10000,
+    doc: 'Most client connections open at once, across all listeners. One more is answered `503 Service Unavailable` '
+      + 'with `Retry-After` and closed, instead of waiting unseen in the kernel\'s backlog. 10000 idle keep-alive '
+      + 'connections cost the front about 100 MB; each is a file descriptor, so `ulimit -n` must be higher '
+      + '(the server warns at start when it is not).',
+  },
+
+  // --- HTTP responses
+  serverHeader: {
+    section: 'HTTP responses', cli: ['--server-header'], metavar: 'TEXT',
+    type: str(), default: 'web2py-on-node',
+    doc: 'Value of the `Server` header of every response; an empty value or `off` sends none. '
+      + 'An application that sets its own `Server` header keeps it (never two).',
   },
 
   // --- Logging

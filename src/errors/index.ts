@@ -102,6 +102,18 @@ export const errorTable = {
     message: 'client too slow: {reason}', httpStatus: 408, logLevel: 'info',
     remedy: 'Raise --headers-timeout or --request-timeout if legitimate clients are this slow.',
   },
+  W2N_ERR_CLIENT_URI_TOO_LONG: {
+    message: 'request line longer than {limit} bytes', httpStatus: 414, logLevel: 'info',
+    remedy: 'Raise --max-request-line (and --max-header-size, which counts the line too) if legitimate URLs are this long.',
+  },
+  W2N_ERR_CLIENT_TOO_MANY_HEADERS: {
+    message: '{count} request headers, more than {limit}', httpStatus: 431, logLevel: 'info',
+    remedy: 'Raise --max-headers if legitimate clients send this many headers.',
+  },
+  W2N_ERR_CLIENT_TRANSFER_CODING: {
+    message: 'unsupported transfer coding {coding}', httpStatus: 501, logLevel: 'info',
+    remedy: 'Only Transfer-Encoding: chunked is understood (RFC 9112 §6.1); nothing to do on the server.',
+  },
 
   // --- the application's fault: 500, the worker carries on
   W2N_ERR_APP_EXCEPTION: {
@@ -137,6 +149,10 @@ export const errorTable = {
   W2N_ERR_QUEUE_TIMEOUT: {
     message: 'waited {waitedMs} ms for a worker', httpStatus: 503, logLevel: 'warn',
     remedy: 'Add processes or threads, raise -w, or raise --queue-timeout.',
+  },
+  W2N_ERR_TOO_MANY_CONNECTIONS: {
+    message: '{open} connections open, the most --max-connections allows', httpStatus: 503, logLevel: 'warn',
+    remedy: 'Raise --max-connections (and ulimit -n), or lower --keep-alive-timeout so idle connections leave sooner.',
   },
 
   // --- the channel: the worker is replaced

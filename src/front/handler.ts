@@ -7,18 +7,19 @@
  * difference handled here is that an HTTP/2 body needs no Content-Length.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import { formatAccessLine, type AccessLog } from '../observability/access-log.js';
 import { encodeStrings } from '../protocol/encode.js';
 import { Exchange } from '../pool/exchange.js';
 import { buildEnviron, normalizeAddress, type ListenerFacts } from './environ.js';
 import { clientCertificatePairs } from './client-certificate.js';
-import { HttpResponseSink, sendPlainError } from './response-sink.js';
+import { HttpResponseSink } from './response-sink.js';
 import { answerHealth, HEALTH_PATH } from './builtins/health.js';
 import type { StaticHandler } from './static/serve.js';
 import { answerMetrics, isLoopback, METRICS_PATH } from './builtins/metrics.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { ClientRejections } from './client-errors.js';
+import { checkRequestHead, type HeadLimits } from './request-checks.js';
 
 export interface RequestDispatcher {
   dispatch(exchange: Exchange): void;
@@ -37,30 +38,47 @@ export interface HandlerOptions {
   /** web2py static files served by the front (null when offload is off). */
   staticHandler: StaticHandler | null;
   metrics: Metrics;
+  /** Refuses bad heads (and drops what follows them on their connection); logs and counts. */
+  rejections: ClientRejections;
+  headLimits: HeadLimits;
+  /** `Server` header of every response (the application's own wins); null for none. */
+  serverHeader: string | null;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function createRequestHandler(listener: ListenerFacts, options: HandlerOptions): RequestHandler {
   const { pool, log, accessLog } = options;
-  const { onResponseOpened, staticHandler, metrics } = options;
+  const { onResponseOpened, staticHandler, metrics, rejections, headLimits, serverHeader } = options;
+  // Answers made by the front itself carry the Server header; the application's get it in the sink.
+  const stampServer = serverHeader === null ? (): void => {} : (res: ServerResponse): void => { res.setHeader('Server', serverHeader); };
   const onResponseClosed = function (this: ServerResponse): void {
     metrics.responseSent(this.statusCode);
     options.onResponseClosed();
   };
   return (req, res) => {
+    const socket = req.socket;
+    // Requests Node parsed behind a refused one on the same connection reach nothing.
+    if (rejections.isClosing(socket)) return;
     onResponseOpened();
     if (options.isDraining()) res.shouldKeepAlive = false;
-    const socket = req.socket;
     const target = req.url ?? '/';
 
+    const refusal = checkRequestHead(req, headLimits);
+    if (refusal !== null) {
+      res.on('close', onResponseClosed);
+      rejections.refuseRequest(req, res, refusal.code, refusal.details);
+      return;
+    }
     if (target === HEALTH_PATH) {
       res.on('close', onResponseClosed);
+      stampServer(res);
       answerHealth(res, pool.isReady && !options.isDraining());
       return;
     }
     if (target === METRICS_PATH && isLoopback(socket.remoteAddress)) {
       res.on('close', onResponseClosed);
+      stampServer(res);
       answerMetrics(res, metrics);
       return;
     }
@@ -76,9 +94,7 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
 
     if ('badRequest' in environ) {
       res.on('close', onResponseClosed);
-      LogEvents.clientError(log, { code: 'W2N_ERR_CLIENT_BAD_REQUEST', remoteAddr: socket.remoteAddress, reason: environ.badRequest });
-      res.shouldKeepAlive = false;
-      sendPlainError(res, 400, `Bad Request: ${environ.badRequest}\n`);
+      rejections.refuseRequest(req, res, 'W2N_ERR_CLIENT_BAD_REQUEST', { reason: environ.badRequest });
       return;
     }
 
@@ -92,7 +108,7 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     }
 
     if (listener.clientCertificates === true) environ.pairs.push(...clientCertificatePairs(socket));
-    const sink = new HttpResponseSink(res, log);
+    const sink = new HttpResponseSink(res, log, serverHeader);
     const exchange = new Exchange(encodeStrings(environ.pairs), environ.hasBody || hasHttp2Body(req) ? req : null, sink, {
       method: req.method ?? 'GET', path: environ.pathInfo,
     });

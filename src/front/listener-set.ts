@@ -21,6 +21,8 @@ import {
   createListener, formatBindTarget, isHttp2Server, listen, loadTls, secureContextOptions,
   type Http2Options, type ListenerLimits, type LoadedTls, type NodeServer,
 } from './listeners.js';
+import type { ClientRejections } from './client-errors.js';
+import type { ConnectionLimit } from './connection-limit.js';
 import { claimSocketFile, clearStaleSocket, removeSocketFile } from './unix-socket.js';
 
 export interface ListenerSetOptions {
@@ -28,6 +30,10 @@ export interface ListenerSetOptions {
   /** HTTP/2 on TLS listeners; null = `--http2 off`. */
   http2: Http2Options | null;
   log: Logger;
+  /** Answers what Node's parser refuses, on every listener. */
+  rejections: ClientRejections;
+  /** `--max-connections`, one count across every listener. */
+  connectionLimit: ConnectionLimit;
   /** Makes one listener's request handler; `facts` may still change until `open` resolves (port 0). */
   handlerFor: (facts: ListenerFacts) => RequestHandler;
   /** SERVER_PORT on a Unix socket when there is no TCP listener (`-p`). */
@@ -88,7 +94,7 @@ export class ListenerSet {
       ? { serverName: spec.ip, serverPort: String(spec.port), isTls: tls !== null, clientCertificates: tls?.ca != null }
       : { serverName: UNIX_SERVER_NAME, serverPort: firstTcp?.facts.serverPort ?? String(options.fallbackPort), isTls: false };
     const http2 = tls === null ? null : options.http2;
-    const server = createListener(options.handlerFor(facts), { limits: options.limits, tls, http2, log: options.log });
+    const server = createListener(options.handlerFor(facts), { limits: options.limits, tls, http2, rejections: options.rejections });
     const sockets = new Set<Socket>();
     let sessions: Http2Sessions | null = null;
     if (isHttp2Server(server)) {
@@ -102,6 +108,8 @@ export class ListenerSet {
         socket.once('close', () => sockets.delete(socket));
       });
     }
+    // Last: it wraps the connection listeners registered so far, so a refused connection reaches none of them.
+    options.connectionLimit.attach(server);
     const label = spec.kind === 'tcp' ? formatBindTarget({ ip: spec.ip, port: spec.port }) : formatBindTarget({ path: spec.path });
     return { spec, server, facts, tls, sessions, sockets, label, inode: null };
   }

@@ -3,7 +3,8 @@
  *
  * Node's llhttp parser is strict (no smuggling: Content-Length with Transfer-Encoding, bad
  * chunk sizes, obs-fold and bare LF are rejected); we keep it strict and give every rejection a
- * clear status (400, 408, 431) and a closed connection instead of Node's bare socket close.
+ * clear status (400, 408, 414, 431) and a closed connection instead of Node's bare socket close
+ * (client-errors.ts). The head checks llhttp does not make are in request-checks.ts.
  *
  * A TLS listener with HTTP/2 on is `http2.createSecureServer({ allowHTTP1: true })`: ALPN offers
  * `h2` then `http/1.1`, and one request handler serves both through Node's compatibility API
@@ -11,7 +12,7 @@
  * response-sink.ts deal with the few that differ). HTTP/1.1 connections on it run Node's own
  * HTTP/1 connection code, which reads its limits from the server object: they are set there.
  */
-import { createServer as createHttpServer, STATUS_CODES, type Server as HttpServer, type ServerOptions } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer, type ServerOptions } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import {
   createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse,
@@ -21,9 +22,8 @@ import { createSecureContext, type SecureContext, type TlsOptions } from 'node:t
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { ServerError } from '../errors/index.js';
-import { LogEvents } from '../observability/events.js';
-import type { Logger } from '../observability/log.js';
 import type { RequestHandler } from './handler.js';
+import type { ClientError, ClientRejections } from './client-errors.js';
 
 export interface TlsFiles {
   certificateFile: string;
@@ -52,7 +52,8 @@ export interface ListenerOptions {
   tls: LoadedTls | null;
   /** null: HTTP/1.1 only (always so without TLS: h2c is not offered). */
   http2: Http2Options | null;
-  log: Logger;
+  /** Answers, logs and counts what Node's parser refuses (client-errors.ts). */
+  rejections: ClientRejections;
 }
 
 /** What createListener makes: http.Server, https.Server (typed as http.Server) or an HTTP/2 secure server. */
@@ -64,6 +65,8 @@ export interface ListenerLimits {
   /** 0 = no limit on the whole request. */
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** `--max-headers`: Node keeps this many in `req.headers`; request-checks.ts refuses more. */
+  maxHeaders: number;
 }
 
 /** Reads and checks a certificate and key; any problem is W2N_ERR_TLS (exit 2 before listening). */
@@ -105,38 +108,31 @@ export function secureContextOptions(tls: Pick<LoadedTls, 'cert' | 'key' | 'ca'>
   return { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...(tls.ca === null ? {} : { ca: tls.ca }) };
 }
 
-const clientErrorStatus: Record<string, number> = {
-  HPE_HEADER_OVERFLOW: 431,
-  ERR_HTTP_REQUEST_TIMEOUT: 408,
-  HPE_URI_TOO_LONG: 414,
-};
-
-/** Headers beyond this many are ignored on HTTP/1.1 (Node's maxHeadersCount) and refused on HTTP/2. */
-const MAX_HEADERS_COUNT = 200;
-
-function answerClientError(error: Error & { code?: string }, socket: Duplex, log: Logger): void {
-  const code = error.code ?? '';
-  if (code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const statusCode = clientErrorStatus[code] ?? 400;
-  const errorCode = statusCode === 431 ? 'W2N_ERR_CLIENT_HEADERS_TOO_LARGE' : statusCode === 408 ? 'W2N_ERR_CLIENT_TIMEOUT' : 'W2N_ERR_CLIENT_BAD_REQUEST';
-  LogEvents.clientError(log, { code: errorCode, remoteAddr: (socket as { remoteAddress?: string }).remoteAddress, reason: `${code} ${error.message}` });
-  const body = `${statusCode} ${STATUS_CODES[statusCode] ?? ''}\n`;
-  socket.end(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? ''}\r\nConnection: close\r\n`
-    + `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+/**
+ * Node checks the head and request deadlines only every `connectionsCheckingInterval` (30 s by
+ * default: a 10 s --headers-timeout would really be up to 40 s). A quarter of the shortest
+ * deadline, at most 1 s, keeps each within a quarter of itself; the check walks only
+ * connections with a request in progress.
+ */
+function checkingIntervalMs(headersTimeoutMs: number, requestTimeoutMs: number): number {
+  const shortest = requestTimeoutMs > 0 ? Math.min(headersTimeoutMs, requestTimeoutMs) : headersTimeoutMs;
+  return Math.max(25, Math.min(1_000, Math.floor(shortest / 4)));
 }
 
 export function createListener(handler: RequestHandler, options: ListenerOptions): NodeServer {
-  const { limits, tls, http2, log } = options;
+  const { limits, tls, http2, rejections } = options;
+  const requestTimeout = Math.round(limits.requestTimeoutMs);
+  // Node refuses a head deadline longer than the whole-request one; the shorter one wins anyway.
+  const headersTimeout = requestTimeout > 0 ? Math.min(Math.round(limits.headersTimeoutMs), requestTimeout) : Math.round(limits.headersTimeoutMs);
   const http1Options: ServerOptions = {
     maxHeaderSize: limits.maxHeaderBytes,
-    headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout: Math.round(limits.keepAliveTimeoutMs),
+    connectionsCheckingInterval: checkingIntervalMs(headersTimeout, requestTimeout),
     noDelay: true,
-    requireHostHeader: true,
+    // request-checks.ts refuses a missing (and a repeated) Host itself, logged and counted like every refusal.
+    requireHostHeader: false,
     insecureHTTPParser: false,
   };
   // With a CA, a client certificate is asked for but not required; handler.ts passes a verified one on.
@@ -151,29 +147,29 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
       allowHTTP1: true,
       noDelay: true,
       settings: { maxConcurrentStreams: http2.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes, enablePush: false },
-      // HTTP/1.1's 200 headers, plus the 4 pseudo-headers of a request.
-      maxHeaderListPairs: MAX_HEADERS_COUNT + 4,
+      // --max-headers, plus the 4 pseudo-headers of a request.
+      maxHeaderListPairs: limits.maxHeaders + 4,
     }, handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
     http2Servers.add(server);
     // The HTTP/1.1 side reads these from the server object (http's connection listener).
     Object.assign(server, {
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      requireHostHeader: true,
+      maxHeaderSize: http1Options.maxHeaderSize,
+      headersTimeout: http1Options.headersTimeout,
+      requestTimeout: http1Options.requestTimeout,
+      keepAliveTimeout: http1Options.keepAliveTimeout,
+      requireHostHeader: false,
       insecureHTTPParser: false,
-      maxHeadersCount: MAX_HEADERS_COUNT,
+      maxHeadersCount: limits.maxHeaders,
     });
   } else {
     const http1 = tlsOptions === null
       ? createHttpServer(http1Options, handler)
       : createHttpsServer({ ...http1Options, ...tlsOptions }, handler) as unknown as HttpServer;
-    http1.keepAliveTimeout = limits.keepAliveTimeoutMs;
-    http1.maxHeadersCount = MAX_HEADERS_COUNT;
+    http1.keepAliveTimeout = http1Options.keepAliveTimeout!;
+    http1.maxHeadersCount = limits.maxHeaders;
     server = http1;
   }
-  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => answerClientError(error, socket, log));
+  server.on('clientError', (error: ClientError, socket: Duplex) => rejections.onClientError(error, socket));
   return server;
 }
 

@@ -9,6 +9,13 @@
  * On HTTP/2 there is no reason phrase, and connection-specific headers are not allowed (RFC 9113
  * §8.2.2; Node refuses to send them): the worker already drops Connection and Keep-Alive and
  * refuses Transfer-Encoding and Upgrade, and the rest are dropped here.
+ *
+ * Framing (RFC 9112 §6): a body the app gave whole gets a Content-Length; a streamed one without
+ * it is sent chunked to HTTP/1.1 clients and delimited by closing the connection for HTTP/1.0
+ * ones (Node does both). HEAD, 204 and 304 answers carry no body whatever the app wrote (Node
+ * drops the bytes); a HEAD answer keeps the Content-Length the app gave. A 1xx status cannot end
+ * a request, and a 204 may not carry Content-Length: the first is refused (500), the second
+ * dropped. Node adds `Date`; `Server` is added here unless the app set its own.
  */
 import { createReadStream } from 'node:fs';
 import type { ServerResponse } from 'node:http';
@@ -54,6 +61,8 @@ export class HttpResponseSink implements ResponseSink {
   constructor(
     private readonly res: ServerResponse,
     private readonly log: Logger,
+    /** Added to the app's headers unless it set its own; null: none. */
+    private readonly serverHeader: string | null = null,
   ) {
     res.strictContentLength = true;
     this.isHttp2 = res.req.httpVersionMajor === 2;
@@ -62,7 +71,9 @@ export class HttpResponseSink implements ResponseSink {
   head(head: ResponseHead, body: Buffer, isComplete: boolean): void {
     this.pendingHead = head;
     if (isComplete) {
-      if (!hasHeader(head.headers, 'content-length') && !isBodyless(head.statusCode)) {
+      // An app that answers HEAD with an empty body has not said how long the GET would be.
+      const isUnknownLength = body.length === 0 && this.res.req.method === 'HEAD';
+      if (!isUnknownLength && !isBodyless(head.statusCode) && !hasHeader(head.headers, 'content-length')) {
         head.headers.push('Content-Length', String(body.length));
       }
       if (this.commitHead()) this.guard(() => this.res.end(body));
@@ -115,8 +126,8 @@ export class HttpResponseSink implements ResponseSink {
       return;
     }
     const statusCode = error.httpStatus ?? 500;
-    const retryAfter = statusCode === 503 ? ['Retry-After', '1'] : [];
-    this.guard(() => sendPlainError(this.res, statusCode, shortBodies[statusCode] ?? `${statusCode}\n`, retryAfter));
+    const extraHeaders = this.frontHeaders(statusCode === 503 ? ['Retry-After', '1'] : []);
+    this.guard(() => sendPlainError(this.res, statusCode, shortBodies[statusCode] ?? `${statusCode}\n`, extraHeaders));
   }
 
   private write(chunk: Buffer): void {
@@ -148,8 +159,13 @@ export class HttpResponseSink implements ResponseSink {
     const head = this.pendingHead;
     if (head === null || this.res.destroyed) return false;
     try {
-      if (this.isHttp2) this.res.writeHead(head.statusCode, http2Headers(head.headers));
-      else this.res.writeHead(head.statusCode, head.reason, head.headers);
+      if (head.statusCode < 200) throw new Error(`status ${head.statusCode}: a 1xx status cannot be the final answer to a request`);
+      const headers = head.headers;
+      if (head.statusCode === 204) removeHeader(headers, 'content-length');
+      if (this.serverHeader !== null && !hasHeader(headers, 'server')) headers.push('Server', this.serverHeader);
+      // Node checks every name (a token) and value (no CR, LF, NUL; latin-1) and throws on a bad one.
+      if (this.isHttp2) this.res.writeHead(head.statusCode, http2Headers(headers));
+      else this.res.writeHead(head.statusCode, head.reason, headers);
       this.isHeadCommitted = true;
       return true;
     } catch (cause: unknown) {
@@ -158,9 +174,15 @@ export class HttpResponseSink implements ResponseSink {
       this.pendingHead = null;
       this.exchange?.cancel();
       this.res.removeHeader('content-length');
-      this.guard(() => sendPlainError(this.res, 500, shortBodies[500]!));
+      this.guard(() => sendPlainError(this.res, 500, shortBodies[500]!, this.frontHeaders([])));
       return false;
     }
+  }
+
+  /** Headers of an answer the front makes in the app's place. */
+  private frontHeaders(headers: string[]): string[] {
+    if (this.serverHeader !== null) headers.push('Server', this.serverHeader);
+    return headers;
   }
 
   /** A write that breaks the rules (e.g. more bytes than Content-Length) cuts the connection. */
@@ -179,6 +201,10 @@ export class HttpResponseSink implements ResponseSink {
 function hasHeader(headers: readonly string[], lowerName: string): boolean {
   for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === lowerName) return true;
   return false;
+}
+
+function removeHeader(headers: string[], lowerName: string): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i]!.toLowerCase() === lowerName) headers.splice(i, 2);
 }
 
 function isBodyless(statusCode: number): boolean {

@@ -80,4 +80,13 @@ export const LogEvents = {
   clientError(log: Logger, f: { code: string; remoteAddr: string | undefined; reason: string }) {
     log.debug({ event: 'client.error', ...f }, 'bad client input');
   },
+  connectionsFull(log: Logger, f: { open: number; limit: number }) {
+    log.warn({ event: 'connections.full', ...f }, '--max-connections reached: new connections get 503 (logged once per burst)');
+  },
+  acceptFailed(log: Logger, f: { code: string; message: string }) {
+    log.error({ event: 'server.accept_failed', ...f }, 'could not accept a connection (logged at most every 10 s)');
+  },
+  fileLimitLow(log: Logger, f: { maxConnections: number; openFilesLimit: number }) {
+    log.warn({ event: 'server.file_limit_low', ...f }, 'ulimit -n is below --max-connections: connections past it cannot be accepted');
+  },
 } as const;

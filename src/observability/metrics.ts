@@ -24,6 +24,7 @@ export class Metrics {
   private readonly rejected: Counter<'reason'>;
   private readonly timeouts: Counter;
   private readonly workerExits: Counter<'reason'>;
+  private readonly clientRejections: Counter<'reason'>;
 
   constructor(poolCounts: () => PoolCounts) {
     const registers = [this.registry];
@@ -34,6 +35,10 @@ export class Metrics {
     this.rejected = new Counter({ name: 'w2n_queue_rejected_total', help: 'Requests answered 503 by the queue.', labelNames: ['reason'], registers });
     this.timeouts = new Counter({ name: 'w2n_request_timeouts_total', help: 'Requests answered 504 because they ran past --timeout.', registers });
     this.workerExits = new Counter({ name: 'w2n_worker_exits_total', help: 'Worker processes that left, by why.', labelNames: ['reason'], registers });
+    this.clientRejections = new Counter({
+      name: 'w2n_client_rejections_total', help: 'Requests or connections refused for bad or unwelcome input (400, 408, 414, 431, 501, 503 over --max-connections), by reason.',
+      labelNames: ['reason'], registers,
+    });
     const gauge = (name: string, help: string, read: (counts: PoolCounts) => number): void => {
       new Gauge({ name, help, registers, collect() { this.set(read(poolCounts())); } });
     };
@@ -49,6 +54,16 @@ export class Metrics {
 
   queueRejected(reason: RejectReason): void {
     this.rejected.inc({ reason: reason === 'queue full' ? 'full' : 'timeout' });
+  }
+
+  /** `reason`: the error code without `W2N_ERR_` / `W2N_ERR_CLIENT_`, lower case (`bad_request`, `too_many_connections`). */
+  clientRejected(reason: string): void {
+    this.clientRejections.inc({ reason });
+  }
+
+  /** The gauge of open client connections reads `read()` when scraped. */
+  countConnections(read: () => number): void {
+    new Gauge({ name: 'w2n_connections_open', help: 'Client connections open now, across all listeners.', registers: [this.registry], collect() { this.set(read()); } });
   }
 
   requestTimedOut(): void {

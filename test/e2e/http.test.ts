@@ -204,16 +204,13 @@ test('a segfault is the same: 502, replaced', async () => {
   assert.match(server.stderr(), /SIGSEGV/);
 });
 
+// Smuggling (ambiguous framing, Host rules) is tested strictly in smuggling.test.ts, size and
+// count limits in limits.test.ts; here, that other bad input gets its answer and the server lives.
 test('malformed HTTP: 400, connection closed, server lives', async () => {
   const cases: [string, RegExp][] = [
     ['garbage\r\n\r\n', /^HTTP\/1\.1 400 /],
-    ['GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', /^HTTP\/1\.1 400 /],
-    ['GET / HTTP/1.1\r\n\r\n', /^HTTP\/1\.1 400 /],
     ['GET /echo HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n', /^HTTP\/1\.1 400 /],
-    ['POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', /^HTTP\/1\.1 400 /],
-    ['POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', /^HTTP\/1\.1 400 /],
     ['GET /echo/%00 HTTP/1.1\r\nHost: x\r\n\r\n', /^HTTP\/1\.1 400 /],
-    [`GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, /^HTTP\/1\.1 431 /],
   ];
   for (const [bytes, expected] of cases) {
     const { response, closedByServer } = await rawRequest(server.port, bytes);

@@ -334,6 +334,27 @@ class ResponseFramesTest(unittest.TestCase):
         self.assertEqual(frames[-1][1], p.FLAG_END)
         self.assertEqual(p.split_response(frames[0][3])[1] + b''.join(f[3] for f in frames[1:]), body)
 
+    def test_a_list_too_long_for_one_frame_declares_its_length(self):
+        body = [b'a' * p.MAX_CHUNK, b'b' * 10]
+        frames, _, _ = run_app(simple_app(body=body))
+        head, _ = p.split_response(frames[0][3])
+        self.assertEqual(head, ['200 OK', 'Content-Type', 'text/plain', 'Content-Length', str(p.MAX_CHUNK + 10)])
+
+    def test_declared_length_is_kept_and_bodyless_statuses_get_none(self):
+        declared = [('Content-Length', str(p.MAX_CHUNK + 1))]
+        frames, _, _ = run_app(simple_app(headers=declared, body=[b'a' * p.MAX_CHUNK, b'b']))
+        self.assertEqual(p.split_response(frames[0][3])[0], ['200 OK', 'Content-Length', str(p.MAX_CHUNK + 1)])
+        frames, _, _ = run_app(simple_app(status='304 Not Modified', headers=[], body=[b'a' * p.MAX_CHUNK, b'b']))
+        self.assertEqual(p.split_response(frames[0][3])[0], ['304 Not Modified'])
+
+    def test_a_generator_declares_no_length(self):
+        def app(environ, start_response):
+            start_response('200 OK', [])
+            yield b'a' * p.MAX_CHUNK
+            yield b'b'
+        frames, _, _ = run_app(app)
+        self.assertEqual(p.split_response(frames[0][3])[0], ['200 OK'])
+
     def test_head_waits_for_the_first_non_empty_chunk(self):
         seen = []
 
@@ -542,6 +563,10 @@ class FixtureAppsValidateTest(unittest.TestCase):
         'suite': [('/hello', ''), ('/echo', ''), ('/nothing', '')],
         'spin': [('/status', ''), ('/', 'kind=sleep&s=0')],  # its other requests never end
         'session_lock': [('/ping', ''), ('/lock', 's=0')],
+        'framing': [('/framing/list', 'n=10&parts=3'), ('/framing/gen', 'n=10&cl=1'), ('/framing/write', 'n=3'),
+                    ('/framing/empty', '')],
+        'badheaders': [('/', ''), ('/', 'kind=latin1'), ('/', 'kind=server')],
+        'hits': [('/hits/a', ''), ('/hits/a/peek', '')],
     }
     #: fixtures that raise on purpose
     RAISING = {'boom': ZeroDivisionError}

@@ -31,6 +31,8 @@ export interface StaticHandlerOptions {
   readonly log: Logger;
   /** The in-memory cache of hot small files (file-cache.ts); one with maxBytes 0 is off. */
   readonly cache: FileCache;
+  /** `Server` header of the answers (null: none). */
+  readonly serverHeader?: string | null;
 }
 
 /** true: the request is taken (answered, or being answered); false: pass it to Python. */
@@ -50,6 +52,9 @@ const ENCODINGS = [{ coding: 'br', suffix: '.br' }, { coding: 'gzip', suffix: '.
 
 export function createStaticHandler(options: StaticHandlerOptions): StaticHandler {
   const { log } = options;
+  const serverHeader = options.serverHeader ?? null;
+  // Only once the request is taken: a request passed to Python gets its Server header there.
+  const stampServer = (res: ServerResponse): void => { if (serverHeader !== null) res.setHeader('Server', serverHeader); };
   const roots = new StaticRoots(join(options.web2pyFolder, 'applications'));
   const { cache } = options;
   return (req, res, pathInfo) => {
@@ -57,6 +62,7 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     const mapped = mapStaticUrl(pathInfo, queryOf(req.url ?? '/'));
     if (mapped.kind === 'pass') return false;
     if (mapped.kind === 'refuse') {
+      stampServer(res);
       log.debug({ event: 'static.refused', reason: mapped.reason, path: pathInfo }, 'static path refused');
       answerLikeWeb2py(res, 400, { web2pyError: 'invalid path', body: INVALID_REQUEST_BODY });
       return true;
@@ -64,6 +70,7 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     // An unknown application: web2py answers (404 today), exactly as it would.
     const root = roots.get(mapped.app);
     if (root === null) return false;
+    stampServer(res);
     const cached = cache.enabled && isPlainRequest(req) ? cache.get(cacheKey(root, mapped.file)) : undefined;
     if (cached !== undefined) {
       answerFromMemory(req, res, cached, mapped);
