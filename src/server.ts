@@ -19,6 +19,8 @@ import { Metrics } from './observability/metrics.js';
 import { CodeWatcher, watchTargets } from './pool/code-watcher.js';
 import { probePython, type PythonFacts, type WorkerHandshake } from './pool/worker.js';
 import { createRequestHandler } from './front/handler.js';
+import { RequestBodies } from './front/request-body.js';
+import { probeSpoolDir } from './front/body-spool.js';
 import { createStaticHandler, describeStaticOffload, isStaticOffloadEnabled } from './front/static/serve.js';
 import type { ListenerFacts } from './front/environ.js';
 import { createListener, listen, loadTls, type LoadedTls } from './front/listeners.js';
@@ -112,6 +114,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const profilerDir = config.profiler === null ? null : prepareProfilerDir(config.profiler, config.folder);
   const accessLogFile = join(chosen.app.kind === 'web2py' ? chosen.app.folder : config.folder, ACCESS_LOG_FILE_NAME);
   const accessLog = config.logging ? AccessLog.open(accessLogFile) : null;
+  const spoolProblem = config.chunkedInput === 'spool' ? probeSpoolDir(config.spoolDir) : null;
+  if (spoolProblem !== null) throw new ServerError('W2N_ERR_SPOOL_DIR', { folder: config.spoolDir, reason: spoolProblem });
   if (config.port !== 0 && chosen.app.kind === 'web2py') writePassword(config, chosen.app.folder, config.port, say);
 
   // 2. The listener.
@@ -149,8 +153,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const staticHandler = isStaticOffloadEnabled(offload) && chosen.app.kind === 'web2py'
     ? createStaticHandler({ web2pyFolder: chosen.app.folder, log })
     : null;
+  const bodies = new RequestBodies({
+    maxBytes: config.maxBody, memoryBytes: config.bodyBufferSize, spoolDir: config.spoolDir, chunkedInput: config.chunkedInput,
+  }, log);
   const handler = createRequestHandler(listenerFacts, {
-    pool, log, accessLog, staticHandler, metrics,
+    pool, log, accessLog, staticHandler, metrics, bodies,
     isDraining: () => isDraining,
     onResponseOpened: () => { activeResponses += 1; },
     onResponseClosed: () => {
@@ -173,6 +180,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
   // 3. The workers.
   LogEvents.appChosen(log, { kind: chosen.app.kind, detail: chosen.detail });
+  if (chosen.app.kind === 'web2py' && config.chunkedInput === 'stream') LogEvents.chunkedStreamWithWeb2py(log);
   say(`application: ${chosen.detail}`);
   try {
     const ready = await pool.start();

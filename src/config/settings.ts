@@ -9,7 +9,7 @@
  * Docs text is Markdown (backticks for literals); --help strips the backticks.
  */
 
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 
 import {
   bool, bytes, enumOf, int, nullable, path, seconds, str,
@@ -127,6 +127,14 @@ export const settings = defineSettings({
       + '`routes.py` (its rewrites can move static URLs); `on` serves them even then; `off` leaves them to web2py.',
   },
 
+  chunkedInput: {
+    section: 'Application', cli: ['--chunked-input'],
+    type: enumOf(['spool', 'stream']), default: 'spool',
+    doc: 'How a request body without `Content-Length` (`Transfer-Encoding: chunked`) reaches the application. `spool`: the front '
+      + 'reads it whole (memory, then a temp file: `--body-buffer-size`, `--spool-dir`) and hands it over with `CONTENT_LENGTH` set, '
+      + 'as web2py and most WSGI apps need (they read `CONTENT_LENGTH` bytes and would see an empty body). `stream`: it is passed on '
+      + 'as it arrives, without `CONTENT_LENGTH`, for apps that read `wsgi.input` to its end (`wsgi.input_terminated`).',
+  },
   reload: {
     section: 'Application', cli: ['--reload'],
     type: bool(), default: false,
@@ -228,6 +236,26 @@ export const settings = defineSettings({
     section: 'HTTP limits', cli: ['--keep-alive-timeout'],
     type: seconds({ min: 0.1 }), default: 75,
     doc: 'An idle keep-alive connection is closed after this (as nginx\'s default; an idle connection costs the front about 10 kB).',
+  },
+
+  maxBody: {
+    section: 'HTTP limits', cli: ['--max-body'],
+    type: bytes({ min: 1 }), default: 1024 ** 3,
+    doc: 'Largest request body. A larger `Content-Length` gets 413 before any of the body is read (and without `100 Continue`); '
+      + 'a chunked body gets 413 when it grows past it; the connection is then closed (after letting the client finish sending '
+      + 'for up to 5 s, so it reads the 413 instead of a reset). The default, as waitress\'s, leaves room for large web2py uploads: '
+      + 'bodies stream to the worker or spool to disk, so the cost of a big one is disk and time, not memory. No unlimited: give a large value.',
+  },
+  bodyBufferSize: {
+    section: 'HTTP limits', cli: ['--body-buffer-size'],
+    type: bytes({ min: 0 }), default: 1024 ** 2,
+    doc: 'A chunked request body being spooled (`--chunked-input spool`) stays in memory up to this size; a longer one moves to a temp file in `--spool-dir`.',
+  },
+  spoolDir: {
+    section: 'HTTP limits', cli: ['--spool-dir'],
+    type: path({ mustExist: true, dir: true }), default: () => tmpdir(), defaultDoc: 'the system temp folder (`$TMPDIR`, else `/tmp`)',
+    doc: 'Folder of the temp files of spooled request bodies. Each is created mode 0600 and unlinked at once, so none is ever left behind; '
+      + 'the space is freed when its request ends. Must be writable (checked at start).',
   },
 
   // --- Logging

@@ -5,6 +5,7 @@
  * sees workers, processes or frames.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import { formatAccessLine, type AccessLog } from '../observability/access-log.js';
@@ -16,6 +17,7 @@ import { answerHealth, HEALTH_PATH } from './builtins/health.js';
 import type { StaticHandler } from './static/serve.js';
 import { answerMetrics, isLoopback, METRICS_PATH } from './builtins/metrics.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { RequestBodies } from './request-body.js';
 
 export interface RequestDispatcher {
   dispatch(exchange: Exchange): void;
@@ -34,13 +36,15 @@ export interface HandlerOptions {
   /** web2py static files served by the front (null when offload is off). */
   staticHandler: StaticHandler | null;
   metrics: Metrics;
+  /** Body limits, 100-continue, chunked bodies spooled or streamed. */
+  bodies: RequestBodies;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function createRequestHandler(listener: ListenerFacts, options: HandlerOptions): RequestHandler {
   const { pool, log, accessLog } = options;
-  const { onResponseOpened, staticHandler, metrics } = options;
+  const { onResponseOpened, staticHandler, metrics, bodies } = options;
   const onResponseClosed = function (this: ServerResponse): void {
     metrics.responseSent(this.statusCode);
     options.onResponseClosed();
@@ -89,18 +93,23 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     }
 
     const sink = new HttpResponseSink(res, log);
-    const exchange = new Exchange(encodeStrings(environ.pairs), environ.hasBody ? req : null, sink, {
-      method: req.method ?? 'GET', path: environ.pathInfo,
-    });
-    sink.exchange = exchange;
+    const label = { method: req.method ?? 'GET', path: environ.pathInfo };
+    let exchange: Exchange | null = null;
+    const start = (pairs: string[], body: Readable | null): void => {
+      exchange = new Exchange(encodeStrings(pairs), body, sink, label);
+      sink.exchange = exchange;
+      pool.dispatch(exchange);
+    };
     // One listener per response (this is the hot path): cancel if cut short, log, count.
     const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo);
     res.on('close', () => {
-      if (!res.writableFinished) exchange.cancel();
+      if (!res.writableFinished) exchange?.cancel();
       if (logLine !== null) accessLog!.write(logLine(res.statusCode));
       onResponseClosed.call(res);
     });
-    pool.dispatch(exchange);
+    // A body may be refused (413) or spooled before the request is dispatched.
+    if (environ.hasBody) bodies.receive(req, res, environ.pairs, start);
+    else start(environ.pairs, null);
   };
 }
 

@@ -96,6 +96,9 @@ export function createListener(handler: RequestHandler, limits: ListenerLimits, 
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.maxHeadersCount = 200;
   server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => answerClientError(error, socket, log));
+  // `Expect: 100-continue`: Node would send the 100 at once; the handler sends it when the body
+  // is really going to be read, and never for a body it refuses (front/request-body.ts).
+  server.on('checkContinue', handler);
   return server;
 }
 
