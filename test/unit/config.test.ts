@@ -65,6 +65,7 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   app: { raw: 'myapp.wsgi:application', value: 'myapp.wsgi:application' },
   reload: { raw: null, value: true },
   staticOffload: { raw: 'off', value: 'off' },
+  chunkedInput: { raw: 'stream', value: 'stream' },
   python: { raw: '/usr/bin/python3.11', value: '/usr/bin/python3.11' },
   processes: { raw: '3', value: 3 },
   threads: { raw: '16', value: 16 },
@@ -83,6 +84,9 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   headersTimeout: { raw: '0.5', value: 0.5 },
   requestTimeout: { raw: '0', value: 0 },
   keepAliveTimeout: { raw: '65', value: 65 },
+  maxBody: { raw: '10g', value: 10 * 1024 ** 3 },
+  bodyBufferSize: { raw: '0', value: 0 },
+  spoolDir: { raw: 'web2py', value: web2pyDir },
   logLevel: { raw: 'debug', value: 'debug' },
   logFormat: { raw: 'json', value: 'json' },
   config: { raw: '', value: null },
@@ -199,9 +203,10 @@ describe('defaults, precedence and sources', () => {
     const { config, sources } = load();
     assert.deepEqual({ ...config, processes: 0 }, {
       ip: '127.0.0.1', port: 8000, password: '<recycle>', sslCertificate: null, sslPrivateKey: null,
-      workers: null, logging: false, profiler: null, folder: scratch, app: null, staticOffload: 'auto', reload: false, python: 'python3',
+      workers: null, logging: false, profiler: null, folder: scratch, app: null, staticOffload: 'auto', chunkedInput: 'spool', reload: false, python: 'python3',
       processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', queueSize: 1024, queueTimeout: 30, timeout: 300, timeoutGrace: 10, maxRequests: 0, maxRequestsJitter: 0, maxRss: 0, maxLifetime: 0, gracefulTimeout: 30,
       maxHeaderSize: 16384, headersTimeout: 10, requestTimeout: 300, keepAliveTimeout: 75,
+      maxBody: 1024 ** 3, bodyBufferSize: 1024 ** 2, spoolDir: tmpdir(),
       logLevel: 'info', logFormat: 'text', config: null,
     });
     assert.ok(config.processes >= 1 && config.processes <= 256);
