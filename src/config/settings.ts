@@ -253,8 +253,8 @@ export const settings = defineSettings({
   },
   spoolDir: {
     section: 'HTTP limits', cli: ['--spool-dir'],
-    type: path({ mustExist: true, dir: true }), default: () => tmpdir(), defaultDoc: 'the system temp folder (`$TMPDIR`, else `/tmp`)',
-    doc: 'Folder of the temp files of spooled request bodies. Each is created mode 0600 and unlinked at once, so none is ever left behind; '
+    type: path({ mustExist: true, dir: true }), default: () => tmpdir(), defaultDoc: 'the system temp folder',
+    doc: 'Folder of the temp files of spooled request bodies (default: `$TMPDIR`, else `/tmp`). Each is created mode 0600 and unlinked at once, so none is ever left behind; '
       + 'the space is freed when its request ends. Must be writable (checked at start).',
   },
 

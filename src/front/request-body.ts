@@ -143,6 +143,9 @@ class LimitedBody extends Readable {
     private readonly onTooLarge: (receivedBytes: number) => void,
   ) {
     super({ highWaterMark: 64 * 1024 });
+    // The channel listens for errors while it runs the request; an error after it let go (or
+    // before it started) must not become an uncaught exception.
+    this.on('error', () => undefined);
   }
 
   override _read(): void {
