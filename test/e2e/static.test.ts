@@ -55,6 +55,9 @@ before(async () => {
   writeFileSync(join(staticDir, 'js', 'app.js.gz'), gzipSync(Buffer.from('stale')));
   utimesSync(join(staticDir, 'js', 'app.js.gz'), new Date(0), new Date(0));
   utimesSync(join(staticDir, 'css', 'web2py.css'), cssTime, cssTime);
+  // Fresh siblings carry the same time: a coarse-clock write can otherwise stamp them a few ms
+  // *before* a file stamped with the fine clock (multigrain timestamps, Linux ≥ 6.13).
+  for (const sibling of ['web2py.css.gz', 'web2py.css.br']) utimesSync(join(staticDir, 'css', sibling), cssTime, cssTime);
   writeFileSync(join(staticDir, 'my_file.txt'), 'underscored\n');
   writeFileSync(join(staticDir, '.htaccess'), SECRET);
   writeFileSync(join(scratch, 'secret.txt'), SECRET);
