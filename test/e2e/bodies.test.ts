@@ -156,6 +156,16 @@ describe('spooled chunked bodies (the default)', () => {
     assert.match(response, /^HTTP\/1\.1 200 /);
   });
 
+  test('the worker dies with a spooled body: 502, and the spool file is closed', async () => {
+    const { req, answer } = post(server.port, '/crash/exit');
+    await writeAll(req, randomBytes(3 * MIB));
+    req.end();
+    const { res } = await answer;
+    assert.equal(res.statusCode, 502);
+    await waitFor('the spool file to be closed', () => spoolDescriptors(frontPid(), spoolDir).length === 0);
+    assert.deepEqual(readdirSync(spoolDir), []);
+  });
+
   test('Content-Length above --max-body: 413 before the body is read, connection closed', async () => {
     const { response, closedByServer } = await rawRequest(server.port,
       `POST /sized HTTP/1.1\r\nHost: x\r\nContent-Length: ${MAX_BODY + 1}\r\n\r\n`);
