@@ -9,6 +9,7 @@
 import { join } from 'node:path';
 import type { Config, SettingKey } from './config/settings.js';
 import type { Source } from './config/load.js';
+import { ServerError } from './errors/index.js';
 import { LogEvents } from './observability/events.js';
 import type { Logger } from './observability/log.js';
 import { AccessLog, ACCESS_LOG_FILE_NAME } from './observability/access-log.js';
@@ -18,6 +19,8 @@ import { CodeWatcher, watchTargets } from './pool/code-watcher.js';
 import { probePython, type PythonFacts, type WorkerHandshake } from './pool/worker.js';
 import { createRequestHandler } from './front/handler.js';
 import { FileCache } from './front/static/file-cache.js';
+import { RequestBodies } from './front/request-body.js';
+import { probeSpoolDir } from './front/body-spool.js';
 import { createStaticHandler, describeStaticOffload, isStaticOffloadEnabled } from './front/static/serve.js';
 import type { ListenerFacts } from './front/environ.js';
 import { planListeners } from './front/listen-plan.js';
@@ -106,6 +109,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const profilerDir = config.profiler === null ? null : prepareProfilerDir(config.profiler, config.folder);
   const accessLogFile = join(chosen.app.kind === 'web2py' ? chosen.app.folder : config.folder, ACCESS_LOG_FILE_NAME);
   const accessLog = config.logging ? AccessLog.open(accessLogFile) : null;
+  const spoolProblem = config.chunkedInput === 'spool' ? probeSpoolDir(config.spoolDir) : null;
+  if (spoolProblem !== null) throw new ServerError('W2N_ERR_SPOOL_DIR', { folder: config.spoolDir, reason: spoolProblem });
   const writePassword = chosen.app.kind === 'web2py' ? passwordWriter(config, chosen.app.folder, say) : null;
   // Ports known now get their password file before anything binds; port 0 once it is chosen.
   const hasTcp = plan.specs.some((spec) => spec.kind === 'tcp');
@@ -154,8 +159,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       cache: new FileCache({ maxBytes: config.staticCacheSize, maxFileBytes: config.staticCacheFileSize }),
     })
     : null;
+  const bodies = new RequestBodies({
+    maxBytes: config.maxBody, memoryBytes: config.bodyBufferSize, spoolDir: config.spoolDir, chunkedInput: config.chunkedInput,
+  }, log);
   const handlerOptions = {
-    pool, log, accessLog, staticHandler, metrics, rejections, serverHeader,
+    pool, log, accessLog, staticHandler, metrics, rejections, serverHeader, bodies,
     headLimits: { maxRequestLine: config.maxRequestLine, maxHeaders: config.maxHeaders },
     isDraining: () => isDraining,
     onResponseOpened: () => { activeResponses += 1; },
@@ -193,6 +201,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
   // 3. The workers.
   LogEvents.appChosen(log, { kind: chosen.app.kind, detail: chosen.detail });
+  if (chosen.app.kind === 'web2py' && config.chunkedInput === 'stream') LogEvents.chunkedStreamWithWeb2py(log);
   say(`application: ${chosen.detail}`);
   try {
     const ready = await pool.start();

@@ -9,7 +9,7 @@
  * Docs text is Markdown (backticks for literals); --help strips the backticks.
  */
 
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 
 import { interfaces } from './interfaces.js';
 import {
@@ -171,6 +171,14 @@ export const settings = defineSettings({
     doc: 'Largest static file (or `.gz`/`.br` sibling) kept in that memory; larger ones are streamed from disk.',
   },
 
+  chunkedInput: {
+    section: 'Application', cli: ['--chunked-input'],
+    type: enumOf(['spool', 'stream']), default: 'spool',
+    doc: 'How a request body without `Content-Length` (`Transfer-Encoding: chunked`) reaches the application. `spool`: the front '
+      + 'reads it whole (memory, then a temp file: `--body-buffer-size`, `--spool-dir`) and hands it over with `CONTENT_LENGTH` set, '
+      + 'as web2py and most WSGI apps need (they read `CONTENT_LENGTH` bytes and would see an empty body). `stream`: it is passed on '
+      + 'as it arrives, without `CONTENT_LENGTH`, for apps that read `wsgi.input` to its end (`wsgi.input_terminated`).',
+  },
   reload: {
     section: 'Application', cli: ['--reload'],
     type: bool(), default: false,
@@ -304,6 +312,26 @@ export const settings = defineSettings({
       + 'with `Retry-After` and closed, instead of waiting unseen in the kernel\'s backlog. 10000 idle keep-alive '
       + 'connections cost the front about 100 MB; each is a file descriptor, so `ulimit -n` must be higher '
       + '(the server warns at start when it is not).',
+  },
+
+  maxBody: {
+    section: 'HTTP limits', cli: ['--max-body'],
+    type: bytes({ min: 1 }), default: 1024 ** 3,
+    doc: 'Largest request body. A larger `Content-Length` gets 413 before any of the body is read (and without `100 Continue`); '
+      + 'a chunked body gets 413 when it grows past it; the connection is then closed (after letting the client finish sending '
+      + 'for up to 5 s, so it reads the 413 instead of a reset). The default, as waitress\'s, leaves room for large web2py uploads: '
+      + 'bodies stream to the worker or spool to disk, so the cost of a big one is disk and time, not memory. No unlimited: give a large value.',
+  },
+  bodyBufferSize: {
+    section: 'HTTP limits', cli: ['--body-buffer-size'],
+    type: bytes({ min: 0 }), default: 1024 ** 2,
+    doc: 'A chunked request body being spooled (`--chunked-input spool`) stays in memory up to this size; a longer one moves to a temp file in `--spool-dir`.',
+  },
+  spoolDir: {
+    section: 'HTTP limits', cli: ['--spool-dir'],
+    type: path({ mustExist: true, dir: true }), default: () => tmpdir(), defaultDoc: 'the system temp folder',
+    doc: 'Folder of the temp files of spooled request bodies (default: `$TMPDIR`, else `/tmp`). Each is created mode 0600 and unlinked at once, so none is ever left behind; '
+      + 'the space is freed when its request ends. Must be writable (checked at start).',
   },
 
   // --- HTTP responses

@@ -88,6 +88,10 @@ export const errorTable = {
     message: 'no worker became ready: {reason}', exitCode: 2, logLevel: 'fatal',
     remedy: 'Read the worker output above; run the app by hand with the same Python to see its error.',
   },
+  W2N_ERR_SPOOL_DIR: {
+    message: 'cannot use spool folder {folder}: {reason}', exitCode: 2, logLevel: 'fatal',
+    remedy: 'Give --spool-dir a folder this user can create files in (chunked request bodies are spooled there).',
+  },
 
   // --- client errors: bad input gets a clear answer
   W2N_ERR_CLIENT_BAD_REQUEST: {
@@ -113,6 +117,14 @@ export const errorTable = {
   W2N_ERR_CLIENT_TRANSFER_CODING: {
     message: 'unsupported transfer coding {coding}', httpStatus: 501, logLevel: 'info',
     remedy: 'Only Transfer-Encoding: chunked is understood (RFC 9112 §6.1); nothing to do on the server.',
+  },
+  W2N_ERR_CLIENT_BODY_TOO_LARGE: {
+    message: 'request body larger than --max-body ({limit} bytes): {reason}', httpStatus: 413, logLevel: 'info',
+    remedy: 'Raise --max-body if legitimate clients send bodies this large.',
+  },
+  W2N_ERR_BODY_SPOOL: {
+    message: 'cannot spool a request body in {folder}: {reason}', httpStatus: 500, logLevel: 'error',
+    remedy: 'Free space in --spool-dir (or point it at a larger file system), or raise --body-buffer-size.',
   },
 
   // --- the application's fault: 500, the worker carries on

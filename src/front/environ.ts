@@ -141,3 +141,17 @@ export function buildEnviron(request: RequestFacts, listener: ListenerFacts): En
   for (const [key, value] of joined) pairs.push(key, value);
   return { pairs, hasBody, pathInfo };
 }
+
+/**
+ * The pairs of a request whose chunked body was spooled: `CONTENT_LENGTH` is its real size and
+ * `HTTP_TRANSFER_ENCODING` is gone (the app sees a body of known length, as web2py needs).
+ */
+export function withContentLength(pairs: readonly string[], length: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < pairs.length; i += 2) {
+    const key = pairs[i]!;
+    if (key !== 'HTTP_TRANSFER_ENCODING' && key !== 'CONTENT_LENGTH') out.push(key, pairs[i + 1]!);
+  }
+  out.push('CONTENT_LENGTH', String(length));
+  return out;
+}

@@ -7,6 +7,7 @@
  * difference handled here is that an HTTP/2 body needs no Content-Length.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Logger } from '../observability/log.js';
 import { formatAccessLine, type AccessLog } from '../observability/access-log.js';
 import { encodeStrings } from '../protocol/encode.js';
@@ -20,6 +21,7 @@ import { answerMetrics, isLoopback, METRICS_PATH } from './builtins/metrics.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ClientRejections } from './client-errors.js';
 import { checkRequestHead, type HeadLimits } from './request-checks.js';
+import type { RequestBodies } from './request-body.js';
 
 export interface RequestDispatcher {
   dispatch(exchange: Exchange): void;
@@ -43,13 +45,15 @@ export interface HandlerOptions {
   headLimits: HeadLimits;
   /** `Server` header of every response (the application's own wins); null for none. */
   serverHeader: string | null;
+  /** Body limits, 100-continue, chunked bodies spooled or streamed. */
+  bodies: RequestBodies;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function createRequestHandler(listener: ListenerFacts, options: HandlerOptions): RequestHandler {
   const { pool, log, accessLog } = options;
-  const { onResponseOpened, staticHandler, metrics, rejections, headLimits, serverHeader } = options;
+  const { onResponseOpened, staticHandler, metrics, rejections, headLimits, serverHeader, bodies } = options;
   // Answers made by the front itself carry the Server header; the application's get it in the sink.
   const stampServer = serverHeader === null ? (): void => {} : (res: ServerResponse): void => { res.setHeader('Server', serverHeader); };
   const onResponseClosed = function (this: ServerResponse): void {
@@ -109,18 +113,24 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
 
     if (listener.clientCertificates === true) environ.pairs.push(...clientCertificatePairs(socket));
     const sink = new HttpResponseSink(res, log, serverHeader);
-    const exchange = new Exchange(encodeStrings(environ.pairs), environ.hasBody || hasHttp2Body(req) ? req : null, sink, {
-      method: req.method ?? 'GET', path: environ.pathInfo,
-    });
-    sink.exchange = exchange;
+    const label = { method: req.method ?? 'GET', path: environ.pathInfo };
+    let exchange: Exchange | null = null;
+    const start = (pairs: string[], body: Readable | null): void => {
+      exchange = new Exchange(encodeStrings(pairs), body, sink, label);
+      sink.exchange = exchange;
+      pool.dispatch(exchange);
+    };
     // One listener per response (this is the hot path): cancel if cut short, log, count.
     const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo);
     res.on('close', () => {
-      if (!res.writableFinished) exchange.cancel();
+      if (!res.writableFinished) exchange?.cancel();
       if (logLine !== null) accessLog!.write(logLine(res.statusCode));
       onResponseClosed.call(res);
     });
-    pool.dispatch(exchange);
+    // A body may be refused (413) or spooled before the request is dispatched. An HTTP/2 body
+    // without Content-Length is spooled like a chunked one, so web2py gets its CONTENT_LENGTH.
+    if (environ.hasBody || hasHttp2Body(req)) bodies.receive(req, res, environ.pairs, start);
+    else start(environ.pairs, null);
   };
 }
 

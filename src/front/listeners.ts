@@ -170,6 +170,10 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
     server = http1;
   }
   server.on('clientError', (error: ClientError, socket: Duplex) => rejections.onClientError(error, socket));
+  // `Expect: 100-continue`: Node would send the 100 at once; the handler sends it when the body
+  // is really going to be read, and never for a body it refuses (front/request-body.ts). On an
+  // HTTP/2 server this covers both its HTTP/2 streams and its HTTP/1.1 connections.
+  (server as HttpServer).on('checkContinue', handler);
   return server;
 }
 

@@ -89,4 +89,10 @@ export const LogEvents = {
   fileLimitLow(log: Logger, f: { maxConnections: number; openFilesLimit: number }) {
     log.warn({ event: 'server.file_limit_low', ...f }, 'ulimit -n is below --max-connections: connections past it cannot be accepted');
   },
+  chunkedStreamWithWeb2py(log: Logger) {
+    log.warn({ event: 'config.chunked_stream_web2py' }, '--chunked-input stream with web2py: web2py reads CONTENT_LENGTH, so chunked request bodies will look empty to it');
+  },
+  bodySpoolFailed(log: Logger, f: { code: string; folder: string; reason: string }) {
+    log.error({ event: 'body.spool_failed', ...f }, 'cannot spool a request body to disk: answered 500');
+  },
 } as const;

@@ -150,6 +150,28 @@ describe('HTTP/2 with the fixture apps', () => {
     assert.deepEqual(JSON.parse(empty.body.toString()), { bytes: 0, sha256: createHash('sha256').digest('hex') });
   });
 
+  test('a body without Content-Length is spooled and handed over with CONTENT_LENGTH, as web2py needs', async () => {
+    const env = environOf(await h2(session, { ':method': 'POST', ':path': '/echo' }, Buffer.alloc(70_000, 'x')));
+    assert.equal(env.CONTENT_LENGTH, '70000');
+    assert.equal(env.HTTP_TRANSFER_ENCODING, undefined);
+  });
+
+  test('Expect: 100-continue gets its 100 before the body is sent', async () => {
+    const body = Buffer.from('continued');
+    const answer = await new Promise<H2Answer>((resolve, reject) => {
+      const stream = session.request({ ':method': 'POST', ':path': '/upload', expect: '100-continue', 'content-length': String(body.length) }, { endStream: false });
+      let headers: IncomingHttpHeaders = {};
+      const chunks: Buffer[] = [];
+      stream.on('continue', () => stream.end(body)); // nothing is sent before the 100
+      stream.on('response', (h) => { headers = h; });
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => resolve({ headers, body: Buffer.concat(chunks) }));
+      stream.on('error', reject);
+    });
+    assert.equal(answer.headers[':status'], 200);
+    assert.equal(JSON.parse(answer.body.toString()).bytes, body.length);
+  });
+
   test('a streamed response without Content-Length arrives whole, without connection headers', async () => {
     const size = 3 * 65536 + 100;
     const answer = await h2(session, { ':path': `/stream?n=${size}` });

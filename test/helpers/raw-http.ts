@@ -24,7 +24,7 @@ export function rawRequest(port: number, bytes: string | Buffer, options: { time
 /** A raw TCP connection a test drives step by step: write bytes when it likes, read what came, see the close. */
 export class RawConnection {
   readonly socket: Socket;
-  private received: Buffer[] = [];
+  private chunks: Buffer[] = [];
   private waiters: (() => void)[] = [];
   closed = false;
   /** The server sent FIN (or reset): nothing more will come. */
@@ -32,7 +32,7 @@ export class RawConnection {
 
   private constructor(socket: Socket) {
     this.socket = socket;
-    socket.on('data', (c: Buffer) => { this.received.push(c); this.wake(); });
+    socket.on('data', (c: Buffer) => { this.chunks.push(c); this.wake(); });
     socket.on('error', () => {});
     this.whenClosed = new Promise((resolve) => {
       const done = (): void => { this.closed = true; this.wake(); resolve(); };
@@ -53,9 +53,28 @@ export class RawConnection {
     if (!this.socket.destroyed && this.socket.writable) this.socket.write(bytes);
   }
 
+  /** Writes; resolves once the bytes left (false if the connection is gone): for pacing a body. */
+  send(bytes: string | Buffer): Promise<boolean> {
+    if (this.socket.destroyed || !this.socket.writable) return Promise.resolve(false);
+    return new Promise((resolve) => this.socket.write(bytes, (error) => resolve(error == null)));
+  }
+
+  /** Everything received so far, as latin-1 text. */
+  get received(): string {
+    return this.text();
+  }
+
+  /** Waits until the answer so far matches (throws if the connection closes first, or on timeout). */
+  async until(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpExecArray> {
+    let match: RegExpExecArray | null = null;
+    const text = await this.readUntil((received) => (match = pattern.exec(received)) !== null, timeoutMs);
+    if (match === null) throw new Error(`no ${pattern} in the answer (closed): ${JSON.stringify(text.slice(0, 500))}`);
+    return match;
+  }
+
   /** Everything received so far, as latin-1 text. */
   text(): string {
-    return Buffer.concat(this.received).toString('latin1');
+    return Buffer.concat(this.chunks).toString('latin1');
   }
 
   /** Waits until `done(text)` holds or the connection closes; fails after `timeoutMs`. */

@@ -1,5 +1,6 @@
 /**
- * A 1 GiB upload and a 1 GiB download pass through the front and a worker with bounded memory:
+ * A 1 GiB upload (with Content-Length, then chunked: spooled to a temp file and handed over with
+ * CONTENT_LENGTH) and a 1 GiB download pass through the front and a worker with bounded memory:
  * flow control keeps at most a window per request in each process. Peak RSS (VmHWM) of the
  * front and of every worker is read from /proc after the transfers and must stay far below the
  * body size; the figures are printed for the record.
@@ -8,7 +9,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
@@ -20,11 +22,14 @@ const FRONT_PEAK_LIMIT_BYTES = 200 * 1024 * 1024;
 const WORKER_PEAK_LIMIT_BYTES = 120 * 1024 * 1024;
 
 let server: StartedServer;
+const spoolDir = mkdtempSync(join(tmpdir(), 'w2n-big-spool-'));
 before(async () => {
-  server = await startServer(['--app', 'suite:app', '-f', join(fixtures, 'apps'), '--processes', '1']);
+  server = await startServer(['--app', 'suite:app', '-f', join(fixtures, 'apps'), '--processes', '1',
+    '--spool-dir', spoolDir, '--max-body', String(Math.max(BODY_BYTES, GIB))]);
 });
 after(async () => {
   await server.stop();
+  rmSync(spoolDir, { recursive: true, force: true });
 });
 
 function peakRssBytes(pid: number): number {
@@ -44,12 +49,13 @@ function report(label: string): { front: number; workers: number[] } {
   return { front, workers };
 }
 
-test(`upload of ${BODY_BYTES} bytes: read whole by the app, memory bounded`, async () => {
+/** POSTs BODY_BYTES of 'a' (with Content-Length, or chunked); returns the answer and the body's SHA-256. */
+async function upload(path: string, isChunked: boolean): Promise<{ answer: string; sha256: string }> {
   const chunk = Buffer.alloc(1024 * 1024, 0x61);
   const expected = createHash('sha256');
   const answer = await new Promise<string>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: server.port, path: '/upload', method: 'POST', agent: false,
-      headers: { 'Content-Length': String(BODY_BYTES) } }, (res) => {
+    const req = request({ host: '127.0.0.1', port: server.port, path, method: 'POST', agent: false,
+      headers: isChunked ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': String(BODY_BYTES) } }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => { body += c.toString(); });
       res.on('end', () => resolve(body));
@@ -70,12 +76,31 @@ test(`upload of ${BODY_BYTES} bytes: read whole by the app, memory bounded`, asy
     };
     pump();
   });
-  const info = JSON.parse(answer) as { bytes: number; sha256: string };
-  assert.equal(info.bytes, BODY_BYTES);
-  assert.equal(info.sha256, expected.digest('hex'));
-  const peaks = report('after upload');
+  return { answer, sha256: expected.digest('hex') };
+}
+
+function assertBounded(label: string): void {
+  const peaks = report(label);
   assert.ok(peaks.front < FRONT_PEAK_LIMIT_BYTES, `front peak ${peaks.front}`);
   for (const peak of peaks.workers) assert.ok(peak < WORKER_PEAK_LIMIT_BYTES, `worker peak ${peak}`);
+}
+
+test(`upload of ${BODY_BYTES} bytes: read whole by the app, memory bounded`, async () => {
+  const { answer, sha256 } = await upload('/upload', false);
+  const info = JSON.parse(answer) as { bytes: number; sha256: string };
+  assert.equal(info.bytes, BODY_BYTES);
+  assert.equal(info.sha256, sha256);
+  assertBounded('after upload');
+});
+
+test(`chunked upload of ${BODY_BYTES} bytes: spooled to disk, read by CONTENT_LENGTH, memory bounded, no file left`, async () => {
+  const { answer, sha256 } = await upload('/sized', true);
+  const info = JSON.parse(answer) as { content_length: string; bytes: number; sha256: string };
+  assert.equal(info.content_length, String(BODY_BYTES));
+  assert.equal(info.bytes, BODY_BYTES);
+  assert.equal(info.sha256, sha256);
+  assertBounded('after chunked upload');
+  assert.deepEqual(readdirSync(spoolDir), []);
 });
 
 test(`download of ${BODY_BYTES} bytes: arrives whole, memory bounded, even with a slow reader`, async () => {
@@ -100,7 +125,5 @@ test(`download of ${BODY_BYTES} bytes: arrives whole, memory bounded, even with 
     req.end();
   });
   assert.equal(received, BODY_BYTES);
-  const peaks = report('after download');
-  assert.ok(peaks.front < FRONT_PEAK_LIMIT_BYTES, `front peak ${peaks.front}`);
-  for (const peak of peaks.workers) assert.ok(peak < WORKER_PEAK_LIMIT_BYTES, `worker peak ${peak}`);
+  assertBounded('after download');
 });

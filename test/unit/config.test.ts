@@ -78,6 +78,7 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   staticOffload: { raw: 'off', value: 'off' },
   staticCacheSize: { raw: '8m', value: 8 * 1024 * 1024 },
   staticCacheFileSize: { raw: '64k', value: 64 * 1024 },
+  chunkedInput: { raw: 'stream', value: 'stream' },
   python: { raw: '/usr/bin/python3.11', value: '/usr/bin/python3.11' },
   processes: { raw: '3', value: 3 },
   threads: { raw: '16', value: 16 },
@@ -100,6 +101,9 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   keepAliveTimeout: { raw: '65', value: 65 },
   maxConnections: { raw: '500', value: 500 },
   serverHeader: { raw: 'Acme/1', value: 'Acme/1' },
+  maxBody: { raw: '10g', value: 10 * 1024 ** 3 },
+  bodyBufferSize: { raw: '0', value: 0 },
+  spoolDir: { raw: 'web2py', value: web2pyDir },
   logLevel: { raw: 'debug', value: 'debug' },
   logFormat: { raw: 'json', value: 'json' },
   config: { raw: '', value: null },
@@ -216,10 +220,11 @@ describe('defaults, precedence and sources', () => {
     const { config, sources } = load();
     assert.deepEqual({ ...config, processes: 0 }, {
       ip: '127.0.0.1', port: 8000, interfaces: null, unixSocket: null, unixSocketMode: 0o660, http2: 'on', password: '<recycle>', sslCertificate: null, sslPrivateKey: null,
-      workers: null, logging: false, profiler: null, folder: scratch, app: null, staticOffload: 'auto', staticCacheSize: 32 * 1024 * 1024, staticCacheFileSize: 1024 * 1024, reload: false, python: 'python3',
+      workers: null, logging: false, profiler: null, folder: scratch, app: null, staticOffload: 'auto', chunkedInput: 'spool', staticCacheSize: 32 * 1024 * 1024, staticCacheFileSize: 1024 * 1024, reload: false, python: 'python3',
       processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', queueSize: 1024, queueTimeout: 30, timeout: 300, timeoutGrace: 10, maxRequests: 0, maxRequestsJitter: 0, maxRss: 0, maxLifetime: 0, gracefulTimeout: 30,
       maxRequestLine: 8190, maxHeaderSize: 16384, maxHeaders: 100, headersTimeout: 10, requestTimeout: 300, http2MaxStreams: 100, keepAliveTimeout: 75, maxConnections: 10000,
       serverHeader: 'web2py-on-node',
+      maxBody: 1024 ** 3, bodyBufferSize: 1024 ** 2, spoolDir: tmpdir(),
       logLevel: 'info', logFormat: 'text', config: null,
     });
     assert.ok(config.processes >= 1 && config.processes <= 256);
