@@ -21,6 +21,7 @@ import { probePython, type PythonFacts, type WorkerHandshake } from './pool/work
 import { createRequestHandler } from './front/handler.js';
 import { createStaticHandler, describeStaticOffload, isStaticOffloadEnabled } from './front/static/serve.js';
 import type { ListenerFacts } from './front/environ.js';
+import { compileProxyTrust } from './front/proxy-trust.js';
 import { createListener, listen, loadTls, type LoadedTls } from './front/listeners.js';
 import { checkWeb2pyFolder, isWeb2pyFolder, prepareProfilerDir } from './web2py/folder.js';
 import { randomPasswordNotice, savePassword } from './web2py/password.js';
@@ -116,7 +117,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
   // 2. The listener.
   let isDraining = false;
-  const listenerFacts: ListenerFacts = { serverName: config.ip, serverPort: String(config.port), isTls: tls !== null };
+  const proxies = compileProxyTrust(config.trustedProxies, config.proxyHeaders);
+  const listenerFacts: ListenerFacts = { serverName: config.ip, serverPort: String(config.port), isTls: tls !== null, proxies };
   const { workerClass, capacity, why } = resolveWorkerClass(config, python);
   // The gauges read the pool when scraped; the pool is made just below.
   const metrics: Metrics = new Metrics(() => pool.stats);
@@ -188,6 +190,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   if (offload.isWeb2py) say(describeStaticOffload(offload));
   if (config.reload) say('reload: on (workers restart when a Python file changes)');
   say(tls === null ? 'TLS: off (plain HTTP)' : 'TLS: on (TLS 1.2 and newer)');
+  say(proxies === null
+    ? `trusted proxies: none (forwarding headers are dropped${sources.proxyHeaders === 'default' ? '' : '; --proxy-headers needs --trusted-proxies'})`
+    : `trusted proxies: ${proxies.description}`);
   say(accessLog === null ? 'access log: off (-l to write httpserver.log)' : `access log: ${accessLogFile}`);
 
   let stopping: Promise<void> | null = null;

@@ -12,7 +12,7 @@
 import { availableParallelism } from 'node:os';
 
 import {
-  bool, bytes, enumOf, int, nullable, path, seconds, str,
+  bool, bytes, cidrList, enumOf, int, nullable, path, seconds, str, wordList,
   type ValidationContext, type Validator, type ValueOf,
 } from './validators.js';
 
@@ -23,6 +23,7 @@ export const sections = [
   'Application',
   'Workers',
   'HTTP limits',
+  'Reverse proxies',
   'Logging',
   'Config file',
 ] as const;
@@ -43,6 +44,19 @@ interface SettingBase<T> {
   readonly secret?: true;
   /** Overrides the validator's placeholder in --help (`PORT` rather than `N`). */
   readonly metavar?: string;
+}
+
+/** Forwarding headers a trusted proxy may be believed about (waitress's `trusted_proxy_headers`). */
+export const PROXY_HEADER_NAMES = [
+  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-by', 'forwarded',
+] as const;
+export type ProxyHeaderName = (typeof PROXY_HEADER_NAMES)[number];
+
+/** As waitress: RFC 7239 Forwarded and the X-Forwarded-* family say the same things; trust one kind only. */
+function oneKindOfProxyHeader(words: readonly ProxyHeaderName[]): string | null {
+  return words.includes('forwarded') && words.length > 1
+    ? '"forwarded" excludes the x-forwarded-* headers (they say the same things; trust one kind)'
+    : null;
 }
 
 /**
@@ -228,6 +242,27 @@ export const settings = defineSettings({
     section: 'HTTP limits', cli: ['--keep-alive-timeout'],
     type: seconds({ min: 0.1 }), default: 75,
     doc: 'An idle keep-alive connection is closed after this (as nginx\'s default; an idle connection costs the front about 10 kB).',
+  },
+
+  // --- Reverse proxies
+  trustedProxies: {
+    section: 'Reverse proxies', cli: ['--trusted-proxies'],
+    type: cidrList(), default: [], defaultDoc: 'none',
+    doc: 'Reverse proxies whose forwarding headers are believed: addresses or CIDRs, IPv4 or IPv6 '
+      + '(`127.0.0.1,10.0.0.0/8,2001:db8::/32`), or `loopback` (127.0.0.0/8 and ::1); IPv4-mapped peers (`::ffff:10.1.2.3`) '
+      + 'match IPv4 ranges. From such a peer, `REMOTE_ADDR` is the right-most X-Forwarded-For (or Forwarded `for=`) address '
+      + 'that is not itself a trusted proxy, and the scheme and host come from the headers `--proxy-headers` names; '
+      + 'from any other peer those headers are removed before the application sees them. List only proxies: '
+      + 'a client inside a trusted range can choose its own address.',
+  },
+  proxyHeaders: {
+    section: 'Reverse proxies', cli: ['--proxy-headers'],
+    type: wordList(PROXY_HEADER_NAMES, oneKindOfProxyHeader), default: ['x-forwarded-for', 'x-forwarded-proto'],
+    doc: 'The forwarding headers a trusted proxy (`--trusted-proxies`) may set: `x-forwarded-for` (the client address), '
+      + '`x-forwarded-proto` (`http`/`https`: `wsgi.url_scheme` and `HTTPS`), `x-forwarded-host` (`HTTP_HOST`), '
+      + '`x-forwarded-port` (the port in `HTTP_HOST`), `x-forwarded-by` (passed on as sent), or `forwarded` (RFC 7239, '
+      + 'alone). X-Forwarded-Host is not in the default: a proxy that does not set it passes on the client\'s own, and web2py '
+      + 'builds absolute URLs (password-reset mails) from `HTTP_HOST`. A malformed trusted header gets 400.',
   },
 
   // --- Logging
