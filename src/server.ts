@@ -27,6 +27,7 @@ import { planListeners } from './front/listen-plan.js';
 import { ListenerSet } from './front/listener-set.js';
 import { ClientRejections } from './front/client-errors.js';
 import { ConnectionLimit, warnIfFileLimitLow } from './front/connection-limit.js';
+import { compileProxyTrust } from './front/proxy-trust.js';
 import { checkWeb2pyFolder, isWeb2pyFolder, prepareProfilerDir } from './web2py/folder.js';
 import { randomPasswordNotice, savePassword } from './web2py/password.js';
 
@@ -119,6 +120,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
   // 2. The listeners.
   let isDraining = false;
+  const proxies = compileProxyTrust(config.trustedProxies, config.proxyHeaders);
   const { workerClass, capacity, why } = resolveWorkerClass(config, python);
   // The gauges read the pool when scraped; the pool is made just below.
   const metrics: Metrics = new Metrics(() => pool.stats);
@@ -182,7 +184,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       maxHeaders: config.maxHeaders,
     },
     http2: config.http2 === 'on' ? { maxConcurrentStreams: config.http2MaxStreams } : null,
-    log, rejections, connectionLimit,
+    log, rejections, connectionLimit, proxies,
     handlerFor: (facts: ListenerFacts) => createRequestHandler(facts, handlerOptions),
     fallbackPort: config.port,
   });
@@ -216,6 +218,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   if (offload.isWeb2py) say(describeStaticOffload(offload));
   if (config.reload) say('reload: on (workers restart when a Python file changes)');
   say(listeners.tlsLine());
+  say(proxies === null
+    ? `trusted proxies: none (forwarding headers are dropped${sources.proxyHeaders === 'default' ? '' : '; --proxy-headers needs --trusted-proxies'})`
+    : `trusted proxies: ${proxies.description}`);
   say(accessLog === null ? 'access log: off (-l to write httpserver.log)' : `access log: ${accessLogFile}`);
 
   let stopping: Promise<void> | null = null;

@@ -13,7 +13,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 
 import { interfaces } from './interfaces.js';
 import {
-  bool, bytes, enumOf, fileMode, int, nullable, path, seconds, str,
+  bool, bytes, cidrList, enumOf, fileMode, int, nullable, path, seconds, str, wordList,
   type ValidationContext, type Validator, type ValueOf,
 } from './validators.js';
 
@@ -25,6 +25,7 @@ export const sections = [
   'Workers',
   'HTTP limits',
   'HTTP responses',
+  'Reverse proxies',
   'Logging',
   'Config file',
 ] as const;
@@ -45,6 +46,19 @@ interface SettingBase<T> {
   readonly secret?: true;
   /** Overrides the validator's placeholder in --help (`PORT` rather than `N`). */
   readonly metavar?: string;
+}
+
+/** Forwarding headers a trusted proxy may be believed about (waitress's `trusted_proxy_headers`). */
+export const PROXY_HEADER_NAMES = [
+  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-by', 'forwarded',
+] as const;
+export type ProxyHeaderName = (typeof PROXY_HEADER_NAMES)[number];
+
+/** As waitress: RFC 7239 Forwarded and the X-Forwarded-* family say the same things; trust one kind only. */
+function oneKindOfProxyHeader(words: readonly ProxyHeaderName[]): string | null {
+  return words.includes('forwarded') && words.length > 1
+    ? '"forwarded" excludes the x-forwarded-* headers (they say the same things; trust one kind)'
+    : null;
 }
 
 /**
@@ -340,6 +354,27 @@ export const settings = defineSettings({
     type: str(), default: 'web2py-on-node',
     doc: 'Value of the `Server` header of every response; an empty value or `off` sends none. '
       + 'An application that sets its own `Server` header keeps it (never two).',
+  },
+
+  // --- Reverse proxies
+  trustedProxies: {
+    section: 'Reverse proxies', cli: ['--trusted-proxies'],
+    type: cidrList(), default: [], defaultDoc: 'none',
+    doc: 'Reverse proxies whose forwarding headers are believed: addresses or CIDRs, IPv4 or IPv6 '
+      + '(`127.0.0.1,10.0.0.0/8,2001:db8::/32`), or `loopback` (127.0.0.0/8 and ::1); IPv4-mapped peers (`::ffff:10.1.2.3`) '
+      + 'match IPv4 ranges. From such a peer, `REMOTE_ADDR` is the right-most X-Forwarded-For (or Forwarded `for=`) address '
+      + 'that is not itself a trusted proxy, and the scheme and host come from the headers `--proxy-headers` names; '
+      + 'from any other peer those headers are removed before the application sees them. List only proxies: '
+      + 'a client inside a trusted range can choose its own address.',
+  },
+  proxyHeaders: {
+    section: 'Reverse proxies', cli: ['--proxy-headers'],
+    type: wordList(PROXY_HEADER_NAMES, oneKindOfProxyHeader), default: ['x-forwarded-for', 'x-forwarded-proto'],
+    doc: 'The forwarding headers a trusted proxy (`--trusted-proxies`) may set: `x-forwarded-for` (the client address), '
+      + '`x-forwarded-proto` (`http`/`https`: `wsgi.url_scheme` and `HTTPS`), `x-forwarded-host` (`HTTP_HOST`), '
+      + '`x-forwarded-port` (the port in `HTTP_HOST`), `x-forwarded-by` (passed on as sent), or `forwarded` (RFC 7239, '
+      + 'alone). X-Forwarded-Host is not in the default: a proxy that does not set it passes on the client\'s own, and web2py '
+      + 'builds absolute URLs (password-reset mails) from `HTTP_HOST`. A malformed trusted header gets 400.',
   },
 
   // --- Logging

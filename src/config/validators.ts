@@ -9,6 +9,7 @@
  */
 
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { BlockList, isIP, SocketAddress } from 'node:net';
 import { resolve } from 'node:path';
 
 /** How a flag appears on the command line: a bare switch or a switch followed by a value. */
@@ -271,5 +272,89 @@ export function fileMode(): Validator<number> {
       return parseInt(match[1]!, 8);
     },
     format: (value) => `0${value.toString(8).padStart(3, '0')}`,
+  };
+}
+
+/** Comma-separated text (argv, env) or a JSON array of strings (config file) → trimmed, non-empty items. */
+function listItems(raw: unknown): string[] {
+  if (typeof raw === 'string') return raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  if (Array.isArray(raw) && raw.every((item) => typeof item === 'string')) {
+    return raw.map((item: string) => item.trim()).filter((item) => item !== '');
+  }
+  return reject('not a list: give comma-separated text, or a JSON array of strings in the config file');
+}
+
+/** What the `loopback` keyword of `cidrList` stands for. */
+export const LOOPBACK_CIDRS: readonly string[] = ['127.0.0.0/8', '::1/128'];
+
+/**
+ * One address or CIDR → `address/prefix` as Node prints it (`10.0.0.1` → `10.0.0.1/32`,
+ * `2001:DB8::/32` → `2001:db8::/32`). net.BlockList is the judge of the address: it is what the
+ * front matches peers with (front/proxy-trust.ts), so nothing accepted here can fail there.
+ */
+function parseCidr(text: string): string {
+  const slash = text.indexOf('/');
+  const address = slash < 0 ? text : text.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0 || address.includes('%')) reject(`"${text}" is not an IPv4 or IPv6 address or CIDR`);
+  const bits = family === 4 ? 32 : 128;
+  const prefixText = slash < 0 ? String(bits) : text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > bits) reject(`"${text}": the prefix length must be 0 to ${bits}`);
+  const prefix = Number(prefixText);
+  // Trusting everyone makes the left-most X-Forwarded-For entry, which the client writes, the client.
+  if (prefix === 0) reject(`"${text}" trusts every address, so any client could choose its own address; list the proxies' addresses`);
+  const list = new BlockList();
+  try {
+    list.addSubnet(address, prefix, family === 4 ? 'ipv4' : 'ipv6');
+  } catch {
+    reject(`"${text}" is not an IPv4 or IPv6 address or CIDR`);
+  }
+  return `${new SocketAddress({ address, family: family === 4 ? 'ipv4' : 'ipv6' }).address}/${prefix}`;
+}
+
+/**
+ * A list of IPv4/IPv6 addresses and CIDRs (`10.0.0.0/8, 2001:db8::1`), plus the keyword `loopback`
+ * (127.0.0.0/8 and ::1); an empty text or array is the empty list. Values come out as `address/prefix`.
+ */
+export function cidrList(): Validator<readonly string[]> {
+  return {
+    kind: 'string',
+    metavar: 'CIDR,...',
+    description: 'comma-separated IPv4/IPv6 addresses or CIDRs, or `loopback` (a JSON array in the config file)',
+    parse(raw) {
+      const out = new Set<string>();
+      for (const item of listItems(raw)) {
+        for (const cidr of item.toLowerCase() === 'loopback' ? LOOPBACK_CIDRS : [parseCidr(item)]) out.add(cidr);
+      }
+      return [...out];
+    },
+    format: (value) => (value.length === 0 ? 'none' : value.join(',')),
+  };
+}
+
+/**
+ * A list of words from a fixed set, comma-separated or a JSON array, case-insensitive; `check`
+ * may refuse a combination (it returns the reason).
+ */
+export function wordList<const T extends readonly string[]>(
+  values: T, check?: (words: readonly T[number][]) => string | null,
+): Validator<readonly T[number][]> {
+  const allowed: ReadonlySet<string> = new Set(values);
+  return {
+    kind: 'string',
+    metavar: 'NAME,...',
+    description: `comma-separated words from ${values.join(', ')} (a JSON array in the config file)`,
+    parse(raw) {
+      const words: T[number][] = [];
+      for (const item of listItems(raw)) {
+        const word = item.toLowerCase();
+        if (!allowed.has(word)) reject(`"${item}" is not one of ${values.join(', ')}`);
+        if (!words.includes(word)) words.push(word);
+      }
+      const refused = check?.(words) ?? null;
+      if (refused !== null) reject(refused);
+      return words;
+    },
+    format: (value) => (value.length === 0 ? 'none' : value.join(',')),
   };
 }

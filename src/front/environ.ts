@@ -4,10 +4,12 @@
  * Pure: reads the parsed request (method, target, version, raw headers, socket addresses) and
  * returns `[key, value, key, value, …]` ready for protocol/encode.ts encodeStrings. The worker
  * adds the `wsgi.*` objects. What is decided here matters to web2py's security:
- * - REMOTE_ADDR is the TCP peer (web2py's request.is_local opens admin on 127.0.0.1).
- * - Forwarding headers are dropped: web2py trusts X-Forwarded-Proto from anyone, which would
+ * - REMOTE_ADDR is the TCP peer (web2py's request.is_local opens admin on 127.0.0.1), unless the
+ *   peer is a trusted proxy (--trusted-proxies): then proxy-trust.ts resolves the client.
+ * - Forwarding headers (X-Forwarded-*, Forwarded) are dropped unless a trusted proxy sent them
+ *   and --proxy-headers names them: web2py trusts X-Forwarded-Proto from anyone, which would
  *   let a remote client make a plain-HTTP request look like HTTPS (admin refuses plain HTTP
- *   from non-local clients). A trusted-proxy setting will honour them from chosen peers.
+ *   from non-local clients), and takes request.client from X-Forwarded-For.
  * - Header names holding `_` are dropped (as nginx and gunicorn do): `X_Forwarded_Proto` and
  *   `X-Forwarded-Proto` would otherwise both become HTTP_X_FORWARDED_PROTO.
  * HTTP/2 requests (Node's compatibility API) come with their pseudo-headers in `rawHeaders`:
@@ -15,6 +17,10 @@
  * request has no `host` header (RFC 9113 §8.3.1). Cookies an HTTP/2 client split into several
  * `cookie` fields are joined with `; ` (§8.2.3), as repeated HTTP/1.1 ones are.
  */
+
+import { FORWARDING_HEADERS, normalizeAddress, resolveForwarding, type ForwardingValues, type ProxyTrust } from './proxy-trust.js';
+
+export { normalizeAddress };
 
 export interface ListenerFacts {
   /** SERVER_NAME: the listening address, as gevent's pywsgi reports it. */
@@ -24,6 +30,8 @@ export interface ListenerFacts {
   isTls: boolean;
   /** The listener asks for client certificates (a CA file in `--interfaces`). */
   clientCertificates?: boolean;
+  /** Trusted reverse proxies; null or absent: none, forwarding headers are always dropped. */
+  proxies?: ProxyTrust | null;
 }
 
 export interface RequestFacts {
@@ -39,18 +47,10 @@ export interface RequestFacts {
 }
 
 export type EnvironResult =
-  | { pairs: string[]; hasBody: boolean; pathInfo: string }
+  | { pairs: string[]; hasBody: boolean; pathInfo: string; remoteAddr: string }
   | { badRequest: string };
 
 export const SERVER_SOFTWARE = 'web2py-on-node';
-
-const droppedHeaders = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
-
-/** `::ffff:127.0.0.1` → `127.0.0.1`: web2py compares REMOTE_ADDR with IPv4 literals. */
-export function normalizeAddress(address: string | undefined): string {
-  if (address === undefined) return '';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
 
 const HEX = /^[0-9a-fA-F]{2}$/;
 
@@ -88,30 +88,23 @@ function splitTarget(target: string): { path: string; query: string } | null {
   return question < 0 ? { path: rest, query: '' } : { path: rest.slice(0, question), query: rest.slice(question + 1) };
 }
 
+/** Forwarding headers are lists: repeated lines join with `,`. */
+function collectForwarding(into: ForwardingValues | null, name: string, value: string): ForwardingValues {
+  const values = into ?? {};
+  const key = name as keyof ForwardingValues;
+  const previous = values[key];
+  values[key] = previous === undefined ? value : `${previous},${value}`;
+  return values;
+}
+
 export function buildEnviron(request: RequestFacts, listener: ListenerFacts): EnvironResult {
   const parts = splitTarget(request.target);
   if (parts === null) return { badRequest: 'unsupported request target' };
   const pathInfo = decodePath(parts.path);
   if (pathInfo.includes('\0')) return { badRequest: 'NUL byte in path' };
 
-  const pairs: string[] = [
-    'REQUEST_METHOD', request.method,
-    'SCRIPT_NAME', '',
-    'PATH_INFO', pathInfo,
-    'QUERY_STRING', parts.query,
-    'REQUEST_URI', request.target,
-    'SERVER_PROTOCOL', `HTTP/${request.httpVersion}`,
-    'SERVER_NAME', listener.serverName,
-    'SERVER_PORT', listener.serverPort,
-    'SERVER_SOFTWARE', SERVER_SOFTWARE,
-    'GATEWAY_INTERFACE', 'CGI/1.1',
-    'REMOTE_ADDR', normalizeAddress(request.remoteAddress),
-    'REMOTE_PORT', request.remotePort === undefined ? '' : String(request.remotePort),
-    'wsgi.url_scheme', listener.isTls ? 'https' : 'http',
-  ];
-  if (listener.isTls) pairs.push('HTTPS', 'on');
-
   let hasBody = false;
+  let forwarding: ForwardingValues | null = null;
   // Most requests have no repeated header: collect into a Map only to join duplicates.
   const joined = new Map<string, string>();
   let authority: string | null = null;
@@ -123,7 +116,11 @@ export function buildEnviron(request: RequestFacts, listener: ListenerFacts): En
       if (name === ':authority') authority = value;
       continue;
     }
-    if (name.includes('_') || droppedHeaders.has(name)) continue;
+    if (name.includes('_')) continue;
+    if (FORWARDING_HEADERS.has(name)) {
+      forwarding = collectForwarding(forwarding, name, value);
+      continue;
+    }
     let key: string;
     if (name === 'content-length') {
       key = 'CONTENT_LENGTH';
@@ -138,8 +135,39 @@ export function buildEnviron(request: RequestFacts, listener: ListenerFacts): En
     joined.set(key, previous === undefined ? value : `${previous}${key === 'HTTP_COOKIE' ? '; ' : ','}${value}`);
   }
   if (authority !== null && !joined.has('HTTP_HOST')) joined.set('HTTP_HOST', authority);
+
+  let remoteAddr = normalizeAddress(request.remoteAddress);
+  let remotePort = request.remotePort === undefined ? '' : String(request.remotePort);
+  let scheme: 'http' | 'https' = listener.isTls ? 'https' : 'http';
+  const proxies = listener.proxies;
+  if (forwarding !== null && proxies != null && proxies.isTrusted(remoteAddr)) {
+    const view = resolveForwarding(forwarding, proxies, { scheme, host: joined.get('HTTP_HOST') });
+    if ('badRequest' in view) return view;
+    remoteAddr = view.remoteAddr ?? remoteAddr;
+    remotePort = view.remotePort ?? remotePort;
+    scheme = view.scheme ?? scheme;
+    if (view.host !== null) joined.set('HTTP_HOST', view.host);
+    for (let i = 0; i + 1 < view.pairs.length; i += 2) joined.set(view.pairs[i]!, view.pairs[i + 1]!);
+  }
+
+  const pairs: string[] = [
+    'REQUEST_METHOD', request.method,
+    'SCRIPT_NAME', '',
+    'PATH_INFO', pathInfo,
+    'QUERY_STRING', parts.query,
+    'REQUEST_URI', request.target,
+    'SERVER_PROTOCOL', `HTTP/${request.httpVersion}`,
+    'SERVER_NAME', listener.serverName,
+    'SERVER_PORT', listener.serverPort,
+    'SERVER_SOFTWARE', SERVER_SOFTWARE,
+    'GATEWAY_INTERFACE', 'CGI/1.1',
+    'REMOTE_ADDR', remoteAddr,
+    'REMOTE_PORT', remotePort,
+    'wsgi.url_scheme', scheme,
+  ];
+  if (scheme === 'https') pairs.push('HTTPS', 'on');
   for (const [key, value] of joined) pairs.push(key, value);
-  return { pairs, hasBody, pathInfo };
+  return { pairs, hasBody, pathInfo, remoteAddr };
 }
 
 /**

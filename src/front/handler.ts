@@ -12,7 +12,7 @@ import type { Logger } from '../observability/log.js';
 import { formatAccessLine, type AccessLog } from '../observability/access-log.js';
 import { encodeStrings } from '../protocol/encode.js';
 import { Exchange } from '../pool/exchange.js';
-import { buildEnviron, normalizeAddress, type ListenerFacts } from './environ.js';
+import { buildEnviron, type ListenerFacts } from './environ.js';
 import { clientCertificatePairs } from './client-certificate.js';
 import { HttpResponseSink } from './response-sink.js';
 import { answerHealth, HEALTH_PATH } from './builtins/health.js';
@@ -80,13 +80,6 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       answerHealth(res, pool.isReady && !options.isDraining());
       return;
     }
-    if (target === METRICS_PATH && isLoopback(socket.remoteAddress)) {
-      res.on('close', onResponseClosed);
-      stampServer(res);
-      answerMetrics(res, metrics);
-      return;
-    }
-
     const environ = buildEnviron({
       method: req.method ?? 'GET',
       target,
@@ -101,9 +94,16 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       rejections.refuseRequest(req, res, 'W2N_ERR_CLIENT_BAD_REQUEST', { reason: environ.badRequest });
       return;
     }
+    // The client as resolved: through a trusted proxy on 127.0.0.1, the world is not loopback.
+    if (target === METRICS_PATH && isLoopback(environ.remoteAddr)) {
+      res.on('close', onResponseClosed);
+      stampServer(res);
+      answerMetrics(res, metrics);
+      return;
+    }
 
     if (staticHandler !== null && staticHandler(req, res, environ.pathInfo)) {
-      const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo);
+      const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr);
       res.on('close', () => {
         if (logLine !== null) accessLog!.write(logLine(res.statusCode));
         onResponseClosed.call(res);
@@ -121,7 +121,7 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       pool.dispatch(exchange);
     };
     // One listener per response (this is the hot path): cancel if cut short, log, count.
-    const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo);
+    const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr);
     res.on('close', () => {
       if (!res.writableFinished) exchange?.cancel();
       if (logLine !== null) accessLog!.write(logLine(res.statusCode));
@@ -139,11 +139,14 @@ function hasHttp2Body(req: IncomingMessage): boolean {
   return req.httpVersionMajor === 2 && !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders;
 }
 
-/** Captures what web2py's access line needs at the start; returns the line maker for the end. */
-function startAccessLine(req: IncomingMessage, pathInfo: string): (status: number) => string {
+/**
+ * Captures what web2py's access line needs at the start; returns the line maker for the end.
+ * `remoteAddr` is environ REMOTE_ADDR (the client a trusted proxy named), as web2py logs it.
+ */
+function startAccessLine(req: IncomingMessage, pathInfo: string, remoteAddr: string): (status: number) => string {
   const startedAt = performance.now();
   const entry = {
-    remoteAddr: normalizeAddress(req.socket.remoteAddress), time: new Date(), method: req.method ?? 'GET',
+    remoteAddr, time: new Date(), method: req.method ?? 'GET',
     pathInfo, protocol: `HTTP/${req.httpVersion}`,
   };
   return (status) => formatAccessLine({ ...entry, status, seconds: (performance.now() - startedAt) / 1000 });

@@ -21,6 +21,7 @@ import {
   createListener, formatBindTarget, isHttp2Server, listen, loadTls, secureContextOptions,
   type Http2Options, type ListenerLimits, type LoadedTls, type NodeServer,
 } from './listeners.js';
+import type { ProxyTrust } from './proxy-trust.js';
 import type { ClientRejections } from './client-errors.js';
 import type { ConnectionLimit } from './connection-limit.js';
 import { claimSocketFile, clearStaleSocket, removeSocketFile } from './unix-socket.js';
@@ -34,6 +35,8 @@ export interface ListenerSetOptions {
   rejections: ClientRejections;
   /** `--max-connections`, one count across every listener. */
   connectionLimit: ConnectionLimit;
+  /** Trusted reverse proxies (`--trusted-proxies`); null: none. */
+  proxies: ProxyTrust | null;
   /** Makes one listener's request handler; `facts` may still change until `open` resolves (port 0). */
   handlerFor: (facts: ListenerFacts) => RequestHandler;
   /** SERVER_PORT on a Unix socket when there is no TCP listener (`-p`). */
@@ -91,8 +94,8 @@ export class ListenerSet {
   private static create(spec: ListenerSpec, tls: LoadedTls | null, options: ListenerSetOptions, opened: readonly OpenListener[]): OpenListener {
     const firstTcp = opened.find((listener) => listener.spec.kind === 'tcp');
     const facts: ListenerFacts = spec.kind === 'tcp'
-      ? { serverName: spec.ip, serverPort: String(spec.port), isTls: tls !== null, clientCertificates: tls?.ca != null }
-      : { serverName: UNIX_SERVER_NAME, serverPort: firstTcp?.facts.serverPort ?? String(options.fallbackPort), isTls: false };
+      ? { serverName: spec.ip, serverPort: String(spec.port), isTls: tls !== null, clientCertificates: tls?.ca != null, proxies: options.proxies }
+      : { serverName: UNIX_SERVER_NAME, serverPort: firstTcp?.facts.serverPort ?? String(options.fallbackPort), isTls: false, proxies: options.proxies };
     const http2 = tls === null ? null : options.http2;
     const server = createListener(options.handlerFor(facts), { limits: options.limits, tls, http2, rejections: options.rejections });
     const sockets = new Set<Socket>();

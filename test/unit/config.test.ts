@@ -15,7 +15,7 @@ import {
   actionFlags, envVarName, envVarOf, settingKeys, specOf, type Config, type SettingKey,
 } from '../../src/config/settings.js';
 import {
-  bool, bytes, enumOf, int, InvalidValueError, nullable, path, seconds, str, type Validator,
+  bool, bytes, cidrList, enumOf, int, InvalidValueError, nullable, path, seconds, str, wordList, type Validator,
 } from '../../src/config/validators.js';
 import { ServerError } from '../../src/errors/index.js';
 
@@ -104,6 +104,8 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   maxBody: { raw: '10g', value: 10 * 1024 ** 3 },
   bodyBufferSize: { raw: '0', value: 0 },
   spoolDir: { raw: 'web2py', value: web2pyDir },
+  trustedProxies: { raw: '10.0.0.0/8, ::1', value: ['10.0.0.0/8', '::1/128'] },
+  proxyHeaders: { raw: 'forwarded', value: ['forwarded'] },
   logLevel: { raw: 'debug', value: 'debug' },
   logFormat: { raw: 'json', value: 'json' },
   config: { raw: '', value: null },
@@ -225,6 +227,7 @@ describe('defaults, precedence and sources', () => {
       maxRequestLine: 8190, maxHeaderSize: 16384, maxHeaders: 100, headersTimeout: 10, requestTimeout: 300, http2MaxStreams: 100, keepAliveTimeout: 75, maxConnections: 10000,
       serverHeader: 'web2py-on-node',
       maxBody: 1024 ** 3, bodyBufferSize: 1024 ** 2, spoolDir: tmpdir(),
+      trustedProxies: [], proxyHeaders: ['x-forwarded-for', 'x-forwarded-proto'],
       logLevel: 'info', logFormat: 'text', config: null,
     });
     assert.ok(config.processes >= 1 && config.processes <= 256);
@@ -425,6 +428,44 @@ describe('validators', () => {
     rejects(size, '512', 'must be at least 1024');
     rejects(size, -1, 'must be at least 1024');
     assert.deepEqual([16384, 1048576, 1000].map((value) => size.format(value)), ['16k', '1m', '1000']);
+  });
+
+  test('cidrList (--trusted-proxies): addresses and CIDRs, IPv4 and IPv6, normalized; a bad one names itself', () => {
+    const cidrs = cidrList();
+    assert.deepEqual(cidrs.parse(' 10.0.0.0/8 ,192.0.2.7,2001:DB8::/32, ::ffff:10.0.0.0/104 ', context),
+      ['10.0.0.0/8', '192.0.2.7/32', '2001:db8::/32', '::ffff:10.0.0.0/104']);
+    assert.deepEqual(cidrs.parse(['loopback', '127.0.0.0/8', '10.1.2.3'], context), ['127.0.0.0/8', '::1/128', '10.1.2.3/32']);
+    assert.deepEqual(cidrs.parse('', context), []);
+    assert.deepEqual(cidrs.parse([], context), []);
+    for (const raw of ['10.0.0.300', '10.0.0', 'example.com', 'fe80::1%eth0', '010.0.0.1', '/8']) {
+      rejects(cidrs, raw, `"${raw}" is not an IPv4 or IPv6 address or CIDR`);
+    }
+    rejects(cidrs, '10.0.0.0/33', '"10.0.0.0/33": the prefix length must be 0 to 32');
+    rejects(cidrs, '::/129', '"::/129": the prefix length must be 0 to 128');
+    for (const raw of ['10.0.0.0/x', '10.0.0.0/', '10.0.0.0/8/8']) rejects(cidrs, raw, `"${raw}": the prefix length must be 0 to 32`);
+    rejects(cidrs, '0.0.0.0/0', '"0.0.0.0/0" trusts every address, so any client could choose its own address; list the proxies\' addresses');
+    rejects(cidrs, '::/0', '"::/0" trusts every address, so any client could choose its own address; list the proxies\' addresses');
+    rejects(cidrs, 42, 'not a list: give comma-separated text, or a JSON array of strings in the config file');
+    rejects(cidrs, ['10.0.0.1', 7], 'not a list: give comma-separated text, or a JSON array of strings in the config file');
+    assert.equal(cidrs.format([]), 'none');
+  });
+
+  test('wordList (--proxy-headers): known names, case-insensitive, forwarded alone', () => {
+    const headers = specOf('proxyHeaders').type;
+    assert.deepEqual(headers.parse('X-Forwarded-For, x-forwarded-host,x-forwarded-for', context), ['x-forwarded-for', 'x-forwarded-host']);
+    assert.deepEqual(headers.parse(['forwarded'], context), ['forwarded']);
+    assert.deepEqual(headers.parse('', context), []);
+    rejects(headers, 'x-real-ip', '"x-real-ip" is not one of x-forwarded-for, x-forwarded-proto, x-forwarded-host, x-forwarded-port, x-forwarded-by, forwarded');
+    rejects(headers, 'forwarded,x-forwarded-proto', '"forwarded" excludes the x-forwarded-* headers (they say the same things; trust one kind)');
+    rejects(wordList(['a', 'b']), 'c', '"c" is not one of a, b');
+  });
+
+  test('a bad --trusted-proxies stops the load with the flag, the value and why', () => {
+    assertServerError(() => load({ argv: ['--trusted-proxies', '127.0.0.1,10.0.0.0/33'] }), 'W2N_ERR_CONFIG_BAD_VALUE',
+      '--trusted-proxies "127.0.0.1,10.0.0.0/33": "10.0.0.0/33": the prefix length must be 0 to 32 (from argv)');
+    const file = writeJson('proxies.json', { trustedProxies: ['10.0.0.0/8', 'nope'] });
+    assertServerError(() => load({ argv: ['--config', file] }), 'W2N_ERR_CONFIG_BAD_VALUE', /"nope" is not an IPv4 or IPv6 address or CIDR \(from config file /);
+    assert.deepEqual(load({ env: { W2N_TRUSTED_PROXIES: 'loopback' } }).config.trustedProxies, ['127.0.0.0/8', '::1/128']);
   });
 
   test('nullable', () => {
