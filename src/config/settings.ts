@@ -361,7 +361,8 @@ export const settings = defineSettings({
     section: 'Reverse proxies', cli: ['--trusted-proxies'],
     type: cidrList(), default: [], defaultDoc: 'none',
     doc: 'Reverse proxies whose forwarding headers are believed: addresses or CIDRs, IPv4 or IPv6 '
-      + '(`127.0.0.1,10.0.0.0/8,2001:db8::/32`), or `loopback` (127.0.0.0/8 and ::1); IPv4-mapped peers (`::ffff:10.1.2.3`) '
+      + '(`127.0.0.1,10.0.0.0/8,2001:db8::/32`), `loopback` (127.0.0.0/8 and ::1), or `unix` (whoever connects to '
+      + '`--unix-socket`: the socket file\'s mode decides who can); IPv4-mapped peers (`::ffff:10.1.2.3`) '
       + 'match IPv4 ranges. From such a peer, `REMOTE_ADDR` is the right-most X-Forwarded-For (or Forwarded `for=`) address '
       + 'that is not itself a trusted proxy, and the scheme and host come from the headers `--proxy-headers` names; '
       + 'from any other peer those headers are removed before the application sees them. List only proxies: '

@@ -284,6 +284,9 @@ function listItems(raw: unknown): string[] {
   return reject('not a list: give comma-separated text, or a JSON array of strings in the config file');
 }
 
+/** The `unix` keyword of `cidrList`: whoever connects over `--unix-socket` (it has no address to match). */
+export const UNIX_PEERS = 'unix';
+
 /** What the `loopback` keyword of `cidrList` stands for. */
 export const LOOPBACK_CIDRS: readonly string[] = ['127.0.0.0/8', '::1/128'];
 
@@ -313,18 +316,21 @@ function parseCidr(text: string): string {
 }
 
 /**
- * A list of IPv4/IPv6 addresses and CIDRs (`10.0.0.0/8, 2001:db8::1`), plus the keyword `loopback`
- * (127.0.0.0/8 and ::1); an empty text or array is the empty list. Values come out as `address/prefix`.
+ * A list of IPv4/IPv6 addresses and CIDRs (`10.0.0.0/8, 2001:db8::1`), plus the keywords `loopback`
+ * (127.0.0.0/8 and ::1) and `unix` (kept as is); an empty text or array is the empty list. Addresses
+ * come out as `address/prefix`.
  */
 export function cidrList(): Validator<readonly string[]> {
   return {
     kind: 'string',
     metavar: 'CIDR,...',
-    description: 'comma-separated IPv4/IPv6 addresses or CIDRs, or `loopback` (a JSON array in the config file)',
+    description: 'comma-separated IPv4/IPv6 addresses or CIDRs, `loopback` or `unix` (a JSON array in the config file)',
     parse(raw) {
       const out = new Set<string>();
       for (const item of listItems(raw)) {
-        for (const cidr of item.toLowerCase() === 'loopback' ? LOOPBACK_CIDRS : [parseCidr(item)]) out.add(cidr);
+        const word = item.toLowerCase();
+        if (word === UNIX_PEERS) out.add(UNIX_PEERS);
+        else for (const cidr of word === 'loopback' ? LOOPBACK_CIDRS : [parseCidr(item)]) out.add(cidr);
       }
       return [...out];
     },

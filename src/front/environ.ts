@@ -30,6 +30,8 @@ export interface ListenerFacts {
   isTls: boolean;
   /** The listener asks for client certificates (a CA file in `--interfaces`). */
   clientCertificates?: boolean;
+  /** The `--unix-socket` listener: its peers have no address (REMOTE_ADDR is empty). */
+  isUnixSocket?: boolean;
   /** Trusted reverse proxies; null or absent: none, forwarding headers are always dropped. */
   proxies?: ProxyTrust | null;
 }
@@ -140,7 +142,9 @@ export function buildEnviron(request: RequestFacts, listener: ListenerFacts): En
   let remotePort = request.remotePort === undefined ? '' : String(request.remotePort);
   let scheme: 'http' | 'https' = listener.isTls ? 'https' : 'http';
   const proxies = listener.proxies;
-  if (forwarding !== null && proxies != null && proxies.isTrusted(remoteAddr)) {
+  // A Unix socket peer has no address: it is trusted by the `unix` keyword alone.
+  const isPeerTrusted = proxies != null && (listener.isUnixSocket === true ? proxies.trustsUnixPeers : proxies.isTrusted(remoteAddr));
+  if (forwarding !== null && proxies != null && isPeerTrusted) {
     const view = resolveForwarding(forwarding, proxies, { scheme, host: joined.get('HTTP_HOST') });
     if ('badRequest' in view) return view;
     remoteAddr = view.remoteAddr ?? remoteAddr;

@@ -95,7 +95,7 @@ export class ListenerSet {
     const firstTcp = opened.find((listener) => listener.spec.kind === 'tcp');
     const facts: ListenerFacts = spec.kind === 'tcp'
       ? { serverName: spec.ip, serverPort: String(spec.port), isTls: tls !== null, clientCertificates: tls?.ca != null, proxies: options.proxies }
-      : { serverName: UNIX_SERVER_NAME, serverPort: firstTcp?.facts.serverPort ?? String(options.fallbackPort), isTls: false, proxies: options.proxies };
+      : { serverName: UNIX_SERVER_NAME, serverPort: firstTcp?.facts.serverPort ?? String(options.fallbackPort), isTls: false, isUnixSocket: true, proxies: options.proxies };
     const http2 = tls === null ? null : options.http2;
     const server = createListener(options.handlerFor(facts), { limits: options.limits, tls, http2, rejections: options.rejections });
     const sockets = new Set<Socket>();

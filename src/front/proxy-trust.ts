@@ -20,6 +20,7 @@
  */
 import { BlockList, isIP, SocketAddress } from 'node:net';
 import type { ProxyHeaderName } from '../config/settings.js';
+import { UNIX_PEERS } from '../config/validators.js';
 
 /** The lower-case header names of every forwarding header: honoured or dropped, never passed on raw. */
 export const FORWARDING_HEADERS: ReadonlySet<string> = new Set<ProxyHeaderName>([
@@ -32,6 +33,8 @@ export type ForwardingValues = Partial<Record<ProxyHeaderName, string>>;
 export interface ProxyTrust {
   /** True when `address` (as the socket reports it, IPv4-mapped or not) is a trusted proxy. */
   isTrusted(address: string): boolean;
+  /** Peers on the `--unix-socket` listener are trusted (`unix` in --trusted-proxies). */
+  readonly trustsUnixPeers: boolean;
   /** The headers a trusted proxy is believed about (`--proxy-headers`). */
   readonly headers: ReadonlySet<ProxyHeaderName>;
   /** One line for the start-up output. */
@@ -53,6 +56,7 @@ export function compileProxyTrust(cidrs: readonly string[], headers: readonly Pr
   if (cidrs.length === 0) return null;
   const list = new BlockList();
   for (const cidr of cidrs) {
+    if (cidr === UNIX_PEERS) continue;
     const slash = cidr.lastIndexOf('/');
     const address = cidr.slice(0, slash);
     list.addSubnet(address, Number(cidr.slice(slash + 1)), isIP(address) === 6 ? 'ipv6' : 'ipv4');
@@ -63,6 +67,7 @@ export function compileProxyTrust(cidrs: readonly string[], headers: readonly Pr
       const family = isIP(address);
       return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
     },
+    trustsUnixPeers: cidrs.includes(UNIX_PEERS),
     headers: honoured,
     description: `${cidrs.join(', ')} (believed about: ${honoured.size === 0 ? 'nothing' : [...honoured].join(', ')})`,
   };

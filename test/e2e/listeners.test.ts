@@ -183,6 +183,41 @@ test('--unix-socket beside TCP, web2py: mode as asked, REMOTE_ADDR empty (not lo
   }
 });
 
+test('--unix-socket with --trusted-proxies unix: the proxy on the socket is believed; without it, its forwarding headers are dropped', async () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'w2n-unix-trust-'));
+  const socketPath = join(scratch, 'app.sock');
+  const forwardedEnviron = (): Promise<Record<string, string>> => new Promise((resolve, reject) => {
+    const req = httpRequest({
+      socketPath, path: '/echo',
+      headers: { host: 'proxied.test', 'x-forwarded-for': '198.51.100.9, 203.0.113.7', 'x-forwarded-proto': 'https' },
+    }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+      res.on('end', () => resolve((JSON.parse(body) as { environ: Record<string, string> }).environ));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  let server: StartedServer | null = null;
+  try {
+    server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--unix-socket', socketPath, '--trusted-proxies', 'unix']);
+    const trusted = await forwardedEnviron();
+    assert.equal(trusted.REMOTE_ADDR, '203.0.113.7', 'the right-most X-Forwarded-For address');
+    assert.equal(trusted['wsgi.url_scheme'], 'https');
+    assert.equal(trusted.HTTPS, 'on');
+    assert.equal(await server.stop(), 0);
+    server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--unix-socket', socketPath, '--trusted-proxies', 'loopback']);
+    const untrusted = await forwardedEnviron();
+    assert.equal(untrusted.REMOTE_ADDR, '', 'loopback does not cover a Unix socket peer');
+    assert.equal(untrusted['wsgi.url_scheme'], 'http');
+    assert.equal(untrusted.HTTP_X_FORWARDED_FOR, undefined);
+    assert.equal(untrusted.HTTP_X_FORWARDED_PROTO, undefined);
+  } finally {
+    await server?.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
 test('--unix-socket alone: no TCP port; a stale socket file left by a killed server is replaced', async () => {
   const scratch = mkdtempSync(join(tmpdir(), 'w2n-unix-'));
   const socketPath = join(scratch, 'app.sock');

@@ -435,6 +435,7 @@ describe('validators', () => {
     assert.deepEqual(cidrs.parse(' 10.0.0.0/8 ,192.0.2.7,2001:DB8::/32, ::ffff:10.0.0.0/104 ', context),
       ['10.0.0.0/8', '192.0.2.7/32', '2001:db8::/32', '::ffff:10.0.0.0/104']);
     assert.deepEqual(cidrs.parse(['loopback', '127.0.0.0/8', '10.1.2.3'], context), ['127.0.0.0/8', '::1/128', '10.1.2.3/32']);
+    assert.deepEqual(cidrs.parse('UNIX, 10.0.0.0/8', context), ['unix', '10.0.0.0/8']);
     assert.deepEqual(cidrs.parse('', context), []);
     assert.deepEqual(cidrs.parse([], context), []);
     for (const raw of ['10.0.0.300', '10.0.0', 'example.com', 'fe80::1%eth0', '010.0.0.1', '/8']) {

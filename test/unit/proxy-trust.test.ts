@@ -64,6 +64,15 @@ describe('CIDR matching', () => {
     for (const address of ['128.0.0.1', '::2', '10.0.0.1']) assert.ok(!proxies.isTrusted(address), address);
   });
 
+  test('unix trusts Unix socket peers only; no address matches it', () => {
+    const proxies = trust('unix');
+    assert.ok(proxies.trustsUnixPeers);
+    for (const address of ['', '127.0.0.1', '::1']) assert.ok(!proxies.isTrusted(address), address);
+    assert.ok(!trust('loopback').trustsUnixPeers);
+    const both = trust('unix,10.0.0.0/8');
+    assert.ok(both.trustsUnixPeers && both.isTrusted('10.1.2.3'));
+  });
+
   test('what is not an address is never trusted', () => {
     const proxies = trust('10.0.0.0/8');
     for (const text of ['', 'unknown', '_hidden', '10.0.0.1:80', '[10.0.0.1]', 'localhost']) assert.ok(!proxies.isTrusted(text), text);
