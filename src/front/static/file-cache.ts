@@ -158,7 +158,8 @@ export class FileCache {
       const cachedBody = (index: number): CachedBody => ({
         body: bodies[index]!,
         etag: etag(files[index]!.stats),
-        lastModified: files[index]!.stats.mtime.toUTCString(),
+        // A sibling carries the original's Last-Modified, as streamer.py (and serve.ts) give it.
+        lastModified: files[0]!.stats.mtime.toUTCString(),
       });
       const encoded = new Map<string, CachedBody>();
       request.siblings.forEach((sibling, index) => {

@@ -169,6 +169,9 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, root: string
   if (precompressed.vary) res.setHeader('Vary', 'Accept-Encoding');
   if (precompressed.chosen !== null) {
     res.setHeader('Content-Encoding', precompressed.chosen.coding);
+    // streamer.py keeps the original's Last-Modified for its .gz (send sets it only when unset,
+    // and checks If-Modified-Since against it); the ETag stays the sibling's own.
+    res.setHeader('Last-Modified', found.stats.mtime.toUTCString());
     served = precompressed.chosen.path;
   }
   setWeb2pyHeaders(res, url);
@@ -207,10 +210,14 @@ function answerFromMemory(req: IncomingMessage, res: ServerResponse, cached: Cac
     }
   }
   if (cached.vary) res.setHeader('Vary', 'Accept-Encoding');
-  if (coding !== null) res.setHeader('Content-Encoding', coding);
+  // In the order serveFile and send set them (a sibling's Last-Modified is set with its coding).
+  if (coding !== null) {
+    res.setHeader('Content-Encoding', coding);
+    res.setHeader('Last-Modified', chosen.lastModified);
+  }
   setWeb2pyHeaders(res, url);
   res.setHeader('Accept-Ranges', 'bytes');
-  res.setHeader('Last-Modified', chosen.lastModified);
+  if (coding === null) res.setHeader('Last-Modified', chosen.lastModified);
   res.setHeader('ETag', chosen.etag);
   if ((headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined)
     && fresh(headers, { etag: chosen.etag, 'last-modified': chosen.lastModified })) {
