@@ -70,12 +70,12 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     // An unknown application: web2py answers (404 today), exactly as it would.
     const root = roots.get(mapped.app);
     if (root === null) return false;
-    stampServer(res);
     const cached = cache.enabled && isPlainRequest(req) ? cache.get(cacheKey(root, mapped.file)) : undefined;
     if (cached !== undefined) {
-      answerFromMemory(req, res, cached, mapped);
+      answerFromMemory(req, res, cached, mapped, serverHeader);
       return true;
     }
+    stampServer(res);
     serveFile(req, res, root, mapped, cache).catch((error: unknown) => {
       log.warn({ event: 'static.failed', path: pathInfo, reason: String(error) }, 'static file failed');
       if (res.headersSent) res.destroy();
@@ -195,7 +195,7 @@ async function findSiblings(root: string, candidate: string, original: Stats): P
  * The answer send and serveFile would give, from memory: same headers in the same order, 304 on
  * either validator.
  */
-function answerFromMemory(req: IncomingMessage, res: ServerResponse, cached: CachedFile, url: StaticUrl & { kind: 'file' }): void {
+function answerFromMemory(req: IncomingMessage, res: ServerResponse, cached: CachedFile, url: StaticUrl & { kind: 'file' }, serverHeader: string | null): void {
   const headers = req.headers;
   let chosen = cached.identity;
   let coding: string | null = null;
@@ -209,26 +209,28 @@ function answerFromMemory(req: IncomingMessage, res: ServerResponse, cached: Cac
       }
     }
   }
-  if (cached.vary) res.setHeader('Vary', 'Accept-Encoding');
-  // In the order serveFile and send set them (a sibling's Last-Modified is set with its coding).
+  // One writeHead with a flat list (Node's fast path: no per-header setHeader), in the order the
+  // disk answer gets them from serveFile and send; a sibling's Last-Modified comes with its coding.
+  const isNotModified = (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined)
+    && fresh(headers, { etag: chosen.etag, 'last-modified': chosen.lastModified });
+  const fields: (string | number)[] = [];
+  if (serverHeader !== null) fields.push('Server', serverHeader);
+  if (cached.vary) fields.push('Vary', 'Accept-Encoding');
+  // send's notModified(): the content fields go, the validators stay.
   if (coding !== null) {
-    res.setHeader('Content-Encoding', coding);
-    res.setHeader('Last-Modified', chosen.lastModified);
+    if (!isNotModified) fields.push('Content-Encoding', coding);
+    fields.push('Last-Modified', chosen.lastModified);
   }
-  setWeb2pyHeaders(res, url);
-  res.setHeader('Accept-Ranges', 'bytes');
-  if (coding === null) res.setHeader('Last-Modified', chosen.lastModified);
-  res.setHeader('ETag', chosen.etag);
-  if ((headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined)
-    && fresh(headers, { etag: chosen.etag, 'last-modified': chosen.lastModified })) {
-    // send's notModified(): the content fields go, the validators stay.
-    res.removeHeader('Content-Encoding');
-    res.statusCode = 304;
+  fields.push(...web2pyHeaderPairs(url), 'Accept-Ranges', 'bytes');
+  if (coding === null) fields.push('Last-Modified', chosen.lastModified);
+  fields.push('ETag', chosen.etag);
+  if (isNotModified) {
+    res.writeHead(304, fields as string[]);
     res.end();
     return;
   }
-  res.setHeader('Content-Type', cached.contentType);
-  res.setHeader('Content-Length', chosen.body.length);
+  fields.push('Content-Type', cached.contentType, 'Content-Length', chosen.body.length);
+  res.writeHead(200, fields as string[]);
   if (req.method === 'HEAD') res.end();
   else res.end(chosen.body);
 }
@@ -245,15 +247,18 @@ function isPlainRequest(req: IncomingMessage): boolean {
  * `headers.setdefault("Cache-Control", "private")`). web2py's response also says X-Powered-By.
  */
 function setWeb2pyHeaders(res: ServerResponse, url: StaticUrl & { kind: 'file' }): void {
-  res.setHeader('X-Powered-By', 'web2py');
-  if (url.attachment) res.setHeader('Content-Disposition', 'attachment');
-  if (url.version !== null) {
-    res.setHeader('Cache-Control', VERSIONED_MAX_AGE);
-    res.setHeader('Expires', VERSIONED_EXPIRES);
-  } else {
-    res.setHeader('Cache-Control', 'private');
-  }
-  res.setHeader('Pragma', 'cache');
+  const pairs = web2pyHeaderPairs(url);
+  for (let i = 0; i < pairs.length; i += 2) res.setHeader(pairs[i]!, pairs[i + 1]!);
+}
+
+/** streamer.py's headers for this URL, as a flat name, value list. */
+function web2pyHeaderPairs(url: StaticUrl & { kind: 'file' }): string[] {
+  const pairs = ['X-Powered-By', 'web2py'];
+  if (url.attachment) pairs.push('Content-Disposition', 'attachment');
+  if (url.version !== null) pairs.push('Cache-Control', VERSIONED_MAX_AGE, 'Expires', VERSIONED_EXPIRES);
+  else pairs.push('Cache-Control', 'private');
+  pairs.push('Pragma', 'cache');
+  return pairs;
 }
 
 interface Precompressed {
