@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { ServerError } from '../errors/index.js';
 import type { RequestHandler } from './handler.js';
+import { enforceHttp1Deadlines } from './http1-on-http2.js';
 import type { ClientError, ClientRejections } from './client-errors.js';
 
 export interface TlsFiles {
@@ -161,6 +162,7 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
       insecureHTTPParser: false,
       maxHeadersCount: limits.maxHeaders,
     });
+    enforceHttp1Deadlines(server, http1Options.connectionsCheckingInterval!);
   } else {
     const http1 = tlsOptions === null
       ? createHttpServer(http1Options, handler)

@@ -372,6 +372,25 @@ test('an HTTP/2 session is closed when idle for --keep-alive-timeout, or silent 
   }
 });
 
+test('HTTP/1.1 on the HTTP/2 port keeps the head deadline: a slow head gets 408 and is closed (no slowloris)', async () => {
+  const server = await startServer(['--app', 'suite:app', '-f', apps, '--headers-timeout', '1', ...tlsArgs], { scheme: 'https' });
+  try {
+    const slow = tlsConnect({ host: '127.0.0.1', port: server.port, ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] });
+    let received = '';
+    slow.on('data', (chunk: Buffer) => { received += chunk.toString('latin1'); });
+    await once(slow, 'secureConnect');
+    assert.equal(slow.alpnProtocol, 'http/1.1');
+    slow.write('GET /hello HTTP/1.1\r\nHost: localhost\r\n'); // and never the blank line
+    const closed = once(slow, 'close');
+    const timer = setTimeout(() => slow.destroy(), 8_000);
+    await closed;
+    clearTimeout(timer);
+    assert.match(received, /^HTTP\/1\.1 408 /, 'answered 408 by the server, not cut by the test');
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+});
+
 test('an HTTP/2 request body not received within --request-timeout gets 408', async () => {
   const server = await startServer(['--app', 'suite:app', '-f', apps, '--request-timeout', '1', '--headers-timeout', '1', ...tlsArgs], { scheme: 'https' });
   const session = await connect(server.port);
