@@ -21,6 +21,8 @@ export interface ConnResult {
   asked: number;
   /** Bytes received (download) or sent and confirmed by the app (upload). */
   moved: number;
+  /** Upload: bytes written to the socket (the app's count may be lower: `moved`). */
+  sent?: number;
   status: number;
   error: string | null;
   /** Download of /file: the app's X-File-Wrapper header ("server", or "none" when the app read the file). */
@@ -55,12 +57,12 @@ function download(port: number, path: string, asked: number, r: ConnResult, done
     });
     res.on('end', () => {
       if (r.status !== 200) settle(`HTTP ${r.status}`);
-      else settle(r.moved === asked ? null : `short body: ${r.moved} of ${asked} bytes`);
+      else settle(r.moved === asked ? null : 'short body');
     });
-    res.on('error', (e) => settle(`${e.message} after ${r.moved} of ${asked} bytes`));
+    res.on('error', (e) => settle(e.message));
   });
-  req.on('error', (e) => settle(`${e.message} after ${r.moved} of ${asked} bytes`));
-  req.on('close', () => settle(`short body: the connection closed after ${r.moved} of ${asked} bytes`));
+  req.on('error', (e) => settle(e.message));
+  req.on('close', () => settle('short body: the connection closed'));
   return req;
 }
 
@@ -71,6 +73,7 @@ function upload(port: number, chunked: boolean, asked: number, r: ConnResult, do
     if (settled) return;
     settled = true;
     r.error = error;
+    r.sent = sent;
     done();
   };
   const headers: http.OutgoingHttpHeaders = chunked ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': String(asked) };
@@ -82,7 +85,7 @@ function upload(port: number, chunked: boolean, asked: number, r: ConnResult, do
       body += c;
     });
     res.on('end', () => {
-      if (r.status !== 200) return settle(`HTTP ${r.status} after sending ${sent} of ${asked} bytes`);
+      if (r.status !== 200) return settle(`HTTP ${r.status}`);
       let answer: { bytes?: unknown; how?: unknown };
       try {
         answer = JSON.parse(body) as typeof answer;
@@ -91,14 +94,14 @@ function upload(port: number, chunked: boolean, asked: number, r: ConnResult, do
       }
       if (typeof answer.how === 'string') r.how = answer.how;
       r.moved = typeof answer.bytes === 'number' ? answer.bytes : 0;
-      settle(r.moved === asked ? null : `the app read ${r.moved} of ${asked} bytes`);
+      settle(r.moved === asked ? null : `the app read ${r.moved} bytes`);
       // answered before the whole body was sent (it did not read it): stop sending
       if (sent < asked) req.destroy();
     });
-    res.on('error', (e) => settle(`${e.message} after sending ${sent} of ${asked} bytes`));
+    res.on('error', (e) => settle(e.message));
   });
-  req.on('error', (e) => settle(`${e.message} after sending ${sent} of ${asked} bytes`));
-  req.on('close', () => settle(`closed after sending ${sent} of ${asked} bytes, no answer`));
+  req.on('error', (e) => settle(e.message));
+  req.on('close', () => settle('the connection closed, no answer'));
   const pump = (): void => {
     while (sent < asked) {
       const piece = asked - sent >= CHUNK ? BLOCK : BLOCK.subarray(0, asked - sent);

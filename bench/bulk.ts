@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync, openSync, writeSync, closeSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ClientResult, Transfer } from './bulk-client.js';
+import type { ClientResult, ConnResult, Transfer } from './bulk-client.js';
 import { rssKb, serverProcesses, trackHelper } from './proc.js';
 import type { BulkLoad } from './scenarios.js';
 import { BENCH_DIR, REPO_ROOT } from './servers.js';
@@ -162,6 +162,25 @@ function client(port: number, transfer: Transfer, perConn: number, conns: number
 /** Bytes per connection of a load of `total` bytes over `conns` connections (whole bytes, equal shares). */
 export const perConnBytes = (total: number, conns: number): number => Math.max(1, Math.floor(total / conns));
 
+const mibNum = (n: number): string => (n / 1024 ** 2).toFixed(n % 1024 ** 2 === 0 ? 0 : 1);
+
+/**
+ * One line per kind of failure: "3/4: write ECONNRESET (sent 0.1–0.3 of 64 MiB)", with how far
+ * those connections got (received, or sent for an upload).
+ */
+function groupErrors(conns: ConnResult[]): string[] {
+  const groups = new Map<string, ConnResult[]>();
+  for (const c of conns) if (c.error) groups.set(c.error, [...(groups.get(c.error) ?? []), c]);
+  return [...groups].map(([error, cs]) => {
+    const isUpload = cs[0]!.sent !== undefined;
+    const got = cs.map((c) => c.sent ?? c.moved);
+    const lo = Math.min(...got);
+    const hi = Math.max(...got);
+    const range = lo === hi ? mibNum(lo) : `${mibNum(lo)}–${mibNum(hi)}`;
+    return `${cs.length}/${conns.length}: ${error} (${isUpload ? 'sent' : 'received'} ${range} of ${mibNum(cs[0]!.asked)} MiB)`;
+  });
+}
+
 /** Slower than this, a load is cut short and reported as a timeout (the run must stay bounded). */
 const SLOWEST_MBPS = 10;
 
@@ -178,9 +197,7 @@ export async function runBulk(load: BulkLoad, port: number, totalBytes: number, 
   } finally {
     memory = sampler.finish();
   }
-  const counts = new Map<string, number>();
-  for (const c of result.conns) if (c.error) counts.set(c.error, (counts.get(c.error) ?? 0) + 1);
-  const errors = [...counts].map(([e, n]) => (load.conns > 1 ? `${n}/${load.conns}: ${e}` : e));
+  const errors = groupErrors(result.conns);
   const moved = result.conns.reduce((sum, c) => sum + c.moved, 0);
   return {
     transfer: load.transfer, conns: load.conns, bytesPerConn: perConn, bytes, moved,

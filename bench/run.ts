@@ -38,7 +38,7 @@ const HELP = `Usage: npm run bench -- [options]
   --only LIST         scenarios, comma separated (${SCENARIOS.map((s) => s.name).join(', ')}); default: all
   --servers LIST      servers, comma separated (${SERVERS.map((s) => s.name).join(', ')});
                       default: each scenario's own list
-  --duration S        seconds per load (8; a full default run then takes about 11 minutes)
+  --duration S        seconds per load (8; a full default run then takes about 13 minutes)
   --warmup S          warm-up seconds per server (2)
   --connections LIST  connection counts replacing each scenario's loads (e.g. 50,1000; idle: 5000;
                       bulk: every transfer at each count)
@@ -356,7 +356,7 @@ function prepareBulkFiles(s: Scenario, o: Options, scratchRoot: string): void {
  * A bulk load's seconds for the estimate: its bytes at BULK_ESTIMATE_MBPS (about what the
  * peers manage on the project machine), plus the client's start and the drain.
  */
-const BULK_ESTIMATE_MBPS = 400;
+const BULK_ESTIMATE_MBPS = 600;
 
 function loadSeconds(l: Scenario['loads'][number], o: Options): number {
   if (l.kind === 'idle') return l.holdS + 12;
