@@ -353,10 +353,10 @@ function prepareBulkFiles(s: Scenario, o: Options, scratchRoot: string): void {
 }
 
 /**
- * A bulk load's seconds for the estimate: its bytes at BULK_ESTIMATE_MBPS (about what the
- * peers manage on the project machine), plus the client's start and the drain.
+ * A bulk load's seconds for the estimate: its bytes at BULK_ESTIMATE_MBPS (between ours and the
+ * peers on the project machine), plus the client's start and the drain.
  */
-const BULK_ESTIMATE_MBPS = 600;
+const BULK_ESTIMATE_MBPS = 1000;
 
 function loadSeconds(l: Scenario['loads'][number], o: Options): number {
   if (l.kind === 'idle') return l.holdS + 12;
