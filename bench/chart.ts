@@ -1,6 +1,6 @@
 /**
  * @module bench/chart
- * A hand-written SVG bar chart of "ours ÷ peer" req/s ratios, one group of bars per scenario
+ * A hand-written SVG bar chart of "ours ÷ peer" req/s ratios (MB/s for the bulk loads), one group of bars per scenario
  * and load, on a log scale (ratios run from 0.5 against raw Node.js to 30 against the seed):
  * right of the 1× line, ours is faster. No dependency; plain text a README can show.
  */
@@ -31,7 +31,7 @@ export function chartSvg(scenarios: Scenario[], output: BenchOutput): string {
   let y = top;
   for (const g of groups) {
     const busyMark = (name: string): string => (g.busy.has(name) ? ' ⚠' : '');
-    body.push(`<text x="8" y="${y + 16}" class="group">${esc(`${g.scenario} · ${g.load}`)} — ${esc(baseline)} ${Math.round(g.baseRps).toLocaleString('en-US')} req/s${busyMark(baseline)}</text>`);
+    body.push(`<text x="8" y="${y + 16}" class="group">${esc(`${g.scenario} · ${g.load}`)} — ${esc(baseline)} ${Math.round(g.baseRate).toLocaleString('en-US')} ${g.unit}${busyMark(baseline)}</text>`);
     y += headH;
     for (const [server, ratio] of [...g.ratios.entries()].sort((a, b) => b[1] - a[1])) {
       const v = Math.min(Math.max(ratio, lo), hi);
@@ -69,7 +69,7 @@ export function chartSvg(scenarios: Scenario[], output: BenchOutput): string {
   .win { fill: #2e8b57; } .lose { fill: #d2691e; } .limit { fill: #999; } .ours { fill: #6a8fd0; }
 </style>
 <rect width="100%" height="100%" fill="#fff"/>
-<text x="8" y="20" class="title">${esc(baseline)} ÷ peer, req/s at the same load (log scale; right of 1×: ${esc(baseline)} is faster)</text>
+<text x="8" y="20" class="title">${esc(baseline)} ÷ peer, req/s (bulk: MB/s) at the same load (log scale; right of 1×: ${esc(baseline)} is faster)</text>
 <text x="8" y="36" class="sub">${esc(`${output.meta.started.slice(0, 10)} · ${m.cpuModel}, ${m.cores} cores, Linux ${m.kernel} · ${output.meta.command}`)}</text>
 <text x="8" y="50" class="sub">${esc(`green: ${baseline} faster · orange: the peer faster · grey: a limit (raw Node.js, nginx) · blue: ${baseline} with another worker class · ⚠ the machine was over ${Math.round(BUSY_WARNING * 100)}% busy before that server started`)}</text>
 ${ticks.join('\n')}

@@ -64,15 +64,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** State letter and session id of a live process, or null once it is gone. */
-export function procStat(pid: number): { state: string; sid: number } | null {
+/** State letter, parent and session id of a live process, or null once it is gone. */
+export function procStat(pid: number): { state: string; ppid: number; sid: number } | null {
   try {
     // comm (field 2) may contain spaces and parens: split after the last ')'.
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
     const state = fields[0];
+    const ppid = Number(fields[1]);
     const sid = Number(fields[3]);
-    return state === undefined || Number.isNaN(sid) ? null : { state, sid };
+    return state === undefined || Number.isNaN(sid) ? null : { state, ppid, sid };
   } catch {
     return null;
   }
@@ -87,6 +88,30 @@ export function sessionMembers(sid: number): number[] {
     if (st && st.sid === sid && st.state !== 'Z') pids.push(Number(name));
   }
   return pids;
+}
+
+/**
+ * PIDs of the live processes of a server: its session (`pid` is the session leader) and
+ * whatever descends from `pid` in a session of its own (ours starts its Python workers
+ * detached, in their own process groups and sessions).
+ */
+export function serverProcesses(pid: number): number[] {
+  const stats = new Map<number, { ppid: number; sid: number }>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = procStat(Number(name));
+    if (st && st.state !== 'Z') stats.set(Number(name), st);
+  }
+  const isOurs = (p: number): boolean => {
+    for (let cur: number | undefined = p, hops = 0; cur !== undefined && cur > 1 && hops < 64; hops++) {
+      const st = stats.get(cur);
+      if (!st) return false;
+      if (cur === pid || st.sid === pid) return true;
+      cur = st.ppid;
+    }
+    return false;
+  };
+  return [...stats.keys()].filter(isOurs);
 }
 
 /** VmRSS of one process in kB (0 if gone). */

@@ -202,9 +202,72 @@ function rateTable(runs: ServerRun[]): string[] {
   ];
 }
 
+const MIB = 1024 ** 2;
+const mib = (kb: number | null | undefined, digits = 1): string => (kb === null || kb === undefined ? '-' : num(kb / 1024, digits));
+/** "80.5 → 93.1": at rest before the load, then its peak. */
+const restPeak = (rest: number, peak: number | null): string => (peak === null ? '-' : `${mib(rest)} → ${mib(peak)}`);
+
+function bulkTable(runs: ServerRun[], baseline: string): string[] {
+  const base = runs.find((r) => r.server === baseline && r.status === 'ok');
+  const out = [
+    `| server | load | MB/s | ${baseline} ÷ it | seconds | front RSS MiB (rest → peak) | workers RSS MiB Σ (rest → peak) | largest worker MiB | errors |`,
+    '|---|---|---:|---:|---:|---|---|---:|---|',
+  ];
+  let appReadFile = false;
+  const hows = new Map<string, string>();
+  let size: number | null = null;
+  for (const run of runs.filter((r) => r.status === 'ok')) {
+    for (const r of run.loads) {
+      const b = r.bulk;
+      if (!b) {
+        out.push(`| ${run.server} | ${r.load} | - | - | - | - | - | - | ${errorsCell(r)} |`);
+        continue;
+      }
+      size = b.bytesPerConn;
+      let mark = '';
+      if (b.fileWrapper === 'none') {
+        mark = ' ¶';
+        appReadFile = true;
+      }
+      if (b.transfer === 'upload-chunked') {
+        if (b.how === 'content-length') hows.set(run.server, 'CONTENT_LENGTH (the server gathered the body first)');
+        else if (b.how) hows.set(run.server, b.how);
+        else if (b.errors.length > 0) hows.set(run.server, 'no answer read (see its errors)');
+      }
+      const m = b.memory;
+      const baseMbps = base?.loads.find((l) => l.load === r.load)?.bulk?.mbps ?? undefined;
+      const errors = b.errors.join('; ') || '-';
+      out.push(
+        `| ${run.server} | ${r.load}${mark} | ${num(b.mbps, 0)} | ${ratioCell(baseMbps, b.mbps ?? undefined)} | ${num(b.seconds, 2)}` +
+          ` | ${restPeak(m.frontRestKb, m.frontPeakKb)} | ${m.workersPeakKb === null ? '-' : `${restPeak(m.workersRestKb, m.workersPeakKb)} (${m.workers})`}` +
+          ` | ${mib(m.workerMaxPeakKb)} | ${errors}${r.serverAlive ? '' : ' (server died)'} |`,
+      );
+    }
+  }
+  const notes = [
+    '',
+    `Each load: ${size === null ? '' : `${num(size / MIB, size % MIB ? 2 : 0)} MiB on each of the connections, `}one request each, all at once, fresh` +
+      ' connections (bench/bulk-client.ts, a Node.js process: reads and discards, or sends one reused 64 KiB buffer);' +
+      ' MB/s = 10^6 bytes over the whole load, from the first request to the last answer, only when every byte count' +
+      ` checked out (the body received, or the count the app answered). ${baseline} ÷ it: the MB/s of ${baseline} ÷ this server's.` +
+      (base ? '' : ` **${baseline} did not run: no ratios.**`),
+    'RSS: sampled from /proc every 100 ms (front = the PID started: the Node.js front for ours, the master for gunicorn' +
+      ' and uWSGI, the only process for the others; workers = every other process of its session or started by it, summed at each sample, count in' +
+      ' brackets), and each process\'s VmHWM, reset before the load, read after it (a spike between samples still shows).',
+  ];
+  if (appReadFile) notes.push('¶ the server has no `wsgi.file_wrapper`: the app read the file in 64 KiB blocks and yielded them.');
+  if (hows.size > 0)
+    notes.push(
+      'upload chunked (no Content-Length), what the app saw: ' +
+        [...hows].map(([server, how]) => `${server}: ${how}`).join('; ') + '.',
+    );
+  return [...out, ...notes];
+}
+
 export function scenarioReport(s: Scenario, runs: ServerRun[], baseline: string): string {
-  const lines = [`### ${s.name}: ${s.about}, GET ${s.path}`, ''];
-  lines.push(...(s.loads[0]?.kind === 'idle' ? idleTable(runs) : wrkTable(s, runs, baseline)));
+  const kind = s.loads[0]?.kind;
+  const lines = [`### ${s.name}: ${s.about}${kind === 'bulk' ? '' : `, GET ${s.path}`}`, ''];
+  lines.push(...(kind === 'idle' ? idleTable(runs) : kind === 'bulk' ? bulkTable(runs, baseline) : wrkTable(s, runs, baseline)));
   if (s.loads.some((l) => l.kind === 'rate')) lines.push('', ...rateTable(runs));
   for (const r of runs) {
     if ((r.machineBusyBefore ?? 0) > BUSY_WARNING)
@@ -228,39 +291,56 @@ export const SEED = 'gevent';
 /** Servers of this project other than the baseline (ours-thread...): neither peer nor limit. */
 const isOurs = (name: string, baseline: string): boolean => name === baseline || name.startsWith('ours');
 
+/** What a load's figure counts: requests, or bytes (the bulk loads). */
+export type RateUnit = 'req/s' | 'MB/s';
+
+/** The figure compared across servers: wrk-shaped req/s, or a bulk load's MB/s (null when its counts failed). */
+function rateOf(l: LoadResult | undefined): { rate: number; unit: RateUnit } | null {
+  if (l?.wrk?.rps) return { rate: l.wrk.rps, unit: 'req/s' };
+  if (l?.bulk?.mbps) return { rate: l.bulk.mbps, unit: 'MB/s' };
+  return null;
+}
+
 export interface Comparison {
   scenario: string;
   load: string;
-  baseRps: number;
+  /** The baseline's req/s, or MB/s for a bulk load (`unit`). */
+  baseRate: number;
+  unit: RateUnit;
+  /** NaN where there is no latency (bulk loads). */
   baseP99Ms: number;
-  /** server -> baseline req/s ÷ its req/s. */
+  /** server -> baseline rate ÷ its rate. */
   ratios: Map<string, number>;
   /** Servers (the baseline included) that started on a busy machine: their figures are suspect. */
   busy: Set<string>;
   seed: number | null;
-  best: { server: string; rps: number } | null;
-  limit: { server: string; rps: number } | null;
+  best: { server: string; rate: number } | null;
+  limit: { server: string; rate: number } | null;
 }
 
-/** Per scenario and load: the baseline's req/s against every other server's, the seed's, the best peer's. */
+/** Per scenario and load: the baseline's req/s (MB/s) against every other server's, the seed's, the best peer's. */
 export function comparisons(scenarios: Scenario[], runs: ServerRun[], baseline: string): Comparison[] {
   const out: Comparison[] = [];
   for (const s of scenarios) {
     const ok = runs.filter((r) => r.scenario === s.name && r.status === 'ok');
     const base = ok.find((r) => r.server === baseline);
     for (const b of base?.loads ?? []) {
-      if (!b.wrk?.rps) continue;
-      const c: Comparison = { scenario: s.name, load: b.load, baseRps: b.wrk.rps, baseP99Ms: b.wrk.p99Ms, ratios: new Map(), busy: new Set(), seed: null, best: null, limit: null };
+      const own = rateOf(b);
+      if (!own) continue;
+      const c: Comparison = {
+        scenario: s.name, load: b.load, baseRate: own.rate, unit: own.unit, baseP99Ms: b.wrk?.p99Ms ?? NaN,
+        ratios: new Map(), busy: new Set(), seed: null, best: null, limit: null,
+      };
       for (const run of ok) {
         if ((run.machineBusyBefore ?? 0) > BUSY_WARNING) c.busy.add(run.server);
         if (run.server === baseline) continue;
-        const rps = run.loads.find((l) => l.load === b.load)?.wrk?.rps;
-        if (!rps) continue;
-        c.ratios.set(run.server, b.wrk.rps / rps);
-        if (run.server === SEED) c.seed = b.wrk.rps / rps;
+        const rate = rateOf(run.loads.find((l) => l.load === b.load))?.rate;
+        if (!rate) continue;
+        c.ratios.set(run.server, own.rate / rate);
+        if (run.server === SEED) c.seed = own.rate / rate;
         if (LIMITS.includes(run.server)) {
-          if (!c.limit || rps > c.limit.rps) c.limit = { server: run.server, rps };
-        } else if (!isOurs(run.server, baseline) && (!c.best || rps > c.best.rps)) c.best = { server: run.server, rps };
+          if (!c.limit || rate > c.limit.rate) c.limit = { server: run.server, rate };
+        } else if (!isOurs(run.server, baseline) && (!c.best || rate > c.best.rate)) c.best = { server: run.server, rate };
       }
       out.push(c);
     }
@@ -276,12 +356,16 @@ export function summaryReport(scenarios: Scenario[], runs: ServerRun[], baseline
     `| scenario | load | ${baseline} req/s | ${baseline} p99 ms | ÷ seed | best peer (req/s) | ÷ best peer | limit (req/s) | ÷ limit |`,
     '|---|---|---:|---:|---:|---|---:|---|---:|',
   ];
+  let bytes = false;
   for (const c of comparisons(scenarios, runs, baseline)) {
     const x = (v: number | null | undefined): string => (v ? `${num(v, 2)}×` : '-');
+    // bulk rows: MB/s, said in every cell so no one reads them as req/s
+    const unit = c.unit === 'MB/s' ? ' MB/s' : '';
+    bytes ||= c.unit === 'MB/s';
     lines.push(
-      `| ${c.scenario} | ${c.load} | ${num(c.baseRps, 0)} | ${num(c.baseP99Ms, 2)} | ${x(c.seed)}` +
-        ` | ${c.best ? `${c.best.server} (${num(c.best.rps, 0)})` : '-'} | ${x(c.best && c.baseRps / c.best.rps)}` +
-        ` | ${c.limit ? `${c.limit.server} (${num(c.limit.rps, 0)})` : '-'} | ${x(c.limit && c.baseRps / c.limit.rps)} |`,
+      `| ${c.scenario} | ${c.load} | ${num(c.baseRate, 0)}${unit} | ${num(c.baseP99Ms, 2)} | ${x(c.seed)}` +
+        ` | ${c.best ? `${c.best.server} (${num(c.best.rate, 0)}${unit})` : '-'} | ${x(c.best && c.baseRate / c.best.rate)}` +
+        ` | ${c.limit ? `${c.limit.server} (${num(c.limit.rate, 0)}${unit})` : '-'} | ${x(c.limit && c.baseRate / c.limit.rate)} |`,
     );
   }
   for (const run of runs.filter((r) => r.server === baseline && r.status === 'ok')) {
@@ -301,6 +385,6 @@ export function summaryReport(scenarios: Scenario[], runs: ServerRun[], baseline
         );
     }
   }
-  lines.push('', '÷: req/s of ' + baseline + ' divided by the other\'s at the same load (> 1: ' + baseline + ' is faster).');
+  lines.push('', '÷: req/s of ' + baseline + (bytes ? ' (MB/s for bulk rows)' : '') + ' divided by the other\'s at the same load (> 1: ' + baseline + ' is faster).');
   return `${lines.join('\n')}\n`;
 }

@@ -3,6 +3,7 @@
  * The shape of everything a run records: shared by the runner (which fills it), the report
  * (which prints it) and the JSON file (which keeps it for later comparison).
  */
+import type { BulkFigures } from './bulk.js';
 import type { IdleFigures } from './idle.js';
 import type { ListenQueueFigures } from './listenq.js';
 import type { Machine } from './machine.js';
@@ -14,7 +15,7 @@ import type { WrkFigures } from './wrk.js';
 
 export interface LoadResult {
   load: string;
-  kind: 'wrk' | 'ab' | 'idle' | 'rate' | 'h2load';
+  kind: 'wrk' | 'ab' | 'idle' | 'rate' | 'h2load' | 'bulk';
   conns: number;
   durationS?: number;
   /** wrk's figures, or ab's or h2load's in the same shape (kind "ab", "h2load"). */
@@ -23,6 +24,8 @@ export interface LoadResult {
   rate?: RateFigures;
   newcomer?: NewcomerFigures;
   idle?: IdleFigures;
+  /** A large upload or download: MB/s, checked byte counts, peak memory. */
+  bulk?: BulkFigures;
   /** Kernel TCP counters' growth during the load (listen overflows: a connection storm). */
   tcp?: TcpCounters | null;
   /** The server's accept queue, sampled during the load. */
@@ -60,6 +63,8 @@ export interface BenchOutput {
     argv: string[];
     durationS: number;
     warmupS: number;
+    /** Bytes per bulk load, over all its connections (--bulk-size). */
+    bulkBytes?: number;
     baseline: string;
     logDir: string;
     /** The web2py tree the web2py scenarios copied for each server, or null (skipped). */

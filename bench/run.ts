@@ -16,6 +16,7 @@ import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { runAb } from './ab.js';
+import { makeBulkFile, perConnBytes, runBulk, warmUpBulk } from './bulk.js';
 import { H2LOAD, runH2load } from './h2load.js';
 import { runIdle } from './idle.js';
 import { ListenQueueSampler } from './listenq.js';
@@ -28,7 +29,7 @@ import { scenarioReport, summaryReport } from './report.js';
 import { checkReadmeMarkers, publish } from './publish.js';
 import { writeChart } from './chart.js';
 import type { BenchOutput, LoadResult, ServerRun } from './results.js';
-import { SCENARIOS, loadLabel, withConnections, type Scenario } from './scenarios.js';
+import { BULK_DEFAULT_BYTES, SCENARIOS, loadLabel, withConnections, type BulkLoad, type Scenario } from './scenarios.js';
 import { APPS_DIR, REPO_ROOT, SERVERS, serverByName, type Detected, type Fields, type ServerDef } from './servers.js';
 import { runWrk, warmUp } from './wrk.js';
 
@@ -37,9 +38,11 @@ const HELP = `Usage: npm run bench -- [options]
   --only LIST         scenarios, comma separated (${SCENARIOS.map((s) => s.name).join(', ')}); default: all
   --servers LIST      servers, comma separated (${SERVERS.map((s) => s.name).join(', ')});
                       default: each scenario's own list
-  --duration S        seconds per load (8; a full default run then takes about 11 minutes)
+  --duration S        seconds per load (8; a full default run then takes about 13 minutes)
   --warmup S          warm-up seconds per server (2)
-  --connections LIST  connection counts replacing each scenario's loads (e.g. 50,1000; idle: 5000)
+  --connections LIST  connection counts replacing each scenario's loads (e.g. 50,1000; idle: 5000;
+                      bulk: every transfer at each count)
+  --bulk-size SIZE    bytes per bulk load, split over its connections (1g; also 64m, 512k, bytes)
   --baseline NAME     server the ratios refer to (ours)
   --web2py DIR        web2py tree for the web2py and static scenarios (default /tmp/w2p if it
                       exists; without one they are skipped); needs web2py_on_gevent.py (the
@@ -62,6 +65,7 @@ interface Options {
   web2py: string | null;
   web2pyWhy: string;
   updateReadme: boolean;
+  bulkBytes: number;
 }
 
 export const DEFAULT_WEB2PY = '/tmp/w2p';
@@ -83,6 +87,14 @@ function positiveInt(v: string | undefined, name: string, dflt: number): number 
   return n;
 }
 
+/** `--bulk-size`: bytes, or with a k/m/g suffix (powers of 1024: 64m = 64 MiB). */
+function size(v: string): number {
+  const m = /^(\d+)\s*([kmg]?)(?:i?b)?$/i.exec(v.trim());
+  const n = m ? Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase()) : 0;
+  if (!Number.isSafeInteger(n) || n <= 0) fail(`--bulk-size wants a size such as 1g, 64m or 1048576, got ${JSON.stringify(v)}`);
+  return n;
+}
+
 const list = (v: string | undefined): string[] | null =>
   v === undefined ? null : v.split(',').map((x) => x.trim()).filter(Boolean);
 
@@ -100,6 +112,7 @@ function parseOptions(argv: string[]): Options {
         baseline: { type: 'string' },
         out: { type: 'string' },
         web2py: { type: 'string' },
+        'bulk-size': { type: 'string' },
         'update-readme': { type: 'boolean' },
         list: { type: 'boolean' },
         help: { type: 'boolean' },
@@ -132,6 +145,7 @@ function parseOptions(argv: string[]): Options {
     web2pyWhy,
     updateReadme: values['update-readme'] ?? false,
     durationS: positiveInt(values.duration, 'duration', 8),
+    bulkBytes: values['bulk-size'] === undefined ? BULK_DEFAULT_BYTES : size(values['bulk-size']),
     warmupS: positiveInt(values.warmup, 'warmup', 2),
     baseline: values.baseline ?? 'ours',
     out: values.out ?? join(REPO_ROOT, '.bench-out', `bench-${stamp()}.json`),
@@ -168,6 +182,15 @@ function summary(r: LoadResult): string {
     return (
       `offered ${x.offeredRps} req/s: admitted ${Math.round(x.admittedRps)} req/s (p50 ${ms(x.okP50Ms)}, p99 ${ms(x.okP99Ms)} ms), ` +
       `503 ${(x.rejectedShare * 100).toFixed(1)}% (p99 ${ms(x.rejectP99Ms)} ms), other ${x.otherStatus}, errors ${x.errors}, timeouts ${x.timeouts}, not sent ${x.notSent}`
+    );
+  }
+  if (r.bulk) {
+    const b = r.bulk;
+    const mib = (kb: number | null): string => (kb === null ? '-' : (kb / 1024).toFixed(1));
+    return (
+      `${b.mbps === null ? '-' : b.mbps.toFixed(0)} MB/s, ${(b.moved / 1e6).toFixed(0)} of ${(b.bytes / 1e6).toFixed(0)} MB in ${b.seconds.toFixed(2)} s, ` +
+      `peak RSS front ${mib(b.memory.frontPeakKb)} MiB, workers ${mib(b.memory.workersPeakKb)} MiB` +
+      (b.errors.length ? `, errors: ${b.errors.join('; ')}` : '')
     );
   }
   if (r.idle) {
@@ -219,7 +242,8 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
   const port = await freePort();
   const logFile = join(logDir, `${s.name}-${def.name}.log`);
   const run: ServerRun = { scenario: s.name, server: def.name, about: def.about, status: 'ok', version, port, logFile, loads: [] };
-  const env = { ...process.env, PYTHONDONTWRITEBYTECODE: '1', ...def.env };
+  // BENCH_BULK_DIR: where bulk.py and node_bulk.mjs find the files made beforehand for /file
+  const env = { ...process.env, PYTHONDONTWRITEBYTECODE: '1', BENCH_BULK_DIR: bulkDir(scratchRoot), ...def.env };
   let started: Started | null = null;
   let fields: Fields | null = null;
   run.machineBusyBefore = await cpuBusyFraction();
@@ -237,7 +261,9 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
     // ours' /health says ready once its workers are: the page itself must answer 200 too
     if (def.readyPath && def.readyPath !== s.path) await waitReady(started, port, s.path, tls);
     const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}${s.path}`;
-    if (s.loads.some((l) => l.kind !== 'idle')) {
+    const bulkLoads = s.loads.filter((l): l is BulkLoad => l.kind === 'bulk');
+    if (bulkLoads.length > 0) await warmUpBulk(bulkLoads, port, bulkWarmUpBytes(o.bulkBytes, bulkLoads));
+    else if (s.loads.some((l) => l.kind !== 'idle')) {
       const maxConns = Math.max(...s.loads.map((l) => l.conns));
       await warmUp(url, Math.min(maxConns, 10), o.warmupS);
     }
@@ -253,6 +279,8 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
       try {
         if (load.kind === 'idle') {
           r.idle = await runIdle(load, port, s.path, started.pid);
+        } else if (load.kind === 'bulk') {
+          r.bulk = await runBulk(load, port, o.bulkBytes, started.pid);
         } else {
           r.durationS = o.durationS;
           const probe = new NewcomerProbe(port, s.path, o.durationS * 1000, { tls });
@@ -308,6 +336,34 @@ function commandLine(argv: string[]): string {
   return ['npm', 'run', 'bench', ...(argv.length ? ['--', ...argv.map(q)] : [])].join(' ');
 }
 
+/** Where the files of the bulk scenario's /file are made, in the run's scratch folder. */
+const bulkDir = (scratchRoot: string): string => join(scratchRoot, 'bulk');
+
+/** Bytes per connection of the bulk warm-up: a few MiB of each transfer. */
+const bulkWarmUpBytes = (total: number, loads: BulkLoad[]): number =>
+  Math.min(4 * 1024 ** 2, ...loads.map((l) => perConnBytes(total, l.conns)));
+
+/** The files the bulk scenario's /file serves (measured loads and warm-up), made once for all servers. */
+function prepareBulkFiles(s: Scenario, o: Options, scratchRoot: string): void {
+  const loads = s.loads.filter((l): l is BulkLoad => l.kind === 'bulk');
+  if (loads.length === 0) return;
+  mkdirSync(bulkDir(scratchRoot), { recursive: true });
+  for (const n of new Set([bulkWarmUpBytes(o.bulkBytes, loads), ...loads.map((l) => perConnBytes(o.bulkBytes, l.conns))]))
+    makeBulkFile(bulkDir(scratchRoot), n);
+}
+
+/**
+ * A bulk load's seconds for the estimate: its bytes at BULK_ESTIMATE_MBPS (between ours and the
+ * peers on the project machine), plus the client's start and the drain.
+ */
+const BULK_ESTIMATE_MBPS = 1000;
+
+function loadSeconds(l: Scenario['loads'][number], o: Options): number {
+  if (l.kind === 'idle') return l.holdS + 12;
+  if (l.kind === 'bulk') return Math.round(o.bulkBytes / 1e6 / BULK_ESTIMATE_MBPS + 1);
+  return o.durationS + 1;
+}
+
 /**
  * Seconds a run should take: per server, busy check + start + warm-up + stop (measured on the
  * project machine: about 2 s besides the warm-up, 4 s for a web2py tree, copied and imported), then
@@ -317,7 +373,7 @@ function estimateSeconds(plan: { s: Scenario; servers: string[] }[], o: Options)
   let total = 0;
   for (const { s, servers } of plan) {
     const perServer = (s.app === 'web2py' || s.app === 'static' ? 4 : 2) + o.warmupS;
-    const loads = s.loads.reduce((t, l) => t + (l.kind === 'idle' ? l.holdS + 12 : o.durationS + 1), 0);
+    const loads = s.loads.reduce((t, l) => t + loadSeconds(l, o), 0);
     total += servers.length * (perServer + loads);
   }
   return total;
@@ -374,6 +430,7 @@ async function main(): Promise<void> {
   const output: BenchOutput = {
     meta: {
       started: new Date().toISOString(), argv, command: commandLine(argv), durationS: o.durationS, warmupS: o.warmupS,
+      ...(plan.some(({ s }) => s.app === 'bulk') ? { bulkBytes: o.bulkBytes } : {}),
       baseline: o.baseline, logDir, web2py: o.web2py, notes,
     },
     machine,
@@ -390,6 +447,7 @@ async function main(): Promise<void> {
   );
   const t0 = Date.now();
   try {
+    for (const { s } of plan) prepareBulkFiles(s, o, scratchRoot);
     for (const { s, servers } of plan) {
       for (const name of servers) {
         if (isClosing()) break;

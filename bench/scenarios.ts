@@ -5,6 +5,7 @@
  * figures are in). To add a scenario: append to {@link SCENARIOS}; a new kind of load needs a
  * runner in run.ts and a table in report.ts.
  */
+import type { Transfer } from './bulk-client.js';
 import { OVERLOAD_QUEUE, OVERLOAD_WORKERS, type AppKind } from './servers.js';
 
 /** Keep-alive HTTP load by wrk (-t1), with the newcomer probe running alongside. */
@@ -58,7 +59,19 @@ export interface H2Load {
   streams: number;
 }
 
-export type Load = WrkLoad | AbLoad | IdleLoad | RateLoad | H2Load;
+/**
+ * Large bodies (bench/bulk.ts): `--bulk-size` bytes in all, split evenly over `conns`
+ * connections, one request each, all at once; throughput and the server's peak memory.
+ * download: made by the app in 64 KiB chunks; file: a real file through wsgi.file_wrapper;
+ * upload: POST with Content-Length; upload-chunked: POST with Transfer-Encoding: chunked.
+ */
+export interface BulkLoad {
+  kind: 'bulk';
+  transfer: Transfer;
+  conns: number;
+}
+
+export type Load = WrkLoad | AbLoad | IdleLoad | RateLoad | H2Load | BulkLoad;
 
 export interface Scenario {
   name: string;
@@ -78,6 +91,18 @@ const TLS_LOADS: H2Load[] = [
   { kind: 'h2load', h1: true, conns: 20, streams: 1 },
   { kind: 'h2load', h1: false, conns: 20, streams: 10 },
 ];
+
+/** Connections of each bulk load: more than the 2 workers most servers run, few enough to stay a bulk test. */
+export const BULK_CONNS = 4;
+/** The bulk scenario's total bytes per load without --bulk-size. */
+export const BULK_DEFAULT_BYTES = 1024 ** 3;
+
+const BULK_LABELS: Record<Transfer, string> = {
+  download: 'download',
+  file: 'download file_wrapper',
+  upload: 'upload',
+  'upload-chunked': 'upload chunked',
+};
 
 const WEB2PY_PEERS = ['gevent', 'rocket', 'gunicorn', 'gunicorn-gthread', 'gunicorn-gevent', 'uwsgi', 'waitress'];
 
@@ -168,6 +193,14 @@ export const SCENARIOS: Scenario[] = [
     ],
     defaultServers: ['ours'],
   },
+  {
+    name: 'bulk',
+    about: `large bodies, --bulk-size in all (1 GiB by default) over ${BULK_CONNS} connections: download (made by the app, then a file through wsgi.file_wrapper), upload (Content-Length, then chunked)`,
+    app: 'bulk',
+    path: '/',
+    loads: (['download', 'file', 'upload', 'upload-chunked'] as const).map((transfer) => ({ kind: 'bulk', transfer, conns: BULK_CONNS })),
+    defaultServers: ['ours', 'gevent', 'gunicorn', 'gunicorn-gthread', 'gunicorn-gevent', 'uwsgi', 'waitress', 'node'],
+  },
 ];
 
 export function loadLabel(load: Load): string {
@@ -182,6 +215,8 @@ export function loadLabel(load: Load): string {
       return `${load.factor}× capacity, open-loop`;
     case 'h2load':
       return load.h1 ? `h2load http/1.1 -c${load.conns}` : `h2load h2 -c${load.conns} -m${load.streams}`;
+    case 'bulk':
+      return `${BULK_LABELS[load.transfer]} -c${load.conns}`;
   }
 }
 
@@ -189,5 +224,7 @@ export function loadLabel(load: Load): string {
 export function withConnections(s: Scenario, conns: number[]): Scenario {
   const first = s.loads[0];
   if (!first || conns.length === 0) return s;
+  // bulk: every transfer at each count (they differ by more than their connections)
+  if (first.kind === 'bulk') return { ...s, loads: conns.flatMap((c) => s.loads.map((l) => ({ ...l, conns: c }))) };
   return { ...s, loads: conns.map((c) => ({ ...first, conns: c })) };
 }

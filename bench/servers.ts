@@ -23,15 +23,15 @@ export const PY = '/usr/bin/python3';
 export const GEVENT_SERVE = '/work/shared/tools/peerbench/gevent_serve.py';
 
 /**
- * What a server is asked to serve: a WSGI app file of bench/apps (`hello`, `sleep`), web2py's
- * welcome page, or web2py's static files (the same web2py tree; nginx can only do this one).
+ * What a server is asked to serve: a WSGI app file of bench/apps (`hello`, `sleep`, `bulk`),
+ * web2py's welcome page, or web2py's static files (the same web2py tree; nginx can only do this one).
  */
-export type AppKind = 'hello' | 'sleep' | 'web2py' | 'static';
+export type AppKind = 'hello' | 'sleep' | 'bulk' | 'web2py' | 'static';
 
 /** What a command template gets. */
 export interface Fields {
   port: number;
-  /** Folder holding the scenario's apps (hello.py, sleep.py, node_hello.mjs). */
+  /** Folder holding the scenario's apps (hello.py, sleep.py, bulk.py, node_hello.mjs, node_bulk.mjs). */
   apps: string;
   kind: AppKind;
   /** The scenario's name (the overload scenario gives ours admission limits). */
@@ -103,7 +103,7 @@ const appDir = (f: Fields): string => (isWeb2py(f) ? f.tree : f.apps);
 const appModule = (f: Fields): string => (isWeb2py(f) ? 'wsgihandler:application' : `${f.kind}:app`);
 const appFile = (f: Fields): string => (isWeb2py(f) ? join(f.tree, 'wsgihandler.py') : join(f.apps, `${f.kind}.py`));
 
-const WSGI: AppKind[] = ['hello', 'sleep', 'web2py', 'static'];
+const WSGI: AppKind[] = ['hello', 'sleep', 'bulk', 'web2py', 'static'];
 
 function gunicorn(worker: 'sync' | 'gthread' | 'gevent', f: Fields): string[] {
   const threads = worker === 'gthread' ? ['--threads', '32'] : []; // as peerbench
@@ -268,9 +268,9 @@ export const SERVERS: ServerDef[] = [
   },
   {
     name: 'node',
-    about: 'raw Node.js http hello: the front-end limit',
-    serves: ['hello'],
-    command: (f) => ['node', join(f.apps, 'node_hello.mjs'), String(f.port)],
+    about: 'raw Node.js http (hello, or the bulk routes): the front-end limit',
+    serves: ['hello', 'bulk'],
+    command: (f) => ['node', join(f.apps, f.kind === 'bulk' ? 'node_bulk.mjs' : 'node_hello.mjs'), String(f.port)],
     cwd: (f) => f.apps,
     detect: async () => ({ ok: true, version: `node ${process.version}` }),
   },

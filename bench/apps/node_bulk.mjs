@@ -1,0 +1,61 @@
+// Raw Node.js http serving bulk.py's routes: the front-end limit for large bodies.
+// GET /download?bytes=N (64 KiB writes, minding backpressure), GET /file?bytes=N (the same
+// file as bulk.py, BENCH_BULK_DIR/w2n-bench-bulk-N.bin, piped from disk), POST /upload
+// (counted as it comes, Content-Length or chunked).
+// Usage: node node_bulk.mjs PORT
+import { createReadStream, existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const port = Number(process.argv[2]);
+const CHUNK = 64 * 1024;
+const BLOCK = Buffer.alloc(CHUNK, 0x78);
+
+function bulkFile(n) {
+  const path = join(process.env.BENCH_BULK_DIR || tmpdir(), `w2n-bench-bulk-${n}.bin`);
+  if (!existsSync(path) || statSync(path).size !== n) {
+    const tmp = `${path}.${process.pid}`;
+    writeFileSync(tmp, Buffer.alloc(n, 0x78));
+    renameSync(tmp, path);
+  }
+  return path;
+}
+
+function made(res, n) {
+  let sent = 0;
+  const pump = () => {
+    while (sent < n) {
+      const piece = n - sent >= CHUNK ? BLOCK : BLOCK.subarray(0, n - sent);
+      sent += piece.length;
+      if (!res.write(piece)) return void res.once('drain', pump);
+    }
+    res.end();
+  };
+  pump();
+}
+
+http
+  .createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    const n = Number(url.searchParams.get('bytes'));
+    if (url.pathname === '/upload' && req.method === 'POST') {
+      let got = 0;
+      req.on('data', (c) => (got += c.length));
+      req.on('end', () => {
+        const body = JSON.stringify({ bytes: got, how: 'counted as it came' });
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
+      });
+      return;
+    }
+    if ((url.pathname === '/download' || url.pathname === '/file') && Number.isInteger(n) && n >= 0) {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': n });
+      if (url.pathname === '/download') return made(res, n);
+      return void createReadStream(bulkFile(n), { highWaterMark: CHUNK }).pipe(res);
+    }
+    const body = url.pathname === '/' ? 'bulk app\n' : '';
+    res.writeHead(body ? 200 : 404, { 'Content-Type': 'text/plain', 'Content-Length': body.length });
+    res.end(body);
+  })
+  .listen(port, '127.0.0.1');
