@@ -12,7 +12,7 @@ import { createInterface, type Interface } from 'node:readline';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BENCH_DIR, REPO_ROOT } from './servers.js';
-import { rssKb, sessionMembers, socketInodes, trackHelper, withNofile } from './proc.js';
+import { rssKb, serverProcesses, socketInodes, trackHelper, withNofile } from './proc.js';
 import type { IdleLoad } from './scenarios.js';
 
 export interface ClientCounts {
@@ -31,7 +31,7 @@ export interface IdleFigures {
   holdS: number;
   frontRssBeforeKb: number;
   frontRssAfterKb: number;
-  /** Summed over the server's session (workers included; shared pages counted per process). */
+  /** Summed over the server's processes: its session and what descends from it (workers included; shared pages counted per process). */
   sessionRssBeforeKb: number;
   sessionRssAfterKb: number;
   /** Growth of the front's RSS per held connection; null when it held under a fifth of them. */
@@ -40,7 +40,7 @@ export interface IdleFigures {
   sessionBytesPerConn: number | null;
 }
 
-const sessionRss = (sid: number): number => sessionMembers(sid).reduce((sum, pid) => sum + rssKb(pid), 0);
+const sessionRss = (sid: number): number => serverProcesses(sid).reduce((sum, pid) => sum + rssKb(pid), 0);
 
 /** Lines of the client's stdout that start with a tag, parsed; null at the deadline or exit. */
 class TaggedReader {
@@ -86,12 +86,12 @@ class TaggedReader {
 
 /** Sockets held by the server's session, polled until stable for 500 ms (at most 5 s). */
 async function settledSockets(sid: number): Promise<Set<string>> {
-  let last = socketInodes(sessionMembers(sid));
+  let last = socketInodes(serverProcesses(sid));
   let stableSince = Date.now();
   const end = Date.now() + 5000;
   while (Date.now() < end && Date.now() - stableSince < 500) {
     await sleep(100);
-    const now = socketInodes(sessionMembers(sid));
+    const now = socketInodes(serverProcesses(sid));
     if (now.size !== last.size) stableSince = Date.now();
     last = now;
   }
@@ -105,7 +105,7 @@ function newOnes(after: Set<string>, before: Set<string>): number {
 }
 
 export async function runIdle(load: IdleLoad, port: number, path: string, serverPid: number): Promise<IdleFigures> {
-  const before = socketInodes(sessionMembers(serverPid));
+  const before = socketInodes(serverProcesses(serverPid));
   const frontBefore = rssKb(serverPid);
   const sessionBefore = sessionRss(serverPid);
   const settleS = 30;
@@ -126,7 +126,7 @@ export async function runIdle(load: IdleLoad, port: number, path: string, server
     const sessionAfter = sessionRss(serverPid);
     const held = newOnes(afterSet, before);
     await sleep(load.holdS * 1000); // the point of the measure: does it still hold them later?
-    const heldLater = newOnes(socketInodes(sessionMembers(serverPid)), before);
+    const heldLater = newOnes(socketInodes(serverProcesses(serverPid)), before);
     command('status');
     const later = await reader.tagged('STATUS', 5000);
     command('stop');

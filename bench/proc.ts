@@ -238,10 +238,10 @@ export async function waitReady(s: Started, port: number, path: string, tls = fa
  */
 export async function waitDrained(sid: number, baseline: number, deadlineMs = 3000): Promise<number> {
   const end = Date.now() + deadlineMs;
-  let n = socketInodes(sessionMembers(sid)).size;
+  let n = socketInodes(serverProcesses(sid)).size;
   while (n > baseline && Date.now() < end) {
     await sleep(100);
-    n = socketInodes(sessionMembers(sid)).size;
+    n = socketInodes(serverProcesses(sid)).size;
   }
   return n;
 }
@@ -253,12 +253,18 @@ export interface StopResult {
 }
 
 /**
- * SIGTERM the server's process group; after `graceMs`, SIGKILL by PID whatever of its session
- * is still alive (re-checking the session right before each signal, as PIDs can be reused).
+ * SIGTERM the server's process group; after `graceMs`, SIGKILL by PID whatever of its processes
+ * (its session, and its descendants in sessions of their own) is still alive (re-checking right
+ * before each signal, as PIDs can be reused).
  */
 export async function stopServer(s: Started, graceMs = 5000): Promise<StopResult> {
+  // Taken before the signal: once the server exits, processes in sessions of their own (ours'
+  // workers) are re-parented and no longer found from it.
+  const known = new Set(serverProcesses(s.pid));
+  const isAlive = (pid: number): boolean => { const st = procStat(pid); return st !== null && st.state !== 'Z'; };
   const remaining = (): number[] => {
     const pids = new Set(sessionMembers(s.pid));
+    for (const pid of known) if (isAlive(pid)) pids.add(pid);
     if (!s.exited) pids.add(s.pid); // not reaped yet: still ours to wait for
     return [...pids];
   };
@@ -275,7 +281,7 @@ export async function stopServer(s: Started, graceMs = 5000): Promise<StopResult
     stoppedBy = 'SIGKILL';
     for (const pid of remaining()) {
       const st = procStat(pid);
-      if (st && st.sid === s.pid) {
+      if (st && (st.sid === s.pid || known.has(pid))) {
         try {
           process.kill(pid, 'SIGKILL');
         } catch {

@@ -23,7 +23,7 @@ import { ListenQueueSampler } from './listenq.js';
 import { BUSY_WARNING, cpuBusyFraction, describeMachine } from './machine.js';
 import { counterDelta, tcpCounters } from './netstat.js';
 import { NewcomerProbe } from './newcomer.js';
-import { freePort, isClosing, killHelpers, sessionMembers, socketInodes, startServer, stopServer, waitDrained, waitReady, withNofile, type Started } from './proc.js';
+import { freePort, isClosing, killHelpers, serverProcesses, socketInodes, startServer, stopServer, waitDrained, waitReady, withNofile, type Started } from './proc.js';
 import { runRate } from './rate.js';
 import { scenarioReport, summaryReport } from './report.js';
 import { checkReadmeMarkers, publish } from './publish.js';
@@ -268,7 +268,7 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
       await warmUp(url, Math.min(maxConns, 10), o.warmupS);
     }
     // What the server holds at rest (listening sockets, worker channels): the drain target.
-    const baseline = socketInodes(sessionMembers(started.pid)).size;
+    const baseline = socketInodes(serverProcesses(started.pid)).size;
     let lastRps: number | undefined;
     for (const load of s.loads) {
       if (isClosing()) break;
