@@ -35,6 +35,8 @@ export class ConnectionLimit {
   #isInBurst = false;
   #lastAcceptErrorAt = -Infinity;
 
+  readonly #onClose = (): void => { this.#open -= 1; };
+
   constructor(
     readonly max: number,
     private readonly rejections: ClientRejections,
@@ -63,7 +65,8 @@ export class ConnectionLimit {
       }
       this.#open += 1;
       this.#isInBurst = false;
-      socket.once('close', () => { this.#open -= 1; });
+      // One shared listener (not a closure per socket): every idle connection holds it.
+      socket.on('close', this.#onClose);
       for (const listener of own) listener.call(server, socket);
     });
     server.on('error', (error: NodeJS.ErrnoException) => {
