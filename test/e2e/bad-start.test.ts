@@ -2,26 +2,14 @@
  * Every bad start is one clear line on stderr and a non-zero exit, with nothing left listening.
  */
 import { test } from 'node:test';
-import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { mkdtempSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { fixtures, runToExit } from '../helpers/server.js';
+import { assertOneLine, fixtures, runToExit } from '../helpers/server.js';
 import { makeCertificate } from '../helpers/tls.js';
 
-/**
- * The error is one line naming the code, and nothing else on stderr but routine INFO log lines
- * (an application that fails to import is found after the listener opened).
- */
-function assertOneLine(result: { code: number | null; stderr: string }, code: string, pattern: RegExp): void {
-  assert.equal(result.code, 2, `exit status 2, got ${result.code}; stderr: ${result.stderr}`);
-  const lines = result.stderr.trim().split('\n').filter((line) => !/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO /.test(line));
-  assert.equal(lines.length, 1, `one line on stderr, got:\n${result.stderr}`);
-  assert.match(lines[0]!, new RegExp(`\\[${code}\\]$`));
-  assert.match(lines[0]!, pattern);
-}
 
 const apps = join(fixtures, 'apps');
 

@@ -8,28 +8,17 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { request } from 'node:http';
 import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { rawRequest, RawConnection } from '../helpers/raw-http.js';
 import { makeCertificate } from '../helpers/tls.js';
+import { httpGet } from '../helpers/http-get.js';
 
 const apps = join(fixtures, 'apps');
 
 /** `client.error` lines of the JSON server log with this code. */
 function refusalsLogged(server: StartedServer, code: string): number {
   return server.stderr().split('\n').filter((line) => line.includes('"event":"client.error"') && line.includes(`"code":"${code}"`)).length;
-}
-
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('latin1');
-      res.on('data', (c: string) => { body += c; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject).end();
-  });
 }
 
 /** Writes `bytes` one at a time every `everyMs` until the server closes the connection or `bytes` run out. */
@@ -125,7 +114,7 @@ describe('head limits and deadlines', () => {
       connection.destroy();
     }
     // The application's thread was released: the server answers at once.
-    assert.equal((await get(server.port, '/hello')).status, 200);
+    assert.equal((await httpGet(server.port, '/hello')).status, 200);
   });
 
   test('an idle keep-alive connection is closed after --keep-alive-timeout', async () => {
@@ -186,9 +175,9 @@ describe('--max-connections', () => {
     }
     assert.ok(refusalsLogged(server, 'W2N_ERR_TOO_MANY_CONNECTIONS') >= 1);
     assert.match(server.stderr(), /"event":"connections\.full"/);
-    const metrics = await get(server.port, '/metrics');
-    assert.match(metrics.body, /^w2n_client_rejections_total\{reason="too_many_connections"\} [1-9]/m);
-    assert.match(metrics.body, /^w2n_connections_open [1-3]$/m);
+    const metrics = (await httpGet(server.port, '/metrics')).body.toString('latin1');
+    assert.match(metrics, /^w2n_client_rejections_total\{reason="too_many_connections"\} [1-9]/m);
+    assert.match(metrics, /^w2n_connections_open [1-3]$/m);
   });
 });
 

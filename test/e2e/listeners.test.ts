@@ -13,7 +13,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { binPath, fixtures, runToExit, startServer, type StartedServer } from '../helpers/server.js';
+import { assertOneLine, binPath, fixtures, runToExit, startServer, type StartedServer } from '../helpers/server.js';
 import { makeCertificate } from '../helpers/tls.js';
 
 const apps = join(fixtures, 'apps');
@@ -23,7 +23,7 @@ const ca = readFileSync(serverCertificate.cert, 'utf8');
 interface Answer { status: number; body: string }
 type RequestTarget = { port: number; host?: string; tls?: { cert?: string; key?: string } } | { socketPath: string };
 
-function get(target: RequestTarget, path: string): Promise<Answer> {
+function get(target: RequestTarget, path: string, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const onResponse = (res: import('node:http').IncomingMessage): void => {
       let body = '';
@@ -31,11 +31,11 @@ function get(target: RequestTarget, path: string): Promise<Answer> {
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     };
     const req = 'socketPath' in target
-      ? httpRequest({ socketPath: target.socketPath, path, headers: { host: 'proxied.test' } }, onResponse)
+      ? httpRequest({ socketPath: target.socketPath, path, headers: { host: 'proxied.test', ...headers } }, onResponse)
       : target.tls === undefined
-        ? httpRequest({ host: target.host ?? '127.0.0.1', port: target.port, path }, onResponse)
+        ? httpRequest({ host: target.host ?? '127.0.0.1', port: target.port, path, headers }, onResponse)
         : httpsRequest({
-          host: target.host ?? '127.0.0.1', port: target.port, path, ca, servername: 'localhost', agent: false,
+          host: target.host ?? '127.0.0.1', port: target.port, path, headers, ca, servername: 'localhost', agent: false,
           ...(target.tls.cert === undefined ? {} : { cert: readFileSync(target.tls.cert), key: readFileSync(target.tls.key!) }),
         }, onResponse);
     req.on('error', reject);
@@ -56,13 +56,6 @@ function startingLines(server: { stdout: () => string }): string[] {
 
 const portOf = (address: string): number => Number(/:(\d+)$/.exec(address)![1]);
 
-function assertOneLine(result: { code: number | null; stderr: string }, code: string, pattern: RegExp): void {
-  assert.equal(result.code, 2, `exit status 2, got ${result.code}; stderr: ${result.stderr}`);
-  const lines = result.stderr.trim().split('\n').filter((line) => !/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO /.test(line));
-  assert.equal(lines.length, 1, `one line on stderr, got:\n${result.stderr}`);
-  assert.match(lines[0]!, new RegExp(`\\[${code}\\]$`));
-  assert.match(lines[0]!, pattern);
-}
 
 function listenOn(options: { port: number; host: string } | { path: string }): Promise<Server> {
   const server = createServer((socket) => socket.destroy());
@@ -186,18 +179,11 @@ test('--unix-socket beside TCP, web2py: mode as asked, REMOTE_ADDR empty (not lo
 test('--unix-socket with --trusted-proxies unix: the proxy on the socket is believed; without it, its forwarding headers are dropped', async () => {
   const scratch = mkdtempSync(join(tmpdir(), 'w2n-unix-trust-'));
   const socketPath = join(scratch, 'app.sock');
-  const forwardedEnviron = (): Promise<Record<string, string>> => new Promise((resolve, reject) => {
-    const req = httpRequest({
-      socketPath, path: '/echo',
-      headers: { host: 'proxied.test', 'x-forwarded-for': '198.51.100.9, 203.0.113.7', 'x-forwarded-proto': 'https' },
-    }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => { body += chunk.toString(); });
-      res.on('end', () => resolve((JSON.parse(body) as { environ: Record<string, string> }).environ));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  const forwarded = { 'x-forwarded-for': '198.51.100.9, 203.0.113.7', 'x-forwarded-proto': 'https' };
+  const forwardedEnviron = async (): Promise<Record<string, string>> => {
+    const answer = await get({ socketPath }, '/echo', forwarded);
+    return (JSON.parse(answer.body) as { environ: Record<string, string> }).environ;
+  };
   let server: StartedServer | null = null;
   try {
     server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--unix-socket', socketPath, '--trusted-proxies', 'unix']);

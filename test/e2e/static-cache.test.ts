@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,8 +18,7 @@ import { FileCache, REVALIDATE_MS } from '../../src/front/static/file-cache.js';
 import { createStaticHandler } from '../../src/front/static/serve.js';
 import { createLogger } from '../../src/observability/log.js';
 import { fixtures } from '../helpers/server.js';
-
-interface Answer { status: number; headers: IncomingHttpHeaders; body: Buffer }
+import { httpGet, type HttpAnswer } from '../helpers/http-get.js';
 
 let scratch: string;
 let staticDir: string;
@@ -42,20 +41,12 @@ function listen(cache: FileCache, web2py: string): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
-function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<HttpAnswer> {
+  return httpGet(port, path, { headers, method });
 }
 
 /** Headers as a comparable list: names in order, without Date (it changes each second). */
-function comparable(answer: Answer): { status: number; headers: [string, unknown][]; body: string } {
+function comparable(answer: HttpAnswer): { status: number; headers: [string, unknown][]; body: string } {
   const headers = Object.entries(answer.headers).filter(([name]) => name !== 'date');
   return { status: answer.status, headers, body: answer.body.toString('base64') };
 }

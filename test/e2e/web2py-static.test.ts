@@ -16,13 +16,13 @@
  */
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { request, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 
 import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
+import { httpGet, type HttpAnswer } from '../helpers/http-get.js';
 
 const realWeb2py = process.env.W2N_TEST_WEB2PY;
 const COMPARED = [
@@ -30,22 +30,12 @@ const COMPARED = [
   'content-disposition', 'content-encoding', 'content-range', 'web2py_error',
 ] as const;
 
-interface Answer { status: number; headers: IncomingHttpHeaders; body: Buffer }
-
 /** One GET with exactly these headers (no Accept-Encoding unless given); `path` is sent as is. */
-function get(port: number, path: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+function get(port: number, path: string, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+  return httpGet(port, path, { headers });
 }
 
-function picked(answer: Answer): Record<string, unknown> {
+function picked(answer: HttpAnswer): Record<string, unknown> {
   const out: Record<string, unknown> = { status: answer.status, body: answer.body.toString('latin1') };
   for (const name of COMPARED) out[name] = answer.headers[name];
   return out;
@@ -84,7 +74,7 @@ after(async () => {
 });
 
 /** Asks both servers; the answers must agree on everything compared. Returns the front's. */
-async function same(path: string, headers: Record<string, string> = {}): Promise<Answer> {
+async function same(path: string, headers: Record<string, string> = {}): Promise<HttpAnswer> {
   const [ours, theirs] = await Promise.all([get(front.port, path, headers), get(web2py.port, path, headers)]);
   assert.deepEqual(picked(ours), picked(theirs), `${path} ${JSON.stringify(headers)}`);
   return ours;

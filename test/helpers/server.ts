@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import assert from 'node:assert/strict';
 
 export const repoRoot = join(import.meta.dirname, '..', '..');
 export const fixtures = join(repoRoot, 'test', 'fixtures');
@@ -105,4 +106,16 @@ export async function runToExit(args: string[], options: { cwd?: string; env?: R
   clearTimeout(timer);
   running.delete(child);
   return { code, stdout, stderr };
+}
+
+/**
+ * A bad start: exit status 2 and one line naming the error code, and nothing else on stderr but
+ * routine INFO log lines (an application that fails to import is found after the listener opened).
+ */
+export function assertOneLine(result: { code: number | null; stderr: string }, code: string, pattern: RegExp): void {
+  assert.equal(result.code, 2, `exit status 2, got ${result.code}; stderr: ${result.stderr}`);
+  const lines = result.stderr.trim().split('\n').filter((line) => !/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO /.test(line));
+  assert.equal(lines.length, 1, `one line on stderr, got:\n${result.stderr}`);
+  assert.match(lines[0]!, new RegExp(`\\[${code}\\]$`));
+  assert.match(lines[0]!, pattern);
 }
