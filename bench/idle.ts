@@ -30,14 +30,21 @@ export interface IdleFigures {
   heldLater: number;
   holdS: number;
   frontRssBeforeKb: number;
+  /** Right after the connects settled: includes V8's young generation, grown by the storm. */
   frontRssAfterKb: number;
+  /** At the end of the hold: V8's memory reducer has given the storm's garbage back by then. */
+  frontRssLaterKb: number;
   /** Summed over the server's processes: its session and what descends from it (workers included; shared pages counted per process). */
   sessionRssBeforeKb: number;
   sessionRssAfterKb: number;
+  sessionRssLaterKb: number;
   /** Growth of the front's RSS per held connection; null when it held under a fifth of them. */
   bytesPerConn: number | null;
+  /** The same at the end of the hold: what an idle connection costs once the storm is over. */
+  bytesPerConnLater: number | null;
   /** The same over the whole session: the fair figure for multi-process peers. */
   sessionBytesPerConn: number | null;
+  sessionBytesPerConnLater: number | null;
 }
 
 const sessionRss = (sid: number): number => serverProcesses(sid).reduce((sum, pid) => sum + rssKb(pid), 0);
@@ -104,6 +111,11 @@ function newOnes(after: Set<string>, before: Set<string>): number {
   return n;
 }
 
+/** Growth per held connection, in bytes; null under a fifth held (the growth is then mostly noise). */
+function perConn(growthKb: number, held: number, asked: number): number | null {
+  return held >= asked / 5 ? (growthKb * 1024) / held : null;
+}
+
 export async function runIdle(load: IdleLoad, port: number, path: string, serverPid: number): Promise<IdleFigures> {
   const before = socketInodes(serverProcesses(serverPid));
   const frontBefore = rssKb(serverPid);
@@ -127,17 +139,20 @@ export async function runIdle(load: IdleLoad, port: number, path: string, server
     const held = newOnes(afterSet, before);
     await sleep(load.holdS * 1000); // the point of the measure: does it still hold them later?
     const heldLater = newOnes(socketInodes(serverProcesses(serverPid)), before);
+    const frontLater = rssKb(serverPid);
+    const sessionLater = sessionRss(serverPid);
     command('status');
     const later = await reader.tagged('STATUS', 5000);
     command('stop');
     await reader.tagged('DONE', 10_000);
     return {
       asked: load.conns, client: atReady, clientLater: later, held, heldLater, holdS: load.holdS,
-      frontRssBeforeKb: frontBefore, frontRssAfterKb: frontAfter,
-      sessionRssBeforeKb: sessionBefore, sessionRssAfterKb: sessionAfter,
-      // under a fifth held, the growth is mostly noise: no per-connection figure
-      bytesPerConn: held >= load.conns / 5 ? ((frontAfter - frontBefore) * 1024) / held : null,
-      sessionBytesPerConn: held >= load.conns / 5 ? ((sessionAfter - sessionBefore) * 1024) / held : null,
+      frontRssBeforeKb: frontBefore, frontRssAfterKb: frontAfter, frontRssLaterKb: frontLater,
+      sessionRssBeforeKb: sessionBefore, sessionRssAfterKb: sessionAfter, sessionRssLaterKb: sessionLater,
+      bytesPerConn: perConn(frontAfter - frontBefore, held, load.conns),
+      bytesPerConnLater: perConn(frontLater - frontBefore, heldLater, load.conns),
+      sessionBytesPerConn: perConn(sessionAfter - sessionBefore, held, load.conns),
+      sessionBytesPerConnLater: perConn(sessionLater - sessionBefore, heldLater, load.conns),
     };
   } finally {
     if (client.exitCode === null && client.signalCode === null) {

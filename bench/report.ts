@@ -138,12 +138,14 @@ function h2Ratios(runs: ServerRun[]): string {
   return parts.length === 0 ? '' : ` HTTP/2 ÷ HTTP/1.1 req/s: ${parts.join(', ')}.`;
 }
 
+const kB = (bytes: number | null): string => num(bytes === null ? null : bytes / 1000, 1);
+
 function idleTable(runs: ServerRun[]): string[] {
   const out = [
-    '| server | asked | answered | held | held after | client open after | front RSS MB before → after | front B/conn | session B/conn |',
+    '| server | asked | answered | held | held after | client open after | front RSS MB before → storm → after | front B/conn storm / after | session B/conn storm / after |',
     '|---|---:|---:|---:|---:|---:|---|---:|---:|',
   ];
-  let holdS = 10;
+  let holdS = 45;
   for (const run of runs.filter((r) => r.status === 'ok')) {
     for (const r of run.loads) {
       const i = r.idle;
@@ -155,8 +157,9 @@ function idleTable(runs: ServerRun[]): string[] {
       const mb = (kb: number): string => num(kb / 1024, 1);
       out.push(
         `| ${run.server} | ${i.asked} | ${i.client?.answered ?? '?'} | ${i.held} | ${i.heldLater}` +
-          ` | ${i.clientLater?.open ?? '?'} | ${mb(i.frontRssBeforeKb)} → ${mb(i.frontRssAfterKb)}` +
-          ` | ${num(i.bytesPerConn, 0)} | ${num(i.sessionBytesPerConn, 0)} |`,
+          ` | ${i.clientLater?.open ?? '?'} | ${mb(i.frontRssBeforeKb)} → ${mb(i.frontRssAfterKb)} → ${mb(i.frontRssLaterKb)}` +
+          ` | ${num(i.bytesPerConn, 0)} / ${num(i.bytesPerConnLater, 0)}` +
+          ` | ${num(i.sessionBytesPerConn, 0)} / ${num(i.sessionBytesPerConnLater, 0)} |`,
       );
     }
   }
@@ -165,7 +168,9 @@ function idleTable(runs: ServerRun[]): string[] {
     '',
     `held = connection sockets the server's processes hold (/proc/PID/fd) once the connects settle;` +
       ` "after" = ${holdS} s later. front = the PID started (for ours, the Node.js front only);` +
-      ' session = all its processes. B/conn only when it held at least a fifth of those asked.',
+      ' session = all its processes. "storm": RSS right after the connects, which includes the young' +
+      ' generation V8 grew while they came in; "after": at the end of the hold, once V8\'s memory reducer' +
+      ' has given that back: the cost of an idle connection. B/conn only when it held at least a fifth of those asked.',
   ];
 }
 
@@ -381,7 +386,8 @@ export function summaryReport(scenarios: Scenario[], runs: ServerRun[], baseline
         lines.push(
           '',
           `${run.scenario}: ${baseline} held ${r.idle.held} of ${r.idle.asked} idle connections (${r.idle.heldLater} ${r.idle.holdS} s later),` +
-            ` ${num(r.idle.bytesPerConn === null ? null : r.idle.bytesPerConn / 1000, 1)} kB each in the front.`,
+            ` ${kB(r.idle.bytesPerConnLater)} kB each in the front after ${r.idle.holdS} s idle` +
+            ` (${kB(r.idle.bytesPerConn)} kB right after the connection storm).`,
         );
     }
   }

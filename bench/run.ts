@@ -195,7 +195,7 @@ function summary(r: LoadResult): string {
   }
   if (r.idle) {
     const i = r.idle;
-    return `held ${i.held} (after ${i.holdS} s: ${i.heldLater}), front RSS ${i.frontRssBeforeKb} -> ${i.frontRssAfterKb} kB`;
+    return `held ${i.held} (after ${i.holdS} s: ${i.heldLater}), front RSS ${i.frontRssBeforeKb} -> ${i.frontRssAfterKb} -> ${i.frontRssLaterKb} kB`;
   }
   const w = r.wrk!;
   const n = r.newcomer;
