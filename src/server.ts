@@ -187,6 +187,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     log, rejections, connectionLimit, proxies,
     handlerFor: (facts: ListenerFacts) => createRequestHandler(facts, handlerOptions),
     fallbackPort: config.port,
+    acceptBatch: config.acceptBatch,
   });
   try {
     for (const port of listeners.tcpPorts) writePassword?.(port);

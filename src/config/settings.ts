@@ -115,6 +115,15 @@ export const settings = defineSettings({
     doc: 'Permissions of the Unix socket file; connecting needs write permission, so with `0660` the proxy\'s user must '
       + 'be in this user\'s group.',
   },
+  acceptBatch: {
+    section: 'Listening', cli: ['--accept-batch'], metavar: 'N',
+    type: int({ min: 1, max: 1024 }), default: 16,
+    doc: 'Connections each listener may accept per turn of the front\'s event loop. Node.js 20 accepts one per turn, and '
+      + 'under load a turn takes milliseconds, so a burst of connects (a client opening many connections at once, a load '
+      + 'without keep-alive) would wait in the kernel\'s queue for seconds while open connections are served. Each '
+      + 'TCP listening socket gets N descriptors (the copies come from a helper process at start; a Unix socket keeps one); '
+      + '`1` is Node\'s own behaviour.',
+  },
   http2: {
     section: 'Listening', cli: ['--http2'],
     type: enumOf(['on', 'off']), default: 'on',
@@ -324,7 +333,7 @@ export const settings = defineSettings({
     type: int({ min: 1 }), default: 10000,
     doc: 'Most client connections open at once, across all listeners. One more is answered `503 Service Unavailable` '
       + 'with `Retry-After` and closed, instead of waiting unseen in the kernel\'s backlog. 10000 idle keep-alive '
-      + 'connections cost the front about 100 MB; each is a file descriptor, so `ulimit -n` must be higher '
+      + 'connections cost the front about 60 MB (about 130 MB just after they arrive); each is a file descriptor, so `ulimit -n` must be higher '
       + '(the server warns at start when it is not).',
   },
 

@@ -10,7 +10,7 @@
  * PEP 3333 wants neither empty.
  */
 import type { Server as HttpServer } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Logger } from '../observability/log.js';
 import { LogEvents } from '../observability/events.js';
 import type { ListenerFacts } from './environ.js';
@@ -18,13 +18,14 @@ import type { RequestHandler } from './handler.js';
 import { Http2Sessions } from './http2-sessions.js';
 import type { ListenerSpec } from './listen-plan.js';
 import {
-  createListener, formatBindTarget, isHttp2Server, listen, loadTls, secureContextOptions,
+  createListener, formatBindTarget, isHttp2Server, listen, LISTEN_BACKLOG, loadTls, secureContextOptions,
   type Http2Options, type ListenerLimits, type LoadedTls, type NodeServer,
 } from './listeners.js';
 import type { ProxyTrust } from './proxy-trust.js';
 import type { ClientRejections } from './client-errors.js';
 import type { ConnectionLimit } from './connection-limit.js';
 import { claimSocketFile, clearStaleSocket, removeSocketFile } from './unix-socket.js';
+import { addAcceptCopies, closeCopies } from './accept-copies.js';
 
 export interface ListenerSetOptions {
   limits: ListenerLimits;
@@ -41,6 +42,8 @@ export interface ListenerSetOptions {
   handlerFor: (facts: ListenerFacts) => RequestHandler;
   /** SERVER_PORT on a Unix socket when there is no TCP listener (`-p`). */
   fallbackPort: number;
+  /** `--accept-batch`: connections each listener may accept per event-loop turn. */
+  acceptBatch: number;
 }
 
 /** SERVER_NAME of requests that came over a Unix socket. */
@@ -59,6 +62,8 @@ interface OpenListener {
   label: string;
   /** The socket file's inode (Unix socket listeners). */
   inode: number | null;
+  /** More descriptors of the listening socket (`--accept-batch`), closed with it. */
+  copies: NetServer[];
 }
 
 export class ListenerSet {
@@ -84,6 +89,11 @@ export class ListenerSet {
           listener.inode = claimSocketFile(spec.path, spec.mode);
         }
       }
+      // TCP only: Node cannot listen again on a received Unix socket descriptor (EEXIST).
+      const tcp = opened.filter((listener) => listener.spec.kind === 'tcp');
+      const { copies, problem } = await addAcceptCopies(tcp.map((listener) => listener.server), options.acceptBatch, LISTEN_BACKLOG);
+      for (const [index, listener] of tcp.entries()) listener.copies = copies[index] ?? [];
+      if (problem !== null) LogEvents.acceptBatchUnavailable(options.log, { reason: problem });
     } catch (error: unknown) {
       set.closeAll();
       throw error;
@@ -114,7 +124,7 @@ export class ListenerSet {
     // Last: it wraps the connection listeners registered so far, so a refused connection reaches none of them.
     options.connectionLimit.attach(server);
     const label = spec.kind === 'tcp' ? formatBindTarget({ ip: spec.ip, port: spec.port }) : formatBindTarget({ path: spec.path });
-    return { spec, server, facts, tls, sessions, sockets, label, inode: null };
+    return { spec, server, facts, tls, sessions, sockets, label, inode: null, copies: [] };
   }
 
   /** The bound TCP ports, in order, without repeats (one admin password file each). */
@@ -160,6 +170,7 @@ export class ListenerSet {
   stopAccepting(): void {
     for (const listener of this.listeners) {
       listener.server.close();
+      closeCopies(listener.copies);
       listener.sessions?.closeGracefully();
     }
     this.closeIdle();
@@ -176,6 +187,7 @@ export class ListenerSet {
     for (const listener of this.listeners) {
       const { server } = listener;
       if (server.listening) server.close();
+      closeCopies(listener.copies);
       if (isHttp2Server(server)) {
         listener.sessions?.destroyAll();
         for (const socket of listener.sockets) socket.destroy();

@@ -194,6 +194,9 @@ export function formatBindTarget(target: BindTarget): string {
   return `${target.ip.includes(':') ? `[${target.ip}]` : target.ip}:${target.port}`;
 }
 
+/** The kernel's accept queue for each listener (capped by net.core.somaxconn); Node's default is 511. */
+export const LISTEN_BACKLOG = 2048;
+
 /** Binds; address problems become one clear ServerError. Resolves with the bound port (0 for a path). */
 export function listen(server: NetServer, target: BindTarget): Promise<{ port: number }> {
   return new Promise((resolve, reject) => {
@@ -204,7 +207,7 @@ export function listen(server: NetServer, target: BindTarget): Promise<{ port: n
       else reject(new ServerError('W2N_ERR_LISTEN_FAILED', { address, reason: cause.message }, { cause }));
     };
     server.once('error', onError);
-    const options = 'path' in target ? { path: target.path, backlog: 2048 } : { host: target.ip, port: target.port, backlog: 2048 };
+    const options = 'path' in target ? { path: target.path, backlog: LISTEN_BACKLOG } : { host: target.ip, port: target.port, backlog: LISTEN_BACKLOG };
     server.listen(options, () => {
       server.off('error', onError);
       const bound = server.address();

@@ -86,6 +86,9 @@ export const LogEvents = {
   acceptFailed(log: Logger, f: { code: string; message: string }) {
     log.error({ event: 'server.accept_failed', ...f }, 'could not accept a connection (logged at most every 10 s)');
   },
+  acceptBatchUnavailable(log: Logger, f: { reason: string }) {
+    log.warn({ event: 'server.accept_batch_unavailable', ...f }, 'could not add descriptors for --accept-batch: one connection is accepted per event-loop turn');
+  },
   fileLimitLow(log: Logger, f: { maxConnections: number; openFilesLimit: number }) {
     log.warn({ event: 'server.file_limit_low', ...f }, 'ulimit -n is below --max-connections: connections past it cannot be accepted');
   },

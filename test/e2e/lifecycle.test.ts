@@ -8,7 +8,8 @@ import { request as httpRequest } from 'node:http';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixtures, startServer } from '../helpers/server.js';
+import { fixtures, startServer, waitForLog } from '../helpers/server.js';
+import { isRefused } from '../helpers/raw-http.js';
 import { makeCertificate } from '../helpers/tls.js';
 
 const apps = join(fixtures, 'apps');
@@ -85,6 +86,10 @@ test('SIGTERM: in-flight requests finish, new connections are refused, exit 0', 
   const slow = get(server.port, '/slow?s=1');
   await new Promise((r) => setTimeout(r, 200));
   const exit = server.stop('SIGTERM');
+  await waitForLog(server, /server\.draining/);
+  // Refused while the slow request is still in flight: every descriptor of the listening socket
+  // (--accept-batch's copies too) is closed, not only the first.
+  assert.ok(await isRefused(server.port), 'a new connection is refused while draining');
   const answer = await slow;
   assert.equal(answer.status, 200);
   assert.equal(await exit, 0);

@@ -8,13 +8,14 @@ import { spawn, execFileSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as http2Connect } from 'node:http2';
-import { createServer, connect as netConnect, type Server } from 'node:net';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { assertOneLine, binPath, fixtures, runToExit, startServer, type StartedServer } from '../helpers/server.js';
 import { makeCertificate } from '../helpers/tls.js';
+import { isRefused } from '../helpers/raw-http.js';
 
 const apps = join(fixtures, 'apps');
 const serverCertificate = makeCertificate();
@@ -61,14 +62,6 @@ function listenOn(options: { port: number; host: string } | { path: string }): P
   const server = createServer((socket) => socket.destroy());
   server.listen(options);
   return once(server, 'listening').then(() => server);
-}
-
-function isRefused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = netConnect({ host: '127.0.0.1', port });
-    socket.once('connect', () => { socket.destroy(); resolve(false); });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
-  });
 }
 
 async function freePort(): Promise<number> {
@@ -198,6 +191,49 @@ test('--unix-socket with --trusted-proxies unix: the proxy on the socket is beli
     assert.equal(untrusted['wsgi.url_scheme'], 'http');
     assert.equal(untrusted.HTTP_X_FORWARDED_FOR, undefined);
     assert.equal(untrusted.HTTP_X_FORWARDED_PROTO, undefined);
+  } finally {
+    await server?.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+/** How many descriptors the process holds of each socket, by the socket's inode: the counts, largest first. */
+function descriptorsPerSocket(pid: number): number[] {
+  const counts = new Map<string, number>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target = '';
+    try { target = readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { continue; }
+    if (target.startsWith('socket:')) counts.set(target, (counts.get(target) ?? 0) + 1);
+  }
+  return [...counts.values()].sort((a, b) => b - a);
+}
+
+test('--accept-batch: each TCP listening socket (plain and TLS) has N descriptors in the front, a Unix socket one; all serve', async () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'w2n-accept-batch-'));
+  const socketPath = join(scratch, 'app.sock');
+  const tlsPort = await freePort();
+  const plainPort = await freePort();
+  let server: StartedServer | null = null;
+  try {
+    server = await startServer([
+      '--app', 'suite:app', '-f', apps, '--processes', '1', '--accept-batch', '4', '--unix-socket', socketPath,
+      '--interfaces', `127.0.0.1:${plainPort};127.0.0.1:${tlsPort}:${serverCertificate.key}:${serverCertificate.cert}`,
+    ]);
+    // Two listening sockets with 4 descriptors each; every other socket (the Unix listener,
+    // worker channels) has one.
+    assert.deepEqual(descriptorsPerSocket(server.process.pid!).slice(0, 3), [4, 4, 1]);
+    // Many at once, so the copies accept some of them; each is served by the listener's own server.
+    const plain = await Promise.all(Array.from({ length: 20 }, () => get({ port: plainPort }, '/hello')));
+    assert.ok(plain.every((answer) => answer.status === 200 && answer.body === 'Hello, World!'));
+    const secure = await Promise.all(Array.from({ length: 20 }, () => get({ port: tlsPort, tls: {} }, '/echo')));
+    for (const answer of secure) {
+      assert.equal(answer.status, 200);
+      assert.equal((JSON.parse(answer.body) as { environ: Record<string, string> }).environ.HTTPS, 'on');
+    }
+    assert.equal((await get({ socketPath }, '/hello')).status, 200);
+    assert.equal(await server.stop(), 0);
+    server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--accept-batch', '1']);
+    assert.equal(descriptorsPerSocket(server.process.pid!)[0], 1, '--accept-batch 1: Node\'s one descriptor');
   } finally {
     await server?.stop();
     rmSync(scratch, { recursive: true, force: true });

@@ -176,3 +176,12 @@ export function parseResponses(bytes: Buffer, methods: readonly string[], isClos
   }
   return { responses, rest: bytes.subarray(at) };
 }
+
+/** Whether a TCP connect to 127.0.0.1:port is refused (nothing listens there). */
+export function isRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => { socket.destroy(); resolve(false); });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
+}

@@ -65,6 +65,7 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   unixSocket: { raw: 'app.sock', value: join(scratch, 'app.sock') },
   unixSocketMode: { raw: '0600', value: 0o600 },
   http2: { raw: 'off', value: 'off' },
+  acceptBatch: { raw: '4', value: 4 },
   http2MaxStreams: { raw: '64', value: 64 },
   password: { raw: '<recycle>', value: '<recycle>' },
   sslCertificate: { raw: 'cert.pem', value: certFile },
@@ -221,7 +222,7 @@ describe('defaults, precedence and sources', () => {
   test('defaults', () => {
     const { config, sources } = load();
     assert.deepEqual({ ...config, processes: 0 }, {
-      ip: '127.0.0.1', port: 8000, interfaces: null, unixSocket: null, unixSocketMode: 0o660, http2: 'on', password: '<recycle>', sslCertificate: null, sslPrivateKey: null,
+      ip: '127.0.0.1', port: 8000, interfaces: null, unixSocket: null, unixSocketMode: 0o660, http2: 'on', acceptBatch: 16, password: '<recycle>', sslCertificate: null, sslPrivateKey: null,
       workers: null, logging: false, profiler: null, folder: scratch, app: null, staticOffload: 'auto', chunkedInput: 'spool', staticCacheSize: 32 * 1024 * 1024, staticCacheFileSize: 1024 * 1024, reload: false, python: 'python3',
       processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', queueSize: 1024, queueTimeout: 30, timeout: 300, timeoutGrace: 10, maxRequests: 0, maxRequestsJitter: 0, maxRss: 0, maxLifetime: 0, gracefulTimeout: 30,
       maxRequestLine: 8190, maxHeaderSize: 16384, maxHeaders: 100, headersTimeout: 10, requestTimeout: 300, http2MaxStreams: 100, keepAliveTimeout: 75, maxConnections: 10000,
