@@ -32,7 +32,7 @@ import traceback
 
 from .app import AppLoadError, load_app
 from .channel import Channel, ChannelClosed, read_first_frame
-from .concurrency import ExecutorUnavailable, Outcome, exit_now, make_executor
+from .concurrency import FLUSH_TIMEOUT_S, ExecutorUnavailable, Outcome, exit_now, make_executor
 from .diagnostics import install_stack_dump
 from .protocol import (
     ERR_APP_IMPORT, ERR_PROTO_UNEXPECTED, ERR_PROTO_VERSION, HANDSHAKE, PROTOCOL_VERSION, READY,
@@ -109,6 +109,7 @@ def main():
         error = outcome.error
         sys.stderr.write('web2py-on-node worker: %s\n' % error)
         send_error(channel, 0, error.code, error.message)
+        channel.flush(FLUSH_TIMEOUT_S)  # gevent queues sends (gevent_sender.py)
         exit_now(EXIT_PROTOCOL)
     exit_now(EXIT_OK)
 

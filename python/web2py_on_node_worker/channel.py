@@ -66,6 +66,21 @@ class Channel:
                 # A blocking stream socket takes it all unless a signal cut in: rare, so copy.
                 self._sock.sendall(memoryview(b''.join(parts))[sent:])
 
+    def batch_sends(self):
+        """gevent only: from now on, frames sent in one turn of the hub leave in one system call.
+
+        ``send`` and ``send_parts`` then queue for a sender greenlet (gevent_sender.py); call
+        ``flush`` before the worker exits so that nothing queued is lost.
+        """
+        from .gevent_sender import BatchedSender
+        sender = BatchedSender(self._sock)
+        self.send = sender.send
+        self.send_parts = sender.send_parts
+        self.flush = sender.flush
+
+    def flush(self, timeout=None):
+        """Sends are written at once unless batched: nothing to wait for."""
+
     def fileno(self):
         return self._sock.fileno()
 

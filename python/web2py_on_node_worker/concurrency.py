@@ -25,6 +25,8 @@ from .interrupt import GreenletInterrupts, Interrupts
 from .protocol import ProtocolError
 
 WORKER_CLASSES = ('thread', 'gevent', 'sync')
+#: How long an exiting gevent worker waits for its queued frames to be written.
+FLUSH_TIMEOUT_S = 5
 
 
 class ExecutorUnavailable(Exception):
@@ -177,10 +179,13 @@ class GeventExecutor(ThreadExecutor):
         self._run = self._interruptible(channel, router, run)
         self._finished = gevent.event.Event()
         router.on_drained = lambda: self._finish(Outcome(Outcome.DRAINED))
+        channel.batch_sends()
         for _ in range(self.capacity):
             gevent.spawn(self._work)
         gevent.spawn(self._read, channel, router)
         self._finished.wait()
+        # A draining worker's last answers may still be queued: out with them before exit.
+        channel.flush(FLUSH_TIMEOUT_S)
         return self._outcome
 
 

@@ -63,6 +63,11 @@ def is_protected(frame):
 
 
 protect(Channel.send, Channel.send_parts)
+try:
+    from .gevent_sender import BatchedSender
+    protect(BatchedSender.send, BatchedSender.send_parts)
+except ImportError:  # no gevent in this Python: no batched sends either
+    pass
 
 
 class Interrupts:
