@@ -6,7 +6,7 @@
  * runner in run.ts and a table in report.ts.
  */
 import type { Transfer } from './bulk-client.js';
-import { OVERLOAD_QUEUE, OVERLOAD_WORKERS, type AppKind } from './servers.js';
+import { OVERLOAD_QUEUE, OVERLOAD_TARGET_S, OVERLOAD_WORKERS, type AppKind } from './servers.js';
 
 /** Keep-alive HTTP load by wrk (-t1), with the newcomer probe running alongside. */
 export interface WrkLoad {
@@ -184,7 +184,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'overload',
     about:
-      `the 100 ms app with ours limited to -w ${OVERLOAD_WORKERS} --queue-size ${OVERLOAD_QUEUE}` +
+      `the 100 ms app with ours limited to -w ${OVERLOAD_WORKERS} --queue-size ${OVERLOAD_QUEUE} --queue-target ${OVERLOAD_TARGET_S}` +
       ` (capacity ${OVERLOAD_WORKERS} / 0.1 s = ${OVERLOAD_WORKERS * 10} req/s), first measured closed-loop at` +
       ` ${OVERLOAD_WORKERS} conns, then offered twice that, open-loop`,
     app: 'sleep',

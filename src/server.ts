@@ -136,6 +136,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     maxInApp: config.workers,
     queueSize: config.queueSize,
     queueTimeoutMs: config.queueTimeout * 1000,
+    queueTargetMs: config.queueTarget > 0 ? config.queueTarget * 1000 : null,
     recycle: {
       maxRequests: config.maxRequests,
       maxRequestsJitter: config.maxRequestsJitter,

@@ -247,6 +247,17 @@ export const settings = defineSettings({
     type: seconds({ min: 0.01 }), default: 30,
     doc: 'A request that waited this long for a worker gets 503 with `Retry-After` instead.',
   },
+  queueTarget: {
+    section: 'Workers', cli: ['--queue-target'],
+    type: seconds({ min: 0 }), default: 0, defaultDoc: '0 (off)',
+    doc: 'Sheds overload instead of queueing it. A queue that has not been empty for 0.05 s is standing (the requests '
+      + 'arrive faster than the workers finish them); while it stands, a request that has waited longer than this gets '
+      + '503 with `Retry-After` at once, oldest first, so the requests let in keep the latency they have at capacity. '
+      + 'It stops standing once it has been empty for 0.05 s. A burst that drains within 0.05 s still waits up to '
+      + '`--queue-timeout`. 0: off (every queued request waits its '
+      + 'turn, as the seed\'s pool does). 0.005 suits short requests; with requests of seconds, a standing queue may '
+      + 'only be a burst, so leave it off or set it near the requests\' duration.',
+  },
   timeout: {
     section: 'Workers', cli: ['--timeout'],
     type: seconds({ min: 0 }), default: 300,

@@ -160,7 +160,7 @@ export const errorTable = {
   },
   W2N_ERR_QUEUE_TIMEOUT: {
     message: 'waited {waitedMs} ms for a worker', httpStatus: 503, logLevel: 'warn',
-    remedy: 'Add processes or threads, raise -w, or raise --queue-timeout.',
+    remedy: 'Add processes or threads, raise -w, or raise --queue-timeout (or --queue-target, when the queue stood).',
   },
   W2N_ERR_TOO_MANY_CONNECTIONS: {
     message: '{open} connections open, the most --max-connections allows', httpStatus: 503, logLevel: 'warn',

@@ -6,6 +6,7 @@
  * Code never calls logger.info(...) with free text for lifecycle facts: it calls one of these.
  */
 import type { Logger } from './log.js';
+import type { RejectReason } from './metrics.js';
 
 interface WorkerFacts { workerId: number; pid?: number | undefined }
 
@@ -74,7 +75,7 @@ export const LogEvents = {
   badResponse(log: Logger, f: { reqId: number; reason: string }) {
     log.error({ event: 'request.bad_response', ...f }, 'the application sent a response the front cannot send');
   },
-  queueFull(log: Logger, f: { why: 'queue full' | 'queue timeout'; queued: number; limit: number; timeoutMs: number }) {
+  queueFull(log: Logger, f: { why: RejectReason; queued: number; limit: number; timeoutMs: number }) {
     log.warn({ event: 'queue.full', ...f }, 'requests are waiting too long or too many: answering 503 (logged once per burst)');
   },
   clientError(log: Logger, f: { code: string; remoteAddr: string | undefined; reason: string }) {

@@ -14,7 +14,7 @@ export interface PoolCounts {
   queued: number;
 }
 
-export type RejectReason = 'queue full' | 'queue timeout';
+export type RejectReason = 'queue full' | 'queue timeout' | 'queue standing';
 export type WorkerExitReason = 'died' | 'recycled' | 'hung' | 'stopped';
 
 export class Metrics {
@@ -53,7 +53,7 @@ export class Metrics {
   }
 
   queueRejected(reason: RejectReason): void {
-    this.rejected.inc({ reason: reason === 'queue full' ? 'full' : 'timeout' });
+    this.rejected.inc({ reason: reason === 'queue full' ? 'full' : reason === 'queue timeout' ? 'timeout' : 'standing' });
   }
 
   /** `reason`: the error code without `W2N_ERR_` / `W2N_ERR_CLIENT_`, lower case (`bad_request`, `too_many_connections`). */

@@ -6,10 +6,19 @@
  * allows; otherwise it waits in the queue, which is bounded: past `queueSize` the answer is an
  * immediate 503 (counted, and logged once per burst). A queued request whose client leaves is
  * dropped without reaching Python (Exchange.cancel → settle → onSettled here).
+ *
+ * `--queue-target` (off by default) tells a burst from overload, as Facebook's adaptive queues
+ * do (CoDel applied to request queues): a queue that has not been empty for STANDING_AFTER_MS is
+ * standing, the arrivals outrun the workers, and a FIFO queue would then add its whole length to
+ * every request it admits. While it stands, a request that has waited longer than the target is
+ * answered 503 at once, oldest first, so the requests that do get in wait at most about the
+ * target and keep the latency they have at capacity. A burst that drains within the interval
+ * waits as before, up to `--queue-timeout`.
  */
 import { ServerError } from '../errors/index.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
+import type { RejectReason } from '../observability/metrics.js';
 import type { Exchange } from './exchange.js';
 import type { WorkerProcess } from './worker.js';
 
@@ -19,13 +28,21 @@ export interface DispatcherOptions {
   queueSize: number;
   /** A request queued longer than this is answered 503. */
   queueTimeoutMs: number;
+  /** `--queue-target`: in a standing queue, a request queued longer than this is answered 503; null = off. */
+  queueTargetMs: number | null;
   log: Logger;
   /** Told of every 503 the queue answers (metrics). */
-  onRejected: (why: 'queue full' | 'queue timeout') => void;
+  onRejected: (why: RejectReason) => void;
 }
 
 /** How often the queue's oldest entries are checked against queueTimeoutMs. */
 const QUEUE_SWEEP_MS = 100;
+/**
+ * A queue not empty for this long is standing (overload, not a burst): CoDel's interval. Half of
+ * CoDel's 100 ms: the requests that wait while a new overload is being recognised are admitted
+ * with that wait, and at 2× capacity 100 ms of them were enough to move the admitted p99.
+ */
+export const STANDING_AFTER_MS = 50;
 
 export class Dispatcher {
   /** FIFO with a moving head; slots behind the head are cleared so finished requests can be collected. */
@@ -36,6 +53,16 @@ export class Dispatcher {
   private rejectedInBurst = 0;
   private rotation = 0;
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** When the queue last stopped being empty; null while it is empty. */
+  private nonEmptySince: number | null = null;
+  /** When the queue last became empty; null while it is not. */
+  private emptySince: number | null = Date.now();
+  /**
+   * The queue stands (`--queue-target`): set once it has not been empty for STANDING_AFTER_MS,
+   * cleared only once it has been empty that long. Shedding itself may empty the queue for a
+   * moment; that must not end the overload, or every other interval would queue unchecked.
+   */
+  private isStanding = false;
   rejectedTotal = 0;
 
   constructor(private readonly workers: () => readonly WorkerProcess[], private readonly options: DispatcherOptions) {}
@@ -57,42 +84,76 @@ export class Dispatcher {
     }
     exchange.state = 'queued';
     exchange.queuedAt = Date.now();
-    exchange.onSettled = () => { this.queuedCount -= 1; };
+    exchange.onSettled = this.leftQueue;
     this.queue.push(exchange);
     this.queuedCount += 1;
-    this.sweepTimer ??= setInterval(() => this.expireQueued(), QUEUE_SWEEP_MS).unref();
+    if (this.nonEmptySince === null) {
+      this.nonEmptySince = exchange.queuedAt;
+      if (this.emptySince !== null && exchange.queuedAt - this.emptySince >= STANDING_AFTER_MS) this.isStanding = false;
+      this.emptySince = null;
+    }
+    const targetMs = this.options.queueTargetMs;
+    this.sweepTimer ??= setInterval(() => this.expireQueued(), targetMs === null ? QUEUE_SWEEP_MS : Math.max(1, Math.min(QUEUE_SWEEP_MS, targetMs))).unref();
   }
 
-  /** FIFO: the oldest are at the head; answer 503 to those past the queue timeout. */
+  /** A queued request's client left (Exchange.settle while queued). */
+  private readonly leftQueue = (): void => {
+    this.queuedCount -= 1;
+    if (this.queuedCount === 0) this.becameEmpty();
+  };
+
+  private becameEmpty(): void {
+    this.nonEmptySince = null;
+    this.emptySince ??= Date.now();
+  }
+
+  /** FIFO: the oldest are at the head; answer 503 to those past the queue timeout, or past the target while the queue stands. */
   private expireQueued(): void {
-    const oldestAllowed = Date.now() - this.options.queueTimeoutMs;
-    for (let exchange = this.peek(); exchange !== undefined && exchange.queuedAt < oldestAllowed; exchange = this.peek()) {
-      this.queue[this.queueHead] = undefined;
-      this.queueHead += 1;
-      this.queuedCount -= 1;
-      exchange.onSettled = null;
-      this.reject(exchange, 'queue timeout');
-    }
+    const now = Date.now();
+    this.shed(now - this.options.queueTimeoutMs, 'queue timeout');
+    this.shedIfStanding(now);
     if (this.queuedCount === 0 && this.sweepTimer !== null) {
       clearInterval(this.sweepTimer);
       this.sweepTimer = null;
     }
   }
 
+  private shedIfStanding(now: number): void {
+    const targetMs = this.options.queueTargetMs;
+    if (targetMs === null) return;
+    if (this.nonEmptySince !== null && now - this.nonEmptySince >= STANDING_AFTER_MS) this.isStanding = true;
+    if (this.isStanding) this.shed(now - targetMs, 'queue standing');
+  }
+
+  /** Answers 503 to the queued requests that arrived before `oldestAllowed`, oldest first. */
+  private shed(oldestAllowed: number, why: RejectReason): void {
+    for (let exchange = this.peek(); exchange !== undefined && exchange.queuedAt < oldestAllowed; exchange = this.peek()) {
+      this.queue[this.queueHead] = undefined;
+      this.queueHead += 1;
+      this.queuedCount -= 1;
+      exchange.onSettled = null;
+      this.reject(exchange, why);
+    }
+    if (this.queuedCount === 0) this.becameEmpty();
+  }
+
   /** A slot may have opened (a request ended, a worker became ready): start queued requests. */
   pump(): void {
+    // A freed slot goes to a request that has not waited past the target.
+    if (this.queuedCount > 0) this.shedIfStanding(Date.now());
     while (this.queuedCount > 0) {
       const exchange = this.peek();
       if (exchange === undefined) break;
       exchange.onSettled = null;
       if (!this.tryRun(exchange)) {
-        exchange.onSettled = () => { this.queuedCount -= 1; };
+        exchange.onSettled = this.leftQueue;
         break;
       }
       this.queue[this.queueHead] = undefined;
       this.queueHead += 1;
       this.queuedCount -= 1;
     }
+    if (this.queuedCount === 0) this.becameEmpty();
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.queueHead);
       this.queueHead = 0;
@@ -116,6 +177,7 @@ export class Dispatcher {
       exchange.settle();
       exchange.sink.fail({ error: error() });
     }
+    this.becameEmpty();
   }
 
   /** First live entry of the queue; skips entries settled while waiting (client left). */
@@ -148,12 +210,15 @@ export class Dispatcher {
     return true;
   }
 
-  private reject(exchange: Exchange, why: 'queue full' | 'queue timeout'): void {
+  private reject(exchange: Exchange, why: RejectReason): void {
     this.rejectedTotal += 1;
     this.options.onRejected(why);
     this.rejectedInBurst += 1;
     if (this.rejectedInBurst === 1) {
-      LogEvents.queueFull(this.options.log, { why, queued: this.queuedCount, limit: this.options.queueSize, timeoutMs: this.options.queueTimeoutMs });
+      LogEvents.queueFull(this.options.log, {
+        why, queued: this.queuedCount, limit: this.options.queueSize,
+        timeoutMs: why === 'queue standing' ? this.options.queueTargetMs! : this.options.queueTimeoutMs,
+      });
     }
     exchange.settle();
     exchange.sink.fail({ error: why === 'queue full'

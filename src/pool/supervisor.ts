@@ -46,6 +46,8 @@ export interface PoolOptions {
   maxInApp: number | null;
   queueSize: number;
   queueTimeoutMs: number;
+  /** `--queue-target` in ms; null = off. */
+  queueTargetMs: number | null;
   recycle: RecycleLimits;
   log: Logger;
   metrics: Metrics | null;
@@ -101,7 +103,8 @@ export class Pool {
   constructor(private readonly options: PoolOptions) {
     this.log = options.log.child({ component: 'pool' });
     this.dispatcher = new Dispatcher(() => this.liveWorkers(), {
-      maxInApp: options.maxInApp, queueSize: options.queueSize, queueTimeoutMs: options.queueTimeoutMs, log: this.log,
+      maxInApp: options.maxInApp, queueSize: options.queueSize, queueTimeoutMs: options.queueTimeoutMs,
+      queueTargetMs: options.queueTargetMs, log: this.log,
       onRejected: (why) => options.metrics?.queueRejected(why),
     });
   }

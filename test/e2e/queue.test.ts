@@ -77,3 +77,35 @@ test('/metrics (loopback only) counts the 503s of the queue, by reason, and the 
     await server.stop();
   }
 });
+
+test('--queue-target: a standing queue sheds its requests past the target with 503 at once; a larger target lets them wait their turn', async () => {
+  const run = async (target: string): Promise<{ queued: { status: number; retryAfter: boolean }; queuedFirst: boolean; metrics: string }> => {
+    const server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '-w', '1', '--queue-target', target]);
+    try {
+      const order: string[] = [];
+      const busy = get(server.port, '/inflight?s=1.5&tag=busy').then((answer) => { order.push('busy'); return answer; });
+      await new Promise((r) => setTimeout(r, 150));
+      const queued = new Promise<{ status: number; retryAfter: boolean }>((resolve, reject) => {
+        request({ host: '127.0.0.1', port: server.port, path: '/inflight?s=0&tag=queued', agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => { order.push('queued'); resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] !== undefined }); });
+        }).on('error', reject).end();
+      });
+      const answers = await Promise.all([busy, queued]);
+      assert.equal(answers[0].status, 200);
+      return { queued: answers[1], queuedFirst: order[0] === 'queued', metrics: (await get(server.port, '/metrics')).body };
+    } finally {
+      await server.stop();
+    }
+  };
+  // 0.05 s: the queue stands after 0.1 s, and the request has waited past the target by then.
+  const shed = await run('0.05');
+  assert.deepEqual(shed.queued, { status: 503, retryAfter: true });
+  assert.ok(shed.queuedFirst, 'answered while the busy request was still running');
+  assert.match(shed.metrics, /^w2n_queue_rejected_total\{reason="standing"\} 1$/m);
+  // 5 s: longer than the busy request, so the queued one waits its turn and runs.
+  const waited = await run('5');
+  assert.deepEqual(waited.queued, { status: 200, retryAfter: false });
+  assert.ok(!waited.queuedFirst);
+});
+
