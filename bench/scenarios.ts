@@ -168,7 +168,7 @@ export const SCENARIOS: Scenario[] = [
     path: '/',
     loads: [{ kind: 'wrk', conns: 500, timeoutS: 10 }],
     // sync servers would serve 20 req/s: only thread and gevent-style ones
-    defaultServers: ['ours', 'ours-thread', 'gevent', 'gunicorn-gthread', 'gunicorn-gevent', 'uwsgi-gevent'],
+    defaultServers: ['ours', 'ours-thread', 'ours-thread-210', 'gevent', 'gunicorn-gthread', 'gunicorn-gevent', 'uwsgi-gevent'],
   },
   {
     name: 'idle',
