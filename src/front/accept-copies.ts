@@ -26,6 +26,14 @@
 import { spawn } from 'node:child_process';
 import { Server as NetServer, type Socket } from 'node:net';
 
+/**
+ * The options a net.Server gives every socket it accepts (Node 20 keeps them as own properties).
+ * A copy must accept exactly as the original would: http.Server asks for allowHalfOpen (a client
+ * that half-closes still gets its answer) and noDelay (no Nagle delay on answers); a bare
+ * net.Server has neither.
+ */
+const SOCKET_OPTIONS = ['allowHalfOpen', 'pauseOnConnect', 'noDelay', 'keepAlive', 'keepAliveInitialDelay', 'highWaterMark'] as const;
+
 /** How long the helper may take to hand the copies back before we go on with one descriptor each. */
 const HELPER_TIMEOUT_MS = 10_000;
 
@@ -70,6 +78,8 @@ export async function addAcceptCopies(
         // shrink the accept queue of every descriptor (they share one socket). Our own server
         // takes the descriptor over and listens again with ours.
         const server = new NetServer();
+        const options = server as unknown as Record<string, unknown>;
+        for (const key of SOCKET_OPTIONS) options[key] = (original as unknown as Record<string, unknown>)[key];
         server.listen(copy as NetServer, backlog);
         server.on('connection', (socket: Socket) => original.emit('connection', socket));
         // An accept error (EMFILE) on a copy is what the original would report: it logs it.

@@ -86,3 +86,34 @@ test('the copies share the backlog we asked for, not Node\'s default of 511', as
     server.close();
   }
 });
+
+test('a copy accepts sockets as the original would: half-open allowed, no Nagle delay, the same high-water mark', async () => {
+  // http.Server's options; a bare net.Server (what a copy is) has none of them.
+  const server = createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: 12_345 });
+  const accepted: Socket[] = [];
+  server.on('connection', (socket: Socket) => { accepted.push(socket); socket.on('error', () => {}); });
+  server.listen({ port: 0, host: '127.0.0.1' });
+  await once(server, 'listening');
+  const { copies } = await addAcceptCopies([server], 8, 128);
+  try {
+    const { port } = server.address() as { port: number };
+    connectAllWhileBlocked(port); // 20 connects: most are accepted by the copies
+    const deadline = Date.now() + 5000;
+    while (accepted.length < CLIENTS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(accepted.length, CLIENTS);
+    const noDelay = (socket: Socket): unknown => {
+      const symbol = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'kSetNoDelay');
+      return symbol === undefined ? undefined : (socket as unknown as Record<symbol, unknown>)[symbol];
+    };
+    for (const socket of accepted) {
+      assert.equal(socket.allowHalfOpen, true);
+      assert.equal(socket.readableHighWaterMark, 12_345);
+      assert.equal(noDelay(socket), true, 'TCP_NODELAY set on the accepted socket');
+    }
+  } finally {
+    for (const socket of accepted) socket.destroy();
+    closeCopies(copies.flat());
+    server.close();
+  }
+});
+
