@@ -13,6 +13,7 @@ import { decodeStrings, encodeCredit, encodeFrame, encodeHeader, encodeJson, enc
 import { FLAG_END, FLAG_TIMEOUT, FrameType, MAX_CHUNK, frameTypeName, type Frame } from '../protocol/frames.js';
 import type { AppFailure, Exchange, ResponseHead } from './exchange.js';
 import { RequestTable } from './request-table.js';
+import type { AnswerPacer } from './answer-pacer.js';
 
 export interface ChannelWindows {
   /** Request-body bytes the front may have un-credited per request. */
@@ -57,6 +58,8 @@ export class Channel {
     private readonly socket: Duplex,
     private readonly windows: ChannelWindows,
     private readonly events: ChannelEvents,
+    /** Paces whole answers to the clients (answer-pacer.ts); shared by every worker's channel. */
+    private readonly pacer: AnswerPacer | null = null,
   ) {
     this.decoder = new FrameDecoder((frame) => this.onFrame(frame), (error) => this.onDecodeError(error));
     socket.on('data', (chunk: Buffer) => this.decoder.push(chunk));
@@ -235,8 +238,15 @@ export class Channel {
           this.failEntry(entry, { error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: 'unreadable status line' }) });
           return;
         }
-        if (isLast) this.finish(entry);
-        sink.head(head, frame.payload.subarray(4 + headBytes), isLast);
+        const body = frame.payload.subarray(4 + headBytes);
+        if (!isLast) {
+          sink.head(head, body, false);
+          return;
+        }
+        this.finish(entry);
+        // A whole answer: written now, or in a later turn when a burst of them comes in.
+        if (this.pacer === null) sink.head(head, body, true);
+        else this.pacer.write(() => sink.head(head, body, true));
         return;
       }
       case FrameType.RESPONSE_BODY:

@@ -16,6 +16,7 @@ import { ServerError } from '../errors/index.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
+import { AnswerPacer } from './answer-pacer.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Exchange } from './exchange.js';
 import { WorkerProcess, type WorkerHandshake } from './worker.js';
@@ -93,6 +94,8 @@ interface WorkerBookkeeping {
 export class Pool {
   private readonly slots: Slot[] = [];
   private readonly dispatcher: Dispatcher;
+  /** Whole answers to clients, paced to the arrivals (answer-pacer.ts); one for all workers. */
+  private readonly pacer = new AnswerPacer();
   private readonly books = new WeakMap<WorkerProcess, WorkerBookkeeping>();
   private nextWorkerId = 1;
   private isStopping = false;
@@ -160,6 +163,7 @@ export class Pool {
       exchange.sink.fail({ error: new ServerError('W2N_ERR_NOT_READY') });
       return;
     }
+    this.pacer.noteArrival();
     this.dispatcher.dispatch(exchange);
   }
 
@@ -242,6 +246,7 @@ export class Pool {
       python: this.options.python,
       handshake: this.options.handshake,
       log: this.log,
+      pacer: this.pacer,
     });
     const { maxRequests, maxRequestsJitter } = this.options.recycle;
     const book: WorkerBookkeeping = {

@@ -20,6 +20,7 @@ import type { Logger } from '../observability/log.js';
 import { FrameType, PROTOCOL_VERSION, type Frame } from '../protocol/frames.js';
 import { Channel } from './channel.js';
 import type { Exchange } from './exchange.js';
+import type { AnswerPacer } from './answer-pacer.js';
 
 /** What the worker is told in HANDSHAKE (docs/protocol.md). */
 export interface WorkerHandshake {
@@ -38,6 +39,8 @@ export interface WorkerOptions {
   python: string;
   handshake: WorkerHandshake;
   log: Logger;
+  /** Shared by every worker: whole answers go to clients at about the pace requests arrive. */
+  pacer?: AnswerPacer;
 }
 
 interface ReadyInfo { protocol: number; pid: number; python: string; workerClass: string; capacity: number }
@@ -89,7 +92,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         LogEvents.workerProtocolError(this.log, { workerId: this.id, pid: this.pid, code: error.code, message: error.message });
         this.kill();
       },
-    });
+    }, options.pacer ?? null);
     this.channel.procFdPath = (fd) => `/proc/${this.pid ?? 'self'}/fd/${fd}`;
     this.relayOutput('stdout');
     this.relayOutput('stderr');
