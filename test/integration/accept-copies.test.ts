@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type ServerOpts, type Socket } from 'node:net';
 import { addAcceptCopies, closeCopies } from '../../src/front/accept-copies.js';
 
 const CLIENTS = 20;
@@ -28,16 +28,41 @@ function connectAllWhileBlocked(port: number): void {
   assert.equal(result.status, 0, 'every client connected');
 }
 
-async function acceptedInFirstTurn(batch: number): Promise<{ firstTurn: number; total: number; descriptors: number }> {
-  const server: Server = createServer();
+interface Copied {
+  port: number;
+  /** Sockets the original server was handed, whichever descriptor accepted them. */
+  accepted: Socket[];
+  /** Descriptors of the listening socket: the original's and its copies'. */
+  descriptors: number;
+}
+
+/** A server on 127.0.0.1 with `batch - 1` copies (backlog `backlog`) around `body`; all closed after. */
+async function withCopies<T>(options: ServerOpts, batch: number, backlog: number, body: (copied: Copied) => Promise<T>): Promise<T> {
+  const server: Server = createServer(options);
   const accepted: Socket[] = [];
   server.on('connection', (socket: Socket) => { accepted.push(socket); socket.on('error', () => {}); });
-  server.listen({ port: 0, host: '127.0.0.1', backlog: 128 });
+  server.listen({ port: 0, host: '127.0.0.1', backlog });
   await once(server, 'listening');
-  const { copies, problem } = await addAcceptCopies([server], batch, 128);
+  const { copies, problem } = await addAcceptCopies([server], batch, backlog);
   assert.equal(problem, null);
   try {
     const { port } = server.address() as { port: number };
+    return await body({ port, accepted, descriptors: 1 + copies[0]!.length });
+  } finally {
+    for (const socket of accepted) socket.destroy();
+    closeCopies(copies.flat());
+    server.close();
+  }
+}
+
+/** Waits (at most 5 s) until every client's connection reached the server. */
+async function allAccepted(accepted: readonly Socket[]): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (accepted.length < CLIENTS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
+function acceptedInFirstTurn(batch: number): Promise<{ firstTurn: number; total: number; descriptors: number }> {
+  return withCopies({}, batch, 128, async ({ port, accepted, descriptors }) => {
     connectAllWhileBlocked(port); // blocks this event loop: the connections queue in the kernel
     // The first immediate ends the turn we are in (its poll phase may be over already); the
     // second comes right after the next turn's poll phase, where the queued connects are seen.
@@ -45,14 +70,9 @@ async function acceptedInFirstTurn(batch: number): Promise<{ firstTurn: number; 
       const before = accepted.length;
       setImmediate(() => resolve(accepted.length - before));
     }));
-    const deadline = Date.now() + 5000;
-    while (accepted.length < CLIENTS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    return { firstTurn, total: accepted.length, descriptors: 1 + copies[0]!.length };
-  } finally {
-    for (const socket of accepted) socket.destroy();
-    closeCopies(copies.flat());
-    server.close();
-  }
+    await allAccepted(accepted);
+    return { firstTurn, total: accepted.length, descriptors };
+  });
 }
 
 test('one descriptor (Node alone): one connection accepted per event-loop turn', async () => {
@@ -71,35 +91,19 @@ test('eight descriptors: eight connections accepted in the first turn, all of th
 
 test('the copies share the backlog we asked for, not Node\'s default of 511', async () => {
   // Node re-listens a received socket with backlog 511; addAcceptCopies must listen again with ours.
-  const server = createServer();
-  server.listen({ port: 0, host: '127.0.0.1', backlog: 77 });
-  await once(server, 'listening');
-  const { copies } = await addAcceptCopies([server], 3, 77);
-  try {
-    const { port } = server.address() as { port: number };
+  await withCopies({}, 3, 77, async ({ port }) => {
     const ss = spawnSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
     if (ss.error) return; // no ss here: nothing to read the backlog with
     const backlog = Number(ss.stdout.trim().split(/\s+/)[2]);
     assert.equal(backlog, 77, ss.stdout);
-  } finally {
-    closeCopies(copies.flat());
-    server.close();
-  }
+  });
 });
 
 test('a copy accepts sockets as the original would: half-open allowed, no Nagle delay, the same high-water mark', async () => {
   // http.Server's options; a bare net.Server (what a copy is) has none of them.
-  const server = createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: 12_345 });
-  const accepted: Socket[] = [];
-  server.on('connection', (socket: Socket) => { accepted.push(socket); socket.on('error', () => {}); });
-  server.listen({ port: 0, host: '127.0.0.1' });
-  await once(server, 'listening');
-  const { copies } = await addAcceptCopies([server], 8, 128);
-  try {
-    const { port } = server.address() as { port: number };
+  await withCopies({ allowHalfOpen: true, noDelay: true, highWaterMark: 12_345 }, 8, 128, async ({ port, accepted }) => {
     connectAllWhileBlocked(port); // 20 connects: most are accepted by the copies
-    const deadline = Date.now() + 5000;
-    while (accepted.length < CLIENTS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await allAccepted(accepted);
     assert.equal(accepted.length, CLIENTS);
     const noDelay = (socket: Socket): unknown => {
       const symbol = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'kSetNoDelay');
@@ -110,10 +114,5 @@ test('a copy accepts sockets as the original would: half-open allowed, no Nagle 
       assert.equal(socket.readableHighWaterMark, 12_345);
       assert.equal(noDelay(socket), true, 'TCP_NODELAY set on the accepted socket');
     }
-  } finally {
-    for (const socket of accepted) socket.destroy();
-    closeCopies(copies.flat());
-    server.close();
-  }
+  });
 });
-
