@@ -28,9 +28,9 @@ import { Server as NetServer, type Socket } from 'node:net';
 
 /**
  * The options a net.Server gives every socket it accepts (Node 20 keeps them as own properties).
- * A copy must accept exactly as the original would: http.Server asks for allowHalfOpen (a client
- * that half-closes still gets its answer) and noDelay (no Nagle delay on answers); a bare
- * net.Server has neither.
+ * A copy must accept exactly as the original would: http.Server asks for allowHalfOpen (net then
+ * leaves a client's FIN to http's own handling instead of ending the socket itself) and noDelay
+ * (no Nagle delay on answers); a bare net.Server has neither.
  */
 const SOCKET_OPTIONS = ['allowHalfOpen', 'pauseOnConnect', 'noDelay', 'keepAlive', 'keepAliveInitialDelay', 'highWaterMark'] as const;
 

@@ -15,6 +15,8 @@ export interface PoolCounts {
 }
 
 export type RejectReason = 'queue full' | 'queue timeout' | 'queue standing';
+/** The `reason` label of w2n_queue_rejected_total for each. */
+const REJECT_LABELS: Record<RejectReason, string> = { 'queue full': 'full', 'queue timeout': 'timeout', 'queue standing': 'standing' };
 export type WorkerExitReason = 'died' | 'recycled' | 'hung' | 'stopped';
 
 export class Metrics {
@@ -53,7 +55,7 @@ export class Metrics {
   }
 
   queueRejected(reason: RejectReason): void {
-    this.rejected.inc({ reason: reason === 'queue full' ? 'full' : reason === 'queue timeout' ? 'timeout' : 'standing' });
+    this.rejected.inc({ reason: REJECT_LABELS[reason] });
   }
 
   /** `reason`: the error code without `W2N_ERR_` / `W2N_ERR_CLIENT_`, lower case (`bad_request`, `too_many_connections`). */

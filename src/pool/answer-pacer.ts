@@ -24,7 +24,8 @@ export const MIN_ANSWERS_PER_TURN = 16;
 export class AnswerPacer {
   private writtenThisTurn = 0;
   private arrivedThisTurn = 0;
-  private budget = MIN_ANSWERS_PER_TURN;
+  /** Answers this turn may write: the arrivals of the turn before, at least minPerTurn. */
+  private budget: number;
   /** FIFO with a moving head: answers waiting for a later turn. */
   private waiting: ((() => void) | undefined)[] = [];
   private head = 0;
