@@ -50,18 +50,20 @@ class BatchedSender:
         self._queue(parts, sum(map(len, parts)))
 
     def _queue(self, parts, size):
-        if self._error is not None:
-            raise OSError(self._error.errno or errno.EPIPE, 'the channel is closed: %s' % self._error)
+        self._raise_if_closed()
         if self._queued_bytes >= MAX_QUEUED_BYTES:
             self._drained.wait()
-            if self._error is not None:
-                raise OSError(self._error.errno or errno.EPIPE, 'the channel is closed: %s' % self._error)
+            self._raise_if_closed()
         self._pieces.extend(parts)
         self._queued_bytes += size
         self._idle.clear()
         if self._queued_bytes >= MAX_QUEUED_BYTES:
             self._drained.clear()
         self._has_work.set()
+
+    def _raise_if_closed(self):
+        if self._error is not None:
+            raise OSError(self._error.errno or errno.EPIPE, 'the channel is closed: %s' % self._error)
 
     def _run(self):
         while True:
