@@ -43,6 +43,15 @@ export function checkReadmeMarkers(): { text: string; start: number; end: number
   return { text, start, end };
 }
 
+/** Scenarios whose loads ran for another time than --duration (their own), e.g. " (sleep: 10 s)". */
+function otherDurations(output: BenchOutput): string {
+  const other = new Map<string, number>();
+  for (const run of output.runs)
+    for (const load of run.loads)
+      if (load.durationS !== undefined && load.durationS !== output.meta.durationS) other.set(run.scenario, load.durationS);
+  return other.size === 0 ? '' : ` (${[...other].map(([scenario, s]) => `${scenario}: ${s} s`).join(', ')})`;
+}
+
 /** Write the chart to docs/bench/latest.svg and rewrite the README section; returns the chart's path. */
 export function publish(scenarios: Scenario[], output: BenchOutput, summary: string, tables: string[]): string {
   const { text, start, end } = checkReadmeMarkers();
@@ -59,7 +68,7 @@ export function publish(scenarios: Scenario[], output: BenchOutput, summary: str
     '',
     `    ${output.meta.command}`,
     '',
-    `${output.meta.durationS} s per load after a ${output.meta.warmupS} s warm-up` +
+    `${output.meta.durationS} s per load${otherDurations(output)} after a ${output.meta.warmupS} s warm-up` +
       (tookS === null ? '' : `; the whole run took ${Math.floor(tookS / 60)} min ${tookS % 60} s`) +
       '. Rerun it the same way; compare ratios, not absolute figures, across runs and machines.' +
       ' Every figure, with the servers\' versions, is in the JSON the run writes under `.bench-out/`.',

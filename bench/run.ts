@@ -38,7 +38,7 @@ const HELP = `Usage: npm run bench -- [options]
   --only LIST         scenarios, comma separated (${SCENARIOS.map((s) => s.name).join(', ')}); default: all
   --servers LIST      servers, comma separated (${SERVERS.map((s) => s.name).join(', ')});
                       default: each scenario's own list
-  --duration S        seconds per load (8; a full default run then takes about 13 minutes)
+  --duration S        seconds per load (8, sleep 10; a full default run then takes about 13 minutes)
   --warmup S          warm-up seconds per server (2)
   --connections LIST  connection counts replacing each scenario's loads (e.g. 50,1000; idle: 5000;
                       bulk: every transfer at each count)
@@ -58,6 +58,8 @@ interface Options {
   scenarios: Scenario[];
   servers: string[] | null;
   durationS: number;
+  /** --duration was given: it then applies to every load, even one with its own duration. */
+  isDurationGiven: boolean;
   warmupS: number;
   baseline: string;
   out: string;
@@ -145,6 +147,7 @@ function parseOptions(argv: string[]): Options {
     web2pyWhy,
     updateReadme: values['update-readme'] ?? false,
     durationS: positiveInt(values.duration, 'duration', 8),
+    isDurationGiven: values.duration !== undefined,
     bulkBytes: values['bulk-size'] === undefined ? BULK_DEFAULT_BYTES : size(values['bulk-size']),
     warmupS: positiveInt(values.warmup, 'warmup', 2),
     baseline: values.baseline ?? 'ours',
@@ -282,16 +285,17 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
         } else if (load.kind === 'bulk') {
           r.bulk = await runBulk(load, port, o.bulkBytes, started.pid);
         } else {
-          r.durationS = o.durationS;
-          const probe = new NewcomerProbe(port, s.path, o.durationS * 1000, { tls });
+          const durationS = loadDuration(load, o);
+          r.durationS = durationS;
+          const probe = new NewcomerProbe(port, s.path, durationS * 1000, { tls });
           const queue = new ListenQueueSampler(port);
           try {
-            if (load.kind === 'wrk') r.wrk = await runWrk(url, load.conns, o.durationS, load.timeoutS);
-            else if (load.kind === 'ab') r.wrk = await runAb(url, load.conns, o.durationS);
-            else if (load.kind === 'h2load') r.wrk = await runH2load(url, { ...load, durationS: o.durationS });
+            if (load.kind === 'wrk') r.wrk = await runWrk(url, load.conns, durationS, load.timeoutS);
+            else if (load.kind === 'ab') r.wrk = await runAb(url, load.conns, durationS);
+            else if (load.kind === 'h2load') r.wrk = await runH2load(url, { ...load, durationS });
             else {
               const rps = Math.round(load.factor * (lastRps ?? load.fallbackRps));
-              r.rate = await runRate(port, s.path, rps, o.durationS, load.timeoutS, load.maxInFlight);
+              r.rate = await runRate(port, s.path, rps, durationS, load.timeoutS, load.maxInFlight);
               r.load = `${r.load}: ${rps.toLocaleString('en-US')} req/s`;
               r.conns = r.rate.connections;
             }
@@ -361,7 +365,20 @@ const BULK_ESTIMATE_MBPS = 1000;
 function loadSeconds(l: Scenario['loads'][number], o: Options): number {
   if (l.kind === 'idle') return l.holdS + 12;
   if (l.kind === 'bulk') return Math.round(o.bulkBytes / 1e6 / BULK_ESTIMATE_MBPS + 1);
-  return o.durationS + 1;
+  return loadDuration(l, o) + 1;
+}
+
+/** The planned scenarios whose loads run for their own time, e.g. ", sleep 10 s". */
+function ownDurations(scenarios: Scenario[], o: Options): string {
+  return scenarios
+    .filter((s) => s.loads.some((l) => l.kind === 'wrk' && loadDuration(l, o) !== o.durationS))
+    .map((s) => `, ${s.name} ${Math.max(...s.loads.map((l) => loadDuration(l, o)))} s`)
+    .join('');
+}
+
+/** Seconds a timed load runs: its own duration if it has one and --duration was not given. */
+function loadDuration(l: Scenario['loads'][number], o: Options): number {
+  return l.kind === 'wrk' && l.durationS !== undefined && !o.isDurationGiven ? l.durationS : o.durationS;
 }
 
 /**
@@ -443,7 +460,7 @@ async function main(): Promise<void> {
   progress(`bench: ${machine.cpuModel}, ${machine.cores} cores; logs in ${logDir}`);
   progress(
     `bench: ${plan.map((p) => `${p.s.name} (${p.servers.length})`).join(', ')}; estimated ${Math.floor(est / 60)} min ${est % 60} s` +
-      ` (${o.durationS} s per load)`,
+      ` (${o.durationS} s per load${ownDurations(plan.map((p) => p.s), o)})`,
   );
   const t0 = Date.now();
   try {
