@@ -306,7 +306,35 @@ class WorkerContract:
         self.assertEqual(worker.wait(), 1)
 
 
-class ThreadWorkerTest(WorkerContract, unittest.TestCase):
+class PoolContract:
+    """Thread and gevent: request threads start on demand, up to --threads, and stay."""
+
+    def runners(self, worker, request_id):
+        return int(worker.request(request_id).body)
+
+    def test_request_threads_start_on_demand_and_stay(self):
+        worker = self.start('pool:app', threads=50)
+        self.assertEqual(self.runners(worker, 1), 1, 'a fresh worker starts one for its first request')
+        for request_id in range(2, 7):
+            worker.start_request(request_id, query='s=0.5')
+        self.assertEqual(self.runners(worker, 7), 6, 'five sleeping and this one')
+        for _ in range(5):
+            self.assertEqual(worker.read_frame()[0], p.RESPONSE)
+        self.assertEqual(self.runners(worker, 8), 6, 'idle ones are reused, not replaced')
+
+    def test_request_threads_never_exceed_threads(self):
+        worker = self.start('pool:app', threads=3)
+        for request_id in range(1, 6):
+            worker.start_request(request_id, query='s=0.3')
+        counts = []
+        for _ in range(5):
+            frame_type, _flags, _id, payload = worker.read_frame()
+            self.assertEqual(frame_type, p.RESPONSE)
+            counts.append(int(p.split_response(payload)[1]))
+        self.assertEqual(max(counts), 3, 'five requests, three request threads')
+
+
+class ThreadWorkerTest(PoolContract, WorkerContract, unittest.TestCase):
     WORKER_CLASS = 'thread'
 
     def test_requests_run_concurrently(self):
@@ -325,7 +353,7 @@ class SyncWorkerTest(WorkerContract, unittest.TestCase):
 
 
 @unittest.skipUnless(HAS_GEVENT, 'gevent is not installed for %s' % sys.executable)
-class GeventWorkerTest(WorkerContract, unittest.TestCase):
+class GeventWorkerTest(PoolContract, WorkerContract, unittest.TestCase):
     WORKER_CLASS = 'gevent'
 
     def test_requests_run_concurrently(self):
