@@ -28,9 +28,16 @@ async function socketPair(): Promise<{ front: net.Socket; worker: net.Socket; cl
   return { front, worker, close: () => { front.destroy(); worker.destroy(); server.close(); } };
 }
 
-function makeChannel(socket: net.Socket): Channel {
+/** A Channel on the front's end of a socket pair; the frames the worker's end receives, decoded. */
+async function channelWithPeer(t: { after(fn: () => void): void }): Promise<{ front: net.Socket; worker: net.Socket; channel: Channel; received: Frame[] }> {
+  const { front, worker, close } = await socketPair();
+  t.after(close);
   const events = { onControl() {}, onExchangeEnded() {}, onProtocolError() {} };
-  return new Channel(socket, { requestWindowBytes: 1 << 20, responseWindowBytes: 1 << 20 }, events);
+  const channel = new Channel(front, { requestWindowBytes: 1 << 20, responseWindowBytes: 1 << 20 }, events);
+  const received: Frame[] = [];
+  const decoder = new FrameDecoder((frame) => received.push(frame), (error) => assert.fail(error.message));
+  worker.on('data', (chunk: Buffer) => decoder.push(chunk));
+  return { front, worker, channel, received };
 }
 
 /** A request's environ of about `bytes` bytes. */
@@ -39,12 +46,7 @@ function environ(bytes: number): Buffer {
 }
 
 test('requests written in one turn leave mid-turn once they pass FLUSH_CORKED_BYTES, and arrive whole and in order', async (t) => {
-  const { front, worker, close } = await socketPair();
-  t.after(close);
-  const channel = makeChannel(front);
-  const received: Frame[] = [];
-  const decoder = new FrameDecoder((frame) => received.push(frame), (error) => assert.fail(error.message));
-  worker.on('data', (chunk: Buffer) => decoder.push(chunk));
+  const { front, worker, channel, received } = await channelWithPeer(t);
 
   const count = 100;
   const perRequest = 300;
@@ -59,12 +61,7 @@ test('requests written in one turn leave mid-turn once they pass FLUSH_CORKED_BY
 });
 
 test('a few requests in one turn stay corked until the turn ends (one write for all)', async (t) => {
-  const { front, worker, close } = await socketPair();
-  t.after(close);
-  const channel = makeChannel(front);
-  const received: Frame[] = [];
-  const decoder = new FrameDecoder((frame) => received.push(frame), (error) => assert.fail(error.message));
-  worker.on('data', (chunk: Buffer) => decoder.push(chunk));
+  const { front, worker, channel, received } = await channelWithPeer(t);
 
   for (let n = 0; n < 5; n++) channel.run(new Exchange(environ(100), null, ignoringSink, { method: 'GET', path: '/' }));
   assert.ok(front.writableLength > 500, `still corked in this turn (${front.writableLength} bytes)`);
