@@ -188,7 +188,6 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     log, rejections, connectionLimit, proxies,
     handlerFor: (facts: ListenerFacts) => createRequestHandler(facts, handlerOptions),
     fallbackPort: config.port,
-    acceptBatch: config.acceptBatch,
   });
   try {
     for (const port of listeners.tcpPorts) writePassword?.(port);
@@ -207,8 +206,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   LogEvents.appChosen(log, { kind: chosen.app.kind, detail: chosen.detail });
   if (chosen.app.kind === 'web2py' && config.chunkedInput === 'stream') LogEvents.chunkedStreamWithWeb2py(log);
   say(`application: ${chosen.detail}`);
+  // Made while the workers start; awaited before "ready", so a ready server has them all.
+  const wideningAccept = listeners.widenAccept(config.acceptBatch);
   try {
     const ready = await pool.start();
+    await wideningAccept;
     say(`workers: ${config.processes} process${config.processes === 1 ? '' : 'es'} × ${ready.capacity} ready `
       + `(${ready.workerClass}, ${why}; Python ${ready.pythonVersion})`);
   } catch (error: unknown) {

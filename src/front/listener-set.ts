@@ -42,8 +42,6 @@ export interface ListenerSetOptions {
   handlerFor: (facts: ListenerFacts) => RequestHandler;
   /** SERVER_PORT on a Unix socket when there is no TCP listener (`-p`). */
   fallbackPort: number;
-  /** `--accept-batch`: connections each listener may accept per event-loop turn. */
-  acceptBatch: number;
 }
 
 /** SERVER_NAME of requests that came over a Unix socket. */
@@ -67,6 +65,9 @@ interface OpenListener {
 }
 
 export class ListenerSet {
+  /** False once stopAccepting or closeAll ran: accept copies that arrive later are closed at once. */
+  private isAccepting = true;
+
   private constructor(private readonly listeners: readonly OpenListener[], private readonly log: Logger) {}
 
   /** Binds every listener, or none: on any failure the bound ones are closed and the error rethrown. */
@@ -89,11 +90,6 @@ export class ListenerSet {
           listener.inode = claimSocketFile(spec.path, spec.mode);
         }
       }
-      // TCP only: Node cannot listen again on a received Unix socket descriptor (EEXIST).
-      const tcp = opened.filter((listener) => listener.spec.kind === 'tcp');
-      const { copies, problem } = await addAcceptCopies(tcp.map((listener) => listener.server), options.acceptBatch, LISTEN_BACKLOG);
-      for (const [index, listener] of tcp.entries()) listener.copies = copies[index] ?? [];
-      if (problem !== null) LogEvents.acceptBatchUnavailable(options.log, { reason: problem });
     } catch (error: unknown) {
       set.closeAll();
       throw error;
@@ -166,8 +162,26 @@ export class ListenerSet {
     }
   }
 
+  /**
+   * `--accept-batch`: more descriptors of every TCP listening socket, so that one event-loop turn
+   * accepts up to `batch` connections (accept-copies.ts). Called once the listeners are open and
+   * run while the workers start: the helper process takes about 100 ms, which used to delay
+   * readiness; until it is done each listener accepts one connection per turn. TCP only: Node
+   * cannot listen again on a received Unix socket descriptor (EEXIST).
+   */
+  async widenAccept(batch: number): Promise<void> {
+    const tcp = this.listeners.filter((listener) => listener.spec.kind === 'tcp');
+    const { copies, problem } = await addAcceptCopies(tcp.map((listener) => listener.server), batch, LISTEN_BACKLOG);
+    for (const [index, listener] of tcp.entries()) {
+      listener.copies = copies[index] ?? [];
+      if (!this.isAccepting) closeCopies(listener.copies); // stopped meanwhile
+    }
+    if (problem !== null) LogEvents.acceptBatchUnavailable(this.log, { reason: problem });
+  }
+
   /** Graceful stop, first step: no new connections; HTTP/2 sessions get GOAWAY; idle HTTP/1.1 ones close. */
   stopAccepting(): void {
+    this.isAccepting = false;
     for (const listener of this.listeners) {
       listener.server.close();
       closeCopies(listener.copies);
@@ -184,6 +198,7 @@ export class ListenerSet {
 
   /** Cuts every connection now, stops listening, removes socket files. */
   closeAll(): void {
+    this.isAccepting = false;
     for (const listener of this.listeners) {
       const { server } = listener;
       if (server.listening) server.close();
