@@ -128,9 +128,7 @@ export class Dispatcher {
   /** Answers 503 to the queued requests that arrived before `oldestAllowed`, oldest first. */
   private shed(oldestAllowed: number, why: RejectReason): void {
     for (let exchange = this.peek(); exchange !== undefined && exchange.queuedAt < oldestAllowed; exchange = this.peek()) {
-      this.queue[this.queueHead] = undefined;
-      this.queueHead += 1;
-      this.queuedCount -= 1;
+      this.dropHead();
       exchange.onSettled = null;
       this.reject(exchange, why);
     }
@@ -149,9 +147,7 @@ export class Dispatcher {
         exchange.onSettled = this.leftQueue;
         break;
       }
-      this.queue[this.queueHead] = undefined;
-      this.queueHead += 1;
-      this.queuedCount -= 1;
+      this.dropHead();
     }
     if (this.queuedCount === 0) this.becameEmpty();
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
@@ -170,14 +166,19 @@ export class Dispatcher {
   /** Fails every queued request (the pool is stopping for good). */
   failQueued(error: () => ServerError): void {
     for (let exchange = this.peek(); exchange !== undefined; exchange = this.peek()) {
-      this.queue[this.queueHead] = undefined;
-      this.queueHead += 1;
-      this.queuedCount -= 1;
+      this.dropHead();
       exchange.onSettled = null;
       exchange.settle();
       exchange.sink.fail({ error: error() });
     }
     this.becameEmpty();
+  }
+
+  /** Takes the live entry peek() returned off the queue (it runs or is answered now). */
+  private dropHead(): void {
+    this.queue[this.queueHead] = undefined;
+    this.queueHead += 1;
+    this.queuedCount -= 1;
   }
 
   /** First live entry of the queue; skips entries settled while waiting (client left). */
