@@ -25,6 +25,15 @@ class ChannelClosed(BaseException):
         self.error = error
 
 
+def sendmsg_all(sock, parts):
+    """Send ``parts`` (at most IOV_MAX of them) with one sendmsg, and whatever it left with sendall."""
+    sent = sock.sendmsg(parts)
+    if sent < sum(map(len, parts)):
+        # A blocking stream socket takes it all unless a signal cut in, or (gevent) a full
+        # buffer: rare, so copy the rest.
+        sock.sendall(memoryview(b''.join(parts))[sent:])
+
+
 class Channel:
     """One stream socket to the front, with its frame decoder."""
 
@@ -60,11 +69,7 @@ class Channel:
     def send_parts(self, parts):
         """Send header and payload pieces as one frame without joining them (large bodies)."""
         with self._send_lock:
-            sent = self._sock.sendmsg(parts)
-            total = sum(map(len, parts))
-            if sent < total:
-                # A blocking stream socket takes it all unless a signal cut in: rare, so copy.
-                self._sock.sendall(memoryview(b''.join(parts))[sent:])
+            sendmsg_all(self._sock, parts)
 
     def batch_sends(self):
         """gevent only: from now on, frames sent in one turn of the hub leave in one system call.

@@ -112,11 +112,8 @@ class ThreadExecutor:
                 self._started += 1
                 number = self._started
         if number:
-            self._start_request_thread(number)
+            self._spawn(self._work, 'w2n-request-%d' % number)
         self._queue.put(exchange)
-
-    def _start_request_thread(self, number):
-        self._spawn(self._work, 'w2n-request-%d' % number)
 
     def serve(self, channel, router, run):
         import queue
@@ -186,9 +183,10 @@ class GeventExecutor(ThreadExecutor):
                 "install it (pip install gevent, or apt install python3-gevent) or use "
                 "--worker-class thread" % (sys.executable, error)) from None
 
-    def _start_request_thread(self, number):
+    def _spawn(self, target, name):
+        """A greenlet (greenlets have no names)."""
         import gevent
-        gevent.spawn(self._work)
+        gevent.spawn(target)
 
     def prepare(self):
         from gevent import monkey
@@ -208,7 +206,7 @@ class GeventExecutor(ThreadExecutor):
         self._finished = gevent.event.Event()
         router.on_drained = lambda: self._finish(Outcome(Outcome.DRAINED))
         channel.batch_sends()
-        gevent.spawn(self._read, channel, router)
+        self._spawn(lambda: self._read(channel, router), 'w2n-reader')
         self._finished.wait()
         # A draining worker's last answers may still be queued: out with them before exit.
         channel.flush(FLUSH_TIMEOUT_S)

@@ -19,6 +19,8 @@ import errno
 import gevent
 import gevent.event
 
+from .channel import sendmsg_all
+
 #: Queued bytes past which a sending greenlet waits for the sender (back-pressure).
 MAX_QUEUED_BYTES = 1024 * 1024
 #: Pieces per sendmsg (Linux's IOV_MAX is 1024).
@@ -89,13 +91,5 @@ class BatchedSender:
         self._idle.wait(timeout)
 
     def _write(self, pieces):
-        sendmsg = self._sock.sendmsg
-        start = 0
-        while start < len(pieces):
-            batch = pieces[start:start + MAX_PIECES]
-            start += MAX_PIECES
-            total = sum(map(len, batch))
-            sent = sendmsg(batch)
-            if sent < total:
-                # The socket took part of it (a full buffer): send the rest as one copy.
-                self._sock.sendall(memoryview(b''.join(batch))[sent:])
+        for start in range(0, len(pieces), MAX_PIECES):
+            sendmsg_all(self._sock, pieces[start:start + MAX_PIECES])
