@@ -9,13 +9,14 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as http2Connect } from 'node:http2';
 import { createServer, type Server } from 'node:net';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { assertOneLine, binPath, fixtures, runToExit, startServer, type StartedServer } from '../helpers/server.js';
 import { makeCertificate } from '../helpers/tls.js';
 import { isRefused } from '../helpers/raw-http.js';
+import { descriptorsPerSocket } from '../helpers/descriptors.js';
 
 const apps = join(fixtures, 'apps');
 const serverCertificate = makeCertificate();
@@ -196,17 +197,6 @@ test('--unix-socket with --trusted-proxies unix: the proxy on the socket is beli
     rmSync(scratch, { recursive: true, force: true });
   }
 });
-
-/** How many descriptors the process holds of each socket, by the socket's inode: the counts, largest first. */
-function descriptorsPerSocket(pid: number): number[] {
-  const counts = new Map<string, number>();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    let target = '';
-    try { target = readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { continue; }
-    if (target.startsWith('socket:')) counts.set(target, (counts.get(target) ?? 0) + 1);
-  }
-  return [...counts.values()].sort((a, b) => b - a);
-}
 
 test('--accept-batch: each TCP listening socket (plain and TLS) has N descriptors in the front, a Unix socket one; all serve', async () => {
   const scratch = mkdtempSync(join(tmpdir(), 'w2n-accept-batch-'));

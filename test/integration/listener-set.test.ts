@@ -2,16 +2,16 @@
  * ListenerSet.widenAccept (src/front/listener-set.ts): the `--accept-batch` copies of each TCP
  * listening socket are made after the listeners open, while the workers start. A copy must never
  * outlive a stop, even one that comes while they are being made. Descriptors are counted in
- * /proc (Linux), as the CLI test in test/e2e/listeners.test.ts does.
+ * /proc (Linux, test/helpers/descriptors.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { createLogger } from '../../src/observability/log.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { ClientRejections } from '../../src/front/client-errors.js';
 import { ConnectionLimit } from '../../src/front/connection-limit.js';
 import { ListenerSet } from '../../src/front/listener-set.js';
+import { descriptorsPerSocket } from '../helpers/descriptors.js';
 
 async function openOne(): Promise<ListenerSet> {
   const log = createLogger({ level: 'silent', format: 'json' });
@@ -30,19 +30,7 @@ async function openOne(): Promise<ListenerSet> {
 }
 
 /** Descriptors this process holds of its most shared socket (the listening one once copied). */
-function mostSharedSocket(): number {
-  const counts = new Map<string, number>();
-  for (const fd of readdirSync('/proc/self/fd')) {
-    let target = '';
-    try {
-      target = readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      continue; // closed meanwhile (readdir's own descriptor)
-    }
-    if (target.startsWith('socket:')) counts.set(target, (counts.get(target) ?? 0) + 1);
-  }
-  return Math.max(0, ...counts.values());
-}
+const mostSharedSocket = (): number => descriptorsPerSocket('self')[0] ?? 0;
 
 test('widenAccept gives each TCP listener batch descriptors, and stopAccepting closes them', async () => {
   const listeners = await openOne();
