@@ -25,11 +25,12 @@ export default tseslint.config(
       'no-restricted-properties': ['error',
         { object: 'process', property: 'exit', message: 'only src/cli/main.ts exits the process' },
         { object: 'process', property: 'argv', message: 'only src/cli/main.ts reads argv (config/load.ts takes it as a parameter)' }],
-      'no-restricted-imports': restrict([{ name: 'node:child_process', message: 'only src/pool/worker.ts spawns processes' }]),
+      'no-restricted-imports': restrict([{ name: 'node:child_process', message: 'only src/pool/worker.ts and src/primary/front-process.ts spawn processes' }]),
     },
   },
-  { files: ['src/cli/main.ts'], rules: { 'no-restricted-properties': 'off' } },
-  { files: ['src/pool/worker.ts'], rules: { 'no-restricted-imports': 'off' } },
+  // The two entries: the primary's (cli/main.ts) and a front process's (cli/front.ts).
+  { files: ['src/cli/main.ts', 'src/cli/front.ts'], rules: { 'no-restricted-properties': 'off' } },
+  { files: ['src/pool/worker.ts', 'src/primary/front-process.ts'], rules: { 'no-restricted-imports': 'off' } },
   {
     files: ['src/protocol/**/*.ts'],
     rules: { 'no-restricted-imports': restrict([...nodeHttp, { name: 'node:child_process', message: 'pure codec' }, { name: 'node:fs', message: 'pure codec' }],
@@ -57,12 +58,6 @@ export default tseslint.config(
     files: ['src/front/**/*.ts'],
     rules: { 'no-restricted-imports': restrict([{ name: 'node:child_process', message: 'the front never touches processes' }],
       ['**/pool/worker.js', '**/pool/supervisor.js', '**/pool/channel.js', '**/pool/dispatcher.js']) },
-  },
-  {
-    // The one process the front starts: a helper that lives a few ms at start and hands back
-    // copies of the listening sockets (--accept-batch).
-    files: ['src/front/accept-copies.ts'],
-    rules: { 'no-restricted-imports': 'off' },
   },
   {
     files: ['test/**/*.ts', 'scripts/**/*.ts'],

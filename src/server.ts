@@ -1,12 +1,13 @@
 /**
- * @module Start and stop the whole server: checks, listeners, worker pool, logs, graceful stop.
+ * @module One front process: listeners on the primary's sockets, worker pool, logs, graceful stop.
  *
- * Order matters: everything that can be wrong with the configuration is checked before any
- * socket is bound (one clear error, nothing listening), then every listener opens and each
- * prints the seed's `starting on IP:PORT...`, then the workers load the application. Requests
- * that arrive while workers start wait in the queue; /health says 503 until the pool is ready.
+ * The primary (src/primary/) has already checked the configuration, bound every socket and
+ * written the password files; a front listens on the inherited descriptors, starts its share of
+ * the Python workers and reports its start-up lines. Requests that arrive while workers start
+ * wait in the queue; /health says 503 until the pool is ready.
  */
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import type { Config, SettingKey } from './config/settings.js';
 import type { Source } from './config/load.js';
 import { ServerError } from './errors/index.js';
@@ -17,6 +18,7 @@ import { Pool } from './pool/supervisor.js';
 import { Metrics } from './observability/metrics.js';
 import { CodeWatcher, watchTargets } from './pool/code-watcher.js';
 import { probePython, type PythonFacts, type WorkerHandshake } from './pool/worker.js';
+import type { FrontAssignment } from './primary/messages.js';
 import { createRequestHandler } from './front/handler.js';
 import { FileCache } from './front/static/file-cache.js';
 import { RequestBodies } from './front/request-body.js';
@@ -29,7 +31,6 @@ import { ClientRejections } from './front/client-errors.js';
 import { ConnectionLimit, warnIfFileLimitLow } from './front/connection-limit.js';
 import { compileProxyTrust } from './front/proxy-trust.js';
 import { checkWeb2pyFolder, isWeb2pyFolder, prepareProfilerDir } from './web2py/folder.js';
-import { randomPasswordNotice, savePassword } from './web2py/password.js';
 
 /** Bytes of request body in flight to one worker per request, and of response back. */
 const REQUEST_WINDOW_BYTES = 256 * 1024;
@@ -37,31 +38,40 @@ const RESPONSE_WINDOW_BYTES = 1024 * 1024;
 /** How long workers get to exit after SHUTDOWN before they are killed. */
 const WORKER_STOP_TIMEOUT_MS = 5_000;
 
-export interface StartOptions {
+export interface FrontOptions {
   config: Readonly<Config>;
   sources: Readonly<Record<SettingKey, Source>>;
   log: Logger;
-  /** Human lines for the console (the seed prints `starting on ...` to stdout). */
-  say: (line: string) => void;
+  assignment: FrontAssignment;
+  /** The whole server's metrics in Prometheus text (the primary gathers every front's); null if it cannot. */
+  serverMetrics: () => Promise<string | null>;
+  /** Told the live Python workers' process ids whenever they change. */
+  onWorkersChanged: (pids: number[]) => void;
+  /** Told once every listener is open, before the workers are ready. */
+  onListening: () => void;
 }
 
-export interface RunningServer {
-  address: { ip: string; port: number };
+export interface RunningFront {
   pool: Pool;
-  /** Graceful stop: stop accepting, finish in-flight work, stop workers, flush logs. */
-  stop(signal: string): Promise<void>;
+  metrics: Metrics;
+  /**
+   * Graceful stop: stop accepting, finish in-flight work, stop workers, flush logs. `handOver`:
+   * another front takes over (a reload), so open connections are not cut while idle: each is
+   * closed by its next answer, or when the keep-alive or graceful timeout ends.
+   */
+  stop(signal: string, handOver?: boolean): Promise<void>;
   /** Immediate stop: kill workers now. */
   kill(): void;
   /** SIGUSR1 (logrotate): reopen the access log at its path. */
   reopenLogs(): Promise<void>;
-  /** SIGHUP: replace every worker without dropping a request; re-read the TLS files. */
-  reload(signal: string): Promise<void>;
+  /** `--reload`: replace every worker without dropping a request. */
+  reloadWorkers(why: string): Promise<void>;
 }
 
 type AppSpec = WorkerHandshake['app'];
 
 /** web2py folder, `--app module:callable`, or the bundled demo when nothing else fits. */
-function chooseApp(config: Readonly<Config>, sources: StartOptions['sources']): { app: AppSpec; hasRoutes: boolean; detail: string } {
+export function chooseApp(config: Readonly<Config>, sources: FrontOptions['sources']): { app: AppSpec; hasRoutes: boolean; detail: string } {
   if (config.app !== null) return { app: { kind: 'wsgi', spec: config.app, cwd: config.folder }, hasRoutes: false, detail: `WSGI app ${config.app} from ${config.folder}` };
   if (sources.folder === 'default' && !isWeb2pyFolder(config.folder)) {
     return { app: { kind: 'demo' }, hasRoutes: false, detail: `demo app: no gluon/ in ${config.folder} (use -f /path/to/web2py, or --app module:callable)` };
@@ -71,7 +81,7 @@ function chooseApp(config: Readonly<Config>, sources: StartOptions['sources']): 
 }
 
 /** `auto` follows the seed: gevent when the interpreter has it, else a thread pool. */
-function resolveWorkerClass(config: Readonly<Config>, python: PythonFacts): { workerClass: WorkerHandshake['workerClass']; capacity: number; why: string } {
+export function resolveWorkerClass(config: Readonly<Config>, python: PythonFacts): { workerClass: WorkerHandshake['workerClass']; capacity: number; why: string } {
   const capacityOf = (workerClass: WorkerHandshake['workerClass']): number =>
     workerClass === 'gevent' ? config.greenlets : workerClass === 'sync' ? 1 : config.threads;
   if (config.workerClass !== 'auto') return { workerClass: config.workerClass, capacity: capacityOf(config.workerClass), why: 'as asked' };
@@ -79,62 +89,62 @@ function resolveWorkerClass(config: Readonly<Config>, python: PythonFacts): { wo
   return { workerClass: 'thread', capacity: config.threads, why: `auto: ${config.python} cannot import gevent` };
 }
 
-/**
- * Writes `parameters_<port>.py` once per port. web2py.py writes only the first interface's file,
- * which leaves admin disabled on the others ("unable to access password file"); here every
- * listener's port gets one, with the same password (`<random>` makes one and prints it once).
- */
-function passwordWriter(config: Readonly<Config>, folder: string, say: (line: string) => void): (port: number) => void {
-  let password = config.password;
-  const written = new Set<number>();
-  return (port) => {
-    if (written.has(port)) return;
-    written.add(port);
-    const result = savePassword({ folder, port, password });
-    if (result.generatedPassword !== undefined) {
-      say(randomPasswordNotice(result.generatedPassword).trimEnd());
-      password = result.generatedPassword;
-    }
-    if (result.action === 'disabled') say(written.size === 1 ? 'no password, no web admin interface' : `no password for port ${port}, no web admin interface there`);
-  };
+/** `--fronts auto`: one front per four CPUs, at least one, never more than there are worker processes. */
+export function resolveFronts(config: Readonly<Config>): number {
+  const asked = config.fronts === 'auto' ? Math.max(1, Math.floor(availableParallelism() / 4)) : config.fronts;
+  return Math.max(1, Math.min(asked, config.processes));
 }
 
-export async function startServer(options: StartOptions): Promise<RunningServer> {
-  const { config, sources, say } = options;
-  const log = options.log.child({ component: 'front' });
+/** Front `index` (1-based) of `fronts`: its share of a total, split as evenly as whole numbers allow. */
+export function shareOf(total: number, index: number, fronts: number): number {
+  return Math.floor(total / fronts) + (index <= total % fronts ? 1 : 0);
+}
 
-  // 1. Everything that can be wrong with the configuration, before binding.
+/**
+ * Everything that can be wrong with the configuration, checked by the primary before it binds
+ * anything (one clear error, nothing listening). The front uses what it found.
+ */
+export async function preflight(config: Readonly<Config>, sources: Readonly<Record<SettingKey, Source>>): Promise<{
+  app: FrontAssignment['app']; python: PythonFacts; accessLogFile: string;
+}> {
   const chosen = chooseApp(config, sources);
   const python = await probePython(config.python);
-  const plan = planListeners(config, sources);
-  const profilerDir = config.profiler === null ? null : prepareProfilerDir(config.profiler, config.folder);
+  if (config.profiler !== null) prepareProfilerDir(config.profiler, config.folder);
   const accessLogFile = join(chosen.app.kind === 'web2py' ? chosen.app.folder : config.folder, ACCESS_LOG_FILE_NAME);
-  const accessLog = config.logging ? AccessLog.open(accessLogFile) : null;
+  if (config.logging) await AccessLog.open(accessLogFile).close();
   const spoolProblem = config.chunkedInput === 'spool' ? probeSpoolDir(config.spoolDir) : null;
   if (spoolProblem !== null) throw new ServerError('W2N_ERR_SPOOL_DIR', { folder: config.spoolDir, reason: spoolProblem });
-  const writePassword = chosen.app.kind === 'web2py' ? passwordWriter(config, chosen.app.folder, say) : null;
-  // Ports known now get their password file before anything binds; port 0 once it is chosen.
-  const hasTcp = plan.specs.some((spec) => spec.kind === 'tcp');
-  for (const spec of plan.specs) if (spec.kind === 'tcp' && spec.port !== 0) writePassword?.(spec.port);
-  if (!hasTcp) writePassword?.(config.port);
+  return { app: { spec: chosen.app, hasRoutes: chosen.hasRoutes, detail: chosen.detail }, python, accessLogFile };
+}
 
-  // 2. The listeners.
+export async function startFront(options: FrontOptions): Promise<{ front: RunningFront; lines: string[] }> {
+  const { config, sources, assignment } = options;
+  const log = options.log.child({ component: 'front' });
+  const lines: string[] = [];
+  const say = (line: string): void => { lines.push(line); };
+  const app = assignment.app.spec;
+  const profilerDir = config.profiler === null ? null : prepareProfilerDir(config.profiler, config.folder);
+  const accessLogFile = join(app.kind === 'web2py' ? app.folder : config.folder, ACCESS_LOG_FILE_NAME);
+  const accessLog = config.logging ? AccessLog.open(accessLogFile) : null;
+
+  // 1. The listeners, on the primary's sockets.
   let isDraining = false;
   const proxies = compileProxyTrust(config.trustedProxies, config.proxyHeaders);
-  const { workerClass, capacity, why } = resolveWorkerClass(config, python);
+  const { workerClass, capacity, why } = resolveWorkerClass(config, assignment.python);
   // The gauges read the pool when scraped; the pool is made just below.
   const metrics: Metrics = new Metrics(() => pool.stats);
+  metrics.serveFrom(options.serverMetrics);
   const pool: Pool = new Pool({
     metrics,
-    processes: config.processes,
+    processes: assignment.processes,
     deadline: { timeoutMs: config.timeout * 1000, graceMs: config.timeoutGrace * 1000 },
     python: config.python,
     handshake: {
-      app: chosen.app, threads: capacity, workerClass,
+      app, threads: capacity, workerClass,
       requestWindow: REQUEST_WINDOW_BYTES, responseWindow: RESPONSE_WINDOW_BYTES, profilerDir,
     },
-    maxInApp: config.workers,
-    queueSize: config.queueSize,
+    maxInApp: assignment.maxInApp,
+    queueSize: assignment.queueSize,
     queueTimeoutMs: config.queueTimeout * 1000,
     queueTargetMs: config.queueTarget > 0 ? config.queueTarget * 1000 : null,
     recycle: {
@@ -144,21 +154,22 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       maxLifetimeMs: config.maxLifetime * 1000,
     },
     log: options.log,
+    onWorkersChanged: options.onWorkersChanged,
   });
   let activeResponses = 0;
   const offload = {
     mode: config.staticOffload,
-    isWeb2py: chosen.app.kind === 'web2py',
-    hasRoutesPy: chosen.hasRoutes, // checkWeb2pyFolder looked for routes.py already
+    isWeb2py: app.kind === 'web2py',
+    hasRoutesPy: assignment.app.hasRoutes, // checkWeb2pyFolder looked for routes.py already
   };
   // `--server-header ''` or `off`: no Server header at all.
   const serverHeader = config.serverHeader === '' || config.serverHeader === 'off' ? null : config.serverHeader;
   const rejections = new ClientRejections({ log, metrics, serverHeader, maxHeaderSize: config.maxHeaderSize });
   const connectionLimit = new ConnectionLimit(config.maxConnections, rejections, log);
   metrics.countConnections(() => connectionLimit.open);
-  const staticHandler = isStaticOffloadEnabled(offload) && chosen.app.kind === 'web2py'
+  const staticHandler = isStaticOffloadEnabled(offload) && app.kind === 'web2py'
     ? createStaticHandler({
-      web2pyFolder: chosen.app.folder, log, serverHeader,
+      web2pyFolder: app.folder, log, serverHeader,
       cache: new FileCache({ maxBytes: config.staticCacheSize, maxFileBytes: config.staticCacheFileSize }),
     })
     : null;
@@ -172,11 +183,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     onResponseOpened: () => { activeResponses += 1; },
     onResponseClosed: () => {
       activeResponses -= 1;
-      // While draining, a connection whose last answer just ended is idle: close it now.
-      if (isDraining) listeners.closeIdle();
+      // While draining, a connection whose last answer just ended is idle: close it now
+      // (handing over, its answer said `Connection: close` and it closes by itself).
+      if (isDraining && !isHandingOver) listeners.closeIdle();
     },
   };
-  const listeners: ListenerSet = await ListenerSet.open(plan.specs, {
+  const listeners: ListenerSet = await ListenerSet.open(planListeners(config, sources).specs, {
     limits: {
       maxHeaderBytes: config.maxHeaderSize,
       headersTimeoutMs: config.headersTimeout * 1000,
@@ -188,30 +200,22 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     log, rejections, connectionLimit, proxies,
     handlerFor: (facts: ListenerFacts) => createRequestHandler(facts, handlerOptions),
     fallbackPort: config.port,
+    inherited: assignment.listeners,
   });
-  try {
-    for (const port of listeners.tcpPorts) writePassword?.(port);
-  } catch (error: unknown) {
-    listeners.closeAll();
-    await accessLog?.close();
-    throw error;
-  }
-  for (const line of listeners.startingLines()) say(line);
-  for (const note of plan.notes) say(note);
-  listeners.logListening();
+  if (assignment.index === 1) listeners.logListening();
+  options.onListening();
   warnIfFileLimitLow(config.maxConnections, log);
-  const address = listeners.main;
 
-  // 3. The workers.
-  LogEvents.appChosen(log, { kind: chosen.app.kind, detail: chosen.detail });
-  if (chosen.app.kind === 'web2py' && config.chunkedInput === 'stream') LogEvents.chunkedStreamWithWeb2py(log);
-  say(`application: ${chosen.detail}`);
-  // Made while the workers start; awaited before "ready", so a ready server has them all.
-  const wideningAccept = listeners.widenAccept(config.acceptBatch);
+  // 2. The workers.
+  if (assignment.index === 1) {
+    LogEvents.appChosen(log, { kind: app.kind, detail: assignment.app.detail });
+    if (app.kind === 'web2py' && config.chunkedInput === 'stream') LogEvents.chunkedStreamWithWeb2py(log);
+  }
+  say(`application: ${assignment.app.detail}`);
   try {
     const ready = await pool.start();
-    await wideningAccept;
-    say(`workers: ${config.processes} process${config.processes === 1 ? '' : 'es'} × ${ready.capacity} ready `
+    const fronts = assignment.fronts === 1 ? '' : ` in ${assignment.fronts} front processes`;
+    say(`workers: ${config.processes} process${config.processes === 1 ? '' : 'es'} × ${ready.capacity} ready${fronts} `
       + `(${ready.workerClass}, ${why}; Python ${ready.pythonVersion})`);
   } catch (error: unknown) {
     pool.kill();
@@ -228,14 +232,18 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   say(accessLog === null ? 'access log: off (-l to write httpserver.log)' : `access log: ${accessLogFile}`);
 
   let stopping: Promise<void> | null = null;
-  const stop = (signal: string): Promise<void> => {
+  let isHandingOver = false;
+  const stop = (signal: string, handOver = false): Promise<void> => {
     stopping ??= (async () => {
       isDraining = true;
+      isHandingOver = handOver;
       LogEvents.serverDraining(log, { signal, inFlight: activeResponses, gracefulTimeoutSeconds: config.gracefulTimeout });
-      listeners.stopAccepting();
+      listeners.stopAccepting({ keepIdle: handOver });
       const deadline = Date.now() + config.gracefulTimeout * 1000;
       await pool.settle(deadline);
       while (activeResponses > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+      const idleDeadline = Math.min(deadline, Date.now() + config.keepAliveTimeout * 1000);
+      while (handOver && connectionLimit.open > 0 && Date.now() < idleDeadline) await new Promise((resolve) => setTimeout(resolve, 25));
       const unfinished = activeResponses;
       listeners.closeAll();
       await pool.stop(WORKER_STOP_TIMEOUT_MS);
@@ -254,20 +262,22 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     log.info({ event: 'log.reopened', file: accessLogFile }, 'access log reopened');
   };
   let reloading: Promise<void> | null = null;
-  const reload = (signal: string): Promise<void> => {
+  const reloadWorkers = (signal: string): Promise<void> => {
     reloading ??= (async () => {
-      LogEvents.reloadStarted(log, { signal, workers: config.processes });
-      const tlsOutcome = listeners.reloadTls();
+      LogEvents.reloadStarted(log, { signal, workers: assignment.processes });
       const { replaced, failed } = await pool.reload();
-      LogEvents.reloadFinished(log, { replaced, failed, tls: tlsOutcome });
+      LogEvents.reloadFinished(log, { replaced, failed });
     })().finally(() => { reloading = null; });
     return reloading;
   };
-  const watcher = config.reload ? new CodeWatcher(watchTargets(chosen.app), () => void reload('file change'), log) : null;
+  const watcher = config.reload ? new CodeWatcher(watchTargets(app), () => void reloadWorkers('file change'), log) : null;
   const stopWatching = (): void => watcher?.close();
   return {
-    address, pool, reopenLogs, reload,
-    stop: (signal) => { stopWatching(); return stop(signal); },
-    kill: () => { stopWatching(); kill(); },
+    lines,
+    front: {
+      pool, metrics, reopenLogs, reloadWorkers,
+      stop: (signal, handOver) => { stopWatching(); return stop(signal, handOver); },
+      kill: () => { stopWatching(); kill(); },
+    },
   };
 }

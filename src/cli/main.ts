@@ -1,27 +1,29 @@
 /**
- * @module The command line: argv → config → start → signals. The ONLY place that exits.
+ * @module The command line: argv → config → the primary → signals. The primary process's only exit.
+ *
+ * This process is the primary (src/primary/): it binds the sockets and supervises the front
+ * processes, which parse the clients' bytes (src/cli/front.ts is their entry). Signals come
+ * here and are passed on: SIGTERM/SIGINT stop every front gracefully, a second one at once;
+ * SIGHUP replaces the fronts one at a time; SIGUSR1 makes them reopen the access log.
  *
  * Exit statuses: 0 after a graceful stop (or --help/--version/--print-config/--check-config),
  * 2 for any configuration or start-up error (one line on stderr, nothing left listening),
- * 1 for an unexpected internal failure, 130 when a second SIGINT stops the server at once.
+ * 1 for an unexpected internal failure or fronts that keep dying, 130 when a second SIGINT stops the server at once.
  */
 import { readFileSync } from 'node:fs';
-import { isServerError } from '../errors/index.js';
 import { formatConfig, loadConfig } from '../config/load.js';
 import { renderHelp } from './help.js';
 import { createLogger } from '../observability/log.js';
 import { LogEvents } from '../observability/events.js';
-import { startServer, type RunningServer } from '../server.js';
+import { startPrimary, type RunningPrimary } from '../primary/primary.js';
+import { describeFatal } from './fatal.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 function fail(error: unknown): never {
-  if (isServerError(error)) {
-    process.stderr.write(`web2py-on-node: error: ${error.message} [${error.code}]\n`);
-    process.exit(error.exitCode ?? 1);
-  }
-  process.stderr.write(`web2py-on-node: internal error: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
-  process.exit(1);
+  const { line, exitCode } = describeFatal(error);
+  process.stderr.write(`${line}\n`);
+  process.exit(exitCode);
 }
 
 async function main(): Promise<void> {
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
   for (const warning of loaded.warnings) log.warn({ event: 'config.warning' }, warning);
 
-  let server: RunningServer | null = null;
+  let server: RunningPrimary | null = null;
   let signalsSeen = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signalsSeen += 1;
@@ -62,18 +64,21 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
   // Zero-downtime reload: fresh workers (new code), then the old ones finish and leave.
   process.on('SIGHUP', () => {
-    server?.reload('SIGHUP').catch((error: unknown) => {
+    server?.reload().catch((error: unknown) => {
       log.error({ event: 'reload.failed', err: error }, 'reload failed');
     });
   });
   // logrotate: after it renames httpserver.log, SIGUSR1 makes new lines go to a new file.
-  process.on('SIGUSR1', () => {
-    server?.reopenLogs().catch((error: unknown) => {
-      log.error({ event: 'log.reopen_failed', err: error }, 'cannot reopen the access log; lines are dropped until it can');
-    });
-  });
+  process.on('SIGUSR1', () => server?.reopenLogs());
 
-  server = await startServer({ config, sources: loaded.sources, log, say: (line) => process.stdout.write(`${line}\n`) });
+  server = await startPrimary({
+    config, sources: loaded.sources, log,
+    say: (line) => process.stdout.write(`${line}\n`),
+    onGiveUp: (error) => {
+      server?.kill();
+      fail(error);
+    },
+  });
 }
 
 main().catch(fail);

@@ -13,7 +13,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 
 import { interfaces } from './interfaces.js';
 import {
-  bool, bytes, cidrList, enumOf, fileMode, int, nullable, path, seconds, str, wordList,
+  bool, bytes, cidrList, enumOf, fileMode, int, intOrAuto, nullable, path, seconds, str, wordList,
   type ValidationContext, type Validator, type ValueOf,
 } from './validators.js';
 
@@ -236,6 +236,13 @@ export const settings = defineSettings({
     type: enumOf(['auto', 'thread', 'sync', 'gevent']), default: 'auto',
     doc: 'How a process runs its requests: `gevent` (greenlets, `gevent.monkey.patch_all()` as the seed does), '
       + '`thread` (a pool of `--threads`), `sync` (one at a time). `auto` = `gevent` when the Python can import it, else `thread`.',
+  },
+  fronts: {
+    section: 'Workers', cli: ['--fronts'],
+    type: intOrAuto({ min: 1, max: 64 }), default: 1,
+    doc: 'Front processes (HTTP, TLS, static files), each with its share of `--processes`, all accepting on the same '
+      + 'listeners; a small primary process holds the listening sockets and restarts a front that dies. `auto` = one per '
+      + 'four CPUs (at least one, at most `--processes`). `-w` and `--queue-size` stay totals across the whole server.',
   },
   queueSize: {
     section: 'Workers', cli: ['--queue-size'],

@@ -89,6 +89,20 @@ export function int(range: Range = {}): Validator<number> {
   };
 }
 
+/** A whole number within `min`..`max`, or the word `auto` (resolved where the machine is known). */
+export function intOrAuto(range: Range = {}): Validator<number | 'auto'> {
+  const whole = int(range);
+  return {
+    kind: 'string',
+    metavar: 'N|auto',
+    description: `${whole.description}, or auto`,
+    parse(raw, context) {
+      return raw === 'auto' ? 'auto' : whole.parse(raw, context);
+    },
+    format: (value) => String(value),
+  };
+}
+
 /** Node's timers overflow past 2^31-1 ms; a longer duration would silently fire at once. */
 const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 

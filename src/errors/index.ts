@@ -84,6 +84,15 @@ export const errorTable = {
     message: 'cannot write the admin password file {file}: {reason}', exitCode: 2, logLevel: 'fatal',
     remedy: 'Make the web2py folder writable for this user.',
   },
+  W2N_ERR_FRONT_CRASH_LOOP: {
+    message: 'front process {index} keeps dying before it is ready ({failures} starts in a row; last: {last}); giving up',
+    exitCode: 1, logLevel: 'fatal',
+    remedy: 'Read the server log above: each front.died line names the exit and the stack of the bug. systemd or Kubernetes restart the server; report the bug with its log.',
+  },
+  W2N_ERR_FRONT_START: {
+    message: 'front process {index} could not start: {reason}', exitCode: 1, logLevel: 'fatal',
+    remedy: 'Read the server log above for the front\'s own error; check that the package is built (npm run build).',
+  },
   W2N_ERR_START_WORKERS: {
     message: 'no worker became ready: {reason}', exitCode: 2, logLevel: 'fatal',
     remedy: 'Read the worker output above; run the app by hand with the same Python to see its error.',
@@ -221,4 +230,15 @@ export class ServerError extends Error {
 
 export function isServerError(value: unknown): value is ServerError {
   return value instanceof ServerError;
+}
+
+/**
+ * A fatal error another process already put into words (a front that could not start): its line
+ * is printed as it is, and the process exits with the status it asked for.
+ */
+export class ReportedFatal extends Error {
+  constructor(readonly line: string, readonly exitCode: number) {
+    super(line);
+    this.name = 'ReportedFatal';
+  }
 }

@@ -11,19 +11,19 @@
  * two cores: 500 connections still queued a second and a half into the load, and raw Node.js
  * (backlog 511) dropped handshakes outright.
  *
- * How: epoll reports every descriptor of a ready socket, and each report is one accept. Node.js
- * 20 has neither `SO_REUSEPORT` nor `dup()`, but a descriptor sent over an IPC channel arrives
- * as a new descriptor of the same socket. So a short-lived helper process receives each
- * listening socket and sends it back `batch - 1` times; the copies listen beside the original,
- * and each hands the connections it accepts to the original server (its `connection` event),
- * so the connection limit, TLS, HTTP/2 and every timeout are the same whichever copy accepted.
- * When the queue holds fewer connections than copies, the extra reports cost one `accept()`
- * that finds nothing (EAGAIN), a microsecond each.
+ * How: epoll reports every descriptor of a ready socket, and each report is one accept. The
+ * primary (src/primary/) holds each listening socket and passes it to every front process
+ * `batch` times, as inherited descriptors (a child's stdio may name the same descriptor at
+ * several positions; each becomes a descriptor of its own in the child). The first one is the
+ * listener's own server; the others are copies that listen beside it and hand every connection
+ * they accept to it (its `connection` event), so the connection limit, TLS, HTTP/2 and every
+ * timeout are the same whichever descriptor accepted. When the queue holds fewer connections
+ * than descriptors, the extra reports cost one `accept()` that finds nothing (EAGAIN), a
+ * microsecond each.
  *
- * The copies must be closed with the original (`closeCopies`), or a stopping server would keep
+ * The copies must be closed with the original (`closeCopies`), or a stopping front would keep
  * accepting through them.
  */
-import { spawn } from 'node:child_process';
 import { Server as NetServer, type Socket } from 'node:net';
 
 /**
@@ -34,76 +34,29 @@ import { Server as NetServer, type Socket } from 'node:net';
  */
 const SOCKET_OPTIONS = ['allowHalfOpen', 'pauseOnConnect', 'noDelay', 'keepAlive', 'keepAliveInitialDelay', 'highWaterMark'] as const;
 
-/** How long the helper may take to hand the copies back before we go on with one descriptor each. */
-const HELPER_TIMEOUT_MS = 10_000;
-
-/**
- * The helper: every listening socket it receives goes straight back, then its own copy is
- * closed. It exits when we disconnect the channel. Run as `node -e`, so nothing is loaded
- * besides Node itself.
- */
-const HELPER_SOURCE = "process.on('message', (m, server) => { process.send(m, server, () => server.close()); });";
-
-/**
- * Adds `batch - 1` copies of each listening server's socket. Resolves with the copies of each
- * server, in order; with none at all (and `problem` set) when the helper could not be run, in
- * which case the servers keep working with one accept per turn.
- */
-export async function addAcceptCopies(
-  servers: readonly NetServer[],
-  batch: number,
-  backlog: number,
-): Promise<{ copies: NetServer[][]; problem: string | null }> {
-  const copies: NetServer[][] = servers.map(() => []);
-  const wanted = batch - 1;
-  if (wanted <= 0 || servers.length === 0) return { copies, problem: null };
-  // execArgv: [] so the helper does not inherit the front's own flags (--import tsx in tests).
-  const helper = spawn(process.execPath, ['-e', HELPER_SOURCE], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
-  let stderr = '';
-  helper.stderr?.on('data', (chunk: Buffer) => { if (stderr.length < 2000) stderr += chunk.toString(); });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let missing = wanted * servers.length;
-      const timer = setTimeout(() => reject(new Error(`no answer within ${HELPER_TIMEOUT_MS / 1000} s`)), HELPER_TIMEOUT_MS);
-      helper.once('error', (error) => { clearTimeout(timer); reject(error); });
-      helper.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`the helper exited (${signal ?? `code ${code}`})${stderr === '' ? '' : `: ${stderr.trim()}`}`));
-      });
-      helper.on('message', (message: unknown, copy: unknown) => {
-        const index = typeof message === 'number' ? message : -1;
-        const original = servers[index];
-        if (original === undefined || copy === undefined) return;
-        // Node re-listens on a socket it receives, with its default backlog (511), which would
-        // shrink the accept queue of every descriptor (they share one socket). Our own server
-        // takes the descriptor over and listens again with ours.
-        const server = new NetServer();
-        const options = server as unknown as Record<string, unknown>;
-        for (const key of SOCKET_OPTIONS) options[key] = (original as unknown as Record<string, unknown>)[key];
-        server.listen(copy as NetServer, backlog);
-        server.on('connection', (socket: Socket) => original.emit('connection', socket));
-        // An accept error (EMFILE) on a copy is what the original would report: it logs it.
-        server.on('error', (error: Error) => original.emit('error', error));
-        copies[index]!.push(server);
-        missing -= 1;
-        if (missing === 0) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      for (const [index, server] of servers.entries()) {
-        for (let n = 0; n < wanted; n++) helper.send(index, server);
-      }
-    });
-    return { copies, problem: null };
-  } catch (error: unknown) {
-    closeCopies(copies.flat());
-    return { copies: servers.map(() => []), problem: error instanceof Error ? error.message : String(error) };
-  } finally {
-    helper.removeAllListeners('exit');
-    if (helper.connected) helper.disconnect();
-    if (helper.exitCode === null && helper.signalCode === null) helper.kill();
+/** Copies `from`'s per-socket options onto `to` (both net.Servers; the keys are own data properties). */
+function copySocketOptions(from: NetServer, to: NetServer): void {
+  for (const key of SOCKET_OPTIONS) {
+    const value: unknown = Reflect.get(from, key);
+    if (value !== undefined) Reflect.set(to, key, value);
   }
+}
+
+/**
+ * Listens on each inherited descriptor in `fds` with a copy of `original` that hands what it
+ * accepts to `original`. Returns the copies (close them with closeCopies).
+ */
+export function listenCopies(original: NetServer, fds: readonly number[], backlog: number): NetServer[] {
+  return fds.map((fd) => {
+    const copy = new NetServer();
+    copySocketOptions(original, copy);
+    copy.on('connection', (socket: Socket) => original.emit('connection', socket));
+    // An accept error (EMFILE) on a copy is what the original would report: it logs it.
+    copy.on('error', (error: Error) => original.emit('error', error));
+    // The backlog goes as an argument: Node reads `backlog` from the object form only for addresses.
+    copy.listen({ fd }, backlog);
+    return copy;
+  });
 }
 
 /** Stops the copies accepting (the connections they accepted belong to the original server). */

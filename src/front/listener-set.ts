@@ -1,16 +1,18 @@
 /**
- * @module Every listener of the server, opened together and closed together.
+ * @module Every listener of a front, opened together and closed together.
  *
- * `ListenerSet.open` reads every TLS file first, then binds each listener in order; if any bind
- * fails, the ones already bound are closed (and a Unix socket file removed) before the error
- * goes up, so a bad start leaves nothing listening. Each listener has its own request handler,
+ * The primary binds the sockets (src/primary/bound-sockets.ts); a front inherits their
+ * descriptors and listens on them. `ListenerSet.open` reads every TLS file first, then listens
+ * on each inherited socket in order; if any fails, the ones already open are closed before the
+ * error goes up. Closing a listener here closes this front's descriptors only: the socket, its
+ * accept queue and a Unix socket's file belong to the primary. Each listener has its own request handler,
  * made for its own facts: SERVER_NAME and SERVER_PORT (the listener's address and bound port),
  * wsgi.url_scheme and HTTPS. On a Unix socket, SERVER_NAME is `localhost` and SERVER_PORT the
  * first TCP listener's port (else `-p`): web2py's admin reads `parameters_<SERVER_PORT>.py`, and
  * PEP 3333 wants neither empty.
  */
 import type { Server as HttpServer } from 'node:http';
-import type { Server as NetServer, Socket } from 'node:net';
+import { Server as NetServer, type Socket } from 'node:net';
 import type { Logger } from '../observability/log.js';
 import { LogEvents } from '../observability/events.js';
 import type { ListenerFacts } from './environ.js';
@@ -18,14 +20,23 @@ import type { RequestHandler } from './handler.js';
 import { Http2Sessions } from './http2-sessions.js';
 import type { ListenerSpec } from './listen-plan.js';
 import {
-  createListener, formatBindTarget, isHttp2Server, listen, LISTEN_BACKLOG, loadTls, secureContextOptions,
-  type Http2Options, type ListenerLimits, type LoadedTls, type NodeServer,
+  createListener, formatBindTarget, isHttp2Server, listenOnDescriptor, LISTEN_BACKLOG, tlsFromPem,
+  type Http2Options, type ListenerLimits, type LoadedTls, type NodeServer, type TlsPem,
 } from './listeners.js';
 import type { ProxyTrust } from './proxy-trust.js';
 import type { ClientRejections } from './client-errors.js';
 import type { ConnectionLimit } from './connection-limit.js';
-import { claimSocketFile, clearStaleSocket, removeSocketFile } from './unix-socket.js';
-import { addAcceptCopies, closeCopies } from './accept-copies.js';
+import { closeCopies, listenCopies } from './accept-copies.js';
+
+/** One socket the primary bound, as this front inherited it. */
+export interface InheritedSocket {
+  /** This front's descriptors of the socket: the listener's own, then its `--accept-batch` copies. */
+  readonly fds: readonly number[];
+  /** The bound port (TCP; the one chosen for port 0), 0 for a Unix socket. */
+  readonly port: number;
+  /** Its certificate and key, read and checked by the primary (null: plain). */
+  readonly tls: TlsPem | null;
+}
 
 export interface ListenerSetOptions {
   limits: ListenerLimits;
@@ -42,6 +53,8 @@ export interface ListenerSetOptions {
   handlerFor: (facts: ListenerFacts) => RequestHandler;
   /** SERVER_PORT on a Unix socket when there is no TCP listener (`-p`). */
   fallbackPort: number;
+  /** The socket of each spec, in the same order. */
+  inherited: readonly InheritedSocket[];
 }
 
 /** SERVER_NAME of requests that came over a Unix socket. */
@@ -58,37 +71,32 @@ interface OpenListener {
   readonly sockets: Set<Socket>;
   /** `127.0.0.1:8000`, `[::1]:8443`, `unix:/run/app.sock`, with the bound port. */
   label: string;
-  /** The socket file's inode (Unix socket listeners). */
-  inode: number | null;
   /** More descriptors of the listening socket (`--accept-batch`), closed with it. */
   copies: NetServer[];
 }
 
 export class ListenerSet {
-  /** False once stopAccepting or closeAll ran: accept copies that arrive later are closed at once. */
-  private isAccepting = true;
-
   private constructor(private readonly listeners: readonly OpenListener[], private readonly log: Logger) {}
 
   /** Binds every listener, or none: on any failure the bound ones are closed and the error rethrown. */
   static async open(specs: readonly ListenerSpec[], options: ListenerSetOptions): Promise<ListenerSet> {
-    // Every certificate and key is read (and checked) before anything binds.
-    const loaded = specs.map((spec) => (spec.kind === 'tcp' && spec.tls !== null ? loadTls(spec.tls) : null));
+    // Every certificate and key was read and checked by the primary before it bound anything.
+    const loaded = specs.map((spec, index) => {
+      const pem = options.inherited[index]?.tls ?? null;
+      return spec.kind === 'tcp' && spec.tls !== null && pem !== null ? tlsFromPem(pem) : null;
+    });
     const opened: OpenListener[] = [];
     const set = new ListenerSet(opened, options.log);
     try {
       for (const [index, spec] of specs.entries()) {
-        const listener = ListenerSet.create(spec, loaded[index] ?? null, options, opened);
-        if (spec.kind === 'unix') await clearStaleSocket(spec.path);
-        opened.push(listener); // closeAll() below closes it too if the bind fails half-way
-        const target = spec.kind === 'tcp' ? { ip: spec.ip, port: spec.port } : { path: spec.path };
-        const { port } = await listen(listener.server, target);
-        if (spec.kind === 'tcp') {
-          listener.facts.serverPort = String(port);
-          listener.label = formatBindTarget({ ip: spec.ip, port });
-        } else {
-          listener.inode = claimSocketFile(spec.path, spec.mode);
-        }
+        const socket = options.inherited[index];
+        if (socket === undefined || socket.fds.length === 0) throw new Error(`no inherited socket for listener ${index}`);
+        const withPort: ListenerSpec = spec.kind === 'tcp' ? { ...spec, port: socket.port } : spec;
+        const listener = ListenerSet.create(withPort, loaded[index] ?? null, options, opened);
+        opened.push(listener); // closeAll() below closes it too if listening fails half-way
+        const [own, ...copies] = socket.fds;
+        await listenOnDescriptor(listener.server, own!, LISTEN_BACKLOG);
+        listener.copies = listenCopies(listener.server, copies, LISTEN_BACKLOG);
       }
     } catch (error: unknown) {
       set.closeAll();
@@ -120,7 +128,7 @@ export class ListenerSet {
     // Last: it wraps the connection listeners registered so far, so a refused connection reaches none of them.
     options.connectionLimit.attach(server);
     const label = spec.kind === 'tcp' ? formatBindTarget({ ip: spec.ip, port: spec.port }) : formatBindTarget({ path: spec.path });
-    return { spec, server, facts, tls, sessions, sockets, label, inode: null, copies: [] };
+    return { spec, server, facts, tls, sessions, sockets, label, copies: [] };
   }
 
   /** The bound TCP ports, in order, without repeats (one admin password file each). */
@@ -163,31 +171,22 @@ export class ListenerSet {
   }
 
   /**
-   * `--accept-batch`: more descriptors of every TCP listening socket, so that one event-loop turn
-   * accepts up to `batch` connections (accept-copies.ts). Called once the listeners are open and
-   * run while the workers start: the helper process takes about 100 ms, which used to delay
-   * readiness; until it is done each listener accepts one connection per turn. TCP only: Node
-   * cannot listen again on a received Unix socket descriptor (EEXIST).
+   * Graceful stop, first step: no new connections; HTTP/2 sessions get GOAWAY; idle HTTP/1.1
+   * ones close, unless `keepIdle` (another front takes over: each idle connection is closed
+   * by the `Connection: close` of its next answer instead, so a client that sends its next
+   * request just as we would have closed it never sees a reset).
    */
-  async widenAccept(batch: number): Promise<void> {
-    const tcp = this.listeners.filter((listener) => listener.spec.kind === 'tcp');
-    const { copies, problem } = await addAcceptCopies(tcp.map((listener) => listener.server), batch, LISTEN_BACKLOG);
-    for (const [index, listener] of tcp.entries()) {
-      listener.copies = copies[index] ?? [];
-      if (!this.isAccepting) closeCopies(listener.copies); // stopped meanwhile
-    }
-    if (problem !== null) LogEvents.acceptBatchUnavailable(this.log, { reason: problem });
-  }
-
-  /** Graceful stop, first step: no new connections; HTTP/2 sessions get GOAWAY; idle HTTP/1.1 ones close. */
-  stopAccepting(): void {
-    this.isAccepting = false;
+  stopAccepting({ keepIdle = false } = {}): void {
     for (const listener of this.listeners) {
-      listener.server.close();
+      // http's close() also closes every idle connection (Node 19+); net's stops listening only.
+      if (listener.server.listening) {
+        if (keepIdle) NetServer.prototype.close.call(listener.server);
+        else listener.server.close();
+      }
       closeCopies(listener.copies);
       listener.sessions?.closeGracefully();
     }
-    this.closeIdle();
+    if (!keepIdle) this.closeIdle();
   }
 
   /** Closes HTTP/1.1 connections that wait between requests (while draining). */
@@ -196,9 +195,8 @@ export class ListenerSet {
     for (const listener of this.listeners) (listener.server as HttpServer).closeIdleConnections();
   }
 
-  /** Cuts every connection now, stops listening, removes socket files. */
+  /** Cuts every connection now and stops listening (the primary keeps the sockets). */
   closeAll(): void {
-    this.isAccepting = false;
     for (const listener of this.listeners) {
       const { server } = listener;
       if (server.listening) server.close();
@@ -209,25 +207,6 @@ export class ListenerSet {
       } else {
         server.closeAllConnections();
       }
-      if (listener.spec.kind === 'unix' && listener.inode !== null) removeSocketFile(listener.spec.path, listener.inode);
     }
-  }
-
-  /** SIGHUP: re-reads each TLS listener's files; a listener whose new files are bad keeps the old ones. */
-  reloadTls(): 'reloaded' | 'kept' | 'off' {
-    const secure = this.listeners.filter((listener) => listener.tls !== null && listener.spec.kind === 'tcp');
-    if (secure.length === 0) return 'off';
-    let outcome: 'reloaded' | 'kept' = 'reloaded';
-    for (const listener of secure) {
-      const files = (listener.spec as Extract<ListenerSpec, { kind: 'tcp' }>).tls!;
-      try {
-        const fresh = loadTls(files);
-        (listener.server as import('node:tls').Server).setSecureContext(secureContextOptions(fresh));
-      } catch (error: unknown) {
-        LogEvents.tlsReloadFailed(this.log, { reason: `${listener.label}: ${error instanceof Error ? error.message : String(error)}` });
-        outcome = 'kept';
-      }
-    }
-    return outcome;
   }
 }

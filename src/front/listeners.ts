@@ -41,6 +41,25 @@ export interface LoadedTls {
   context: SecureContext;
 }
 
+/** A certificate, key and CA as PEM text: what the primary reads and hands to each front it starts. */
+export interface TlsPem {
+  cert: string;
+  key: string;
+  ca: string | null;
+}
+
+export function tlsToPem(tls: LoadedTls): TlsPem {
+  return { cert: tls.cert.toString('utf8'), key: tls.key.toString('utf8'), ca: tls.ca === null ? null : tls.ca.toString('utf8') };
+}
+
+/** The front's side: PEM text the primary already checked becomes a listener's TLS. */
+export function tlsFromPem(pem: TlsPem): LoadedTls {
+  const cert = Buffer.from(pem.cert, 'utf8');
+  const key = Buffer.from(pem.key, 'utf8');
+  const ca = pem.ca === null ? null : Buffer.from(pem.ca, 'utf8');
+  return { cert, key, ca, context: createSecureContext(secureContextOptions({ cert, key, ca })) };
+}
+
 /** HTTP/2 on a TLS listener. */
 export interface Http2Options {
   /** SETTINGS_MAX_CONCURRENT_STREAMS. */
@@ -197,21 +216,20 @@ export function formatBindTarget(target: BindTarget): string {
 /** The kernel's accept queue for each listener (capped by net.core.somaxconn); Node's default is 511. */
 export const LISTEN_BACKLOG = 2048;
 
-/** Binds; address problems become one clear ServerError. Resolves with the bound port (0 for a path). */
-export function listen(server: NetServer, target: BindTarget): Promise<{ port: number }> {
+/**
+ * Listens on a socket the primary bound (an inherited descriptor). A failure here is the
+ * primary's hand-off gone wrong, not the operator's address: it is reported as it is.
+ */
+export function listenOnDescriptor(server: NetServer, fd: number, backlog: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const address = formatBindTarget(target);
     const onError = (cause: NodeJS.ErrnoException): void => {
-      if (cause.code === 'EADDRINUSE') reject(new ServerError('W2N_ERR_LISTEN_IN_USE', { address }, { cause }));
-      else if (cause.code === 'EACCES') reject(new ServerError('W2N_ERR_LISTEN_DENIED', { address }, { cause }));
-      else reject(new ServerError('W2N_ERR_LISTEN_FAILED', { address, reason: cause.message }, { cause }));
+      reject(new ServerError('W2N_ERR_LISTEN_FAILED', { address: `inherited descriptor ${fd}`, reason: cause.message }, { cause }));
     };
     server.once('error', onError);
-    const options = 'path' in target ? { path: target.path, backlog: LISTEN_BACKLOG } : { host: target.ip, port: target.port, backlog: LISTEN_BACKLOG };
-    server.listen(options, () => {
+    // The backlog goes as an argument: Node reads `backlog` from the object form only for addresses.
+    server.listen({ fd }, backlog, () => {
       server.off('error', onError);
-      const bound = server.address();
-      resolve({ port: typeof bound === 'object' && bound !== null ? bound.port : 0 });
+      resolve();
     });
   });
 }

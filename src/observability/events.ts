@@ -54,8 +54,14 @@ export const LogEvents = {
   reloadStarted(log: Logger, f: { signal: string; workers: number }) {
     log.info({ event: 'reload.started', ...f }, 'reload: replacing workers one at a time');
   },
-  reloadFinished(log: Logger, f: { replaced: number; failed: number; tls: 'reloaded' | 'kept' | 'off' }) {
+  reloadFinished(log: Logger, f: { replaced: number; failed: number }) {
     log.info({ event: 'reload.finished', ...f }, 'reload finished');
+  },
+  serverReloadStarted(log: Logger, f: { signal: string; fronts: number }) {
+    log.info({ event: 'reload.started', ...f }, 'reload: replacing the front processes (with their workers) one at a time');
+  },
+  serverReloadFinished(log: Logger, f: { replaced: number; failed: number; tls: 'reloaded' | 'kept' | 'off' }) {
+    log.info({ event: 'reload.finished', ...f }, 'reload finished: `replaced` front processes run the code and certificates on disk now');
   },
   tlsReloadFailed(log: Logger, f: { reason: string }) {
     log.error({ event: 'tls.reload_failed', ...f }, 'new certificate or key refused; the old ones stay');
@@ -95,6 +101,30 @@ export const LogEvents = {
   },
   chunkedStreamWithWeb2py(log: Logger) {
     log.warn({ event: 'config.chunked_stream_web2py' }, '--chunked-input stream with web2py: web2py reads CONTENT_LENGTH, so chunked request bodies will look empty to it');
+  },
+  frontStarted(log: Logger, f: { index: number; pid: number | undefined; reason: 'start' | 'replace' | 'reload' }) {
+    log.info({ event: 'front.started', ...f }, 'front process started');
+  },
+  frontReady(log: Logger, f: { index: number; pid: number | undefined; startupMs: number }) {
+    log.info({ event: 'front.ready', ...f }, 'front process ready');
+  },
+  frontDied(log: Logger, f: { index: number; pid: number | undefined; code: number | null; signal: string | null; failures: number; restartInMs: number }) {
+    log.error({ event: 'front.died', ...f }, 'front process died; its requests in flight are lost, the listening sockets stay open; replacing it');
+  },
+  frontExited(log: Logger, f: { index: number; pid: number | undefined; code: number | null; signal: string | null }) {
+    log.info({ event: 'front.exited', ...f }, 'front process exited');
+  },
+  frontCrashed(log: Logger, f: { error: unknown }) {
+    log.fatal({ event: 'front.crashed', err: f.error }, 'uncaught error in the front process: exiting (the primary starts another)');
+  },
+  frontBadMessage(log: Logger, f: { index: number; pid: number | undefined }) {
+    log.warn({ event: 'front.bad_message', ...f }, 'front process sent a message the primary does not know; ignored');
+  },
+  frontReloadFailed(log: Logger, f: { index: number; reason: string }) {
+    log.error({ event: 'front.reload_failed', ...f }, 'the new front process could not start; the old one stays');
+  },
+  primaryGone(log: Logger) {
+    log.warn({ event: 'front.primary_gone' }, 'the primary process is gone: stopping');
   },
   bodySpoolFailed(log: Logger, f: { code: string; folder: string; reason: string }) {
     log.error({ event: 'body.spool_failed', ...f }, 'cannot spool a request body to disk: answered 500');

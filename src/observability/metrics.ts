@@ -27,6 +27,8 @@ export class Metrics {
   private readonly timeouts: Counter;
   private readonly workerExits: Counter<'reason'>;
   private readonly clientRejections: Counter<'reason'>;
+  /** What GET /metrics answers: this registry, or the whole server's view (serveFrom). */
+  private renderWhole: () => Promise<string | null> = () => this.registry.metrics();
 
   constructor(poolCounts: () => PoolCounts) {
     const registers = [this.registry];
@@ -76,8 +78,21 @@ export class Metrics {
     this.workerExits.inc({ reason });
   }
 
-  render(): Promise<string> {
-    return this.registry.metrics();
+  /** This process's own metrics, as prom-client JSON, for the primary to add up with the other fronts'. */
+  async collect(): Promise<unknown[]> {
+    return this.registry.getMetricsAsJSON();
+  }
+
+  /** GET /metrics answers what `render` makes: with several processes, the primary's sum of all of them. */
+  serveFrom(render: () => Promise<string | null>): void {
+    this.renderWhole = render;
+  }
+
+  /** The text GET /metrics answers; rejects when it cannot be had. */
+  async render(): Promise<string> {
+    const text = await this.renderWhole();
+    if (text === null) throw new Error('metrics unavailable');
+    return text;
   }
 
   get contentType(): string {

@@ -52,6 +52,8 @@ export interface PoolOptions {
   recycle: RecycleLimits;
   log: Logger;
   metrics: Metrics | null;
+  /** Told the process ids of the live workers whenever one starts or exits (the primary kills them if this front dies). */
+  onWorkersChanged?: (pids: number[]) => void;
 }
 
 export type RecycleReason = 'max-requests' | 'max-rss' | 'max-lifetime' | 'reload';
@@ -257,6 +259,8 @@ export class Pool {
       lifetimeTimer: null,
     };
     this.books.set(worker, book);
+    // After the caller has put it in its slot (or among the recycling ones).
+    queueMicrotask(() => this.reportPids());
     worker.on('ready', () => {
       if (this.options.recycle.maxLifetimeMs > 0) {
         book.lifetimeTimer = setTimeout(() => this.requestRecycle(worker, 'max-lifetime'), this.options.recycle.maxLifetimeMs).unref();
@@ -272,11 +276,22 @@ export class Pool {
       if (book.lifetimeTimer !== null) clearTimeout(book.lifetimeTimer);
       this.options.metrics?.workerExited(book.isHung ? 'hung' : !wasExpected ? 'died' : this.isStopping ? 'stopped' : 'recycled');
       slot.retiring.delete(worker);
+      this.reportPids();
       // Requests it was running have been failed by its channel; give their slots back.
       this.dispatcher.pump();
       if (!wasExpected && !this.isStopping && slot.worker === worker) this.replace(slot);
     });
     return worker;
+  }
+
+  private reportPids(): void {
+    if (this.options.onWorkersChanged === undefined) return;
+    const pids: number[] = [];
+    for (const slot of this.slots) {
+      if (slot.worker?.pid !== undefined && slot.worker.state !== 'exited') pids.push(slot.worker.pid);
+      for (const old of slot.retiring) if (old.pid !== undefined && old.state !== 'exited') pids.push(old.pid);
+    }
+    this.options.onWorkersChanged(pids);
   }
 
   private spawn(slot: Slot, isReplacement = true): WorkerProcess {

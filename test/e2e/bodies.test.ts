@@ -16,7 +16,7 @@ import { connect } from 'node:net';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixtures, startServer, waitForLog, type StartedServer } from '../helpers/server.js';
+import { fixtures, frontPid as frontPidOf, startServer, waitForLog, type StartedServer } from '../helpers/server.js';
 import { rawRequest, RawConnection } from '../helpers/raw-http.js';
 
 const apps = join(fixtures, 'apps');
@@ -100,7 +100,7 @@ describe('spooled chunked bodies (the default)', () => {
     await server.stop();
     rmSync(spoolDir, { recursive: true, force: true });
   });
-  const frontPid = (): number => server.process.pid!;
+  const frontPid = (): number => frontPidOf(server);
 
   test('5 MiB chunked upload goes through a temp file and is read by CONTENT_LENGTH; nothing is left behind', async () => {
     const body = randomBytes(5 * MIB);

@@ -13,7 +13,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { assertOneLine, binPath, fixtures, runToExit, startServer, type StartedServer } from '../helpers/server.js';
+import { assertOneLine, binPath, fixtures, frontPid, runToExit, startServer, type StartedServer } from '../helpers/server.js';
 import { makeCertificate } from '../helpers/tls.js';
 import { isRefused } from '../helpers/raw-http.js';
 import { descriptorsPerSocket } from '../helpers/descriptors.js';
@@ -211,7 +211,7 @@ test('--accept-batch: each TCP listening socket (plain and TLS) has N descriptor
     ]);
     // Two listening sockets with 4 descriptors each; every other socket (the Unix listener,
     // worker channels) has one.
-    assert.deepEqual(descriptorsPerSocket(server.process.pid!).slice(0, 3), [4, 4, 1]);
+    assert.deepEqual(descriptorsPerSocket(frontPid(server)).slice(0, 3), [4, 4, 1]);
     // Many at once, so the copies accept some of them; each is served by the listener's own server.
     const plain = await Promise.all(Array.from({ length: 20 }, () => get({ port: plainPort }, '/hello')));
     assert.ok(plain.every((answer) => answer.status === 200 && answer.body === 'Hello, World!'));
@@ -223,7 +223,7 @@ test('--accept-batch: each TCP listening socket (plain and TLS) has N descriptor
     assert.equal((await get({ socketPath }, '/hello')).status, 200);
     assert.equal(await server.stop(), 0);
     server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--accept-batch', '1']);
-    assert.equal(descriptorsPerSocket(server.process.pid!)[0], 1, '--accept-batch 1: Node\'s one descriptor');
+    assert.equal(descriptorsPerSocket(frontPid(server))[0], 1, '--accept-batch 1: Node\'s one descriptor');
   } finally {
     await server?.stop();
     rmSync(scratch, { recursive: true, force: true });

@@ -3,7 +3,7 @@
  * `starting on IP:PORT...` line; ready when it prints its last start-up line. No sleeps, no port
  * guessing. Every started server is stopped when the test process ends.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import assert from 'node:assert/strict';
@@ -118,4 +118,33 @@ export function assertOneLine(result: { code: number | null; stderr: string }, c
   assert.equal(lines.length, 1, `one line on stderr, got:\n${result.stderr}`);
   assert.match(lines[0]!, new RegExp(`\\[${code}\\]$`));
   assert.match(lines[0]!, pattern);
+}
+
+/** Child process ids of `pid` (empty when it has none). */
+export function childPids(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+}
+
+/**
+ * The front processes of a server started here (the primary's children), in start order. The
+ * front is the process that holds the connections; the Python workers are its children.
+ */
+export function frontPids(server: StartedServer): number[] {
+  return childPids(server.process.pid!);
+}
+
+/** The one front of a server started with the default `--fronts 1`. */
+export function frontPid(server: StartedServer): number {
+  const fronts = frontPids(server);
+  assert.equal(fronts.length, 1, `one front process, found ${fronts.length}`);
+  return fronts[0]!;
+}
+
+/** The Python worker processes of every front. */
+export function workerPids(server: StartedServer): number[] {
+  return frontPids(server).flatMap(childPids);
 }

@@ -11,9 +11,8 @@ import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
+import { fixtures, frontPid, startServer, workerPids, type StartedServer } from '../helpers/server.js';
 
 const GIB = 1024 * 1024 * 1024;
 const BODY_BYTES = Number(process.env.W2N_TEST_BIG_BODY_BYTES ?? GIB);
@@ -37,13 +36,9 @@ function peakRssBytes(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }
 
-function workerPids(frontPid: number): number[] {
-  return execFileSync('pgrep', ['-P', String(frontPid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
-}
-
 function report(label: string): { front: number; workers: number[] } {
-  const front = peakRssBytes(server.process.pid!);
-  const workers = workerPids(server.process.pid!).map(peakRssBytes);
+  const front = peakRssBytes(frontPid(server));
+  const workers = workerPids(server).map(peakRssBytes);
   const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
   console.log(`${label}: peak RSS front ${mib(front)}, workers ${workers.map(mib).join(', ')}`);
   return { front, workers };

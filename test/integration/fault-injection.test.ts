@@ -5,9 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fixtures, startServer } from '../helpers/server.js';
+import { fixtures, startServer, waitForLog, workerPids } from '../helpers/server.js';
 import { runLoad } from '../helpers/load.js';
 
 const apps = join(fixtures, 'apps');
@@ -27,7 +26,7 @@ test(`kill -9 a worker every 2 s for ${seconds} s: only its in-flight requests f
     let kills = 0;
     for (let t = 0; t < seconds; t += 2) {
       await sleep(2000);
-      const pids = execFileSync('pgrep', ['-P', String(server.process.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+      const pids = workerPids(server);
       process.kill(Number(pids[kills % pids.length]), 'SIGKILL');
       kills += 1;
     }
@@ -64,7 +63,8 @@ test(`SIGHUP every 5 s for ${seconds} s: zero failed requests`, async () => {
       server.process.kill('SIGHUP');
       reloads += 1;
     }
-    await sleep(2000);
+    // A reload replaces the front and its workers: wait for the last one to finish, not a fixed time.
+    await waitForLog(server, /"event":"reload\.finished"/, { times: reloads, timeoutMs: 30_000 });
     isDone = true;
     const result = await load;
     const finished = records(server.stderr()).filter((r) => r.event === 'reload.finished').length;

@@ -85,6 +85,7 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   threads: { raw: '16', value: 16 },
   greenlets: { raw: '500', value: 500 },
   workerClass: { raw: 'gevent', value: 'gevent' },
+  fronts: { raw: '2', value: 2 },
   queueSize: { raw: '0', value: 0 },
   queueTimeout: { raw: '2.5', value: 2.5 },
   queueTarget: { raw: '0.005', value: 0.005 },
@@ -225,7 +226,7 @@ describe('defaults, precedence and sources', () => {
     assert.deepEqual({ ...config, processes: 0 }, {
       ip: '127.0.0.1', port: 8000, interfaces: null, unixSocket: null, unixSocketMode: 0o660, http2: 'on', acceptBatch: 16, password: '<recycle>', sslCertificate: null, sslPrivateKey: null,
       workers: null, logging: false, profiler: null, folder: scratch, app: null, staticOffload: 'auto', chunkedInput: 'spool', staticCacheSize: 32 * 1024 * 1024, staticCacheFileSize: 1024 * 1024, reload: false, python: 'python3',
-      processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', queueSize: 1024, queueTimeout: 30, queueTarget: 0, timeout: 300, timeoutGrace: 10, maxRequests: 0, maxRequestsJitter: 0, maxRss: 0, maxLifetime: 0, gracefulTimeout: 30,
+      processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', fronts: 1, queueSize: 1024, queueTimeout: 30, queueTarget: 0, timeout: 300, timeoutGrace: 10, maxRequests: 0, maxRequestsJitter: 0, maxRss: 0, maxLifetime: 0, gracefulTimeout: 30,
       maxRequestLine: 8190, maxHeaderSize: 16384, maxHeaders: 100, headersTimeout: 10, requestTimeout: 300, http2MaxStreams: 100, keepAliveTimeout: 75, maxConnections: 10000,
       serverHeader: 'web2py-on-node',
       maxBody: 1024 ** 3, bodyBufferSize: 1024 ** 2, spoolDir: tmpdir(),

@@ -1,0 +1,97 @@
+/**
+ * @module The messages between the primary and a front process (Node's IPC channel, JSON).
+ *
+ * The primary trusts no front: a front is the process that parses client bytes, so it may be
+ * broken in any way. Every message from a front is checked here (`readFrontMessage`) before the
+ * primary acts on it; anything else is logged and ignored. The front checks the primary's
+ * messages the same way (`readPrimaryMessage`), as the cheap half of the same rule.
+ */
+import type { Config, SettingKey } from '../config/settings.js';
+import type { Source } from '../config/load.js';
+import type { PythonFacts, WorkerHandshake } from '../pool/worker.js';
+import type { InheritedSocket } from '../front/listener-set.js';
+
+/** What the primary decided for the whole server, and this front's share of it. */
+export interface FrontAssignment {
+  /** 1-based; the index stays with the slot when a front is replaced. */
+  index: number;
+  fronts: number;
+  /** Python worker processes of this front, and the caps of its dispatcher. */
+  processes: number;
+  maxInApp: number | null;
+  queueSize: number;
+  listeners: InheritedSocket[];
+  python: PythonFacts;
+  app: { spec: WorkerHandshake['app']; hasRoutes: boolean; detail: string };
+}
+
+export type PrimaryMessage =
+  | { type: 'start'; config: Config; sources: Record<SettingKey, Source>; assignment: FrontAssignment }
+  /** Graceful stop (SIGTERM, or the old front of a rolling replace). */
+  | { type: 'stop'; signal: string; handOver: boolean }
+  /** SIGUSR1: reopen the access log. */
+  | { type: 'reopen-logs' }
+  /** Send this front's metrics (prom-client JSON) back with `id`. */
+  | { type: 'collect-metrics'; id: number }
+  /** The whole server's metrics, in Prometheus text, for the front's pending `/metrics` answer `id`. */
+  | { type: 'metrics'; id: number; text: string | null };
+
+export type FrontMessage =
+  /** Listening on every inherited socket (its workers are starting). */
+  | { type: 'listening' }
+  /** Started: listening and workers ready; `lines` are its start-up lines for the console. */
+  | { type: 'ready'; lines: string[] }
+  /** Could not start: one line (the error's message and code) and the exit status it asks for. */
+  | { type: 'fatal'; line: string; exitCode: number }
+  /** The process ids of its Python workers now (the primary kills them if the front dies). */
+  | { type: 'worker-pids'; pids: number[] }
+  /** A `/metrics` request arrived: the primary gathers every front's and answers with `metrics`. */
+  | { type: 'metrics-wanted'; id: number }
+  /** This front's answer to `collect-metrics`. */
+  | { type: 'metrics-collected'; id: number; metrics: unknown[] };
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+
+/** A front's message, or null when it is not one the primary knows. */
+export function readFrontMessage(raw: unknown): FrontMessage | null {
+  if (!isRecord(raw)) return null;
+  switch (raw.type) {
+    case 'listening':
+      return { type: 'listening' };
+    case 'ready':
+      return Array.isArray(raw.lines) && raw.lines.every((line) => typeof line === 'string') ? { type: 'ready', lines: raw.lines as string[] } : null;
+    case 'fatal':
+      return typeof raw.line === 'string' && isCount(raw.exitCode) ? { type: 'fatal', line: raw.line, exitCode: raw.exitCode } : null;
+    case 'worker-pids':
+      return Array.isArray(raw.pids) && raw.pids.every((pid) => isCount(pid) && pid > 1) ? { type: 'worker-pids', pids: raw.pids as number[] } : null;
+    case 'metrics-wanted':
+      return isCount(raw.id) ? { type: 'metrics-wanted', id: raw.id } : null;
+    case 'metrics-collected':
+      return isCount(raw.id) && Array.isArray(raw.metrics) ? { type: 'metrics-collected', id: raw.id, metrics: raw.metrics as unknown[] } : null;
+    default:
+      return null;
+  }
+}
+
+/** The primary's message, or null when it is not one the front knows. */
+export function readPrimaryMessage(raw: unknown): PrimaryMessage | null {
+  if (!isRecord(raw)) return null;
+  switch (raw.type) {
+    case 'start':
+      return isRecord(raw.config) && isRecord(raw.sources) && isRecord(raw.assignment) ? raw as PrimaryMessage : null;
+    case 'stop':
+      return typeof raw.signal === 'string' ? { type: 'stop', signal: raw.signal, handOver: raw.handOver === true } : null;
+    case 'reopen-logs':
+      return { type: 'reopen-logs' };
+    case 'collect-metrics':
+      return isCount(raw.id) ? { type: 'collect-metrics', id: raw.id } : null;
+    case 'metrics':
+      return isCount(raw.id) && (typeof raw.text === 'string' || raw.text === null) ? { type: 'metrics', id: raw.id, text: raw.text } : null;
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * @module The primary: checks, binds, starts the fronts, prints the start-up lines, supervises.
+ *
+ * It parses no client bytes, so no client can crash it (nginx's master, gunicorn's arbiter).
+ * Order matters: everything that can be wrong with the configuration is checked before any
+ * socket is bound (one clear error, nothing listening); then every socket is bound and each
+ * prints the seed's `starting on IP:PORT...`; then the fronts start, listen on those sockets and
+ * load the application; the last start-up line comes once every front is ready.
+ */
+import type { Config, SettingKey } from '../config/settings.js';
+import type { Source } from '../config/load.js';
+import type { Logger } from '../observability/log.js';
+import { planListeners, type ListenerSpec } from '../front/listen-plan.js';
+import { loadTls, tlsToPem, type TlsPem } from '../front/listeners.js';
+import { LogEvents } from '../observability/events.js';
+import { preflight, resolveFronts, shareOf } from '../server.js';
+import { randomPasswordNotice, savePassword } from '../web2py/password.js';
+import { bindAll, type BoundSocket } from './bound-sockets.js';
+import { descriptorPlan, type FrontProcess } from './front-process.js';
+import { Fronts } from './fronts.js';
+import type { FrontAssignment, FrontMessage, PrimaryMessage } from './messages.js';
+import { ServerMetrics } from './server-metrics.js';
+import type { ServerError } from '../errors/index.js';
+
+export interface PrimaryOptions {
+  config: Readonly<Config>;
+  sources: Readonly<Record<SettingKey, Source>>;
+  log: Logger;
+  /** Human lines for the console (the seed prints `starting on ...` to stdout). */
+  say: (line: string) => void;
+  /** The server cannot go on (fronts keep dying): the caller prints it and exits. */
+  onGiveUp: (error: ServerError) => void;
+}
+
+export interface RunningPrimary {
+  address: { ip: string; port: number };
+  /** Graceful stop: every front finishes its requests; then the sockets close. */
+  stop(signal: string): Promise<void>;
+  /** Immediate stop: fronts and workers killed now. */
+  kill(): void;
+  /** SIGUSR1 (logrotate): every front reopens the access log. */
+  reopenLogs(): void;
+  /** SIGHUP: every front replaced, one at a time, without dropping a request. */
+  reload(): Promise<void>;
+}
+
+/**
+ * Writes `parameters_<port>.py` once per port. web2py.py writes only the first interface's file,
+ * which leaves admin disabled on the others ("unable to access password file"); here every
+ * listener's port gets one, with the same password (`<random>` makes one and prints it once).
+ */
+function passwordWriter(config: Readonly<Config>, folder: string, say: (line: string) => void): (port: number) => void {
+  let password = config.password;
+  const written = new Set<number>();
+  return (port) => {
+    if (written.has(port)) return;
+    written.add(port);
+    const result = savePassword({ folder, port, password });
+    if (result.generatedPassword !== undefined) {
+      say(randomPasswordNotice(result.generatedPassword).trimEnd());
+      password = result.generatedPassword;
+    }
+    if (result.action === 'disabled') say(written.size === 1 ? 'no password, no web admin interface' : `no password for port ${port}, no web admin interface there`);
+  };
+}
+
+/** Each listener's certificate and key, read and checked (W2N_ERR_TLS when they cannot be used). */
+function readTls(specs: readonly ListenerSpec[]): (TlsPem | null)[] {
+  return specs.map((spec) => (spec.kind === 'tcp' && spec.tls !== null ? tlsToPem(loadTls(spec.tls)) : null));
+}
+
+/**
+ * SIGHUP: the files read again; a listener whose new files cannot be used keeps its old ones
+ * (logged), so a half-copied certificate never takes HTTPS down.
+ */
+function rereadTls(specs: readonly ListenerSpec[], current: (TlsPem | null)[], log: Logger): { tls: (TlsPem | null)[]; outcome: 'reloaded' | 'kept' | 'off' } {
+  if (current.every((pem) => pem === null)) return { tls: current, outcome: 'off' };
+  let outcome: 'reloaded' | 'kept' = 'reloaded';
+  const tls = specs.map((spec, index) => {
+    if (spec.kind !== 'tcp' || spec.tls === null) return null;
+    try {
+      return tlsToPem(loadTls(spec.tls));
+    } catch (error: unknown) {
+      LogEvents.tlsReloadFailed(log, { reason: `${spec.ip}:${spec.port}: ${error instanceof Error ? error.message : String(error)}` });
+      outcome = 'kept';
+      return current[index] ?? null;
+    }
+  });
+  return { tls, outcome };
+}
+
+function closeSockets(sockets: readonly BoundSocket[]): void {
+  for (const socket of sockets) socket.close();
+}
+
+export async function startPrimary(options: PrimaryOptions): Promise<RunningPrimary> {
+  const { config, sources, say } = options;
+  const log = options.log.child({ component: 'primary' });
+
+  // 1. Everything that can be wrong with the configuration, before binding.
+  const checked = await preflight(config, sources);
+  const plan = planListeners(config, sources);
+  let tlsNow = readTls(plan.specs);
+  const app = checked.app.spec;
+  const writePassword = app.kind === 'web2py' ? passwordWriter(config, app.folder, say) : null;
+  // Ports known now get their password file before anything binds; port 0 once it is chosen.
+  const hasTcp = plan.specs.some((spec) => spec.kind === 'tcp');
+  for (const spec of plan.specs) if (spec.kind === 'tcp' && spec.port !== 0) writePassword?.(spec.port);
+  if (!hasTcp) writePassword?.(config.port);
+
+  // 2. The sockets.
+  const sockets = await bindAll(plan.specs);
+  try {
+    for (const socket of sockets) if (socket.spec.kind === 'tcp') writePassword?.(socket.port);
+  } catch (error: unknown) {
+    closeSockets(sockets);
+    throw error;
+  }
+
+  // 3. The fronts.
+  const frontCount = resolveFronts(config);
+  const { stdio, listeners } = descriptorPlan(sockets, config.acceptBatch);
+  const startMessage = (index: number): Extract<PrimaryMessage, { type: 'start' }> => {
+    const assignment: FrontAssignment = {
+      index, fronts: frontCount,
+      processes: shareOf(config.processes, index, frontCount),
+      // -w and the queue stay totals across the whole server: each front gets its share.
+      maxInApp: config.workers === null ? null : Math.max(1, shareOf(config.workers, index, frontCount)),
+      queueSize: shareOf(config.queueSize, index, frontCount),
+      listeners: listeners.map((listener, n) => ({ ...listener, tls: tlsNow[n] ?? null })),
+      python: checked.python, app: checked.app,
+    };
+    return { type: 'start', config: { ...config }, sources: { ...sources }, assignment };
+  };
+  let metrics: ServerMetrics | null = null;
+  const onMessage = (front: FrontProcess, message: FrontMessage): void => {
+    if (message.type === 'metrics-wanted') metrics?.answer(front, message.id);
+    else if (message.type === 'metrics-collected') metrics?.collected(front, message.id, message.metrics);
+  };
+  const fronts = new Fronts({ count: frontCount, startMessage, stdio, gracefulTimeoutMs: config.gracefulTimeout * 1000, log, onMessage });
+  metrics = new ServerMetrics(() => fronts.live);
+  fronts.on('restarted', () => metrics?.frontRestarted());
+  fronts.on('gaveUp', (error) => options.onGiveUp(error));
+  let lines: string[];
+  try {
+    lines = await fronts.start(() => {
+      for (const socket of sockets) say(`starting on ${socket.label}...`);
+      for (const note of plan.notes) say(note);
+    });
+  } catch (error: unknown) {
+    closeSockets(sockets);
+    throw error;
+  }
+  for (const line of lines) say(line);
+
+  const first = sockets[0]!;
+  const address = first.spec.kind === 'tcp' ? { ip: first.spec.ip, port: first.port } : { ip: first.label, port: 0 };
+  let stopping: Promise<void> | null = null;
+  return {
+    address,
+    stop: (signal) => {
+      stopping ??= (async () => {
+        const done = fronts.stop(signal);
+        // The fronts stop accepting now; once their descriptors and ours are closed, the
+        // kernel refuses new connections instead of queueing them for nobody.
+        closeSockets(sockets);
+        await done;
+      })();
+      return stopping;
+    },
+    kill: () => {
+      fronts.killAll();
+      closeSockets(sockets);
+    },
+    reopenLogs: () => fronts.broadcast({ type: 'reopen-logs' }),
+    reload: async () => {
+      LogEvents.serverReloadStarted(log, { signal: 'SIGHUP', fronts: frontCount });
+      const reread = rereadTls(plan.specs, tlsNow, log);
+      tlsNow = reread.tls;
+      const { replaced, failed } = await fronts.reload();
+      LogEvents.serverReloadFinished(log, { replaced, failed, tls: reread.outcome });
+    },
+  };
+}
