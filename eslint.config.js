@@ -30,7 +30,7 @@ export default tseslint.config(
   },
   // The two entries: the primary's (cli/main.ts) and a front process's (cli/front.ts).
   { files: ['src/cli/main.ts', 'src/cli/front.ts'], rules: { 'no-restricted-properties': 'off' } },
-  { files: ['src/pool/worker.ts', 'src/primary/front-process.ts'], rules: { 'no-restricted-imports': 'off' } },
+  { files: ['src/pool/worker.ts'], rules: { 'no-restricted-imports': 'off' } },
   {
     files: ['src/protocol/**/*.ts'],
     rules: { 'no-restricted-imports': restrict([...nodeHttp, { name: 'node:child_process', message: 'pure codec' }, { name: 'node:fs', message: 'pure codec' }],
@@ -58,6 +58,20 @@ export default tseslint.config(
     files: ['src/front/**/*.ts'],
     rules: { 'no-restricted-imports': restrict([{ name: 'node:child_process', message: 'the front never touches processes' }],
       ['**/pool/worker.js', '**/pool/supervisor.js', '**/pool/channel.js', '**/pool/dispatcher.js']) },
+  },
+  {
+    // The primary reads no client bytes: no HTTP or TLS servers, nothing of the front's request path.
+    files: ['src/primary/**/*.ts'],
+    rules: { 'no-restricted-imports': restrict([
+      ...nodeHttp.filter(({ name }) => name !== 'node:net'),
+      { name: 'node:net', importNames: ['Server', 'createServer', 'Socket', 'connect', 'createConnection'], message: 'the primary binds (bound-sockets.ts); it never accepts' },
+      { name: 'node:child_process', message: 'only src/primary/front-process.ts spawns (the fronts)' },
+    ], [{ group: ['../front/*', '!../front/listen-plan.js', '!../front/tls-files.js', '!../front/unix-socket.js', '!../front/body-spool.js', '../server.js'], allowTypeImports: true,
+      message: 'the primary reads no client bytes: it may use the front\'s address planning, TLS files and socket files only' }]) },
+  },
+  {
+    files: ['src/primary/front-process.ts'],
+    rules: { 'no-restricted-imports': restrict(nodeHttp) },
   },
   {
     files: ['test/**/*.ts', 'scripts/**/*.ts'],

@@ -7,22 +7,19 @@
  * wait in the queue; /health says 503 until the pool is ready.
  */
 import { join } from 'node:path';
-import { availableParallelism } from 'node:os';
 import type { Config, SettingKey } from './config/settings.js';
 import type { Source } from './config/load.js';
-import { ServerError } from './errors/index.js';
 import { LogEvents } from './observability/events.js';
 import type { Logger } from './observability/log.js';
 import { AccessLog, ACCESS_LOG_FILE_NAME } from './observability/access-log.js';
 import { Pool } from './pool/supervisor.js';
 import { Metrics } from './observability/metrics.js';
 import { CodeWatcher, watchTargets } from './pool/code-watcher.js';
-import { probePython, type PythonFacts, type WorkerHandshake } from './pool/worker.js';
+import type { PythonFacts, WorkerHandshake } from './pool/worker.js';
 import type { FrontAssignment } from './primary/messages.js';
 import { createRequestHandler } from './front/handler.js';
 import { FileCache } from './front/static/file-cache.js';
 import { RequestBodies } from './front/request-body.js';
-import { probeSpoolDir } from './front/body-spool.js';
 import { createStaticHandler, describeStaticOffload, isStaticOffloadEnabled } from './front/static/serve.js';
 import type { ListenerFacts } from './front/environ.js';
 import { planListeners } from './front/listen-plan.js';
@@ -30,7 +27,7 @@ import { ListenerSet } from './front/listener-set.js';
 import { ClientRejections } from './front/client-errors.js';
 import { ConnectionLimit, warnIfFileLimitLow } from './front/connection-limit.js';
 import { compileProxyTrust } from './front/proxy-trust.js';
-import { checkWeb2pyFolder, isWeb2pyFolder, prepareProfilerDir } from './web2py/folder.js';
+import { prepareProfilerDir } from './web2py/folder.js';
 
 /** Bytes of request body in flight to one worker per request, and of response back. */
 const REQUEST_WINDOW_BYTES = 256 * 1024;
@@ -68,18 +65,6 @@ export interface RunningFront {
   reloadWorkers(why: string): Promise<void>;
 }
 
-type AppSpec = WorkerHandshake['app'];
-
-/** web2py folder, `--app module:callable`, or the bundled demo when nothing else fits. */
-export function chooseApp(config: Readonly<Config>, sources: FrontOptions['sources']): { app: AppSpec; hasRoutes: boolean; detail: string } {
-  if (config.app !== null) return { app: { kind: 'wsgi', spec: config.app, cwd: config.folder }, hasRoutes: false, detail: `WSGI app ${config.app} from ${config.folder}` };
-  if (sources.folder === 'default' && !isWeb2pyFolder(config.folder)) {
-    return { app: { kind: 'demo' }, hasRoutes: false, detail: `demo app: no gluon/ in ${config.folder} (use -f /path/to/web2py, or --app module:callable)` };
-  }
-  const folder = checkWeb2pyFolder(config.folder);
-  return { app: { kind: 'web2py', folder: folder.folder }, hasRoutes: folder.hasRoutes, detail: `web2py in ${folder.folder}` };
-}
-
 /** `auto` follows the seed: gevent when the interpreter has it, else a thread pool. */
 export function resolveWorkerClass(config: Readonly<Config>, python: PythonFacts): { workerClass: WorkerHandshake['workerClass']; capacity: number; why: string } {
   const capacityOf = (workerClass: WorkerHandshake['workerClass']): number =>
@@ -87,34 +72,6 @@ export function resolveWorkerClass(config: Readonly<Config>, python: PythonFacts
   if (config.workerClass !== 'auto') return { workerClass: config.workerClass, capacity: capacityOf(config.workerClass), why: 'as asked' };
   if (python.gevent !== null) return { workerClass: 'gevent', capacity: config.greenlets, why: `auto: gevent ${python.gevent} is importable` };
   return { workerClass: 'thread', capacity: config.threads, why: `auto: ${config.python} cannot import gevent` };
-}
-
-/** `--fronts auto`: one front per four CPUs, at least one, never more than there are worker processes. */
-export function resolveFronts(config: Readonly<Config>): number {
-  const asked = config.fronts === 'auto' ? Math.max(1, Math.floor(availableParallelism() / 4)) : config.fronts;
-  return Math.max(1, Math.min(asked, config.processes));
-}
-
-/** Front `index` (1-based) of `fronts`: its share of a total, split as evenly as whole numbers allow. */
-export function shareOf(total: number, index: number, fronts: number): number {
-  return Math.floor(total / fronts) + (index <= total % fronts ? 1 : 0);
-}
-
-/**
- * Everything that can be wrong with the configuration, checked by the primary before it binds
- * anything (one clear error, nothing listening). The front uses what it found.
- */
-export async function preflight(config: Readonly<Config>, sources: Readonly<Record<SettingKey, Source>>): Promise<{
-  app: FrontAssignment['app']; python: PythonFacts; accessLogFile: string;
-}> {
-  const chosen = chooseApp(config, sources);
-  const python = await probePython(config.python);
-  if (config.profiler !== null) prepareProfilerDir(config.profiler, config.folder);
-  const accessLogFile = join(chosen.app.kind === 'web2py' ? chosen.app.folder : config.folder, ACCESS_LOG_FILE_NAME);
-  if (config.logging) await AccessLog.open(accessLogFile).close();
-  const spoolProblem = config.chunkedInput === 'spool' ? probeSpoolDir(config.spoolDir) : null;
-  if (spoolProblem !== null) throw new ServerError('W2N_ERR_SPOOL_DIR', { folder: config.spoolDir, reason: spoolProblem });
-  return { app: { spec: chosen.app, hasRoutes: chosen.hasRoutes, detail: chosen.detail }, python, accessLogFile };
 }
 
 export async function startFront(options: FrontOptions): Promise<{ front: RunningFront; lines: string[] }> {

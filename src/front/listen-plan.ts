@@ -10,7 +10,7 @@
 import type { Config, SettingKey } from '../config/settings.js';
 import type { Source } from '../config/load.js';
 import { ServerError } from '../errors/index.js';
-import type { TlsFiles } from './listeners.js';
+import type { TlsFiles } from './tls-files.js';
 
 export type ListenerSpec =
   | { readonly kind: 'tcp'; readonly ip: string; readonly port: number; readonly tls: TlsFiles | null }
@@ -52,4 +52,13 @@ export function planListeners(config: Readonly<Config>, sources: Readonly<Record
   }
   if (config.unixSocket !== null) specs.push({ kind: 'unix', path: config.unixSocket, mode: config.unixSocketMode });
   return { specs, notes };
+}
+
+/** Where a listener binds: a TCP address, or a Unix socket path. */
+export type BindTarget = { ip: string; port: number } | { path: string };
+
+/** `127.0.0.1:8000`, `[::1]:8000`, `unix:/run/app.sock`: how addresses appear in messages. */
+export function formatBindTarget(target: BindTarget): string {
+  if ('path' in target) return `unix:${target.path}`;
+  return `${target.ip.includes(':') ? `[${target.ip}]` : target.ip}:${target.port}`;
 }

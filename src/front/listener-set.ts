@@ -18,11 +18,12 @@ import { LogEvents } from '../observability/events.js';
 import type { ListenerFacts } from './environ.js';
 import type { RequestHandler } from './handler.js';
 import { Http2Sessions } from './http2-sessions.js';
-import type { ListenerSpec } from './listen-plan.js';
+import { formatBindTarget, type ListenerSpec } from './listen-plan.js';
 import {
-  createListener, formatBindTarget, isHttp2Server, listenOnDescriptor, LISTEN_BACKLOG, tlsFromPem,
-  type Http2Options, type ListenerLimits, type LoadedTls, type NodeServer, type TlsPem,
+  createListener, isHttp2Server, listenOnDescriptor, LISTEN_BACKLOG,
+  type Http2Options, type ListenerLimits, type NodeServer,
 } from './listeners.js';
+import { tlsFromPem, type LoadedTls, type TlsPem } from './tls-files.js';
 import type { ProxyTrust } from './proxy-trust.js';
 import type { ClientRejections } from './client-errors.js';
 import type { ConnectionLimit } from './connection-limit.js';

