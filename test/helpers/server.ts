@@ -54,7 +54,9 @@ export async function startServer(args: string[], options: RunOptions = {}): Pro
   running.add(child);
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+  // One listener that wakes the wait below (a once() per pass would pile up listeners on a slow start).
+  let wake: () => void = () => {};
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); wake(); });
   child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
   const exited = once(child, 'exit').then(([code, signal]) => {
     running.delete(child);
@@ -71,7 +73,7 @@ export async function startServer(args: string[], options: RunOptions = {}): Pro
       child.kill('SIGKILL');
       throw new Error(`server not ready in time\nstdout:\n${stdout}\nstderr:\n${stderr}`);
     }
-    await Promise.race([once(child.stdout, 'data'), exited, new Promise((r) => setTimeout(r, 200))]);
+    await Promise.race([new Promise<void>((resolve) => { wake = resolve; }), exited, new Promise((r) => setTimeout(r, 200))]);
   }
   const match = /starting on (\S+):(\d+)\.\.\./.exec(stdout);
   if (match === null) throw new Error(`no "starting on" line:\n${stdout}`);
