@@ -22,6 +22,7 @@ import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { isRequestLineOverflow } from './request-checks.js';
+import { FrontGuard } from './guard.js';
 
 /** How long a refused connection may stay half-closed, reading and dropping what the client still sends. */
 const LINGER_MS = 2_000;
@@ -46,9 +47,15 @@ export class ClientRejections {
   readonly #closing = new WeakSet<object>();
 
   private readonly serverHeader: string | null;
+  /**
+   * The front's guard against its own bugs (guard.ts), one for the whole front. It lives here
+   * because every listener, handler and the connection limit already get the rejections.
+   */
+  readonly guard: FrontGuard;
 
   constructor(private readonly options: RejectionOptions) {
     this.serverHeader = options.serverHeader;
+    this.guard = new FrontGuard(options.log, options.metrics);
   }
 
   /** True when a request arrived on a connection already refused: drop it, answer nothing. */

@@ -13,10 +13,8 @@
  * HTTP/1 connection code, which reads its limits from the server object: they are set there.
  */
 import { createServer as createHttpServer, type Server as HttpServer, type ServerOptions } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import {
-  createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse,
-} from 'node:http2';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import type { Server as NetServer } from 'node:net';
 import { createSecureContext, type SecureContext, type TlsOptions } from 'node:tls';
 import { readFileSync } from 'node:fs';
@@ -57,8 +55,8 @@ export interface ListenerOptions {
   rejections: ClientRejections;
 }
 
-/** What createListener makes: http.Server, https.Server (typed as http.Server) or an HTTP/2 secure server. */
-export type NodeServer = HttpServer | Http2SecureServer;
+/** What createListener makes: http.Server, https.Server or an HTTP/2 secure server. */
+export type NodeServer = HttpServer | HttpsServer | Http2SecureServer;
 
 export interface ListenerLimits {
   maxHeaderBytes: number;
@@ -150,7 +148,9 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
       settings: { maxConcurrentStreams: http2.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes, enablePush: false },
       // --max-headers, plus the 4 pseudo-headers of a request.
       maxHeaderListPairs: limits.maxHeaders + 4,
-    }, handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+    });
+    // Node's compatibility API: Http2ServerRequest/Response have what the handler uses.
+    server.on('request', handler);
     http2Servers.add(server);
     // The HTTP/1.1 side reads these from the server object (http's connection listener).
     Object.assign(server, {
@@ -166,16 +166,19 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
   } else {
     const http1 = tlsOptions === null
       ? createHttpServer(http1Options, handler)
-      : createHttpsServer({ ...http1Options, ...tlsOptions }, handler) as unknown as HttpServer;
+      : createHttpsServer({ ...http1Options, ...tlsOptions }, handler);
     http1.keepAliveTimeout = http1Options.keepAliveTimeout!;
     http1.maxHeadersCount = limits.maxHeaders;
     server = http1;
   }
+  // Every event of the server (and of its HTTP/2 sessions) behind the guard: a bug costs one
+  // request or connection, never the process (guard.ts).
+  rejections.guard.watch(server, 'server');
   server.on('clientError', (error: ClientError, socket: Duplex) => rejections.onClientError(error, socket));
   // `Expect: 100-continue`: Node would send the 100 at once; the handler sends it when the body
   // is really going to be read, and never for a body it refuses (front/request-body.ts). On an
   // HTTP/2 server this covers both its HTTP/2 streams and its HTTP/1.1 connections.
-  (server as HttpServer).on('checkContinue', handler);
+  server.on('checkContinue', handler);
   return server;
 }
 

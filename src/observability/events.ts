@@ -96,6 +96,12 @@ export const LogEvents = {
   chunkedStreamWithWeb2py(log: Logger) {
     log.warn({ event: 'config.chunked_stream_web2py' }, '--chunked-input stream with web2py: web2py reads CONTENT_LENGTH, so chunked request bodies will look empty to it');
   },
+  frontBug(log: Logger, f: { where: string; message: string; stack: string }) {
+    log.error({ event: 'front.bug', where: f.where, message: f.message, traceback: f.stack }, 'a bug of the front: only the request or connection concerned was answered 500 or cut; the server carries on');
+  },
+  responseCut(log: Logger, f: { reqId: number; method: string; path: string; reason: string }) {
+    log.error({ event: 'response.cut', ...f }, 'a response could not be finished as its head promised: the connection was cut, never reused');
+  },
   bodySpoolFailed(log: Logger, f: { code: string; folder: string; reason: string }) {
     log.error({ event: 'body.spool_failed', ...f }, 'cannot spool a request body to disk: answered 500');
   },

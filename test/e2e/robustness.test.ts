@@ -1,0 +1,98 @@
+/**
+ * No client can take the server down: byte sequences that once reached a bug of the front (and
+ * ended the process with every request in it) get a clear answer instead, on every kind of
+ * listener (plain TCP, TLS, Unix socket), and the server goes on serving.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
+import { parseResponses } from '../helpers/raw-http.js';
+import { makeCertificate } from '../helpers/tls.js';
+
+const apps = join(fixtures, 'apps');
+const certificate = makeCertificate();
+const scratch = mkdtempSync(join(tmpdir(), 'w2n-robust-'));
+const socketPath = join(scratch, 'front.sock');
+let server: StartedServer;
+let plainPort = 0;
+let tlsPort = 0;
+
+type Target = 'plain' | 'tls' | 'unix';
+const targets: Target[] = ['plain', 'tls', 'unix'];
+
+before(async () => {
+  server = await startServer([
+    '--app', 'suite:app', '-f', apps, '--processes', '1', '--log-format', 'json',
+    '--interfaces', `127.0.0.1:0;127.0.0.1:0:${certificate.key}:${certificate.cert}`, '--unix-socket', socketPath,
+  ]);
+  const ports = [...server.stdout().matchAll(/^starting on 127\.0\.0\.1:(\d+)\.\.\.$/gm)].map((match) => Number(match[1]));
+  [plainPort, tlsPort] = ports as [number, number];
+});
+after(async () => {
+  await server.stop();
+  rmSync(scratch, { recursive: true, force: true });
+  rmSync(certificate.dir, { recursive: true, force: true });
+});
+
+function open(target: Target): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = target === 'plain'
+      ? netConnect({ host: '127.0.0.1', port: plainPort }, () => resolve(socket))
+      : target === 'unix'
+        ? netConnect({ path: socketPath }, () => resolve(socket))
+        : tlsConnect({
+          host: '127.0.0.1', port: tlsPort, ca: readFileSync(certificate.cert), servername: 'localhost', ALPNProtocols: ['http/1.1'],
+        }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Writes `bytes` in one packet; everything the server sends until it closes (or `timeoutMs`). */
+async function exchange(target: Target, bytes: string, timeoutMs = 5_000): Promise<{ text: string; closed: boolean }> {
+  const socket = await open(target);
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => {});
+  socket.write(bytes);
+  const closed = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    socket.once('close', () => { clearTimeout(timer); resolve(true); });
+  });
+  socket.destroy();
+  return { text: Buffer.concat(chunks).toString('latin1'), closed };
+}
+
+function frontBugs(): number {
+  return server.stderr().split('\n').filter((line) => line.includes('"event":"front.bug"')).length;
+}
+
+for (const target of targets) {
+  test(`${target}: \`GET / HTTP/2.0\` on an HTTP/1.x connection gets 505 and is closed; the process lives on`, async () => {
+    const { text, closed } = await exchange(target, 'GET / HTTP/2.0\r\nHost: a\r\n\r\n');
+    assert.match(text, /^HTTP\/1\.1 505 HTTP Version Not Supported\r\n/);
+    assert.match(text, /\r\nConnection: close\r\n/);
+    assert.ok(closed, 'the connection is closed');
+    assert.equal(server.process.exitCode, null, 'the server is still running');
+    // The same listener still serves.
+    const next = await exchange(target, 'GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    assert.match(next.text, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.equal(frontBugs(), 0, 'nothing reached a bug');
+  });
+}
+
+test('other versions on an HTTP/1.x connection: HTTP/0.9 and HTTP/2.0 with a body, pipelined behind a good request: answered in order, then 505', async () => {
+  const { text, closed } = await exchange('plain', 'GET /hello HTTP/1.1\r\nHost: a\r\n\r\n'
+    + 'GET / HTTP/0.9\r\nHost: a\r\n\r\n');
+  const { responses } = parseResponses(Buffer.from(text, 'latin1'), ['GET', 'GET']);
+  assert.deepEqual(responses.map((response) => response.status), [200, 505]);
+  assert.ok(closed);
+  const withBody = await exchange('tls', 'POST / HTTP/2.0\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc');
+  assert.match(withBody.text, /^HTTP\/1\.1 505 /);
+  assert.ok(!withBody.text.includes('endAfterHeaders'), 'no internals in the answer');
+  assert.equal(server.process.exitCode, null);
+});
