@@ -158,7 +158,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   metrics.countConnections(() => connectionLimit.open);
   const staticHandler = isStaticOffloadEnabled(offload) && chosen.app.kind === 'web2py'
     ? createStaticHandler({
-      web2pyFolder: chosen.app.folder, log, serverHeader,
+      web2pyFolder: chosen.app.folder, log, serverHeader, guard: rejections.guard,
       cache: new FileCache({ maxBytes: config.staticCacheSize, maxFileBytes: config.staticCacheFileSize }),
     })
     : null;

@@ -115,7 +115,7 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     }
 
     if (listener.clientCertificates === true) environ.pairs.push(...clientCertificatePairs(socket));
-    const sink = new HttpResponseSink(res, log, serverHeader);
+    const sink = new HttpResponseSink(res, log, serverHeader, guard);
     const label = { method: req.method ?? 'GET', path: environ.pathInfo };
     let exchange: Exchange | null = null;
     const start = (pairs: string[], body: Readable | null): void => {

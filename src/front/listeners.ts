@@ -148,6 +148,8 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
       settings: { maxConcurrentStreams: http2.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes, enablePush: false },
       // --max-headers, plus the 4 pseudo-headers of a request.
       maxHeaderListPairs: limits.maxHeaders + 4,
+      // A TLS handshake gets no longer than a head (Node's own default is 120 s).
+      handshakeTimeout: headersTimeout,
     });
     // Node's compatibility API: Http2ServerRequest/Response have what the handler uses.
     server.on('request', handler);
@@ -166,7 +168,7 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
   } else {
     const http1 = tlsOptions === null
       ? createHttpServer(http1Options, handler)
-      : createHttpsServer({ ...http1Options, ...tlsOptions }, handler);
+      : createHttpsServer({ ...http1Options, ...tlsOptions, handshakeTimeout: headersTimeout }, handler);
     http1.keepAliveTimeout = http1Options.keepAliveTimeout!;
     http1.maxHeadersCount = limits.maxHeaders;
     server = http1;

@@ -6,13 +6,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
 import { parseResponses } from '../helpers/raw-http.js';
 import { makeCertificate } from '../helpers/tls.js';
+import { downloadWhileShrinking } from '../helpers/shrinking-file.js';
 
 const apps = join(fixtures, 'apps');
 const certificate = makeCertificate();
@@ -94,5 +95,55 @@ test('other versions on an HTTP/1.x connection: HTTP/0.9 and HTTP/2.0 with a bod
   const withBody = await exchange('tls', 'POST / HTTP/2.0\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc');
   assert.match(withBody.text, /^HTTP\/1\.1 505 /);
   assert.ok(!withBody.text.includes('endAfterHeaders'), 'no internals in the answer');
+  assert.equal(server.process.exitCode, null);
+});
+
+function logged(event: string): number {
+  return server.stderr().split('\n').filter((line) => line.includes(`"event":"${event}"`)).length;
+}
+
+test('a wsgi.file_wrapper file that shrinks while a client downloads it: that connection is cut (never reused), logged; the process lives on', async () => {
+  const big = join(scratch, 'shrinking.bin');
+  writeFileSync(big, '');
+  truncateSync(big, 64 * 1024 * 1024); // sparse: no disk written
+  const cuts = logged('response.cut');
+  const download = await downloadWhileShrinking(plainPort, `GET /filewrap?path=${encodeURIComponent(big)} HTTP/1.1\r\nHost: a\r\n\r\n`
+    + 'GET /hello HTTP/1.1\r\nHost: a\r\n\r\n', big, 32 * 1024 * 1024);
+  assert.equal(download.contentLength, 64 * 1024 * 1024);
+  assert.ok(download.closed);
+  assert.ok(download.bodyBytes < download.contentLength, 'a short body is never made to look whole');
+  assert.ok(!download.text.includes('Hello'), 'the next answer never follows a short body');
+  assert.equal(server.process.exitCode, null, 'the server is still running');
+  assert.equal(logged('response.cut'), cuts + 1);
+  const next = await exchange('plain', 'GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  assert.match(next.text, /^HTTP\/1\.1 200 OK\r\n/);
+});
+
+/** [what the app does, path, methods answered before the close] */
+const mismatches: [string, string][] = [
+  ['a whole body shorter than its Content-Length', '/framing/list?n=5&declared=10'],
+  ['a whole body longer than its Content-Length', '/framing/list?n=10&declared=5'],
+  ['a streamed body longer than its Content-Length, before anything was sent', '/framing/gen?n=100&declared=10'],
+  ['a head with Content-Length and no body at all', '/framing/empty?declared=10'],
+];
+
+for (const [name, path] of mismatches) {
+  test(`${name}: a clean 500, and the connection carries on`, async () => {
+    const { text } = await exchange('plain', `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+    const { responses } = parseResponses(Buffer.from(text, 'latin1'), ['GET', 'GET']);
+    assert.deepEqual(responses.map((response) => response.status), [500, 200], text.slice(0, 400));
+    assert.equal(responses[0]!.body.toString(), 'Internal Server Error\n');
+  });
+}
+
+test('a streamed body that turns out longer or shorter than its Content-Length once sending began: the connection is cut', async () => {
+  for (const path of ['/framing/gen?n=200000&declared=100000', '/framing/gen?n=100000&declared=200000']) {
+    const { text, closed } = await exchange('plain', `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n`);
+    assert.ok(closed, path);
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+    const bodyBytes = text.length - text.indexOf('\r\n\r\n') - 4;
+    assert.ok(bodyBytes < Number(/declared=(\d+)/.exec(path)![1]), `${path}: ${bodyBytes} bytes, never a whole-looking body`);
+    assert.ok(!text.includes('Hello'), 'the next answer never follows');
+  }
   assert.equal(server.process.exitCode, null);
 });
