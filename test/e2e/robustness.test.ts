@@ -147,3 +147,12 @@ test('a streamed body that turns out longer or shorter than its Content-Length o
   }
   assert.equal(server.process.exitCode, null);
 });
+
+test('a 413 for a request pipelined behind a slow one comes after the slow one\'s answer', async () => {
+  const { text, closed } = await exchange('plain', 'GET /slow?s=0.5 HTTP/1.1\r\nHost: a\r\n\r\n'
+    + 'POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5000000000\r\n\r\nabc');
+  const { responses } = parseResponses(Buffer.from(text, 'latin1'), ['GET', 'POST']);
+  assert.deepEqual(responses.map((response) => response.status), [200, 413], text.slice(0, 600));
+  assert.equal(responses[0]!.body.toString(), 'slept 0.5');
+  assert.ok(closed);
+});
