@@ -23,6 +23,7 @@ import { ServerError } from '../errors/index.js';
 import type { RequestHandler } from './handler.js';
 import { enforceHttp1Deadlines } from './http1-on-http2.js';
 import type { ClientError, ClientRejections } from './client-errors.js';
+import { serveUpgradesAsRequests } from './upgrade.js';
 
 export interface TlsFiles {
   certificateFile: string;
@@ -177,6 +178,8 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
   // request or connection, never the process (guard.ts).
   rejections.guard.watch(server, 'server');
   server.on('clientError', (error: ClientError, socket: Duplex) => rejections.onClientError(error, socket));
+  // No WebSockets yet: an Upgrade request is an ordinary one, and the bytes after it are kept.
+  serveUpgradesAsRequests(server, rejections, limits.maxHeaders);
   // `Expect: 100-continue`: Node would send the 100 at once; the handler sends it when the body
   // is really going to be read, and never for a body it refuses (front/request-body.ts). On an
   // HTTP/2 server this covers both its HTTP/2 streams and its HTTP/1.1 connections.

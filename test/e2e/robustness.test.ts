@@ -156,3 +156,22 @@ test('a 413 for a request pipelined behind a slow one comes after the slow one\'
   assert.equal(responses[0]!.body.toString(), 'slept 0.5');
   assert.ok(closed);
 });
+
+for (const target of ['plain', 'tls'] as const) {
+  test(`${target}: an Upgrade request is served as an ordinary one, and the request pipelined behind it in the same packet too`, async () => {
+    const { text } = await exchange(target, 'GET /echo/up HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'
+      + 'GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    const { responses } = parseResponses(Buffer.from(text, 'latin1'), ['GET', 'GET']);
+    assert.deepEqual(responses.map((response) => response.status), [200, 200], text.slice(0, 600));
+    const environ = (JSON.parse(responses[0]!.body.toString()) as { environ: Record<string, string> }).environ;
+    assert.equal(environ.HTTP_UPGRADE, 'websocket', 'the application sees the Upgrade header');
+    assert.equal(environ.PATH_INFO, '/echo/up');
+    assert.equal(responses[1]!.body.toString(), 'Hello, World!');
+  });
+}
+
+test('CONNECT: 400 and closed (Node alone resets the connection without an answer)', async () => {
+  const { text, closed } = await exchange('plain', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+  assert.match(text, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  assert.ok(closed);
+});
