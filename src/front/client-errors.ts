@@ -98,6 +98,15 @@ export class ClientRejections {
     this.refuseConnection(socket, code, details);
   }
 
+  /** A connection refused where no answer can be read (no TLS yet, HTTP/2): logged, counted, destroyed. */
+  cutConnection(socket: Duplex, code: ErrorCode, details: ErrorDetails): void {
+    const httpSocket = socket as HttpSocket;
+    this.#record(code, details, httpSocket.remoteAddress);
+    this.#closing.add(socket);
+    socket.on('error', ignore);
+    socket.destroy();
+  }
+
   /** Writes a whole answer onto the socket, closes our side, and drops the connection soon after. */
   refuseConnection(socket: Duplex, code: ErrorCode, details: ErrorDetails, extraHeaders = ''): void {
     const httpSocket = socket as HttpSocket;
