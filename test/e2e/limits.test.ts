@@ -95,6 +95,7 @@ describe('head limits and deadlines', () => {
       assert.ok(await connection.closedWithin(6_000), 'closed by the server');
       assert.match(connection.text(), /^HTTP\/1\.1 408 Request Timeout\r\n/);
       assert.match(connection.text(), /\r\nConnection: close\r\n/);
+      assert.ok(connection.text().endsWith('\r\n\r\nRequest Timeout: the request did not arrive in time\n'), 'no Node internals in the body');
     } finally {
       stop();
       connection.destroy();

@@ -175,3 +175,13 @@ test('CONNECT: 400 and closed (Node alone resets the connection without an answe
   assert.match(text, /^HTTP\/1\.1 400 Bad Request\r\n/);
   assert.ok(closed);
 });
+
+test('malformed input: 400 whose body names no parser internals', async () => {
+  for (const bytes of ['GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n', 'G\x00T / HTTP/1.1\r\n\r\n', 'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n']) {
+    const { text, closed } = await exchange('plain', bytes);
+    assert.match(text, /^HTTP\/1\.1 400 Bad Request\r\n/, JSON.stringify(bytes));
+    assert.ok(text.endsWith('\r\n\r\nBad Request: malformed request\n'), text);
+    assert.doesNotMatch(text, /HPE_|llhttp|ERR_/);
+    assert.ok(closed);
+  }
+});
