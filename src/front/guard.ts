@@ -52,12 +52,17 @@ export class FrontGuard {
     try {
       action();
     } catch (error: unknown) {
-      this.report(where, error);
-      try {
-        contain();
-      } catch (again: unknown) {
-        this.report(`${where}.contain`, again);
-      }
+      this.caught(where, error, contain);
+    }
+  }
+
+  /** For a try/catch of its own (no closure on a hot path): reports `error`, then runs `contain`, guarded. */
+  caught(where: string, error: unknown, contain: () => void): void {
+    this.report(where, error);
+    try {
+      contain();
+    } catch (again: unknown) {
+      this.report(`${where}.contain`, again);
     }
   }
 

@@ -16,6 +16,7 @@ import { Exchange } from '../pool/exchange.js';
 import { buildEnviron, type ListenerFacts } from './environ.js';
 import { clientCertificatePairs } from './client-certificate.js';
 import { HttpResponseSink } from './response-sink.js';
+import { failResponse } from './guard.js';
 import { answerHealth, HEALTH_PATH } from './builtins/health.js';
 import type { StaticHandler } from './static/serve.js';
 import { answerMetrics, isLoopback, METRICS_PATH } from './builtins/metrics.js';
@@ -132,8 +133,13 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     }, ignore));
     // A body may be refused (413) or spooled before the request is dispatched. An HTTP/2 body
     // without Content-Length is spooled like a chunked one, so web2py gets its CONTENT_LENGTH.
-    if (environ.hasBody || hasHttp2Body(req)) bodies.receive(req, res, environ.pairs, start);
-    else start(environ.pairs, null);
+    if (environ.hasBody || hasHttp2Body(req)) {
+      // What listens to a body (limit, spool, 100-continue, the channel) runs behind the guard.
+      guard.watch(req, 'request.body', () => failResponse(res));
+      bodies.receive(req, res, environ.pairs, start);
+    } else {
+      start(environ.pairs, null);
+    }
   };
 }
 

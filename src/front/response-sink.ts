@@ -27,7 +27,7 @@ import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import type { AppFailure, Exchange, ResponseHead, ResponseSink } from '../pool/exchange.js';
 import { streamFileBody } from './file-body.js';
-import type { FrontGuard } from './guard.js';
+import { failResponse, type FrontGuard } from './guard.js';
 
 const shortBodies: Record<number, string> = {
   500: 'Internal Server Error\n',
@@ -80,7 +80,47 @@ export class HttpResponseSink implements ResponseSink {
     this.isHttp2 = res.req.httpVersionMajor === 2;
   }
 
+  // The channel calls these from its socket's data events: a bug in them must cost this response only.
   head(head: ResponseHead, body: Buffer, isComplete: boolean): void {
+    try {
+      this.writeHead(head, body, isComplete);
+    } catch (error: unknown) {
+      this.guard.caught('sink.head', error, this.contain);
+    }
+  }
+
+  body(chunk: Buffer, isLast: boolean): void {
+    try {
+      this.writeBody(chunk, isLast);
+    } catch (error: unknown) {
+      this.guard.caught('sink.body', error, this.contain);
+    }
+  }
+
+  sendFile(path: string, offset: number, length: number, onOpened: (isOpen: boolean) => void): void {
+    try {
+      this.streamFile(path, offset, length, onOpened);
+    } catch (error: unknown) {
+      this.guard.caught('sink.sendFile', error, this.contain);
+    }
+  }
+
+  fail(failure: AppFailure): void {
+    try {
+      this.answerFailure(failure);
+    } catch (error: unknown) {
+      this.guard.caught('sink.fail', error, this.contain);
+    }
+  }
+
+  /** After a bug: the exchange is cancelled, the response answered 500 or cut. */
+  private readonly contain = (): void => {
+    this.isAbandoned = true;
+    this.exchange?.cancel();
+    failResponse(this.res);
+  };
+
+  private writeHead(head: ResponseHead, body: Buffer, isComplete: boolean): void {
     if (this.isAbandoned) return;
     this.pendingHead = head;
     if (isComplete) {
@@ -101,7 +141,7 @@ export class HttpResponseSink implements ResponseSink {
     }
   }
 
-  body(chunk: Buffer, isLast: boolean): void {
+  private writeBody(chunk: Buffer, isLast: boolean): void {
     if (this.isAbandoned) return;
     if (chunk.length > 0) this.write(chunk);
     else if (!isLast) return;
@@ -113,7 +153,7 @@ export class HttpResponseSink implements ResponseSink {
     if (this.commitHead()) this.guard.run('response.end', () => this.res.end(), () => this.cut('could not end the response'));
   }
 
-  sendFile(path: string, offset: number, length: number, onOpened: (isOpen: boolean) => void): void {
+  private streamFile(path: string, offset: number, length: number, onOpened: (isOpen: boolean) => void): void {
     if (this.isAbandoned) {
       onOpened(false);
       return;
@@ -150,7 +190,7 @@ export class HttpResponseSink implements ResponseSink {
     this.res.once('close', () => file.destroy());
   }
 
-  fail(failure: AppFailure): void {
+  private answerFailure(failure: AppFailure): void {
     const { error } = failure;
     const ex = this.exchange;
     if (error.code === 'W2N_ERR_APP_EXCEPTION' || error.code === 'W2N_ERR_APP_BAD_RESPONSE') {

@@ -140,8 +140,9 @@ test('a streamed body that turns out longer or shorter than its Content-Length o
   for (const path of ['/framing/gen?n=200000&declared=100000', '/framing/gen?n=100000&declared=200000']) {
     const { text, closed } = await exchange('plain', `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n`);
     assert.ok(closed, path);
-    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
-    const bodyBytes = text.length - text.indexOf('\r\n\r\n') - 4;
+    // Cut: what was still buffered may be lost with the connection, but never completed.
+    assert.ok(text === '' || text.startsWith('HTTP/1.1 200 OK\r\n'), text.slice(0, 200));
+    const bodyBytes = text === '' ? 0 : text.length - text.indexOf('\r\n\r\n') - 4;
     assert.ok(bodyBytes < Number(/declared=(\d+)/.exec(path)![1]), `${path}: ${bodyBytes} bytes, never a whole-looking body`);
     assert.ok(!text.includes('Hello'), 'the next answer never follows');
   }
