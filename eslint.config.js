@@ -74,6 +74,17 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': restrict(nodeHttp) },
   },
   {
+    // The request path narrows types with runtime checks ('stream' in req, instanceof): a cast
+    // through unknown hid the crash of `GET / HTTP/2.0` (an HTTP/1 request has no .stream).
+    files: ['src/front/**/*.ts', 'src/pool/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: 'TSAsExpression[typeAnnotation.type="TSUnknownKeyword"]',
+        message: 'no `as unknown as` in the request path: narrow with a runtime check (in, instanceof, typeof) instead',
+      }],
+    },
+  },
+  {
     files: ['test/**/*.ts', 'scripts/**/*.ts'],
     rules: { 'no-restricted-imports': 'off', 'no-restricted-properties': 'off' },
   },

@@ -4,6 +4,8 @@
  * (which prints it) and the JSON file (which keeps it for later comparison).
  */
 import type { BulkFigures } from './bulk.js';
+import type { ConnSpread } from './conns.js';
+import type { CpuFigures } from './cpu.js';
 import type { IdleFigures } from './idle.js';
 import type { ListenQueueFigures } from './listenq.js';
 import type { Machine } from './machine.js';
@@ -30,6 +32,13 @@ export interface LoadResult {
   tcp?: TcpCounters | null;
   /** The server's accept queue, sampled during the load. */
   listenQueue?: ListenQueueFigures;
+  /**
+   * CPU the server's processes used during the load, per answered request (loads that count
+   * requests: wrk, ab, h2load, rate); ours split by role (primary, fronts, workers).
+   */
+  cpu?: CpuFigures;
+  /** The fronts scenario: connections per process of the server, sampled mid-load. */
+  connSpread?: ConnSpread | null;
   /** The load could not be measured (wrk failed...). */
   error?: string;
   /** False if the server was found dead after this load. */

@@ -10,12 +10,14 @@
  *
  * Progress goes to stderr; tables alone to stdout, so `> table.md` keeps just those.
  */
+import { availableParallelism, tmpdir } from 'node:os';
 import { chmodSync, cpSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { runAb } from './ab.js';
+import { ConnSpreadSampler } from './conns.js';
+import { CpuMeter, type CpuFigures } from './cpu.js';
 import { makeBulkFile, perConnBytes, runBulk, warmUpBulk } from './bulk.js';
 import { H2LOAD, runH2load } from './h2load.js';
 import { runIdle } from './idle.js';
@@ -35,7 +37,8 @@ import { runWrk, warmUp } from './wrk.js';
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --only LIST         scenarios, comma separated (${SCENARIOS.map((s) => s.name).join(', ')}); default: all
+  --only LIST         scenarios, comma separated (${SCENARIOS.map((s) => s.name).join(', ')});
+                      default: all but ${SCENARIOS.filter((s) => s.optIn).map((s) => s.name).join(', ')} (run only when named)
   --servers LIST      servers, comma separated (${SERVERS.map((s) => s.name).join(', ')});
                       default: each scenario's own list
   --duration S        seconds per load (8, sleep 10; a full default run then takes about 13 minutes)
@@ -132,7 +135,7 @@ function parseOptions(argv: string[]): Options {
   const servers = list(values.servers);
   for (const name of servers ?? []) if (!serverByName(name)) fail(`unknown server ${name}`);
   const conns = (list(values.connections) ?? []).map((c) => positiveInt(c, 'connections', 0));
-  const scenarios = SCENARIOS.filter((s) => !only || only.includes(s.name)).map((s) => withConnections(s, conns));
+  const scenarios = SCENARIOS.filter((s) => (only ? only.includes(s.name) : s.optIn !== true)).map((s) => withConnections(s, conns));
   let web2py: string | null = null;
   let web2pyWhy = '';
   if (values.web2py !== undefined) {
@@ -184,7 +187,8 @@ function summary(r: LoadResult): string {
     const ms = (v: number | null): string => (v === null ? '-' : v.toFixed(1));
     return (
       `offered ${x.offeredRps} req/s: admitted ${Math.round(x.admittedRps)} req/s (p50 ${ms(x.okP50Ms)}, p99 ${ms(x.okP99Ms)} ms), ` +
-      `503 ${(x.rejectedShare * 100).toFixed(1)}% (p99 ${ms(x.rejectP99Ms)} ms), other ${x.otherStatus}, errors ${x.errors}, timeouts ${x.timeouts}, not sent ${x.notSent}`
+      `503 ${(x.rejectedShare * 100).toFixed(1)}% (p99 ${ms(x.rejectP99Ms)} ms), other ${x.otherStatus}, errors ${x.errors}, timeouts ${x.timeouts}, not sent ${x.notSent}` +
+      (r.cpu ? `, ${cpuSummary(r.cpu)}` : '')
     );
   }
   if (r.bulk) {
@@ -202,13 +206,23 @@ function summary(r: LoadResult): string {
   }
   const w = r.wrk!;
   const n = r.newcomer;
+  const cpu = r.cpu ? `, ${cpuSummary(r.cpu)}` : '';
+  const spread = r.connSpread ? `, connections per process ${r.connSpread.byPid.map((p) => p.conns).join('/') || '-'} of ${r.connSpread.total}` : '';
   const ms = (v: number): string => (Number.isNaN(v) ? '-' : v.toFixed(2)); // h2load has no percentiles
   return (
     `${Math.round(w.rps)} req/s, p50 ${ms(w.p50Ms)} ms, p99 ${ms(w.p99Ms)} ms, ` +
     `errors ${JSON.stringify(w.errors)}, newcomer median ${n?.medianMs?.toFixed(1) ?? '-'} ms, unanswered ${n?.unanswered ?? '-'}` +
     (r.tcp?.ListenOverflows ? `, listen overflows ${r.tcp.ListenOverflows}` : '') +
-    (r.listenQueue?.maxQueued ? `, accept queue max ${r.listenQueue.maxQueued} (non-empty ${r.listenQueue.nonEmptyMs} ms)` : '')
+    (r.listenQueue?.maxQueued ? `, accept queue max ${r.listenQueue.maxQueued} (non-empty ${r.listenQueue.nonEmptyMs} ms)` : '') +
+    cpu + spread
   );
+}
+
+/** "CPU 41.2 µs/req (front 30.1, workers 11.0, primary 0.0)" */
+function cpuSummary(c: CpuFigures): string {
+  const us = (v: number | null): string => (v === null ? '-' : v.toFixed(1));
+  const roles = c.roles ? ` (front ${us(c.roles.fronts.usPerRequest)}, workers ${us(c.roles.workers.usPerRequest)}, primary ${us(c.roles.primary.usPerRequest)})` : '';
+  return `CPU ${us(c.total.usPerRequest)} µs/req${roles}`;
 }
 
 /**
@@ -289,6 +303,10 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
           r.durationS = durationS;
           const probe = new NewcomerProbe(port, s.path, durationS * 1000, { tls });
           const queue = new ListenQueueSampler(port);
+          const spread = s.connSpread === true ? new ConnSpreadSampler(port, started.pid, (durationS * 1000) / 2) : null;
+          // sampled just before the load, and just after it, before anything else is awaited
+          const cpu = new CpuMeter(started.pid, def.hasRoles === true);
+          let perRequest: (requests: number) => CpuFigures;
           try {
             if (load.kind === 'wrk') r.wrk = await runWrk(url, load.conns, durationS, load.timeoutS);
             else if (load.kind === 'ab') r.wrk = await runAb(url, load.conns, durationS);
@@ -299,10 +317,15 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
               r.load = `${r.load}: ${rps.toLocaleString('en-US')} req/s`;
               r.conns = r.rate.connections;
             }
+            perRequest = cpu.stop();
           } finally {
             r.listenQueue = queue.finish();
             r.newcomer = await probe.finish();
+            if (spread) r.connSpread = await spread.finish();
           }
+          // answered requests: the load's own count, plus the newcomer probe's answers
+          const answered = r.wrk?.requests ?? (r.rate ? r.rate.ok + r.rate.rejected503 + r.rate.otherStatus : 0);
+          r.cpu = perRequest(answered + (r.newcomer?.ms.length ?? 0));
           lastRps = r.wrk?.rps;
         }
       } catch (e) {

@@ -86,6 +86,12 @@ export interface Scenario {
   defaultServers: string[];
   /** Served over TLS (a certificate is made for the run): only servers that can are run. */
   tls?: boolean;
+  /** Default servers that need at least this many cores (left out below, with a note; --servers still runs them). */
+  minCores?: Record<string, number>;
+  /** Run only when named in --only (not part of the full run). */
+  optIn?: boolean;
+  /** Sample the connections each of the server's processes holds, mid-load (ours: per front). */
+  connSpread?: boolean;
 }
 
 /** The same connections over TLS: HTTP/1.1 (one request at a time each), then HTTP/2 (10 streams each). */
@@ -119,6 +125,21 @@ export const SCENARIOS: Scenario[] = [
       { kind: 'wrk', conns: 1000, timeoutS: 2 },
     ],
     defaultServers: ['ours', 'ours-thread', 'gevent', 'gunicorn', 'gunicorn-gevent', 'uwsgi', 'node'],
+  },
+  {
+    name: 'fronts',
+    about: 'hello world, keep-alive, ours with 1, 2 (and on 8 cores or more 4) front processes: req/s, CPU per request, connections per front',
+    app: 'hello',
+    path: '/',
+    loads: [
+      { kind: 'wrk', conns: 50, timeoutS: 2 },
+      { kind: 'wrk', conns: 1000, timeoutS: 2 },
+    ],
+    // ours: --fronts 1 --processes 2 here; ours-fronts2: --fronts 2 --processes 2; ours-fronts4: --fronts 4 --processes 4
+    defaultServers: ['ours', 'ours-fronts2', 'ours-fronts4'],
+    minCores: { 'ours-fronts4': 8 },
+    optIn: true,
+    connSpread: true,
   },
   {
     name: 'hello-close',

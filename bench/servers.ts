@@ -65,6 +65,11 @@ export interface ServerDef {
   detect(): Promise<Detected>;
   /** Can serve the TLS scenarios (HTTPS, HTTP/2) with `Fields.tls`. */
   servesTls?: boolean;
+  /**
+   * The PID started is a primary that serves nothing itself: its children are fronts (HTTP),
+   * their descendants workers (ours). CPU per request is then reported per role.
+   */
+  hasRoles?: boolean;
 }
 
 /**
@@ -128,15 +133,16 @@ async function uwsgiDetect(plugins: string[]): Promise<Detected> {
  * gevent), so the comparison is of servers, not of Python builds. `extraArgs` may depend on the
  * scenario (the overload scenario's admission limits).
  */
-function ours(name: string, about: string, extraArgs: (f: Fields) => string[]): ServerDef {
+function ours(name: string, about: string, extraArgs: (f: Fields) => string[], processes = 2): ServerDef {
   return {
     name,
     about,
     serves: WSGI,
+    hasRoles: true,
     command: (f) => [
       'node', OURS_BIN,
       ...(isWeb2py(f) ? ['-f', f.tree, '-a', 'secret'] : ['--app', `${f.kind}:app`]),
-      '-i', '127.0.0.1', '-p', String(f.port), '--processes', '2', '--python', PY, '--log-level', 'warn',
+      '-i', '127.0.0.1', '-p', String(f.port), '--processes', String(processes), '--python', PY, '--log-level', 'warn',
       ...(f.tls === null ? [] : ['-c', f.tls.cert, '-k', f.tls.key]),
       ...extraArgs(f),
     ],
@@ -186,12 +192,20 @@ const overloadArgs = (f: Fields): string[] =>
     ? ['-w', String(OVERLOAD_WORKERS), '--queue-size', String(OVERLOAD_QUEUE), '--queue-target', String(OVERLOAD_TARGET_S)]
     : [];
 
+/**
+ * The fronts scenario runs ours with --fronts given (1 for `ours`, so a change of the default
+ * does not change the scenario); --processes is the total over all fronts.
+ */
+const frontsArgs = (f: Fields): string[] => (f.scenario === 'fronts' ? ['--fronts', '1'] : []);
+
 export const SERVERS: ServerDef[] = [
-  ours('ours', 'web2py-on-node, 2 Python workers, default worker class (gevent when importable, as the seed)', overloadArgs),
+  ours('ours', 'web2py-on-node, 2 Python workers, default worker class (gevent when importable, as the seed)', (f) => [...overloadArgs(f), ...frontsArgs(f)]),
   ours('ours-thread', 'web2py-on-node, 2 Python workers, --worker-class thread (8 threads each)', (f) => ['--worker-class', 'thread', ...overloadArgs(f)]),
   // Issue 4 asks which thread count reaches 4,000 req/s in the sleep scenario: 210 per process
   // did on the project machine (200 gave 3,895, 250 gave 4,549).
   ours('ours-thread-210', 'web2py-on-node, 2 Python workers, --worker-class thread --threads 210', (f) => ['--worker-class', 'thread', '--threads', '210', ...overloadArgs(f)]),
+  ours('ours-fronts2', 'web2py-on-node, --fronts 2 --processes 2 (one Python worker per front)', (f) => ['--fronts', '2', ...overloadArgs(f)]),
+  ours('ours-fronts4', 'web2py-on-node, --fronts 4 --processes 4 (one Python worker per front)', (f) => ['--fronts', '4', ...overloadArgs(f)], 4),
   {
     name: 'gevent',
     about: "the seed's gevent pywsgi (monkey-patched); web2py: the seed handler web2py_on_gevent.py",

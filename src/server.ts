@@ -126,7 +126,7 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
   metrics.countConnections(() => connectionLimit.open);
   const staticHandler = isStaticOffloadEnabled(offload) && app.kind === 'web2py'
     ? createStaticHandler({
-      web2pyFolder: app.folder, log, serverHeader,
+      web2pyFolder: app.folder, log, serverHeader, guard: rejections.guard,
       cache: new FileCache({ maxBytes: config.staticCacheSize, maxFileBytes: config.staticCacheFileSize }),
     })
     : null;

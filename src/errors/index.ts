@@ -131,6 +131,10 @@ export const errorTable = {
     message: 'request body larger than --max-body ({limit} bytes): {reason}', httpStatus: 413, logLevel: 'info',
     remedy: 'Raise --max-body if legitimate clients send bodies this large.',
   },
+  W2N_ERR_CLIENT_HTTP_VERSION: {
+    message: 'HTTP version {version} is not served on an HTTP/1.x connection', httpStatus: 505, logLevel: 'info',
+    remedy: 'HTTP/1.0 and HTTP/1.1 are served on every listener, HTTP/2 by ALPN on TLS listeners only; nothing to do on the server.',
+  },
   W2N_ERR_BODY_SPOOL: {
     message: 'cannot spool a request body in {folder}: {reason}', httpStatus: 500, logLevel: 'error',
     remedy: 'Free space in --spool-dir (or point it at a larger file system), or raise --body-buffer-size.',

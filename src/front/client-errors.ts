@@ -22,6 +22,7 @@ import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { isRequestLineOverflow } from './request-checks.js';
+import { FrontGuard } from './guard.js';
 
 /** How long a refused connection may stay half-closed, reading and dropping what the client still sends. */
 const LINGER_MS = 2_000;
@@ -46,9 +47,15 @@ export class ClientRejections {
   readonly #closing = new WeakSet<object>();
 
   private readonly serverHeader: string | null;
+  /**
+   * The front's guard against its own bugs (guard.ts), one for the whole front. It lives here
+   * because every listener, handler and the connection limit already get the rejections.
+   */
+  readonly guard: FrontGuard;
 
   constructor(private readonly options: RejectionOptions) {
     this.serverHeader = options.serverHeader;
+    this.guard = new FrontGuard(options.log, options.metrics);
   }
 
   /** True when a request arrived on a connection already refused: drop it, answer nothing. */
@@ -81,6 +88,7 @@ export class ClientRejections {
       return;
     }
     const code = clientErrorCode(error);
+    // The parser's own words (llhttp's code and message) go to the log, never to the client.
     const details = code === 'W2N_ERR_CLIENT_URI_TOO_LONG' ? { limit: this.options.maxHeaderSize } : { reason: `${llhttpCode} ${error.message}` };
     if (inFlight?.headersSent === true) {
       // An answer is half written (e.g. a bad chunk in a body the application is streaming back): only a cut is honest.
@@ -88,11 +96,23 @@ export class ClientRejections {
       socket.destroy();
       return;
     }
-    this.refuseConnection(socket, code, details);
+    this.refuseConnection(socket, code, details, '', PUBLIC_REASONS[code]);
   }
 
-  /** Writes a whole answer onto the socket, closes our side, and drops the connection soon after. */
-  refuseConnection(socket: Duplex, code: ErrorCode, details: ErrorDetails, extraHeaders = ''): void {
+  /** A connection refused where no answer can be read (no TLS yet, HTTP/2): logged, counted, destroyed. */
+  cutConnection(socket: Duplex, code: ErrorCode, details: ErrorDetails): void {
+    const httpSocket = socket as HttpSocket;
+    this.#record(code, details, httpSocket.remoteAddress);
+    this.#closing.add(socket);
+    socket.on('error', ignore);
+    socket.destroy();
+  }
+
+  /**
+   * Writes a whole answer onto the socket, closes our side, and drops the connection soon after.
+   * `publicReason`: what the answer's body says, when the details are not for the client's eyes.
+   */
+  refuseConnection(socket: Duplex, code: ErrorCode, details: ErrorDetails, extraHeaders = '', publicReason?: string): void {
     const httpSocket = socket as HttpSocket;
     const error = this.#record(code, details, httpSocket.remoteAddress);
     this.#closing.add(socket);
@@ -102,7 +122,7 @@ export class ClientRejections {
       socket.destroy();
       return;
     }
-    const { status, body } = answerOf(error);
+    const { status, body } = answerOf(error, publicReason);
     const server = this.serverHeader === null ? '' : `Server: ${this.serverHeader}\r\n`;
     socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nDate: ${new Date().toUTCString()}\r\n${server}`
       + `Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
@@ -133,10 +153,17 @@ function clientErrorCode(error: ClientError): ErrorCode {
   }
 }
 
+/** What the body of a refusal of Node's `clientError` says (its details name parser internals). */
+const PUBLIC_REASONS: Partial<Record<ErrorCode, string>> = {
+  W2N_ERR_CLIENT_BAD_REQUEST: 'malformed request',
+  W2N_ERR_CLIENT_TIMEOUT: 'the request did not arrive in time',
+  W2N_ERR_CLIENT_HEADERS_TOO_LARGE: 'request headers too large',
+};
+
 /** Status and a one-line body: `Bad Request: more than one Host header`. */
-function answerOf(error: ServerError): { status: number; body: string } {
+function answerOf(error: ServerError, publicReason?: string): { status: number; body: string } {
   const status = error.httpStatus ?? errorTable.W2N_ERR_CLIENT_BAD_REQUEST.httpStatus;
-  const reason = error.details.reason;
+  const reason = publicReason ?? error.details.reason;
   return { status, body: `${STATUS_CODES[status] ?? status}: ${typeof reason === 'string' ? reason : error.message}\n` };
 }
 

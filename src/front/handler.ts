@@ -7,6 +7,7 @@
  * difference handled here is that an HTTP/2 body needs no Content-Length.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Http2ServerRequest } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../observability/log.js';
 import { formatAccessLine, type AccessLog } from '../observability/access-log.js';
@@ -15,12 +16,13 @@ import { Exchange } from '../pool/exchange.js';
 import { buildEnviron, type ListenerFacts } from './environ.js';
 import { clientCertificatePairs } from './client-certificate.js';
 import { HttpResponseSink } from './response-sink.js';
+import { failResponse } from './guard.js';
 import { answerHealth, HEALTH_PATH } from './builtins/health.js';
 import type { StaticHandler } from './static/serve.js';
 import { answerMetrics, isLoopback, METRICS_PATH } from './builtins/metrics.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ClientRejections } from './client-errors.js';
-import { checkRequestHead, type HeadLimits } from './request-checks.js';
+import { checkHttpVersion, checkRequestHead, type HeadLimits } from './request-checks.js';
 import type { RequestBodies } from './request-body.js';
 
 export interface RequestDispatcher {
@@ -54,6 +56,7 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 export function createRequestHandler(listener: ListenerFacts, options: HandlerOptions): RequestHandler {
   const { pool, log, accessLog } = options;
   const { onResponseOpened, staticHandler, metrics, rejections, headLimits, serverHeader, bodies } = options;
+  const { guard } = rejections;
   // Answers made by the front itself carry the Server header; the application's get it in the sink.
   const stampServer = serverHeader === null ? (): void => {} : (res: ServerResponse): void => { res.setHeader('Server', serverHeader); };
   const onResponseClosed = function (this: ServerResponse): void {
@@ -68,7 +71,8 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     if (options.isDraining()) res.shouldKeepAlive = false;
     const target = req.url ?? '/';
 
-    const refusal = checkRequestHead(req, headLimits);
+    // `GET / HTTP/2.0` on an HTTP/1.x connection is not an HTTP/2 request: 505, closed.
+    const refusal = checkHttpVersion(req.httpVersionMajor, req.httpVersionMinor, isHttp2Request(req)) ?? checkRequestHead(req, headLimits);
     if (refusal !== null) {
       res.on('close', onResponseClosed);
       rejections.refuseRequest(req, res, refusal.code, refusal.details);
@@ -104,15 +108,15 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
 
     if (staticHandler !== null && staticHandler(req, res, environ.pathInfo)) {
       const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr);
-      res.on('close', () => {
-        if (logLine !== null) accessLog!.write(logLine(res.statusCode));
+      res.on('close', () => guard.run('access-log', () => {
         onResponseClosed.call(res);
-      });
+        if (logLine !== null) accessLog!.write(logLine(res.statusCode));
+      }, ignore));
       return;
     }
 
     if (listener.clientCertificates === true) environ.pairs.push(...clientCertificatePairs(socket));
-    const sink = new HttpResponseSink(res, log, serverHeader);
+    const sink = new HttpResponseSink(res, log, serverHeader, guard);
     const label = { method: req.method ?? 'GET', path: environ.pathInfo };
     let exchange: Exchange | null = null;
     const start = (pairs: string[], body: Readable | null): void => {
@@ -122,22 +126,37 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     };
     // One listener per response (this is the hot path): cancel if cut short, log, count.
     const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr);
-    res.on('close', () => {
+    res.on('close', () => guard.run('response.close', () => {
+      onResponseClosed.call(res);
       if (!res.writableFinished) exchange?.cancel();
       if (logLine !== null) accessLog!.write(logLine(res.statusCode));
-      onResponseClosed.call(res);
-    });
+    }, ignore));
     // A body may be refused (413) or spooled before the request is dispatched. An HTTP/2 body
     // without Content-Length is spooled like a chunked one, so web2py gets its CONTENT_LENGTH.
-    if (environ.hasBody || hasHttp2Body(req)) bodies.receive(req, res, environ.pairs, start);
-    else start(environ.pairs, null);
+    if (environ.hasBody || hasHttp2Body(req)) {
+      // What listens to a body (limit, spool, 100-continue, the channel) runs behind the guard.
+      guard.watch(req, 'request.body', () => failResponse(res));
+      bodies.receive(req, res, environ.pairs, start);
+    } else {
+      start(environ.pairs, null);
+    }
   };
+}
+
+/**
+ * A request that came on an HTTP/2 stream (Node's compatibility API). Its version says nothing:
+ * an HTTP/1.x connection may send a request line with `HTTP/2.0` in it.
+ */
+function isHttp2Request(req: IncomingMessage): req is IncomingMessage & Http2ServerRequest {
+  return req instanceof Http2ServerRequest;
 }
 
 /** An HTTP/2 request has a body when its HEADERS frame did not end the stream (no Content-Length needed). */
 function hasHttp2Body(req: IncomingMessage): boolean {
-  return req.httpVersionMajor === 2 && !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders;
+  return isHttp2Request(req) && !req.stream.endAfterHeaders;
 }
+
+function ignore(): void {}
 
 /**
  * Captures what web2py's access line needs at the start; returns the line maker for the end.

@@ -10,7 +10,9 @@
  * The answer is written on the socket itself, not through `res`: Node destroys the socket as
  * soon as a `Connection: close` response is finished, which is the reset this module avoids.
  * `res.statusCode` is still set, so the access log and metrics see the real status when the
- * connection closes.
+ * connection closes. A request pipelined behind one still being answered has no socket of its
+ * own yet (Node hands it over when the answer ahead is finished): its answer waits for it, so
+ * answers keep the order of their requests.
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { sendPlainError } from './response-sink.js';
@@ -30,6 +32,12 @@ export function answerAndClose(req: IncomingMessage, res: ServerResponse, status
   if (req.httpVersionMajor >= 2) {
     // HTTP/2: the stream is answered and reset on its own; the connection carries others.
     sendPlainError(res, statusCode, text);
+    return;
+  }
+  if (res.socket === null) {
+    // Behind an answer still being written: ours goes after it. The body is dropped meanwhile.
+    req.resume();
+    res.once('socket', () => answerAndClose(req, res, statusCode, text));
     return;
   }
   const body = Buffer.from(text, 'utf8');

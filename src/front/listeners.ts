@@ -13,10 +13,8 @@
  * HTTP/1 connection code, which reads its limits from the server object: they are set there.
  */
 import { createServer as createHttpServer, type Server as HttpServer, type ServerOptions } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import {
-  createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse,
-} from 'node:http2';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import type { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ServerError } from '../errors/index.js';
@@ -24,6 +22,7 @@ import { secureContextOptions, type LoadedTls } from './tls-files.js';
 import type { RequestHandler } from './handler.js';
 import { enforceHttp1Deadlines } from './http1-on-http2.js';
 import type { ClientError, ClientRejections } from './client-errors.js';
+import { serveUpgradesAsRequests } from './upgrade.js';
 
 /** HTTP/2 on a TLS listener. */
 export interface Http2Options {
@@ -41,8 +40,8 @@ export interface ListenerOptions {
   rejections: ClientRejections;
 }
 
-/** What createListener makes: http.Server, https.Server (typed as http.Server) or an HTTP/2 secure server. */
-export type NodeServer = HttpServer | Http2SecureServer;
+/** What createListener makes: http.Server, https.Server or an HTTP/2 secure server. */
+export type NodeServer = HttpServer | HttpsServer | Http2SecureServer;
 
 export interface ListenerLimits {
   maxHeaderBytes: number;
@@ -95,7 +94,11 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
       settings: { maxConcurrentStreams: http2.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes, enablePush: false },
       // --max-headers, plus the 4 pseudo-headers of a request.
       maxHeaderListPairs: limits.maxHeaders + 4,
-    }, handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+      // A TLS handshake gets no longer than a head (Node's own default is 120 s).
+      handshakeTimeout: headersTimeout,
+    });
+    // Node's compatibility API: Http2ServerRequest/Response have what the handler uses.
+    server.on('request', handler);
     http2Servers.add(server);
     // The HTTP/1.1 side reads these from the server object (http's connection listener).
     Object.assign(server, {
@@ -111,16 +114,21 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
   } else {
     const http1 = tlsOptions === null
       ? createHttpServer(http1Options, handler)
-      : createHttpsServer({ ...http1Options, ...tlsOptions }, handler) as unknown as HttpServer;
+      : createHttpsServer({ ...http1Options, ...tlsOptions, handshakeTimeout: headersTimeout }, handler);
     http1.keepAliveTimeout = http1Options.keepAliveTimeout!;
     http1.maxHeadersCount = limits.maxHeaders;
     server = http1;
   }
+  // Every event of the server (and of its HTTP/2 sessions) behind the guard: a bug costs one
+  // request or connection, never the process (guard.ts).
+  rejections.guard.watch(server, 'server');
   server.on('clientError', (error: ClientError, socket: Duplex) => rejections.onClientError(error, socket));
+  // No WebSockets yet: an Upgrade request is an ordinary one, and the bytes after it are kept.
+  serveUpgradesAsRequests(server, rejections, limits.maxHeaders);
   // `Expect: 100-continue`: Node would send the 100 at once; the handler sends it when the body
   // is really going to be read, and never for a body it refuses (front/request-body.ts). On an
   // HTTP/2 server this covers both its HTTP/2 streams and its HTTP/1.1 connections.
-  (server as HttpServer).on('checkContinue', handler);
+  server.on('checkContinue', handler);
   return server;
 }
 

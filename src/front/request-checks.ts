@@ -43,6 +43,16 @@ export interface HeadRefusal {
   readonly details: ErrorDetails;
 }
 
+/**
+ * An HTTP/1.x connection serves HTTP/1.0 and HTTP/1.1 requests only: llhttp also accepts
+ * `HTTP/0.9` and `HTTP/2.0` request lines, which are refused with 505 (RFC 9110 §15.6.6).
+ * `isHttp2Stream`: the request came on a real HTTP/2 stream (ALPN h2), where 2.0 is right.
+ */
+export function checkHttpVersion(major: number, minor: number, isHttp2Stream: boolean): HeadRefusal | null {
+  if (isHttp2Stream ? major === 2 : major === 1 && (minor === 0 || minor === 1)) return null;
+  return { code: 'W2N_ERR_CLIENT_HTTP_VERSION', details: { version: `${major}.${minor}` } };
+}
+
 /** `HTTP/1.1`: the version part of a request line is always 8 bytes. */
 const VERSION_LENGTH = 8;
 

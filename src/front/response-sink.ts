@@ -4,8 +4,11 @@
  * The head is committed lazily, at the first body bytes or at the end: until then a failure
  * (the app raised, the worker died, the file could not be opened) still becomes a clean 5xx.
  * Once it is committed, a failure can only cut the connection, so the client never mistakes a
- * truncated body for a whole one. `strictContentLength` makes Node refuse to send more or fewer
- * bytes than the app's Content-Length (a mismatch would desynchronise keep-alive).
+ * truncated body for a whole one. The body is counted against the app's own Content-Length: one
+ * that turns out longer or shorter is a 500 while nothing was sent, else a cut connection (a
+ * mismatch would desynchronise keep-alive); `strictContentLength` is Node's second check. A file
+ * handed over (`wsgi.file_wrapper`) that shrinks while it is sent cuts the connection too
+ * (file-body.ts). Every write runs behind the front's guard.
  * On HTTP/2 there is no reason phrase, and connection-specific headers are not allowed (RFC 9113
  * §8.2.2; Node refuses to send them): the worker already drops Connection and Keep-Alive and
  * refuses Transfer-Encoding and Upgrade, and the rest are dropped here.
@@ -23,6 +26,8 @@ import { ServerError } from '../errors/index.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import type { AppFailure, Exchange, ResponseHead, ResponseSink } from '../pool/exchange.js';
+import { streamFileBody } from './file-body.js';
+import { failResponse, type FrontGuard } from './guard.js';
 
 const shortBodies: Record<number, string> = {
   500: 'Internal Server Error\n',
@@ -57,18 +62,66 @@ export class HttpResponseSink implements ResponseSink {
   private isHeadCommitted = false;
   private unacknowledgedBytes = 0;
   private isWaitingForDrain = false;
+  /** The body length the head promised (Content-Length), when a body is sent at all; null: unknown. */
+  private declaredLength: number | null = null;
+  /** Body bytes handed to the response so far. */
+  private bodyBytes = 0;
+  /** Answered 500 in the app's place, or cut: whatever the worker still sends is dropped. */
+  private isAbandoned = false;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly log: Logger,
     /** Added to the app's headers unless it set its own; null: none. */
-    private readonly serverHeader: string | null = null,
+    private readonly serverHeader: string | null,
+    private readonly guard: FrontGuard,
   ) {
     res.strictContentLength = true;
     this.isHttp2 = res.req.httpVersionMajor === 2;
   }
 
+  // The channel calls these from its socket's data events: a bug in them must cost this response only.
   head(head: ResponseHead, body: Buffer, isComplete: boolean): void {
+    try {
+      this.writeHead(head, body, isComplete);
+    } catch (error: unknown) {
+      this.guard.caught('sink.head', error, this.contain);
+    }
+  }
+
+  body(chunk: Buffer, isLast: boolean): void {
+    try {
+      this.writeBody(chunk, isLast);
+    } catch (error: unknown) {
+      this.guard.caught('sink.body', error, this.contain);
+    }
+  }
+
+  sendFile(path: string, offset: number, length: number, onOpened: (isOpen: boolean) => void): void {
+    try {
+      this.streamFile(path, offset, length, onOpened);
+    } catch (error: unknown) {
+      this.guard.caught('sink.sendFile', error, this.contain);
+    }
+  }
+
+  fail(failure: AppFailure): void {
+    try {
+      this.answerFailure(failure);
+    } catch (error: unknown) {
+      this.guard.caught('sink.fail', error, this.contain);
+    }
+  }
+
+  /** After a bug: the exchange is cancelled, the response answered 500 or cut. */
+  private readonly contain = (): void => {
+    this.isAbandoned = true;
+    this.exchange?.cancel();
+    failResponse(this.res);
+  };
+
+  private writeHead(head: ResponseHead, body: Buffer, isComplete: boolean): void {
+    if (this.isAbandoned) return;
     this.pendingHead = head;
     if (isComplete) {
       // An app that answers HEAD with an empty body has not said how long the GET would be.
@@ -76,22 +129,44 @@ export class HttpResponseSink implements ResponseSink {
       if (!isUnknownLength && !isBodyless(head.statusCode) && !hasHeader(head.headers, 'content-length')) {
         head.headers.push('Content-Length', String(body.length));
       }
-      if (this.commitHead()) this.guard(() => this.res.end(body));
-    } else if (body.length > 0) {
-      this.write(body);
+      this.declaredLength = this.promisedLength(head);
+      if (this.declaredLength !== null && body.length !== this.declaredLength) {
+        this.breakResponse(`a body of ${body.length} bytes with Content-Length ${this.declaredLength}`);
+        return;
+      }
+      if (this.commitHead()) this.guard.run('response.end', () => this.res.end(body), () => this.cut('could not end the response'));
+    } else {
+      this.declaredLength = this.promisedLength(head);
+      if (body.length > 0) this.write(body);
     }
   }
 
-  body(chunk: Buffer, isLast: boolean): void {
+  private writeBody(chunk: Buffer, isLast: boolean): void {
+    if (this.isAbandoned) return;
     if (chunk.length > 0) this.write(chunk);
     else if (!isLast) return;
-    if (isLast && this.commitHead()) this.guard(() => this.res.end());
+    if (!isLast || this.isAbandoned) return;
+    if (this.declaredLength !== null && this.bodyBytes < this.declaredLength) {
+      this.breakResponse(`the body ended after ${this.bodyBytes} of the ${this.declaredLength} bytes of its Content-Length`);
+      return;
+    }
+    if (this.commitHead()) this.guard.run('response.end', () => this.res.end(), () => this.cut('could not end the response'));
   }
 
-  sendFile(path: string, offset: number, length: number, onOpened: (isOpen: boolean) => void): void {
+  private streamFile(path: string, offset: number, length: number, onOpened: (isOpen: boolean) => void): void {
+    if (this.isAbandoned) {
+      onOpened(false);
+      return;
+    }
+    const declared = this.declaredLength;
+    if (declared !== null && this.bodyBytes + length !== declared) {
+      onOpened(false);
+      this.breakResponse(`a file of ${length} bytes after ${this.bodyBytes} with Content-Length ${declared}`);
+      return;
+    }
     if (length === 0) {
       onOpened(true);
-      if (this.commitHead()) this.guard(() => this.res.end());
+      if (this.commitHead()) this.guard.run('response.end', () => this.res.end(), () => this.cut('could not end the response'));
       return;
     }
     const file = createReadStream(path, { start: offset, end: offset + length - 1, highWaterMark: 256 * 1024 });
@@ -101,16 +176,21 @@ export class HttpResponseSink implements ResponseSink {
         file.destroy();
         return;
       }
-      file.pipe(this.res);
+      this.bodyBytes += length;
+      streamFileBody(file, this.res, length, this.guard, {
+        onShort: (sent, expected) => this.cut(`the file handed over (wsgi.file_wrapper) ended after ${sent} of ${expected} bytes: it shrank`),
+        onError: (cause) => this.fail({ error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: `file hand-off failed: ${cause.message}` }) }),
+      });
     });
     file.once('error', (cause) => {
-      if (file.pending) onOpened(false);
+      if (!file.pending) return; // once open, streamFileBody reports read errors
+      onOpened(false);
       this.fail({ error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: `file hand-off failed: ${cause.message}` }) });
     });
     this.res.once('close', () => file.destroy());
   }
 
-  fail(failure: AppFailure): void {
+  private answerFailure(failure: AppFailure): void {
     const { error } = failure;
     const ex = this.exchange;
     if (error.code === 'W2N_ERR_APP_EXCEPTION' || error.code === 'W2N_ERR_APP_BAD_RESPONSE') {
@@ -121,18 +201,26 @@ export class HttpResponseSink implements ResponseSink {
     } else if (error.code === 'W2N_ERR_WORKER_DIED') {
       LogEvents.requestWorkerDied(this.log, { reqId: ex?.id ?? 0, workerId: ex?.workerId ?? 0, method: ex?.label.method ?? '', path: ex?.label.path ?? '' });
     }
+    if (this.isAbandoned) return;
+    this.isAbandoned = true;
     if (this.isHeadCommitted || this.res.headersSent) {
       this.res.destroy();
       return;
     }
     const statusCode = error.httpStatus ?? 500;
     const extraHeaders = this.frontHeaders(statusCode === 503 ? ['Retry-After', '1'] : []);
-    this.guard(() => sendPlainError(this.res, statusCode, shortBodies[statusCode] ?? `${statusCode}\n`, extraHeaders));
+    this.guard.run('response.error', () => sendPlainError(this.res, statusCode, shortBodies[statusCode] ?? `${statusCode}\n`, extraHeaders), () => this.res.destroy());
   }
 
   private write(chunk: Buffer): void {
+    const declared = this.declaredLength;
+    if (declared !== null && this.bodyBytes + chunk.length > declared) {
+      this.breakResponse(`a body longer than its Content-Length ${declared}`);
+      return;
+    }
     if (!this.commitHead()) return;
-    this.guard(() => {
+    this.bodyBytes += chunk.length;
+    this.guard.run('response.write', () => {
       const hasRoom = this.res.write(chunk);
       this.unacknowledgedBytes += chunk.length;
       if (hasRoom) {
@@ -144,7 +232,7 @@ export class HttpResponseSink implements ResponseSink {
           this.acknowledge();
         });
       }
-    });
+    }, () => this.cut('could not write the response'));
   }
 
   private acknowledge(): void {
@@ -153,11 +241,50 @@ export class HttpResponseSink implements ResponseSink {
     if (bytes > 0) this.exchange?.acknowledge(bytes);
   }
 
+  /**
+   * The body the head promises, when one is sent: Content-Length's value, or null (none, HEAD,
+   * 1xx/204/304: Node sends no body whatever the app writes).
+   */
+  private promisedLength(head: ResponseHead): number | null {
+    if (this.res.req.method === 'HEAD' || isBodyless(head.statusCode)) return null;
+    const headers = head.headers;
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i]!.toLowerCase() === 'content-length') return /^\d+$/.test(headers[i + 1]!) ? Number(headers[i + 1]) : null;
+    }
+    return null;
+  }
+
+  /**
+   * The app's body does not match its own Content-Length: a clean 500 while nothing of the answer
+   * left, else the connection is cut (the client must not take a short body for a whole one).
+   */
+  private breakResponse(reason: string): void {
+    if (this.isHeadCommitted) {
+      this.cut(`the application's body does not match its head: ${reason}`);
+      return;
+    }
+    LogEvents.badResponse(this.log, { reqId: this.exchange?.id ?? 0, reason });
+    this.isAbandoned = true;
+    this.pendingHead = null;
+    this.exchange?.cancel();
+    this.guard.run('response.error', () => sendPlainError(this.res, 500, shortBodies[500]!, this.frontHeaders([])), () => this.res.destroy());
+  }
+
+  /** The answer started and cannot be finished as its head said: cut, never reused. */
+  private cut(reason: string): void {
+    if (this.isAbandoned) return;
+    this.isAbandoned = true;
+    const ex = this.exchange;
+    LogEvents.responseCut(this.log, { reqId: ex?.id ?? 0, method: ex?.label.method ?? '', path: ex?.label.path ?? '', reason });
+    ex?.cancel();
+    this.res.destroy();
+  }
+
   /** Sends the head if not yet sent. False if the head is unsendable (answered 500 instead). */
   private commitHead(): boolean {
     if (this.isHeadCommitted) return true;
     const head = this.pendingHead;
-    if (head === null || this.res.destroyed) return false;
+    if (head === null || this.res.destroyed || this.isAbandoned) return false;
     try {
       if (head.statusCode < 200) throw new Error(`status ${head.statusCode}: a 1xx status cannot be the final answer to a request`);
       const headers = head.headers;
@@ -170,11 +297,8 @@ export class HttpResponseSink implements ResponseSink {
       return true;
     } catch (cause: unknown) {
       const reason = cause instanceof Error ? cause.message : String(cause);
-      LogEvents.badResponse(this.log, { reqId: this.exchange?.id ?? 0, reason });
-      this.pendingHead = null;
-      this.exchange?.cancel();
       this.res.removeHeader('content-length');
-      this.guard(() => sendPlainError(this.res, 500, shortBodies[500]!, this.frontHeaders([])));
+      this.breakResponse(reason);
       return false;
     }
   }
@@ -185,17 +309,6 @@ export class HttpResponseSink implements ResponseSink {
     return headers;
   }
 
-  /** A write that breaks the rules (e.g. more bytes than Content-Length) cuts the connection. */
-  private guard(action: () => void): void {
-    try {
-      action();
-    } catch (cause: unknown) {
-      const reason = cause instanceof Error ? cause.message : String(cause);
-      LogEvents.badResponse(this.log, { reqId: this.exchange?.id ?? 0, reason });
-      this.exchange?.cancel();
-      this.res.destroy();
-    }
-  }
 }
 
 function hasHeader(headers: readonly string[], lowerName: string): boolean {

@@ -126,6 +126,12 @@ export const LogEvents = {
   primaryGone(log: Logger) {
     log.warn({ event: 'front.primary_gone' }, 'the primary process is gone: stopping');
   },
+  frontBug(log: Logger, f: { where: string; message: string; stack: string }) {
+    log.error({ event: 'front.bug', where: f.where, message: f.message, traceback: f.stack }, 'a bug of the front: only the request or connection concerned was answered 500 or cut; the server carries on');
+  },
+  responseCut(log: Logger, f: { reqId: number; method: string; path: string; reason: string }) {
+    log.error({ event: 'response.cut', ...f }, 'a response could not be finished as its head promised: the connection was cut, never reused');
+  },
   bodySpoolFailed(log: Logger, f: { code: string; folder: string; reason: string }) {
     log.error({ event: 'body.spool_failed', ...f }, 'cannot spool a request body to disk: answered 500');
   },

@@ -29,6 +29,7 @@ export class Metrics {
   private readonly clientRejections: Counter<'reason'>;
   /** What GET /metrics answers: this registry, or the whole server's view (serveFrom). */
   private renderWhole: () => Promise<string | null> = () => this.registry.metrics();
+  private readonly frontBugs: Counter<'where'>;
 
   constructor(poolCounts: () => PoolCounts) {
     const registers = [this.registry];
@@ -42,6 +43,10 @@ export class Metrics {
     this.clientRejections = new Counter({
       name: 'w2n_client_rejections_total', help: 'Requests or connections refused for bad or unwelcome input (400, 408, 414, 431, 501, 503 over --max-connections), by reason.',
       labelNames: ['reason'], registers,
+    });
+    this.frontBugs = new Counter({
+      name: 'w2n_front_bugs_total', help: 'Exceptions in the front caught by its guard (front.bug in the log), by where: each cost one request or connection, never the process.',
+      labelNames: ['where'], registers,
     });
     const gauge = (name: string, help: string, read: (counts: PoolCounts) => number): void => {
       new Gauge({ name, help, registers, collect() { this.set(read(poolCounts())); } });
@@ -63,6 +68,11 @@ export class Metrics {
   /** `reason`: the error code without `W2N_ERR_` / `W2N_ERR_CLIENT_`, lower case (`bad_request`, `too_many_connections`). */
   clientRejected(reason: string): void {
     this.clientRejections.inc({ reason });
+  }
+
+  /** `where`: the guarded event or callback (`http.request`, `access-log`, ...): a short fixed name. */
+  frontBug(where: string): void {
+    this.frontBugs.inc({ where });
   }
 
   /** The gauge of open client connections reads `read()` when scraped. */

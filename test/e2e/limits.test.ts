@@ -95,6 +95,7 @@ describe('head limits and deadlines', () => {
       assert.ok(await connection.closedWithin(6_000), 'closed by the server');
       assert.match(connection.text(), /^HTTP\/1\.1 408 Request Timeout\r\n/);
       assert.match(connection.text(), /\r\nConnection: close\r\n/);
+      assert.ok(connection.text().endsWith('\r\n\r\nRequest Timeout: the request did not arrive in time\n'), 'no Node internals in the body');
     } finally {
       stop();
       connection.destroy();
@@ -206,6 +207,36 @@ test('--max-connections over TLS: the refusal is readable inside TLS', async () 
     assert.match(refused.text(), /^HTTP\/1\.1 503 Service Unavailable\r\n/);
     held.socket.destroy();
   } finally {
+    await server.stop();
+  }
+});
+
+test('TLS: idle TCP connections (no handshake) count against --max-connections from their accept and are cut after --headers-timeout', async () => {
+  const { cert, key } = makeCertificate();
+  const server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--max-connections', '3', '--headers-timeout', '1',
+    '-c', cert, '-k', key, '--log-level', 'debug', '--log-format', 'json'], { scheme: 'https' });
+  const idle: RawConnection[] = [];
+  const tlsExchange = (bytes: string): Promise<string> => new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: server.port, rejectUnauthorized: false }, () => socket.write(bytes));
+    let text = '';
+    socket.on('data', (c: Buffer) => { text += c.toString('latin1'); });
+    socket.once('close', () => resolve(text));
+    socket.once('error', reject);
+  });
+  try {
+    // Three TCP connections that never start TLS: they hold every slot.
+    for (let i = 0; i < 3; i += 1) idle.push(await RawConnection.open(server.port));
+    const refused = await tlsExchange('GET /hello HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.match(refused, /^HTTP\/1\.1 503 Service Unavailable\r\n/, 'the fourth is refused: the idle ones are counted');
+    // --headers-timeout from the accept: each idle one is cut.
+    const startedAt = Date.now();
+    for (const connection of idle) assert.ok(await connection.closedWithin(5_000), 'an idle TCP connection is cut');
+    assert.ok(Date.now() - startedAt < 5_000);
+    assert.ok(refusalsLogged(server, 'W2N_ERR_CLIENT_TIMEOUT') >= 3);
+    // Slots free again: served.
+    assert.match(await tlsExchange('GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 OK\r\n/);
+  } finally {
+    for (const connection of idle) connection.destroy();
     await server.stop();
   }
 });

@@ -4,7 +4,7 @@
  * symlinks out of the static folder made in the copy. Independent of where the front wires it.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { createStaticHandler } from '../../src/front/static/serve.js';
 import { FileCache } from '../../src/front/static/file-cache.js';
 import { createLogger } from '../../src/observability/log.js';
 import { fixtures } from '../helpers/server.js';
+import { downloadWhileShrinking } from '../helpers/shrinking-file.js';
 
 const PASSED = 599;
 const SECRET = 'TOP SECRET, outside the static folder';
@@ -271,5 +272,21 @@ describe('never outside applications/<app>/static', () => {
   test('a symlink out of the folder is refused with 404', async () => {
     assert.equal((await get('/welcome/static/escape.txt')).status, 404);
     assert.equal((await get('/welcome/static/outdir/x.txt')).status, 404);
+  });
+});
+
+describe('a file that shrinks while it is sent', () => {
+  test('the connection is cut, never reused: the next pipelined answer is not read as the rest of the body', async () => {
+    const big = join(staticDir, 'shrinking.bin');
+    writeFileSync(big, '');
+    truncateSync(big, 64 * 1024 * 1024); // sparse: no disk written
+    const download = await downloadWhileShrinking(port, 'GET /welcome/static/shrinking.bin HTTP/1.1\r\nHost: x\r\n\r\n'
+      + 'GET /welcome/static/my_file.txt HTTP/1.1\r\nHost: x\r\n\r\n', big, 32 * 1024 * 1024);
+    assert.equal(download.contentLength, 64 * 1024 * 1024);
+    assert.ok(download.closed, 'the connection is closed');
+    assert.ok(download.bodyBytes < download.contentLength, `a short body (${download.bodyBytes} bytes) is never made to look whole`);
+    assert.ok(!download.text.includes('underscored'), 'the next answer never follows a short body');
+    const after = await get('/welcome/static/my_file.txt');
+    assert.equal(after.body.toString(), 'underscored\n', 'the server carries on');
   });
 });

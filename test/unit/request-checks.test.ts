@@ -1,7 +1,7 @@
 /** The head rules llhttp does not enforce (front/request-checks.ts), with plain values. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkRequestHead, isRequestLineOverflow, type RequestHead } from '../../src/front/request-checks.js';
+import { checkHttpVersion, checkRequestHead, isRequestLineOverflow, type RequestHead } from '../../src/front/request-checks.js';
 
 const limits = { maxRequestLine: 100, maxHeaders: 4 };
 
@@ -60,4 +60,14 @@ test('head overflow: the request line or the headers, from where llhttp stopped'
   const valueTail = Buffer.from(`${'a'.repeat(30)} b c\r\n\r\n`, 'latin1');
   assert.equal(isRequestLineOverflow(valueTail, 35), false, 'a value with spaces ends at CR');
   assert.equal(isRequestLineOverflow(undefined, undefined), false);
+});
+
+test('HTTP version: 1.0 and 1.1 on an HTTP/1.x connection, 2.0 only on an HTTP/2 stream; anything else 505', () => {
+  assert.equal(checkHttpVersion(1, 1, false), null);
+  assert.equal(checkHttpVersion(1, 0, false), null);
+  assert.equal(checkHttpVersion(2, 0, true), null);
+  for (const [major, minor] of [[2, 0], [0, 9], [3, 0], [1, 2]] as const) {
+    assert.deepEqual(checkHttpVersion(major, minor, false), { code: 'W2N_ERR_CLIENT_HTTP_VERSION', details: { version: `${major}.${minor}` } });
+  }
+  assert.equal(checkHttpVersion(1, 1, true)?.code, 'W2N_ERR_CLIENT_HTTP_VERSION', 'an HTTP/2 stream is 2.0');
 });

@@ -22,6 +22,9 @@ import { pipeline } from 'node:stream/promises';
 import fresh from 'fresh';
 import send from 'send';
 import type { Logger } from '../../observability/log.js';
+import { LogEvents } from '../../observability/events.js';
+import { streamFileBody } from '../file-body.js';
+import { FrontGuard } from '../guard.js';
 import type { CachedFile, FileCache } from './file-cache.js';
 import { mapStaticUrl, type StaticUrl } from './web2py-url.js';
 
@@ -33,6 +36,8 @@ export interface StaticHandlerOptions {
   readonly cache: FileCache;
   /** `Server` header of the answers (null: none). */
   readonly serverHeader?: string | null;
+  /** The front's guard (guard.ts): the file streams' listeners run behind it. */
+  readonly guard?: FrontGuard;
 }
 
 /** true: the request is taken (answered, or being answered); false: pass it to Python. */
@@ -57,6 +62,7 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
   const stampServer = (res: ServerResponse): void => { if (serverHeader !== null) res.setHeader('Server', serverHeader); };
   const roots = new StaticRoots(join(options.web2pyFolder, 'applications'));
   const { cache } = options;
+  const guard = options.guard ?? new FrontGuard(log, { frontBug() {} });
   return (req, res, pathInfo) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const mapped = mapStaticUrl(pathInfo, queryOf(req.url ?? '/'));
@@ -76,7 +82,7 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
       return true;
     }
     stampServer(res);
-    serveFile(req, res, root, mapped, cache).catch((error: unknown) => {
+    serveFile(req, res, root, mapped, cache, { log, guard, path: pathInfo }).catch((error: unknown) => {
       log.warn({ event: 'static.failed', path: pathInfo, reason: String(error) }, 'static file failed');
       if (res.headersSent) res.destroy();
       else answerLikeWeb2py(res, 500, {});
@@ -153,7 +159,12 @@ async function resolveInside(root: string, candidate: string): Promise<Resolved>
 
 const cacheKey = (root: string, file: string): string => `${root}\0${file}`;
 
-async function serveFile(req: IncomingMessage, res: ServerResponse, root: string, url: StaticUrl & { kind: 'file' }, cache: FileCache): Promise<void> {
+/** What streaming a file needs besides the request: the log, the guard, the path for messages. */
+interface StreamContext { readonly log: Logger; readonly guard: FrontGuard; readonly path: string }
+
+async function serveFile(
+  req: IncomingMessage, res: ServerResponse, root: string, url: StaticUrl & { kind: 'file' }, cache: FileCache, context: StreamContext,
+): Promise<void> {
   // url.file has no empty, `.` or `..` segment, so the join stays lexically under root.
   const candidate = join(root, url.file);
   const found = await resolveInside(root, candidate);
@@ -175,7 +186,7 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, root: string
     served = precompressed.chosen.path;
   }
   setWeb2pyHeaders(res, url);
-  streamWithSend(req, res, served, candidate);
+  streamWithSend(req, res, served, candidate, context);
   if (cache.admits(found.stats.size)) {
     cache.fill({ key: cacheKey(root, url.file), namedAs: candidate, file: { path: found.path, stats: found.stats }, siblings: precompressed.siblings });
   }
@@ -311,23 +322,40 @@ export function acceptedCodings(header: string | undefined): string[] {
  * stream: `type` names the type after the URL's file (not `.gz`), as web2py's contenttype() does,
  * and `stream` answers several ranges with multipart/byteranges, where send sends the whole file.
  */
-function streamWithSend(req: IncomingMessage, res: ServerResponse, served: string, named: string): void {
+function streamWithSend(req: IncomingMessage, res: ServerResponse, served: string, named: string, context: StreamContext): void {
   const stream = send(req, encodeForSend(served), {
     acceptRanges: true, cacheControl: false, dotfiles: 'allow', etag: true, index: false, lastModified: true,
   });
   const sendType = stream.type.bind(stream);
   stream.type = () => sendType(named);
-  const sendStream = stream.stream.bind(stream);
   stream.stream = (path: string, options?: object) => {
     const { start = 0, end = 0 } = (options ?? {}) as { start?: number; end?: number };
     const size = end - start + 1;
     const ranges = stream.isRangeFresh() ? parseByteRanges(req.headers.range, size) : null;
-    if (ranges === null || ranges.length < 2) sendStream(path, options);
-    else void sendMultipart(res, path, size, ranges);
+    if (ranges === null || ranges.length < 2) streamCounted(req, res, path, start, end, context);
+    else void sendMultipart(res, path, size, ranges, context);
   };
   stream.on('directory', () => answerLikeWeb2py(res, 403, { web2pyError: 'file is a directory' }));
   stream.on('error', (error: SendError) => answerSendError(res, error));
   stream.pipe(res);
+}
+
+/**
+ * send's own `stream` pipes the file: a file that shrank after send read its size would end the
+ * answer short of its Content-Length, and the next answer on the kept-alive connection would be
+ * read as the rest of this one. Counted instead (file-body.ts): short means cut, never reused.
+ */
+function streamCounted(req: IncomingMessage, res: ServerResponse, path: string, start: number, end: number, context: StreamContext): void {
+  const promised = Number(res.getHeader('Content-Length') ?? end - start + 1);
+  const file = createReadStream(path, { start, end });
+  streamFileBody(file, res, promised, context.guard, {
+    onShort: (sent, expected) => logShortFile(req, context, `the file ended after ${sent} of ${expected} bytes: it shrank while being sent`),
+    onError: (error: SendError) => answerSendError(res, error),
+  });
+}
+
+function logShortFile(req: IncomingMessage, context: StreamContext, reason: string): void {
+  LogEvents.responseCut(context.log, { reqId: 0, method: req.method ?? 'GET', path: context.path, reason });
 }
 
 /** send takes a URL-encoded path (it decodes it): each segment of the real path, encoded. */
@@ -387,7 +415,7 @@ export function parseByteRanges(header: string | undefined, size: number): ByteR
 }
 
 /** 206 multipart/byteranges (RFC 9110 §14.6): each part with its Content-Type and Content-Range. */
-async function sendMultipart(res: ServerResponse, path: string, size: number, ranges: ByteRange[]): Promise<void> {
+async function sendMultipart(res: ServerResponse, path: string, size: number, ranges: ByteRange[], context: StreamContext): Promise<void> {
   const boundary = randomBytes(16).toString('hex');
   const type = String(res.getHeader('Content-Type') ?? 'application/octet-stream');
   const heads = ranges.map((range, index) => Buffer.from(`${index === 0 ? '' : '\r\n'}--${boundary}\r\n`
@@ -401,7 +429,14 @@ async function sendMultipart(res: ServerResponse, path: string, size: number, ra
   try {
     for (const [index, range] of ranges.entries()) {
       res.write(heads[index]);
-      await pipeline(createReadStream(path, range), res, { end: false });
+      const file = createReadStream(path, range);
+      await pipeline(file, res, { end: false });
+      // A file that shrank meanwhile: the parts would be short of the Content-Length.
+      if (file.bytesRead < range.end - range.start + 1) {
+        logShortFile(res.req, context, `the file ended after ${file.bytesRead} of the ${range.end - range.start + 1} bytes of a range: it shrank while being sent`);
+        res.destroy();
+        return;
+      }
     }
     res.end(tail);
   } catch {

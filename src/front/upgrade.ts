@@ -1,0 +1,65 @@
+/**
+ * @module `Upgrade:` and `CONNECT` on HTTP/1.1 connections, until the front speaks WebSockets.
+ *
+ * llhttp stops parsing at the end of a head that asks for an upgrade (`Connection: upgrade` with
+ * `Upgrade:`), since what follows would be another protocol. Without an `upgrade` listener Node
+ * then serves that request as an ordinary one, but throws away the rest of the packet it came in:
+ * a request pipelined right behind it was lost. With the listener here, Node hands over the
+ * socket and those bytes (`head`); the request is put back in front of them, with `upgrade` taken
+ * out of its Connection header (so llhttp reads it as an ordinary request), and Node's own HTTP/1
+ * connection code takes the socket again: the request reaches the application (which sees its
+ * `Upgrade` header) and the bytes after it are served in order, with the same limits, deadlines
+ * and keep-alive as any other request.
+ *
+ * `CONNECT` (a proxy's tunnel) is not served by an origin server: 400 and the connection closed,
+ * where Node alone would reset the connection without an answer.
+ */
+import { createRequire } from 'node:module';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ClientRejections } from './client-errors.js';
+
+interface HttpInternals {
+  /** Node's HTTP/1 connection set-up (`http._connectionListener`, what every HTTP server runs on a new connection). */
+  _connectionListener(this: object, socket: Duplex): void;
+}
+
+// Not in @types/node: `http._connectionListener` is exported for servers that take sockets over.
+const { _connectionListener: httpConnectionListener } = createRequire(import.meta.url)('node:http') as HttpInternals;
+
+interface UpgradeServer {
+  on(event: 'upgrade' | 'connect', listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown;
+}
+
+/** `maxHeaders`: Node keeps only this many fields of a head; a head that reached it is refused (431), not replayed short. */
+export function serveUpgradesAsRequests(server: UpgradeServer, rejections: ClientRejections, maxHeaders: number): void {
+  server.on('upgrade', (req, socket, head) => {
+    const count = req.rawHeaders.length >> 1;
+    if (count >= maxHeaders) {
+      rejections.refuseConnection(socket, 'W2N_ERR_CLIENT_TOO_MANY_HEADERS', { count, limit: maxHeaders });
+      return;
+    }
+    socket.unshift(head.length === 0 ? replayedHead(req) : Buffer.concat([replayedHead(req), head]));
+    httpConnectionListener.call(server, socket);
+  });
+  server.on('connect', (_req, socket) => {
+    rejections.refuseConnection(socket, 'W2N_ERR_CLIENT_BAD_REQUEST', { reason: 'CONNECT is not served here' });
+  });
+}
+
+/** The request's head as it came, less the `upgrade` token of its Connection header(s). */
+function replayedHead(req: IncomingMessage): Buffer {
+  let text = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n`;
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    let value = raw[i + 1]!;
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      value = value.split(',').map((token) => token.trim()).filter((token) => token !== '' && token.toLowerCase() !== 'upgrade').join(', ');
+      if (value === '') continue;
+    }
+    text += `${name}: ${value}\r\n`;
+  }
+  // Node gives header text as latin-1, one character per byte received.
+  return Buffer.from(`${text}\r\n`, 'latin1');
+}
