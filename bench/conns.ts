@@ -51,7 +51,9 @@ export class ConnSpreadSampler {
     private readonly serverPid: number,
     atMs: number,
   ) {
-    this.timer = setTimeout(() => (this.pending = this.sample()), atMs);
+    this.timer = setTimeout(() => {
+      this.pending = this.sample();
+    }, atMs);
   }
 
   private async sample(): Promise<ConnSpread | null> {

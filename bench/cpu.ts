@@ -115,6 +115,11 @@ export interface CpuFigures {
   total: RoleCpu;
   /** Ours only: the primary (the PID started), its children (fronts), their descendants (workers). */
   roles?: Record<Role, RoleCpu>;
+  /**
+   * Ours: the primary's main thread alone (its event loop; the rest of the primary's figure is V8's
+   * and libuv's helper threads), ms; null when not read from schedstat.
+   */
+  primaryMainThreadMs?: number | null;
   /** Processes that were read from utime+stime (threads exited during the load), not schedstat. */
   fromTicks: number;
   /** Processes gone by the end of the load: their CPU during it is missing. */
@@ -159,6 +164,10 @@ export class CpuMeter {
       count[role]++;
       count.total++;
     }
+    // the primary's main thread (tid = pid), from schedstat
+    const pb = this.before.get(this.pid)?.threads?.get(this.pid);
+    const pa = after.get(this.pid)?.threads?.get(this.pid);
+    const primaryMainThreadMs = pb !== undefined && pa !== undefined ? (pa - pb) / 1e6 : null;
     let exited = 0;
     for (const [p, b] of this.before) if (after.get(p)?.start !== b.start) exited++;
     return (requests) => {
@@ -169,7 +178,7 @@ export class CpuMeter {
       });
       return {
         requests, seconds, total: fig('total'),
-        ...(this.withRoles ? { roles: { primary: fig('primary'), fronts: fig('fronts'), workers: fig('workers') } } : {}),
+        ...(this.withRoles ? { roles: { primary: fig('primary'), fronts: fig('fronts'), workers: fig('workers') }, primaryMainThreadMs } : {}),
         fromTicks, exited, clkTck: CLK_TCK,
       };
     };

@@ -47,6 +47,37 @@ function queueCell(r: LoadResult): string {
   return parts.join('; ') || '-';
 }
 
+/** µs of CPU per request, the whole server: every process of its tree, summed. */
+const cpuCell = (r: LoadResult): string => num(r.cpu?.total.usPerRequest, 1);
+
+/** Ours: µs of CPU per request by role, "front / workers / primary" (the primary's should be 0). */
+function rolesCell(r: LoadResult): string {
+  const x = r.cpu?.roles;
+  if (!x) return '-';
+  return `${num(x.fronts.usPerRequest, 1)} / ${num(x.workers.usPerRequest, 1)} / ${num(x.primary.usPerRequest, 2)}`;
+}
+
+/** Connections per front (ours) or per process (others) mid-load, most first: "520 / 480". */
+function spreadCell(run: ServerRun, r: LoadResult): string {
+  const c = r.connSpread;
+  if (!c) return '-';
+  // ours: its fronts (the primary's children); others: every process that held some
+  const shown = serverHasRoles(run) ? c.byPid.filter((p) => p.child) : c.byPid;
+  const held = shown.reduce((t, p) => t + p.conns, 0);
+  const rest = c.total - held;
+  return (shown.map((p) => p.conns.toLocaleString('en-US')).join(' / ') || '0') + (rest > 0 ? ` (+${rest} elsewhere)` : '');
+}
+
+/** Ours (a primary with fronts and workers): the run's CPU figures carry roles. */
+const serverHasRoles = (run: ServerRun): boolean => run.loads.some((l) => l.cpu?.roles !== undefined);
+
+const CPU_NOTE =
+  'CPU µs/req: CPU time of every process of the server (its tree: the PID started, its session, what descends' +
+  ' from it) between just before and just after the load (/proc/PID/task/TID/schedstat, ns; /proc/PID/stat utime+stime' +
+  ' where threads exited), divided by the requests answered (the load\'s own count plus the newcomer probe\'s). Ours by role,' +
+  ' front / workers / primary: the node processes the primary started (summed over all fronts), the Python workers' +
+  ' below them (summed), the primary itself (binds and supervises, parses no client bytes: should be about 0).';
+
 /** Ratio cell: baseline req/s ÷ this server's, so "≥ 1.5" reads straight against the goals. */
 function ratioCell(baseRps: number | undefined, rps: number | undefined): string {
   if (!baseRps || !rps) return '-';
@@ -56,8 +87,10 @@ function ratioCell(baseRps: number | undefined, rps: number | undefined): string
 function wrkTable(s: Scenario, runs: ServerRun[], baseline: string): string[] {
   const base = runs.find((r) => r.server === baseline && r.status === 'ok');
   const out = [
-    `| server | load | req/s | ${baseline} ÷ it | p50 ms | p99 ms | errors | newcomer ms (median / max) | unanswered | accept queue (max, time) |`,
-    '|---|---|---:|---:|---:|---:|---|---:|---:|---|',
+    `| server | load | req/s | ${baseline} ÷ it | CPU µs/req | front / workers / primary µs/req |` +
+      (s.connSpread ? ' connections per front (mid-load) |' : '') +
+      ' p50 ms | p99 ms | errors | newcomer ms (median / max) | unanswered | accept queue (max, time) |',
+    `|---|---|---:|---:|---:|---:|${s.connSpread ? '---:|' : ''}---:|---:|---|---:|---:|---|`,
   ];
   let closes = false;
   let littles = false;
@@ -84,7 +117,9 @@ function wrkTable(s: Scenario, runs: ServerRun[], baseline: string): string[] {
       if (!r.serverAlive) mark += ' (server died)';
       const [times, unanswered] = newcomerCell(r);
       out.push(
-        `| ${run.server} | ${r.load} | ${num(w?.rps, 0)} | ${ratioCell(baseRps, w?.rps)} | ${num(w?.p50Ms, 2)}` +
+        `| ${run.server} | ${r.load} | ${num(w?.rps, 0)} | ${ratioCell(baseRps, w?.rps)} | ${cpuCell(r)} | ${rolesCell(r)} |` +
+          (s.connSpread ? ` ${spreadCell(run, r)} |` : '') +
+          ` ${num(w?.p50Ms, 2)}` +
           ` | ${num(w?.p99Ms, 2)} | ${errorsCell(r)}${mark} | ${times} | ${unanswered} | ${queueCell(r)} |`,
       );
     }
@@ -104,7 +139,13 @@ function wrkTable(s: Scenario, runs: ServerRun[], baseline: string): string[] {
         ' errors: wrk counts status >= 400 as "status"; answers slower than the wrk timeout count as "timeout", not in p99.'),
     'newcomer: a GET on a fresh connection every 0.5 s during the load; unanswered = no answer' +
       ' within 2 s (starved). wrk cannot see connections a server never serves; this can.',
+    CPU_NOTE,
   ];
+  if (s.connSpread)
+    notes.push(
+      'connections per front: established connections on the port held by each front process (children of the' +
+        ' primary; for other servers, by each of their processes), from `ss -tnp` once in the middle of the load, most first.',
+    );
   if (closes)
     notes.push(
       '† closes after every answer without `Connection: close`: wrk counts a read error per request' +
@@ -176,20 +217,20 @@ function idleTable(runs: ServerRun[]): string[] {
 
 function rateTable(runs: ServerRun[]): string[] {
   const out = [
-    '| server | load | offered req/s | admitted req/s | admitted p50 / p99 / max ms | 503 share | 503 p50 / p99 ms | Retry-After | other, errors, timeouts, not sent | newcomer ms (median / max) |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---|---:|',
+    '| server | load | offered req/s | admitted req/s | CPU µs/req | front / workers / primary µs/req | admitted p50 / p99 / max ms | 503 share | 503 p50 / p99 ms | Retry-After | other, errors, timeouts, not sent | newcomer ms (median / max) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
   ];
   for (const run of runs.filter((r) => r.status === 'ok')) {
     for (const r of run.loads) {
       if (r.kind !== 'rate') continue;
       const x = r.rate;
       if (!x) {
-        out.push(`| ${run.server} | ${r.load} | ${errorsCell(r)} | | | | | | | |`);
+        out.push(`| ${run.server} | ${r.load} | ${errorsCell(r)} | | | | | | | | | |`);
         continue;
       }
       const [times] = newcomerCell(r);
       out.push(
-        `| ${run.server} | ${r.load} | ${num(x.offeredRps, 0)} | ${num(x.admittedRps, 0)}` +
+        `| ${run.server} | ${r.load} | ${num(x.offeredRps, 0)} | ${num(x.admittedRps, 0)} | ${cpuCell(r)} | ${rolesCell(r)}` +
           ` | ${num(x.okP50Ms, 1)} / ${num(x.okP99Ms, 1)} / ${num(x.okMaxMs, 1)} | ${num(x.rejectedShare * 100, 1)}%` +
           ` | ${num(x.rejectP50Ms, 1)} / ${num(x.rejectP99Ms, 1)} | ${x.retryAfterShare === null ? '-' : `${num(x.retryAfterShare * 100, 0)}%`}` +
           ` | ${x.otherStatus}, ${x.errors}, ${x.timeouts}, ${x.notSent} | ${times} |`,
@@ -203,7 +244,8 @@ function rateTable(runs: ServerRun[]): string[] {
       ' would retry each fast 503 at once and measure its own loop), over keep-alive connections opened as needed.' +
       ' offered = 2 × the req/s of the closed-loop load above (the capacity just measured). admitted = 2xx answers;' +
       ' compare their p99 with the closed-loop p99 above: admission control should keep it (queue wait ≤ queue size /' +
-      ' capacity). The rest should get a fast 503 with Retry-After.',
+      ' capacity). The rest should get a fast 503 with Retry-After. CPU µs/req: over every answered request,' +
+      ' 503s included (see the note above).',
   ];
 }
 
@@ -314,6 +356,8 @@ export interface Comparison {
   unit: RateUnit;
   /** NaN where there is no latency (bulk loads). */
   baseP99Ms: number;
+  /** The baseline's µs of CPU per request (its whole tree), null where not measured (bulk, idle). */
+  baseCpuUs: number | null;
   /** server -> baseline rate ÷ its rate. */
   ratios: Map<string, number>;
   /** Servers (the baseline included) that started on a busy machine: their figures are suspect. */
@@ -333,7 +377,7 @@ export function comparisons(scenarios: Scenario[], runs: ServerRun[], baseline: 
       const own = rateOf(b);
       if (!own) continue;
       const c: Comparison = {
-        scenario: s.name, load: b.load, baseRate: own.rate, unit: own.unit, baseP99Ms: b.wrk?.p99Ms ?? NaN,
+        scenario: s.name, load: b.load, baseRate: own.rate, unit: own.unit, baseP99Ms: b.wrk?.p99Ms ?? NaN, baseCpuUs: b.cpu?.total.usPerRequest ?? null,
         ratios: new Map(), busy: new Set(), seed: null, best: null, limit: null,
       };
       for (const run of ok) {
@@ -358,8 +402,8 @@ export function summaryReport(scenarios: Scenario[], runs: ServerRun[], baseline
   const lines = [
     `### Summary: ${baseline} against the seed (${SEED}) and the best peer`,
     '',
-    `| scenario | load | ${baseline} req/s | ${baseline} p99 ms | ÷ seed | best peer (req/s) | ÷ best peer | limit (req/s) | ÷ limit |`,
-    '|---|---|---:|---:|---:|---|---:|---|---:|',
+    `| scenario | load | ${baseline} req/s | ${baseline} p99 ms | ${baseline} CPU µs/req | ÷ seed | best peer (req/s) | ÷ best peer | limit (req/s) | ÷ limit |`,
+    '|---|---|---:|---:|---:|---:|---|---:|---|---:|',
   ];
   let bytes = false;
   for (const c of comparisons(scenarios, runs, baseline)) {
@@ -368,7 +412,7 @@ export function summaryReport(scenarios: Scenario[], runs: ServerRun[], baseline
     const unit = c.unit === 'MB/s' ? ' MB/s' : '';
     bytes ||= c.unit === 'MB/s';
     lines.push(
-      `| ${c.scenario} | ${c.load} | ${num(c.baseRate, 0)}${unit} | ${num(c.baseP99Ms, 2)} | ${x(c.seed)}` +
+      `| ${c.scenario} | ${c.load} | ${num(c.baseRate, 0)}${unit} | ${num(c.baseP99Ms, 2)} | ${num(c.baseCpuUs, 1)} | ${x(c.seed)}` +
         ` | ${c.best ? `${c.best.server} (${num(c.best.rate, 0)}${unit})` : '-'} | ${x(c.best && c.baseRate / c.best.rate)}` +
         ` | ${c.limit ? `${c.limit.server} (${num(c.limit.rate, 0)}${unit})` : '-'} | ${x(c.limit && c.baseRate / c.limit.rate)} |`,
     );

@@ -353,9 +353,21 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
   return run;
 }
 
-/** The servers a scenario runs: --servers or its own list, less those that cannot serve its app. */
-const serversOf = (s: Scenario, o: Options): string[] =>
-  (o.servers ?? s.defaultServers).filter((n) => serverByName(n)!.serves.includes(s.app) && (s.tls !== true || serverByName(n)!.servesTls === true));
+/**
+ * The servers a scenario runs: --servers or its own list (less those its `minCores` leaves out on
+ * this machine, with a note), less those that cannot serve its app.
+ */
+function serversOf(s: Scenario, o: Options, notes: string[]): string[] {
+  const cores = availableParallelism();
+  const tooBig = o.servers ? [] : Object.entries(s.minCores ?? {}).filter(([n, min]) => s.defaultServers.includes(n) && cores < min);
+  for (const [n, min] of tooBig) {
+    notes.push(`${s.name}: ${n} left out (${cores} cores here, it needs ${min}; --servers runs it anyway)`);
+    progress(`bench: ${s.name}: ${n} left out (${cores} cores, < ${min})`);
+  }
+  return (o.servers ?? s.defaultServers).filter(
+    (n) => !tooBig.some(([t]) => t === n) && serverByName(n)!.serves.includes(s.app) && (s.tls !== true || serverByName(n)!.servesTls === true),
+  );
+}
 
 /** The command line as typed, quoted where a shell would need it. */
 function commandLine(argv: string[]): string {
@@ -455,7 +467,7 @@ async function main(): Promise<void> {
       }
       return true;
     })
-    .map((s) => ({ s, servers: serversOf(s, o) }));
+    .map((s) => ({ s, servers: serversOf(s, o, notes) }));
   const logDir = join(REPO_ROOT, '.bench-out', `logs-${stamp()}`);
   mkdirSync(logDir, { recursive: true });
   const scratchRoot = mkdtempSync(join(tmpdir(), 'bench-'));

@@ -180,6 +180,7 @@ test('headers that break the rules: 500, the server lives', async () => {
 });
 
 test('a worker that dies: 502 for its own requests only, a fresh worker replaces it', async () => {
+  const readyBefore = server.stderr().split('\n').filter((l) => l.includes('worker.ready')).length;
   const slow = Array.from({ length: 6 }, () => call('/slow?s=0.8'));
   await new Promise((r) => setTimeout(r, 150));
   const crash = await call('/crash/exit');
@@ -194,7 +195,8 @@ test('a worker that dies: 502 for its own requests only, a fresh worker replaces
   await waitForLog(server, /request\.worker_died/, { times: expected });
   const diedLines = server.stderr().split('\n').filter((l) => l.includes('request.worker_died')).length;
   assert.equal(diedLines, expected);
-  // Capacity returns: both workers answer again.
+  // Capacity returns: a fresh worker is ready, and both workers answer again.
+  await waitForLog(server, /worker\.ready/, { times: readyBefore + 1 });
   const pids = new Set<string>();
   for (let i = 0; i < 40 && pids.size < 2; i += 1) pids.add((await call('/crash/alive')).body.toString());
   assert.equal(pids.size, 2);
