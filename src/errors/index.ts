@@ -188,6 +188,10 @@ export const errorTable = {
     message: 'unexpected frame {type} in state {state}', logLevel: 'error',
     remedy: 'A bug in the worker; it is replaced.',
   },
+  W2N_ERR_PROTO_BAD_PAYLOAD: {
+    message: 'bad {type} payload: {reason}', logLevel: 'error',
+    remedy: 'The application wrote on the worker channel (fd 3), or a bug on the worker side; the worker is replaced.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorTable;

@@ -12,6 +12,7 @@ import { ServerError } from '../errors/index.js';
 import { FrameDecoder } from '../protocol/decode.js';
 import { decodeStrings, encodeCredit, encodeFrame, encodeHeader, encodeJson, encodeRequest } from '../protocol/encode.js';
 import { FLAG_END, FLAG_TIMEOUT, FrameType, MAX_CHUNK, frameTypeName, type Frame } from '../protocol/frames.js';
+import { decodeCredit, decodeError, decodeResponse, decodeSendfile, type ErrorPayload } from '../protocol/payloads.js';
 import type { AppFailure, Exchange, ResponseHead } from './exchange.js';
 import { RequestTable } from './request-table.js';
 import type { AnswerPacer } from './answer-pacer.js';
@@ -62,6 +63,8 @@ export class Channel {
   private nextId = 1;
   private isCorked = false;
   private isClosed = false;
+  /** The worker broke the protocol: its frames are no longer read. */
+  private isBroken = false;
 
   constructor(
     private readonly socket: Duplex,
@@ -71,7 +74,9 @@ export class Channel {
     private readonly pacer: AnswerPacer | null = null,
   ) {
     this.decoder = new FrameDecoder((frame) => this.onFrame(frame), (error) => this.onDecodeError(error));
-    socket.on('data', (chunk: Buffer) => this.decoder.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      if (!this.isBroken) this.decoder.push(chunk);
+    });
     // Errors surface as the worker's exit; a write to a dead socket must not crash the front.
     socket.on('error', () => undefined);
   }
@@ -230,6 +235,7 @@ export class Channel {
   }
 
   private onFrame(frame: Frame): void {
+    if (this.isBroken) return;
     if (frame.id === 0) {
       this.events.onControl(frame);
       return;
@@ -246,13 +252,14 @@ export class Channel {
     }
     switch (frame.type) {
       case FrameType.RESPONSE: {
-        const headBytes = frame.payload.readUInt32BE(0);
-        const head = parseHead(frame.payload.subarray(4, 4 + headBytes));
+        const decoded = decodeResponse(frame.type, frame.payload);
+        if (!decoded.ok) return this.onDecodeError(decoded.error);
+        const head = parseHead(decoded.value.head);
         if (head === null) {
           this.failEntry(entry, { error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: 'unreadable status line' }) });
           return;
         }
-        const body = frame.payload.subarray(4 + headBytes);
+        const { body } = decoded.value;
         if (!isLast) {
           sink.head(head, body, false);
           return;
@@ -268,9 +275,9 @@ export class Channel {
         sink.body(frame.payload, isLast);
         return;
       case FrameType.SENDFILE: {
-        const fd = frame.payload.readUInt32BE(0);
-        const offset = Number(frame.payload.readBigUInt64BE(4));
-        const length = Number(frame.payload.readBigUInt64BE(12));
+        const decoded = decodeSendfile(frame.type, frame.payload);
+        if (!decoded.ok) return this.onDecodeError(decoded.error);
+        const { fd, offset, length } = decoded.value;
         const id = frame.id;
         this.finish(entry);
         sink.sendFile(this.procFdPath(fd), offset, length, (isOpen) => {
@@ -278,16 +285,22 @@ export class Channel {
         });
         return;
       }
-      case FrameType.ERROR:
-        this.failEntry(entry, parseFailure(frame.payload));
+      case FrameType.ERROR: {
+        const decoded = decodeError(frame.type, frame.payload);
+        if (!decoded.ok) return this.onDecodeError(decoded.error);
+        this.failEntry(entry, failureOf(decoded.value));
         return;
-      case FrameType.CREDIT:
-        entry.bodyBytesInFlight -= frame.payload.readUInt32BE(0);
+      }
+      case FrameType.CREDIT: {
+        const decoded = decodeCredit(frame.type, frame.payload);
+        if (!decoded.ok) return this.onDecodeError(decoded.error);
+        entry.bodyBytesInFlight -= decoded.value;
         if (entry.isBodyPaused && entry.bodyBytesInFlight < this.windows.requestWindowBytes) {
           entry.isBodyPaused = false;
           entry.exchange.body?.resume();
         }
         return;
+      }
       default:
         this.onDecodeError(new ServerError('W2N_ERR_PROTO_UNEXPECTED', { type: frameTypeName(frame.type) ?? frame.type, state: 'running' }));
     }
@@ -305,7 +318,13 @@ export class Channel {
     entry.exchange.sink.fail(failure);
   }
 
-  private onDecodeError(error: ServerError): void {
+  /**
+   * Bytes from the worker that make no sense (a bad header, a payload shorter than its layout, a
+   * frame it may not send): nothing more it sends is read, and the worker is replaced.
+   */
+  onDecodeError(error: ServerError): void {
+    if (this.isBroken) return;
+    this.isBroken = true;
     this.events.onProtocolError(error);
   }
 }
@@ -319,14 +338,9 @@ export function parseHead(bytes: Buffer): ResponseHead | null {
   return { statusCode: Number(match[1]), reason: match[2] ?? '', headers };
 }
 
-function parseFailure(payload: Buffer): AppFailure {
-  try {
-    const info = JSON.parse(payload.toString('utf8')) as { code?: string; message?: string; traceback?: string };
-    // The worker names its error by code; anything unknown is the application's exception (500).
-    if (info.code === 'W2N_ERR_APP_BAD_RESPONSE') return { error: new ServerError(info.code, { reason: info.message ?? 'unknown' }), traceback: info.traceback };
-    if (info.code === 'W2N_ERR_NOT_READY') return { error: new ServerError(info.code) };
-    return { error: new ServerError('W2N_ERR_APP_EXCEPTION', { exception: info.message ?? 'an exception' }), traceback: info.traceback };
-  } catch (cause: unknown) {
-    return { error: new ServerError('W2N_ERR_APP_EXCEPTION', { exception: 'an exception (unreadable ERROR frame)' }, { cause }) };
-  }
+/** The worker names its error by code; anything unknown is the application's exception (500). */
+function failureOf(info: ErrorPayload): AppFailure {
+  if (info.code === 'W2N_ERR_APP_BAD_RESPONSE') return { error: new ServerError(info.code, { reason: info.message || 'unknown' }), traceback: info.traceback };
+  if (info.code === 'W2N_ERR_NOT_READY') return { error: new ServerError(info.code) };
+  return { error: new ServerError('W2N_ERR_APP_EXCEPTION', { exception: info.message || 'an exception' }), traceback: info.traceback };
 }
