@@ -136,7 +136,7 @@ export class Channel {
         timedOut += 1;
         entry.isResponseComplete = true; // no more credits: the client has its answer
         this.write(encodeFrame(FrameType.CANCEL, FLAG_TIMEOUT, entry.exchange.id));
-        entry.exchange.sink.fail({ error: new ServerError('W2N_ERR_WORKER_TIMEOUT', { timeoutSeconds }) });
+        if (!entry.exchange.isCancelled) entry.exchange.sink.fail({ error: new ServerError('W2N_ERR_WORKER_TIMEOUT', { timeoutSeconds }) });
       } else if (nowMs - entry.timedOutAtMs >= graceMs) {
         isHung = true;
       }
@@ -179,7 +179,7 @@ export class Channel {
     const body = entry.exchange.body!;
     const id = entry.exchange.id;
     const onData = (chunk: Buffer): void => {
-      if (entry.exchange.state !== 'running') return;
+      if (entry.exchange.state !== 'running' || entry.exchange.isCancelled) return;
       for (let offset = 0; offset < chunk.length; offset += MAX_CHUNK) {
         const piece = chunk.subarray(offset, Math.min(offset + MAX_CHUNK, chunk.length));
         this.write(encodeHeader(FrameType.BODY, 0, id, piece.length));
@@ -193,7 +193,7 @@ export class Channel {
     };
     const onEnd = (): void => {
       cleanup();
-      if (entry.exchange.state === 'running') this.write(encodeFrame(FrameType.BODY, FLAG_END, id));
+      if (entry.exchange.state === 'running' && !entry.exchange.isCancelled) this.write(encodeFrame(FrameType.BODY, FLAG_END, id));
     };
     const onAbort = (): void => {
       cleanup();
@@ -221,10 +221,15 @@ export class Channel {
     }
   }
 
+  /**
+   * The client went away. The worker is told to stop the request (CANCEL: it interrupts it as
+   * for a deadline), but its slot stays taken, and it still counts against `-w` and --timeout,
+   * until the worker's last word on it: an abandoned request cannot run beside the next one.
+   */
   private cancel(entry: Running): void {
     if (this.running.get(entry.exchange.id) !== entry) return;
+    entry.isResponseComplete = true; // no more credits: nobody reads the answer
     this.write(encodeFrame(FrameType.CANCEL, 0, entry.exchange.id));
-    this.end(entry);
   }
 
   private end(entry: Running): void {
@@ -244,8 +249,9 @@ export class Channel {
     if (entry === undefined) return; // cancelled or failed already: late frames are expected
     const { sink } = entry.exchange;
     const isLast = (frame.flags & FLAG_END) !== 0;
-    if (entry.timedOutAtMs !== 0) {
-      // Answered 504 already: wait for the worker's last word on it, then free its slot.
+    if (entry.timedOutAtMs !== 0 || entry.exchange.isCancelled) {
+      // Answered 504 already, or its client left: wait for the worker's last word on it, then
+      // free its slot.
       if (frame.type === FrameType.SENDFILE) this.write(encodeFrame(FrameType.FILE_OPENED, 0, frame.id, Buffer.from([0])));
       if (isLast || frame.type === FrameType.ERROR || frame.type === FrameType.SENDFILE) this.end(entry);
       return;
