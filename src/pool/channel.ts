@@ -45,6 +45,8 @@ interface Running {
   startedAtMs: number;
   /** When the request passed --timeout (already answered 504; the worker still has it), else 0. */
   timedOutAtMs: number;
+  /** The worker sent its RESPONSE (the head): body frames may follow, another RESPONSE may not. */
+  hasHead: boolean;
 }
 
 const MAX_REQUEST_ID = 0xffffffff;
@@ -97,7 +99,7 @@ export class Channel {
     exchange.state = 'running';
     const entry: Running = {
       exchange, bodyBytesInFlight: 0, isBodyPaused: false, isResponseComplete: false, pendingCreditBytes: 0,
-      startedAtMs: Date.now(), timedOutAtMs: 0,
+      startedAtMs: Date.now(), timedOutAtMs: 0, hasHead: false,
     };
     this.running.add(id, entry);
     exchange.attach({
@@ -258,8 +260,10 @@ export class Channel {
     }
     switch (frame.type) {
       case FrameType.RESPONSE: {
+        if (entry.hasHead) return this.outOfOrder(frame, 'head already sent');
         const decoded = decodeResponse(frame.type, frame.payload);
         if (!decoded.ok) return this.onDecodeError(decoded.error);
+        entry.hasHead = true;
         const head = parseHead(decoded.value.head);
         if (head === null) {
           this.failEntry(entry, { error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: 'unreadable status line' }) });
@@ -277,10 +281,12 @@ export class Channel {
         return;
       }
       case FrameType.RESPONSE_BODY:
+        if (!entry.hasHead) return this.outOfOrder(frame, 'no head yet');
         if (isLast) this.finish(entry);
         sink.body(frame.payload, isLast);
         return;
       case FrameType.SENDFILE: {
+        if (!entry.hasHead) return this.outOfOrder(frame, 'no head yet');
         const decoded = decodeSendfile(frame.type, frame.payload);
         if (!decoded.ok) return this.onDecodeError(decoded.error);
         const { fd, offset, length } = decoded.value;
@@ -308,8 +314,13 @@ export class Channel {
         return;
       }
       default:
-        this.onDecodeError(new ServerError('W2N_ERR_PROTO_UNEXPECTED', { type: frameTypeName(frame.type) ?? frame.type, state: 'running' }));
+        this.outOfOrder(frame, 'running');
     }
+  }
+
+  /** A frame the worker may not send now (a body before the head, a second head) or at all. */
+  private outOfOrder(frame: Frame, state: string): void {
+    this.onDecodeError(new ServerError('W2N_ERR_PROTO_UNEXPECTED', { type: frameTypeName(frame.type) ?? frame.type, state }));
   }
 
   /** Set by the worker, which knows its pid; SENDFILE names the worker's own descriptor. */
