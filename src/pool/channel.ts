@@ -42,6 +42,8 @@ interface Running {
   isResponseComplete: boolean;
   /** Response bytes drained but not yet credited back (credits go out in batches). */
   pendingCreditBytes: number;
+  /** Response body bytes received and not yet credited back: never more than the window. */
+  responseBytesUncredited: number;
   startedAtMs: number;
   /** When the request passed --timeout (already answered 504; the worker still has it), else 0. */
   timedOutAtMs: number;
@@ -98,7 +100,7 @@ export class Channel {
     exchange.id = id;
     exchange.state = 'running';
     const entry: Running = {
-      exchange, bodyBytesInFlight: 0, isBodyPaused: false, isResponseComplete: false, pendingCreditBytes: 0,
+      exchange, bodyBytesInFlight: 0, isBodyPaused: false, isResponseComplete: false, pendingCreditBytes: 0, responseBytesUncredited: 0,
       startedAtMs: Date.now(), timedOutAtMs: 0, hasHead: false,
     };
     this.running.add(id, entry);
@@ -219,6 +221,7 @@ export class Channel {
     entry.pendingCreditBytes += bytes;
     if (entry.pendingCreditBytes >= this.windows.responseWindowBytes / 4) {
       this.write(encodeCredit(entry.exchange.id, entry.pendingCreditBytes));
+      entry.responseBytesUncredited -= entry.pendingCreditBytes;
       entry.pendingCreditBytes = 0;
     }
   }
@@ -264,6 +267,7 @@ export class Channel {
         const decoded = decodeResponse(frame.type, frame.payload);
         if (!decoded.ok) return this.onDecodeError(decoded.error);
         entry.hasHead = true;
+        if (!this.takeWindow(entry, decoded.value.body.length)) return this.outOfOrder(frame, 'past the response window');
         const head = parseHead(decoded.value.head);
         if (head === null) {
           this.failEntry(entry, { error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: 'unreadable status line' }) });
@@ -282,6 +286,7 @@ export class Channel {
       }
       case FrameType.RESPONSE_BODY:
         if (!entry.hasHead) return this.outOfOrder(frame, 'no head yet');
+        if (!this.takeWindow(entry, frame.payload.length)) return this.outOfOrder(frame, 'past the response window');
         if (isLast) this.finish(entry);
         sink.body(frame.payload, isLast);
         return;
@@ -316,6 +321,15 @@ export class Channel {
       default:
         this.outOfOrder(frame, 'running');
     }
+  }
+
+  /**
+   * Counts response body bytes against the window: a worker that ignores flow control would have
+   * the front buffer whatever it sends for a client that does not read.
+   */
+  private takeWindow(entry: Running, bytes: number): boolean {
+    entry.responseBytesUncredited += bytes;
+    return entry.responseBytesUncredited <= this.windows.responseWindowBytes;
   }
 
   /** A frame the worker may not send now (a body before the head, a second head) or at all. */

@@ -82,6 +82,20 @@ test('a worker writing malformed frames gets its request a 502 and is replaced; 
   }
 });
 
+test('a worker that ignores flow control is cut off at the response window, not buffered by the front', async () => {
+  const server = await hostile(['--processes', '1', '--log-format', 'json']);
+  try {
+    // A client that reads nothing: whatever the front took beyond the window would stay in its memory.
+    const client = await rawRequest(server, '/garbage?kind=flood');
+    await waitForLog(server, /"event":"worker\.protocol_error"/);
+    client.destroy();
+    const line = server.stderr().split('\n').find((l) => l.includes('"worker.protocol_error"'))!;
+    assert.match(line, /W2N_ERR_PROTO_UNEXPECTED.*past the response window/);
+  } finally {
+    await server.stop();
+  }
+});
+
 test('worker output: lines cut at 16 KiB, control characters escaped (no log injection)', async () => {
   const server = await hostile(['--processes', '1']);
   try {
