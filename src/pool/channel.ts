@@ -12,6 +12,7 @@ import { ServerError } from '../errors/index.js';
 import { FrameDecoder } from '../protocol/decode.js';
 import { decodeStrings, encodeCredit, encodeFrame, encodeHeader, encodeJson, encodeRequest } from '../protocol/encode.js';
 import { FLAG_END, FLAG_TIMEOUT, FrameType, MAX_CHUNK, frameTypeName, type Frame } from '../protocol/frames.js';
+import { escapeControl, escapeLines } from '../observability/escape.js';
 import { decodeCredit, decodeError, decodeResponse, decodeSendfile, type ErrorPayload } from '../protocol/payloads.js';
 import type { AppFailure, Exchange, ResponseHead } from './exchange.js';
 import { RequestTable } from './request-table.js';
@@ -369,9 +370,13 @@ export function parseHead(bytes: Buffer): ResponseHead | null {
   return { statusCode: Number(match[1]), reason: match[2] ?? '', headers };
 }
 
-/** The worker names its error by code; anything unknown is the application's exception (500). */
-function failureOf(info: ErrorPayload): AppFailure {
-  if (info.code === 'W2N_ERR_APP_BAD_RESPONSE') return { error: new ServerError(info.code, { reason: info.message || 'unknown' }), traceback: info.traceback };
-  if (info.code === 'W2N_ERR_NOT_READY') return { error: new ServerError(info.code) };
+/**
+ * The worker names its error by code; anything unknown is the application's exception (500).
+ * Message and traceback are the application's text and go to the log: control characters escaped.
+ */
+function failureOf(error: ErrorPayload): AppFailure {
+  const info = { message: escapeControl(error.message), traceback: error.traceback === undefined ? undefined : escapeLines(error.traceback) };
+  if (error.code === 'W2N_ERR_APP_BAD_RESPONSE') return { error: new ServerError(error.code, { reason: info.message || 'unknown' }), traceback: info.traceback };
+  if (error.code === 'W2N_ERR_NOT_READY') return { error: new ServerError(error.code) };
   return { error: new ServerError('W2N_ERR_APP_EXCEPTION', { exception: info.message || 'an exception' }), traceback: info.traceback };
 }

@@ -8,25 +8,12 @@
  * escaped (`\x1b`, `\x00`, `\u2028`...): one worker line is one log line, printable.
  */
 import type { Readable } from 'node:stream';
+import { escapeControl } from '../observability/escape.js';
 
 /** Longest line relayed; the rest of a longer line is dropped. */
 export const MAX_LINE_BYTES = 16 * 1024;
 
 const NEWLINE = 0x0a;
-
-/**
- * C0 controls but tab, DEL, C1 controls (0x9b is a one-byte CSI), line and paragraph separators
- * and the bidirectional overrides (which reorder what a terminal shows).
- */
-const UNSAFE = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
-/** `text` with every control character written as an escape. */
-export function escapeControl(text: string): string {
-  return text.replace(UNSAFE, (char) => {
-    const code = char.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-}
 
 /** Calls `onLine` with each line of `source`: escaped, at most MAX_LINE_BYTES (then marked as cut). */
 export function relayLines(source: Readable, onLine: (line: string) => void, maxLineBytes = MAX_LINE_BYTES): void {

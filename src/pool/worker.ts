@@ -20,6 +20,7 @@ import { FrameType, PROTOCOL_VERSION, type Frame } from '../protocol/frames.js';
 import { decodeError, decodeReady } from '../protocol/payloads.js';
 import { Channel } from './channel.js';
 import { relayLines } from './output-relay.js';
+import { escapeControl, escapeLines } from '../observability/escape.js';
 import type { Exchange } from './exchange.js';
 import type { AnswerPacer } from './answer-pacer.js';
 
@@ -186,11 +187,12 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         this.channel.onDecodeError(decoded.error);
         return;
       }
-      const info = decoded.value;
+      // The application's text, bound for the log: control characters escaped.
+      const info = { message: escapeControl(decoded.value.message), traceback: escapeLines(decoded.value.traceback ?? '') };
       this.startError = new ServerError('W2N_ERR_APP_IMPORT', { reason: info.message || 'unknown error' });
       // At the first start the CLI turns this into its one error line, so the traceback is for
       // --log-level debug; a replacement worker failing later is news: log it as an error.
-      const fields = { event: 'worker.start_failed', workerId: this.id, traceback: info.traceback ?? '' };
+      const fields = { event: 'worker.start_failed', workerId: this.id, traceback: info.traceback };
       if (this.options.isReplacement) this.log.error(fields, info.message);
       else this.log.debug(fields, info.message);
     }

@@ -65,7 +65,7 @@ export interface ErrorPayload { code: string; message: string; traceback: string
 /**
  * ERROR: a UTF-8 JSON object `{code, message, traceback}`. Strings only; the message is cut to
  * MAX_ERROR_MESSAGE_CHARS and the traceback to its last MAX_ERROR_TRACEBACK_CHARS, so a worker
- * cannot flood the log through it.
+ * cannot flood the log through it (the pool escapes them for the log: observability/escape.ts).
  */
 export function decodeError(type: number, payload: Buffer): Decoded<ErrorPayload> {
   const object = parseObject(type, payload);

@@ -101,13 +101,16 @@ test('worker output: lines cut at 16 KiB, control characters escaped (no log inj
   try {
     const answer = await fetch(server.url('/print?mb=64'));
     assert.equal(await answer.text(), 'printed');
-    await waitForLog(server, /FORGED/);
+    assert.equal((await fetch(server.url('/raise?kind=ansi'))).status, 500);
+    await waitForLog(server, /FORGED\\x00 line/);
+    await waitForLog(server, /request\.failed.*FORGED-ERROR/);
     const log = server.stderr();
     const outputLines = log.split('\n').filter((line) => line.includes('worker.output'));
     const longest = Math.max(...outputLines.map((line) => line.length));
     assert.ok(longest < 17 * 1024, `a worker line is at most 16 KiB (longest: ${longest})`);
     assert.match(log, /line cut at 16384 bytes/);
     assert.ok(log.includes('\\x1b[31mFORGED\\x00 line'), 'the escapes are written escaped');
+    assert.ok(log.includes('\\x1b[31mFORGED-ERROR\\x00\\x0d'), 'in an exception\'s message too');
     assert.ok(!log.includes('\x1b') && !log.includes('\x00'), 'no raw escape or NUL reaches the log');
   } finally {
     await server.stop();

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { once } from 'node:events';
-import { escapeControl, relayLines } from '../../src/pool/output-relay.js';
+import { escapeControl, escapeLines } from '../../src/observability/escape.js';
+import { relayLines } from '../../src/pool/output-relay.js';
 
 async function relay(chunks: (string | Buffer)[], maxLineBytes = 16): Promise<string[]> {
   const source = new PassThrough();
@@ -38,4 +39,8 @@ test('megabytes without a newline hold no more than the bound', async () => {
 test('control characters are escaped: no terminal escapes, NUL, CR or bidi overrides reach the log', async () => {
   assert.equal(escapeControl('a\x1b[31mred\x00\r\x7f\x9b\u2028\u202e\tb'), 'a\\x1b[31mred\\x00\\x0d\\x7f\\x9b\\u2028\\u202e\tb');
   assert.deepEqual(await relay(['\x1b[2J\x00forged\n'], 100), ['\\x1b[2J\\x00forged']);
+});
+
+test('a traceback keeps its newlines, nothing else', () => {
+  assert.equal(escapeLines('line 1\x00\nline 2\r\x1b[A'), 'line 1\\x00\nline 2\\x0d\\x1b[A');
 });
