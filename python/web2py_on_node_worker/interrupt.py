@@ -43,9 +43,6 @@ REPEAT_S = 1.0
 #: sync class: a real-time signal nobody else uses (SIGURG, ignored by default, where there is none)
 INTERRUPT_SIGNAL = signal.SIGRTMIN + 1 if hasattr(signal, 'SIGRTMIN') else signal.SIGURG
 
-
-
-
 _PROTECTED = set()
 
 
@@ -129,7 +126,7 @@ class Interrupts:
         is_timeout = stop_with is RequestTimeout
         sys.stderr.write('web2py-on-node worker: request %d ended after %s%s\n'
                          % (exchange.request_id, 'its deadline' if is_timeout else 'its client left',
-                            ' (%s raised)' % stop_with.__name__ if caught else ''))
+                            ' (%s raised)' % type(caught).__name__ if caught else ''))
         if response is None or not response.is_complete:
             trace = ''.join(traceback.format_exception(type(caught), caught, caught.__traceback__)) if caught else ''
             if is_timeout:

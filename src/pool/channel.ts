@@ -9,10 +9,10 @@
  */
 import type { Duplex } from 'node:stream';
 import { ServerError } from '../errors/index.js';
+import { escapeControl, escapeLines } from '../observability/escape.js';
 import { FrameDecoder } from '../protocol/decode.js';
 import { decodeStrings, encodeCredit, encodeFrame, encodeHeader, encodeJson, encodeRequest } from '../protocol/encode.js';
 import { FLAG_END, FLAG_TIMEOUT, FrameType, MAX_CHUNK, frameTypeName, type Frame } from '../protocol/frames.js';
-import { escapeControl, escapeLines } from '../observability/escape.js';
 import { decodeCredit, decodeError, decodeResponse, decodeSendfile, type ErrorPayload } from '../protocol/payloads.js';
 import type { AppFailure, Exchange, ResponseHead } from './exchange.js';
 import { RequestTable } from './request-table.js';

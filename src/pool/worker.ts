@@ -14,13 +14,13 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { ServerError } from '../errors/index.js';
+import { escapeControl, escapeLines } from '../observability/escape.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import { FrameType, PROTOCOL_VERSION, type Frame } from '../protocol/frames.js';
 import { decodeError, decodeReady } from '../protocol/payloads.js';
 import { Channel } from './channel.js';
 import { relayLines } from './output-relay.js';
-import { escapeControl, escapeLines } from '../observability/escape.js';
 import type { Exchange } from './exchange.js';
 import type { AnswerPacer } from './answer-pacer.js';
 
