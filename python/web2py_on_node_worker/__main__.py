@@ -15,6 +15,8 @@ load the app -> send READY (or ERROR id 0 and exit 3) -> serve. Exit status:
   could be delivered anyway);
 - 3: the application could not be loaded (ERROR id 0, W2N_ERR_APP_IMPORT, was sent);
 - 4: the front broke the protocol (ERROR id 0 with the W2N_ERR_PROTO_* code was sent).
+- 5: the channel's descriptor was closed under the worker (the application closed fd 3): found
+  at the next send, since nothing could be delivered any more (channel.py).
 
 SIGINT is ignored: a Ctrl-C in a terminal reaches the whole process group, and the front, not
 the terminal, decides when workers stop (it sends SHUTDOWN, or SIGTERM/SIGKILL to a hung one).

@@ -4,7 +4,10 @@ Any thread may send; a lock keeps frames whole on the wire. Only one thread (the
 Nothing here knows about WSGI or requests.
 """
 
+import errno
+import os
 import socket
+import sys
 import threading
 
 from .protocol import Decoder, ProtocolError
@@ -25,13 +28,47 @@ class ChannelClosed(BaseException):
         self.error = error
 
 
+#: exit status of a worker whose channel descriptor was closed under it (by the application)
+EXIT_CHANNEL_LOST = 5
+#: what a write on a descriptor that is no longer the channel's socket fails with
+_LOST_ERRNOS = frozenset((errno.EBADF, errno.ENOTSOCK))
+
+
+def exit_now(status):
+    """Exit without waiting for request threads or atexit hooks (the channel is gone)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
+def _exit_if_lost(error):
+    """A send failed: if the channel's descriptor itself is gone, the worker cannot go on.
+
+    An application that closes fd 3 (``os.closerange(3, ...)`` before a fork, a daemon library)
+    leaves the reader blocked in recv for ever and every answer undeliverable; a later open()
+    may even reuse the number. Exiting at once is the only way out: the front sees the exit,
+    answers 502 for the requests in flight and starts a fresh worker.
+    """
+    if error.errno in _LOST_ERRNOS:
+        sys.stderr.write('web2py-on-node worker: the channel (fd 3) was closed under the worker'
+                         ' (by the application?): exiting\n')
+        exit_now(EXIT_CHANNEL_LOST)
+
+
 def sendmsg_all(sock, parts):
     """Send ``parts`` (at most IOV_MAX of them) with one sendmsg, and whatever it left with sendall."""
-    sent = sock.sendmsg(parts)
-    if sent < sum(map(len, parts)):
-        # A blocking stream socket takes it all unless a signal cut in, or (gevent) a full
-        # buffer: rare, so copy the rest.
-        sock.sendall(memoryview(b''.join(parts))[sent:])
+    try:
+        sent = sock.sendmsg(parts)
+        if sent < sum(map(len, parts)):
+            # A blocking stream socket takes it all unless a signal cut in, or (gevent) a full
+            # buffer: rare, so copy the rest.
+            sock.sendall(memoryview(b''.join(parts))[sent:])
+    except OSError as error:
+        _exit_if_lost(error)
+        raise
 
 
 class Channel:
@@ -64,7 +101,11 @@ class Channel:
     def send(self, frame):
         """Send one encoded frame (or several joined), whole."""
         with self._send_lock:
-            self._sock.sendall(frame)
+            try:
+                self._sock.sendall(frame)
+            except OSError as error:
+                _exit_if_lost(error)
+                raise
 
     def send_parts(self, parts):
         """Send header and payload pieces as one frame without joining them (large bodies)."""

@@ -14,12 +14,11 @@ Every executor has the same face, used by __main__:
 """
 
 import importlib
-import os
 import sys
 import threading
 import traceback
 
-from .channel import ChannelClosed
+from .channel import ChannelClosed, exit_now  # noqa: F401 - exit_now: imported from here by __main__ and sync
 from .exchange import Signals
 from .interrupt import GreenletInterrupts, Interrupts
 from .protocol import ProtocolError
@@ -211,16 +210,6 @@ class GeventExecutor(ThreadExecutor):
         # A draining worker's last answers may still be queued: out with them before exit.
         channel.flush(FLUSH_TIMEOUT_S)
         return self._outcome
-
-
-def exit_now(status):
-    """Exit without waiting for request threads or atexit hooks (the channel is gone)."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(status)
 
 
 def make_executor(worker_class, threads):

@@ -14,11 +14,23 @@ application waits for those. How it waits depends on the executor:
 import threading
 
 
+class RequestCancelled(BaseException):
+    """Raised inside a request whose client went away (CANCEL; interrupt.py): nobody waits for it.
+
+    A BaseException, like KeyboardInterrupt, so that ``except Exception`` in an application does
+    not swallow it.
+    """
+
+
+class RequestTimeout(RequestCancelled):
+    """Raised inside a request whose deadline passed (the front has answered 504)."""
+
+
 class Exchange:
     """The state of one request id. Fields the reader writes are changed under Signals.lock."""
 
     __slots__ = ('request_id', 'payload', 'body', 'credit', 'is_cancelled', 'file_opened', 'condition',
-                 'runner', 'is_interrupted', 'response')
+                 'runner', 'is_interrupted', 'stop_with', 'response')
 
     def __init__(self, request_id, payload, response_window):
         self.request_id = request_id
@@ -34,8 +46,10 @@ class Exchange:
         self.condition = None
         #: who runs it, while it runs (a thread ident, a greenlet, True for the sync main thread)
         self.runner = None
-        #: CANCEL came with FLAG_TIMEOUT: stop it (interrupt.py), then tell the front it ended
+        #: CANCEL came: stop it (interrupt.py), then tell the front it ended
         self.is_interrupted = False
+        #: what is raised in it once interrupted: interrupt.RequestTimeout or RequestCancelled
+        self.stop_with = None
         #: the wsgi.Response, once the request runs: whether its END frame already went out
         self.response = None
 

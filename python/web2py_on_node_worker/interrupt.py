@@ -1,6 +1,10 @@
-"""Stopping one request whose deadline passed (CANCEL with FLAG_TIMEOUT), in its own thread.
+"""Stopping one request whose deadline passed (CANCEL with FLAG_TIMEOUT), or whose client went
+away (CANCEL), in its own thread.
 
-The front has already answered 504. The worker raises RequestTimeout inside the thread or
+For a deadline the front has already answered 504; for a client gone, nobody waits for the
+answer, but the request still holds its slot in the front (it counts against ``-w``) until the
+worker says it ended. The worker raises RequestTimeout (a deadline) or RequestCancelled (a
+client gone; RequestTimeout is a kind of it) inside the thread or
 greenlet that runs the request, as mod_wsgi's interrupt-timeout does, so that application code
 stuck in Python (a loop, a sleep) unwinds, its iterable's close() runs and its slot is free for
 the next request; the other requests carry on. How the exception gets there depends on the class:
@@ -17,7 +21,8 @@ protected function (a frame half written on the socket, or a batch of frames hal
 would break every other request), it waits and retries; and it is repeated every REPEAT_S while
 the request still runs, because ``except:`` (or ``except BaseException``) in an application
 swallows it. Once the request has ended, the front gets its last word: the END frame, if it
-went out, else ``ERROR W2N_ERR_WORKER_TIMEOUT`` (the front frees the slot on it).
+went out, else ``ERROR W2N_ERR_WORKER_TIMEOUT`` (``W2N_ERR_REQUEST_CANCELLED`` for a client
+gone); the front frees the slot on it.
 """
 
 import signal
@@ -27,7 +32,8 @@ import time
 import traceback
 
 from .channel import Channel
-from .protocol import ERR_WORKER_TIMEOUT
+from .exchange import RequestCancelled, RequestTimeout  # noqa: F401 - RequestTimeout: imported from here
+from .protocol import ERR_REQUEST_CANCELLED, ERR_WORKER_TIMEOUT
 from .wsgi import send_error
 
 #: how soon a deferred interrupt (target inside a protected function) is tried again
@@ -36,15 +42,6 @@ DEFER_S = 0.01
 REPEAT_S = 1.0
 #: sync class: a real-time signal nobody else uses (SIGURG, ignored by default, where there is none)
 INTERRUPT_SIGNAL = signal.SIGRTMIN + 1 if hasattr(signal, 'SIGRTMIN') else signal.SIGURG
-
-
-class RequestTimeout(BaseException):
-    """Raised inside a request whose deadline passed (the front has answered 504).
-
-    A BaseException, like KeyboardInterrupt, so that ``except Exception`` in an application does
-    not swallow it.
-    """
-
 
 _PROTECTED = set()
 
@@ -95,7 +92,7 @@ class Interrupts:
             try:
                 if enter(exchange):
                     run(exchange)
-            except RequestTimeout as error:
+            except RequestCancelled as error:
                 caught = error
             finally:
                 # A repeated interrupt may land here too: leave() is idempotent, so try again.
@@ -103,7 +100,7 @@ class Interrupts:
                     try:
                         leave(exchange, caught)
                         break
-                    except RequestTimeout as error:
+                    except RequestCancelled as error:
                         caught = caught or error
         return run_guarded
 
@@ -125,12 +122,18 @@ class Interrupts:
             return
         self._after_interrupt()
         self._finish(exchange)
-        sys.stderr.write('web2py-on-node worker: request %d ended after its deadline%s\n'
-                         % (exchange.request_id, ' (RequestTimeout raised)' if caught else ''))
+        stop_with = exchange.stop_with
+        is_timeout = stop_with is RequestTimeout
+        sys.stderr.write('web2py-on-node worker: request %d ended after %s%s\n'
+                         % (exchange.request_id, 'its deadline' if is_timeout else 'its client left',
+                            ' (%s raised)' % type(caught).__name__ if caught else ''))
         if response is None or not response.is_complete:
             trace = ''.join(traceback.format_exception(type(caught), caught, caught.__traceback__)) if caught else ''
-            send_error(self._channel, exchange.request_id, ERR_WORKER_TIMEOUT,
-                       'request stopped: it ran past the front\'s deadline', trace)
+            if is_timeout:
+                code, message = ERR_WORKER_TIMEOUT, 'request stopped: it ran past the front\'s deadline'
+            else:
+                code, message = ERR_REQUEST_CANCELLED, 'request stopped: its client went away'
+            send_error(self._channel, exchange.request_id, code, message, trace)
 
     def _after_interrupt(self):
         """Threads: drop an interrupt still pending, so it cannot hit the thread's next request."""
@@ -138,8 +141,8 @@ class Interrupts:
 
     # --- the reader's side
 
-    def interrupt(self, exchange):
-        """CANCEL with FLAG_TIMEOUT arrived for ``exchange`` (the reader calls this).
+    def interrupt(self, exchange, is_timeout=True):
+        """CANCEL arrived for ``exchange`` (the reader calls this); with FLAG_TIMEOUT if ``is_timeout``.
 
         Cancelled and interrupted are set under one lock hold, the one _leave() reads them under:
         a request ending right now either sees both (and sends its last word) or neither (and
@@ -149,14 +152,18 @@ class Interrupts:
             exchange.is_cancelled = True
             self._signals.notify(exchange)
             if exchange.is_interrupted:
+                if is_timeout:
+                    exchange.stop_with = RequestTimeout  # the deadline passed while it was stopping
                 return
             exchange.is_interrupted = True
+            exchange.stop_with = RequestTimeout if is_timeout else RequestCancelled
             runner = exchange.runner
         if runner is None:
             # Not started (it will be skipped), or just ended (it will send its last word).
             return
-        sys.stderr.write('web2py-on-node worker: request %d passed its deadline; raising RequestTimeout in it\n'
-                         % exchange.request_id)
+        sys.stderr.write('web2py-on-node worker: request %d %s; raising %s in it\n'
+                         % (exchange.request_id, 'passed its deadline' if is_timeout else 'lost its client',
+                            exchange.stop_with.__name__))
         self._deliver(exchange, runner)
 
     def _deliver(self, exchange, ident):
@@ -177,7 +184,7 @@ class Interrupts:
                     delay = DEFER_S
                 else:
                     # Under the lock: _leave() clears runner under it, then drops what is pending.
-                    _set_async_exc(ident, RequestTimeout)
+                    _set_async_exc(ident, exchange.stop_with)
                     delay = REPEAT_S
             time.sleep(delay)
 
@@ -231,7 +238,7 @@ class GreenletInterrupts(Interrupts):
             self._later(DEFER_S, exchange, greenlet)
             return
         self._later(REPEAT_S, exchange, greenlet)
-        greenlet.throw(RequestTimeout)
+        greenlet.throw(exchange.stop_with)
 
 
 class MainThreadInterrupts(Interrupts):
@@ -266,7 +273,7 @@ class MainThreadInterrupts(Interrupts):
         if is_protected(frame):
             return  # the signalling thread tries again in DEFER_S
         self._raised = exchange
-        raise RequestTimeout()
+        raise exchange.stop_with()
 
     def _after_interrupt(self):
         self._running = self._raised = None

@@ -64,6 +64,7 @@ ERR_APP_BAD_RESPONSE = 'W2N_ERR_APP_BAD_RESPONSE'
 ERR_NOT_READY = 'W2N_ERR_NOT_READY'
 #: the last word on a request cancelled with FLAG_TIMEOUT: its slot in the worker is free again
 ERR_WORKER_TIMEOUT = 'W2N_ERR_WORKER_TIMEOUT'
+ERR_REQUEST_CANCELLED = 'W2N_ERR_REQUEST_CANCELLED'
 
 _HEADER = struct.Struct('>BBHII')
 #: A RESPONSE frame's header plus the u32 head length that opens its payload: one pack() call.

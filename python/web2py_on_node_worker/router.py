@@ -60,8 +60,9 @@ class Router:
                     exchange.credit += decode_u32(payload)
                     signals.notify(exchange)
             elif frame_type == CANCEL:
-                if flags & FLAG_TIMEOUT and self.interrupt is not None:
-                    self.interrupt(exchange)  # cancels it too, and stops it
+                if self.interrupt is not None:
+                    # Cancels it, stops it, and its last word frees its slot in the front.
+                    self.interrupt(exchange, bool(flags & FLAG_TIMEOUT))
                     continue
                 with signals.lock:
                     exchange.is_cancelled = True

@@ -22,6 +22,8 @@ import sys
 import traceback
 
 from .body import ClientDisconnected
+from .channel import ChannelClosed
+from .exchange import RequestCancelled
 from .protocol import (
     ERR_APP_BAD_RESPONSE, ERR_APP_EXCEPTION, ERROR, FLAG_END, MAX_CHUNK, MAX_PAYLOAD, RESPONSE_BODY,
     encode_frame, encode_header, encode_response, encode_response_prefix, encode_sendfile,
@@ -46,6 +48,8 @@ FILE_OPENED_TIMEOUT_S = 60.0
 MIN_FILE_BLOCK = 64 * 1024
 #: an ERROR frame keeps the end of a longer traceback (the innermost frames)
 MAX_TRACEBACK_CHARS = 1024 * 1024
+#: an ERROR frame's message (the exception's last line) is cut to this many characters
+MAX_MESSAGE_CHARS = 4 * 1024
 
 
 class BadResponse(AssertionError):
@@ -400,15 +404,25 @@ class RequestRunner:
                 close = getattr(result, 'close', None)
                 if close is not None:
                     close()
-        except (Exception, SystemExit) as error:
+        except BaseException as error:  # noqa: B902 - whatever the app raises, its request gets 500
+            # Not the application's: the front closed the channel (sync mode), or the request
+            # was interrupted (interrupt.py sends its last word).
+            if isinstance(error, (ChannelClosed, RequestCancelled)):
+                raise
+            # SystemExit, KeyboardInterrupt or an application's own BaseException subclass are
+            # the request's failure too: 500 for it, and the worker serves on (exiting would fail
+            # the requests of its neighbours).
             self._report(exchange, response, error)
 
     def _report(self, exchange, response, error):
         if exchange.is_cancelled:
             return  # nothing more goes out for a cancelled request, not even an error
-        lines = traceback.format_exception(type(error), error, error.__traceback__)
+        try:
+            lines = traceback.format_exception(type(error), error, error.__traceback__)
+        except Exception:  # noqa: B902 - a broken __str__ or traceback must not lose the 500
+            lines = ['%s (its traceback could not be formatted)\n' % type(error).__name__]
         trace = ''.join(lines)
-        sys.stderr.write(trace)
+        sys.stderr.write(trace[-MAX_TRACEBACK_CHARS:])
         if response.is_complete:
             return  # END already went out (e.g. close() raised): the log is all we can do
         if isinstance(error, BadResponse):
@@ -423,6 +437,9 @@ def send_error(channel, request_id, code, message, trace=''):
 
     Returns whether the frame was sent.
     """
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = '%s... (%d more characters)' % (message[:MAX_MESSAGE_CHARS], len(message) - MAX_MESSAGE_CHARS)
+    # ASCII JSON: at most 12 bytes per character, so 1 MiB of traceback stays under MAX_PAYLOAD.
     payload = json.dumps({'code': code, 'message': message,
                           'traceback': trace[-MAX_TRACEBACK_CHARS:]}).encode()
     try:

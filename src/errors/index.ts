@@ -159,6 +159,10 @@ export const errorTable = {
     message: 'the request ran longer than --timeout ({timeoutSeconds} s)', httpStatus: 504, logLevel: 'error',
     remedy: 'The worker interrupts it; a worker that cannot is replaced after --timeout-grace. Raise --timeout for slow pages.',
   },
+  W2N_ERR_REQUEST_CANCELLED: {
+    message: 'the client went away; the worker stopped its request', logLevel: 'info',
+    remedy: 'Nothing to do: this is the last word of the worker on a request whose client left; its slot is free again.',
+  },
   W2N_ERR_WORKER_HUNG: {
     message: 'worker {workerId} (pid {pid}) did not stop a timed-out request within {graceSeconds} s; replacing it', logLevel: 'error',
     remedy: 'Its Python stack is in the log just before this line: look for code that blocks outside Python (C extensions, locks).',
@@ -200,6 +204,10 @@ export const errorTable = {
   W2N_ERR_PROTO_UNEXPECTED: {
     message: 'unexpected frame {type} in state {state}', logLevel: 'error',
     remedy: 'A bug in the worker; it is replaced.',
+  },
+  W2N_ERR_PROTO_BAD_PAYLOAD: {
+    message: 'bad {type} payload: {reason}', logLevel: 'error',
+    remedy: 'The application wrote on the worker channel (fd 3), or a bug on the worker side; the worker is replaced.',
   },
 } as const satisfies Record<string, ErrorSpec>;
 

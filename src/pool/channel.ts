@@ -9,9 +9,11 @@
  */
 import type { Duplex } from 'node:stream';
 import { ServerError } from '../errors/index.js';
+import { escapeControl, escapeLines } from '../observability/escape.js';
 import { FrameDecoder } from '../protocol/decode.js';
 import { decodeStrings, encodeCredit, encodeFrame, encodeHeader, encodeJson, encodeRequest } from '../protocol/encode.js';
 import { FLAG_END, FLAG_TIMEOUT, FrameType, MAX_CHUNK, frameTypeName, type Frame } from '../protocol/frames.js';
+import { decodeCredit, decodeError, decodeResponse, decodeSendfile, type ErrorPayload } from '../protocol/payloads.js';
 import type { AppFailure, Exchange, ResponseHead } from './exchange.js';
 import { RequestTable } from './request-table.js';
 import type { AnswerPacer } from './answer-pacer.js';
@@ -41,9 +43,13 @@ interface Running {
   isResponseComplete: boolean;
   /** Response bytes drained but not yet credited back (credits go out in batches). */
   pendingCreditBytes: number;
+  /** Response body bytes received and not yet credited back: never more than the window. */
+  responseBytesUncredited: number;
   startedAtMs: number;
   /** When the request passed --timeout (already answered 504; the worker still has it), else 0. */
   timedOutAtMs: number;
+  /** The worker sent its RESPONSE (the head): body frames may follow, another RESPONSE may not. */
+  hasHead: boolean;
 }
 
 const MAX_REQUEST_ID = 0xffffffff;
@@ -62,6 +68,8 @@ export class Channel {
   private nextId = 1;
   private isCorked = false;
   private isClosed = false;
+  /** The worker broke the protocol: its frames are no longer read. */
+  private isBroken = false;
 
   constructor(
     private readonly socket: Duplex,
@@ -71,7 +79,9 @@ export class Channel {
     private readonly pacer: AnswerPacer | null = null,
   ) {
     this.decoder = new FrameDecoder((frame) => this.onFrame(frame), (error) => this.onDecodeError(error));
-    socket.on('data', (chunk: Buffer) => this.decoder.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      if (!this.isBroken) this.decoder.push(chunk);
+    });
     // Errors surface as the worker's exit; a write to a dead socket must not crash the front.
     socket.on('error', () => undefined);
   }
@@ -91,8 +101,8 @@ export class Channel {
     exchange.id = id;
     exchange.state = 'running';
     const entry: Running = {
-      exchange, bodyBytesInFlight: 0, isBodyPaused: false, isResponseComplete: false, pendingCreditBytes: 0,
-      startedAtMs: Date.now(), timedOutAtMs: 0,
+      exchange, bodyBytesInFlight: 0, isBodyPaused: false, isResponseComplete: false, pendingCreditBytes: 0, responseBytesUncredited: 0,
+      startedAtMs: Date.now(), timedOutAtMs: 0, hasHead: false,
     };
     this.running.add(id, entry);
     exchange.attach({
@@ -131,7 +141,7 @@ export class Channel {
         timedOut += 1;
         entry.isResponseComplete = true; // no more credits: the client has its answer
         this.write(encodeFrame(FrameType.CANCEL, FLAG_TIMEOUT, entry.exchange.id));
-        entry.exchange.sink.fail({ error: new ServerError('W2N_ERR_WORKER_TIMEOUT', { timeoutSeconds }) });
+        if (!entry.exchange.isCancelled) entry.exchange.sink.fail({ error: new ServerError('W2N_ERR_WORKER_TIMEOUT', { timeoutSeconds }) });
       } else if (nowMs - entry.timedOutAtMs >= graceMs) {
         isHung = true;
       }
@@ -174,7 +184,7 @@ export class Channel {
     const body = entry.exchange.body!;
     const id = entry.exchange.id;
     const onData = (chunk: Buffer): void => {
-      if (entry.exchange.state !== 'running') return;
+      if (entry.exchange.state !== 'running' || entry.exchange.isCancelled) return;
       for (let offset = 0; offset < chunk.length; offset += MAX_CHUNK) {
         const piece = chunk.subarray(offset, Math.min(offset + MAX_CHUNK, chunk.length));
         this.write(encodeHeader(FrameType.BODY, 0, id, piece.length));
@@ -188,7 +198,7 @@ export class Channel {
     };
     const onEnd = (): void => {
       cleanup();
-      if (entry.exchange.state === 'running') this.write(encodeFrame(FrameType.BODY, FLAG_END, id));
+      if (entry.exchange.state === 'running' && !entry.exchange.isCancelled) this.write(encodeFrame(FrameType.BODY, FLAG_END, id));
     };
     const onAbort = (): void => {
       cleanup();
@@ -212,14 +222,20 @@ export class Channel {
     entry.pendingCreditBytes += bytes;
     if (entry.pendingCreditBytes >= this.windows.responseWindowBytes / 4) {
       this.write(encodeCredit(entry.exchange.id, entry.pendingCreditBytes));
+      entry.responseBytesUncredited -= entry.pendingCreditBytes;
       entry.pendingCreditBytes = 0;
     }
   }
 
+  /**
+   * The client went away. The worker is told to stop the request (CANCEL: it interrupts it as
+   * for a deadline), but its slot stays taken, and it still counts against `-w` and --timeout,
+   * until the worker's last word on it: an abandoned request cannot run beside the next one.
+   */
   private cancel(entry: Running): void {
     if (this.running.get(entry.exchange.id) !== entry) return;
+    entry.isResponseComplete = true; // no more credits: nobody reads the answer
     this.write(encodeFrame(FrameType.CANCEL, 0, entry.exchange.id));
-    this.end(entry);
   }
 
   private end(entry: Running): void {
@@ -230,6 +246,7 @@ export class Channel {
   }
 
   private onFrame(frame: Frame): void {
+    if (this.isBroken) return;
     if (frame.id === 0) {
       this.events.onControl(frame);
       return;
@@ -238,21 +255,26 @@ export class Channel {
     if (entry === undefined) return; // cancelled or failed already: late frames are expected
     const { sink } = entry.exchange;
     const isLast = (frame.flags & FLAG_END) !== 0;
-    if (entry.timedOutAtMs !== 0) {
-      // Answered 504 already: wait for the worker's last word on it, then free its slot.
+    if (entry.timedOutAtMs !== 0 || entry.exchange.isCancelled) {
+      // Answered 504 already, or its client left: wait for the worker's last word on it, then
+      // free its slot.
       if (frame.type === FrameType.SENDFILE) this.write(encodeFrame(FrameType.FILE_OPENED, 0, frame.id, Buffer.from([0])));
       if (isLast || frame.type === FrameType.ERROR || frame.type === FrameType.SENDFILE) this.end(entry);
       return;
     }
     switch (frame.type) {
       case FrameType.RESPONSE: {
-        const headBytes = frame.payload.readUInt32BE(0);
-        const head = parseHead(frame.payload.subarray(4, 4 + headBytes));
+        if (entry.hasHead) return this.outOfOrder(frame, 'head already sent');
+        const decoded = decodeResponse(frame.type, frame.payload);
+        if (!decoded.ok) return this.onDecodeError(decoded.error);
+        entry.hasHead = true;
+        if (!this.takeWindow(entry, decoded.value.body.length)) return this.outOfOrder(frame, 'past the response window');
+        const head = parseHead(decoded.value.head);
         if (head === null) {
           this.failEntry(entry, { error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: 'unreadable status line' }) });
           return;
         }
-        const body = frame.payload.subarray(4 + headBytes);
+        const { body } = decoded.value;
         if (!isLast) {
           sink.head(head, body, false);
           return;
@@ -264,13 +286,16 @@ export class Channel {
         return;
       }
       case FrameType.RESPONSE_BODY:
+        if (!entry.hasHead) return this.outOfOrder(frame, 'no head yet');
+        if (!this.takeWindow(entry, frame.payload.length)) return this.outOfOrder(frame, 'past the response window');
         if (isLast) this.finish(entry);
         sink.body(frame.payload, isLast);
         return;
       case FrameType.SENDFILE: {
-        const fd = frame.payload.readUInt32BE(0);
-        const offset = Number(frame.payload.readBigUInt64BE(4));
-        const length = Number(frame.payload.readBigUInt64BE(12));
+        if (!entry.hasHead) return this.outOfOrder(frame, 'no head yet');
+        const decoded = decodeSendfile(frame.type, frame.payload);
+        if (!decoded.ok) return this.onDecodeError(decoded.error);
+        const { fd, offset, length } = decoded.value;
         const id = frame.id;
         this.finish(entry);
         sink.sendFile(this.procFdPath(fd), offset, length, (isOpen) => {
@@ -278,19 +303,39 @@ export class Channel {
         });
         return;
       }
-      case FrameType.ERROR:
-        this.failEntry(entry, parseFailure(frame.payload));
+      case FrameType.ERROR: {
+        const decoded = decodeError(frame.type, frame.payload);
+        if (!decoded.ok) return this.onDecodeError(decoded.error);
+        this.failEntry(entry, failureOf(decoded.value));
         return;
-      case FrameType.CREDIT:
-        entry.bodyBytesInFlight -= frame.payload.readUInt32BE(0);
+      }
+      case FrameType.CREDIT: {
+        const decoded = decodeCredit(frame.type, frame.payload);
+        if (!decoded.ok) return this.onDecodeError(decoded.error);
+        entry.bodyBytesInFlight -= decoded.value;
         if (entry.isBodyPaused && entry.bodyBytesInFlight < this.windows.requestWindowBytes) {
           entry.isBodyPaused = false;
           entry.exchange.body?.resume();
         }
         return;
+      }
       default:
-        this.onDecodeError(new ServerError('W2N_ERR_PROTO_UNEXPECTED', { type: frameTypeName(frame.type) ?? frame.type, state: 'running' }));
+        this.outOfOrder(frame, 'running');
     }
+  }
+
+  /**
+   * Counts response body bytes against the window: a worker that ignores flow control would have
+   * the front buffer whatever it sends for a client that does not read.
+   */
+  private takeWindow(entry: Running, bytes: number): boolean {
+    entry.responseBytesUncredited += bytes;
+    return entry.responseBytesUncredited <= this.windows.responseWindowBytes;
+  }
+
+  /** A frame the worker may not send now (a body before the head, a second head) or at all. */
+  private outOfOrder(frame: Frame, state: string): void {
+    this.onDecodeError(new ServerError('W2N_ERR_PROTO_UNEXPECTED', { type: frameTypeName(frame.type) ?? frame.type, state }));
   }
 
   /** Set by the worker, which knows its pid; SENDFILE names the worker's own descriptor. */
@@ -305,7 +350,13 @@ export class Channel {
     entry.exchange.sink.fail(failure);
   }
 
-  private onDecodeError(error: ServerError): void {
+  /**
+   * Bytes from the worker that make no sense (a bad header, a payload shorter than its layout, a
+   * frame it may not send): nothing more it sends is read, and the worker is replaced.
+   */
+  onDecodeError(error: ServerError): void {
+    if (this.isBroken) return;
+    this.isBroken = true;
     this.events.onProtocolError(error);
   }
 }
@@ -319,14 +370,13 @@ export function parseHead(bytes: Buffer): ResponseHead | null {
   return { statusCode: Number(match[1]), reason: match[2] ?? '', headers };
 }
 
-function parseFailure(payload: Buffer): AppFailure {
-  try {
-    const info = JSON.parse(payload.toString('utf8')) as { code?: string; message?: string; traceback?: string };
-    // The worker names its error by code; anything unknown is the application's exception (500).
-    if (info.code === 'W2N_ERR_APP_BAD_RESPONSE') return { error: new ServerError(info.code, { reason: info.message ?? 'unknown' }), traceback: info.traceback };
-    if (info.code === 'W2N_ERR_NOT_READY') return { error: new ServerError(info.code) };
-    return { error: new ServerError('W2N_ERR_APP_EXCEPTION', { exception: info.message ?? 'an exception' }), traceback: info.traceback };
-  } catch (cause: unknown) {
-    return { error: new ServerError('W2N_ERR_APP_EXCEPTION', { exception: 'an exception (unreadable ERROR frame)' }, { cause }) };
-  }
+/**
+ * The worker names its error by code; anything unknown is the application's exception (500).
+ * Message and traceback are the application's text and go to the log: control characters escaped.
+ */
+function failureOf(error: ErrorPayload): AppFailure {
+  const info = { message: escapeControl(error.message), traceback: error.traceback === undefined ? undefined : escapeLines(error.traceback) };
+  if (error.code === 'W2N_ERR_APP_BAD_RESPONSE') return { error: new ServerError(error.code, { reason: info.message || 'unknown' }), traceback: info.traceback };
+  if (error.code === 'W2N_ERR_NOT_READY') return { error: new ServerError(error.code) };
+  return { error: new ServerError('W2N_ERR_APP_EXCEPTION', { exception: info.message || 'an exception' }), traceback: info.traceback };
 }

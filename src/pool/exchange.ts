@@ -80,7 +80,10 @@ export class Exchange {
     this.control?.acknowledge(bytes);
   }
 
-  /** The front: the client went away; stop the work (if queued, it never reaches Python). */
+  /**
+   * The front: the client went away; stop the work. Queued, it never reaches Python; running,
+   * the worker is told to stop it, and it keeps its slot (`-w`) until the worker's last word.
+   */
   cancel(): void {
     if (this.isCancelledFlag || this.state === 'done') return;
     this.isCancelledFlag = true;

@@ -11,14 +11,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { ServerError } from '../errors/index.js';
+import { escapeControl, escapeLines } from '../observability/escape.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import { FrameType, PROTOCOL_VERSION, type Frame } from '../protocol/frames.js';
+import { decodeError, decodeReady } from '../protocol/payloads.js';
 import { Channel } from './channel.js';
+import { relayLines } from './output-relay.js';
 import type { Exchange } from './exchange.js';
 import type { AnswerPacer } from './answer-pacer.js';
 
@@ -43,8 +45,6 @@ export interface WorkerOptions {
   pacer?: AnswerPacer;
 }
 
-interface ReadyInfo { protocol: number; pid: number; python: string; workerClass: string; capacity: number }
-
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
 
 /** The launcher script, shipped in the package: python/w2n_worker.py. */
@@ -68,6 +68,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   private readonly startedAt = Date.now();
   private isExitExpected = false;
   private isBeingKilled = false;
+  /** The worker broke the protocol: it takes no requests and is being killed. */
+  private isBroken = false;
   private startError: ServerError | null = null;
   private readonly log: Logger;
 
@@ -78,9 +80,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       env: { ...process.env, PYTHONUNBUFFERED: '1' },
       // Own process group: a terminal's Ctrl-C reaches only the front, which then drains the
-      // workers in order. A worker whose front dies sees EOF on fd 3 and exits.
+      // workers in order. A worker whose front dies sees EOF on fd 3 and exits. The group is
+      // also how the processes an application forks are found: they die with their worker.
       detached: true,
     });
+    if (this.child.pid !== undefined) liveGroups.add(this.child.pid);
     const socket = this.child.stdio[3] as Duplex;
     this.channel = new Channel(socket, {
       requestWindowBytes: options.handshake.requestWindow,
@@ -88,10 +92,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     }, {
       onControl: (frame) => this.onControl(frame),
       onExchangeEnded: (exchange) => this.emit('exchangeEnded', exchange),
-      onProtocolError: (error) => {
-        LogEvents.workerProtocolError(this.log, { workerId: this.id, pid: this.pid, code: error.code, message: error.message });
-        this.kill();
-      },
+      onProtocolError: (error) => this.onProtocolError(error),
     }, options.pacer ?? null);
     this.channel.procFdPath = (fd) => `/proc/${this.pid ?? 'self'}/fd/${fd}`;
     this.relayOutput('stdout');
@@ -117,7 +118,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   }
 
   get hasRoom(): boolean {
-    return this.state === 'ready' && this.channel.inFlight < this.capacity;
+    return this.state === 'ready' && !this.isBroken && this.channel.inFlight < this.capacity;
   }
 
   /** See Channel.expire: how many just timed out, and whether one outlived its grace (hung). */
@@ -146,9 +147,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.channel.sendControl(FrameType.SHUTDOWN);
   }
 
+  /** Signals the worker's whole process group: what the application forked goes with it. */
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
     if (this.state === 'exited') return;
-    this.child.kill(signal);
+    if (this.pid === undefined || !signalGroup(this.pid, signal)) this.child.kill(signal);
   }
 
   /** Stop now: expected, so no respawn. */
@@ -159,7 +161,12 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
 
   private onControl(frame: Frame): void {
     if (frame.type === FrameType.READY && this.state === 'starting') {
-      const info = JSON.parse(frame.payload.toString('utf8')) as ReadyInfo;
+      const decoded = decodeReady(frame.type, frame.payload);
+      if (!decoded.ok) {
+        this.channel.onDecodeError(decoded.error);
+        return;
+      }
+      const info = decoded.value;
       if (info.protocol !== PROTOCOL_VERSION) {
         this.startError = new ServerError('W2N_ERR_PROTO_VERSION', { theirs: info.protocol, ours: PROTOCOL_VERSION });
         this.kill();
@@ -175,24 +182,45 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       });
       this.emit('ready');
     } else if (frame.type === FrameType.ERROR) {
-      const info = JSON.parse(frame.payload.toString('utf8')) as { code?: string; message?: string; traceback?: string };
-      this.startError = new ServerError('W2N_ERR_APP_IMPORT', { reason: info.message ?? 'unknown error' });
+      const decoded = decodeError(frame.type, frame.payload);
+      if (!decoded.ok) {
+        this.channel.onDecodeError(decoded.error);
+        return;
+      }
+      // The application's text, bound for the log: control characters escaped.
+      const info = { message: escapeControl(decoded.value.message), traceback: escapeLines(decoded.value.traceback ?? '') };
+      this.startError = new ServerError('W2N_ERR_APP_IMPORT', { reason: info.message || 'unknown error' });
       // At the first start the CLI turns this into its one error line, so the traceback is for
       // --log-level debug; a replacement worker failing later is news: log it as an error.
-      const fields = { event: 'worker.start_failed', workerId: this.id, traceback: info.traceback ?? '' };
-      if (this.options.isReplacement) this.log.error(fields, info.message ?? '');
-      else this.log.debug(fields, info.message ?? '');
+      const fields = { event: 'worker.start_failed', workerId: this.id, traceback: info.traceback };
+      if (this.options.isReplacement) this.log.error(fields, info.message);
+      else this.log.debug(fields, info.message);
     }
+  }
+
+  /** Bad bytes on the channel: the requests it runs get 502 now, and it is replaced. */
+  private onProtocolError(error: ServerError): void {
+    LogEvents.workerProtocolError(this.log, { workerId: this.id, pid: this.pid, code: error.code, message: error.message });
+    this.isBroken = true;
+    if (this.state === 'starting') this.startError ??= new ServerError('W2N_ERR_START_WORKERS', { reason: `worker ${this.id}: ${error.message}` });
+    this.channel.close(() => ({
+      error: new ServerError('W2N_ERR_WORKER_DIED', { workerId: this.id, pid: this.pid ?? 0, reason: `protocol error: ${error.message}` }),
+    }));
+    this.kill();
   }
 
   private relayOutput(stream: 'stdout' | 'stderr'): void {
     const source = this.child[stream];
     if (source === null) return;
-    const lines = createInterface({ input: source, crlfDelay: Infinity });
-    lines.on('line', (line) => LogEvents.workerOutput(this.log, { workerId: this.id, pid: this.pid, stream, line }));
+    relayLines(source, (line) => LogEvents.workerOutput(this.log, { workerId: this.id, pid: this.pid, stream, line }));
   }
 
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.pid !== undefined) {
+      // Whatever the application forked and left behind goes with its worker.
+      signalGroup(this.pid, 'SIGKILL');
+      liveGroups.delete(this.pid);
+    }
     const wasStarting = this.state === 'starting';
     const inFlight = this.channel.inFlight;
     this.state = 'exited';
@@ -208,6 +236,22 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       this.emit('startFailed', this.startError ?? new ServerError('W2N_ERR_START_WORKERS', { reason: `worker ${this.id} ${reason} before it was ready` }));
     }
     this.emit('exited', { code, signal, wasExpected: this.isExitExpected });
+  }
+}
+
+/** Process groups of the workers alive: killed if the front exits without stopping them. */
+const liveGroups = new Set<number>();
+process.once('exit', () => {
+  for (const group of liveGroups) signalGroup(group, 'SIGKILL');
+});
+
+/** Signals process group `group`; false when it is gone (or cannot be signalled). */
+function signalGroup(group: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-group, signal);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -116,6 +116,21 @@ class DeadlineContract:
         self.last_word(worker, 2, 3)
         self.assertEqual(self.events(worker, 3, 'b'), [])
 
+    def test_a_cancelled_request_is_stopped_and_says_so(self):
+        # Issue 11: a plain CANCEL (the client left) used to leave the app running while the
+        # front had freed its slot; now it is stopped like a deadline, and its last word (the
+        # front frees the slot on it) is ERROR W2N_ERR_REQUEST_CANCELLED.
+        worker = self.start()
+        kind = 'loop' if self.CAN_STOP_LOOPS else 'sleep&s=1'
+        worker.start_request(1, query='kind=%s&tag=a' % kind)
+        time.sleep(0.3)
+        worker.send(p.CANCEL, 0, 1)
+        worker.sock.settimeout(3)
+        response = worker.collect(1)
+        worker.sock.settimeout(20)
+        self.assertEqual(response.error['code'], p.ERR_REQUEST_CANCELLED)
+        self.assertEqual(self.events(worker, 2, 'a'), ['started', 'RequestCancelled'])
+
     def test_sigusr2_dumps_the_stacks_and_the_worker_carries_on(self):
         worker = self.start(threads=2)
         worker.start_request(1, query='kind=loop' if self.CAN_STOP_LOOPS else 'kind=sleep')

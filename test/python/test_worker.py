@@ -146,6 +146,26 @@ class WorkerContract:
         self.assertEqual(response.body, (block * 16)[:1000000])
         self.assertTrue(all(len(frame[3]) <= p.MAX_CHUNK + 4096 for frame in response.frames))
 
+    def test_base_exceptions_and_huge_messages_are_error_frames_and_the_worker_carries_on(self):
+        # Issue 11: a BaseException that is not an Exception (the app's own, KeyboardInterrupt,
+        # SystemExit) sent no ERROR: the request waited for --timeout. A 16 MiB message made an
+        # ERROR frame too large to send. Each is now a 500 for its request alone.
+        worker = self.start('hostile:app')
+        expected = {'base': 'Custom: a BaseException subclass', 'interrupt': 'KeyboardInterrupt',
+                    'exit': 'SystemExit: 3'}
+        for request_id, (kind, message) in enumerate(sorted(expected.items()), 1):
+            with self.subTest(kind=kind):
+                response = worker.request(request_id, path='/raise', query='kind=' + kind)
+                self.assertIsNotNone(response.error, 'no ERROR for %s' % kind)
+                self.assertEqual(response.error['code'], p.ERR_APP_EXCEPTION)
+                self.assertEqual(response.error['message'].split('.')[-1], message)
+        response = worker.request(10, path='/raise', query='kind=huge')
+        self.assertEqual(response.error['code'], p.ERR_APP_EXCEPTION)
+        self.assertTrue(response.error['message'].startswith('ValueError: mmm'))
+        self.assertLess(len(response.error['message']), 8 * 1024)
+        self.assertLessEqual(len(response.error['traceback']), 1024 * 1024)
+        self.assertTrue(worker.request(11).body.startswith(b'alive '), 'the same worker serves on')
+
     def test_exception_is_an_error_frame_and_the_worker_carries_on(self):
         worker = self.start('boom:app')
         response = worker.request(1)
@@ -176,8 +196,11 @@ class WorkerContract:
         worker.send(p.BODY, 0, 1, b'12345')
         time.sleep(0.1)
         worker.send(p.CANCEL, 0, 1)
+        # Its last word frees its slot in the front: the front counts it until then (-w).
+        last = worker.collect(1, on_frame=lambda frame: frame[0] == p.CREDIT)
+        self.assertEqual(last.error['code'], p.ERR_REQUEST_CANCELLED)
         worker.start_request(2, body=b'abc')
-        response = worker.collect(2, on_frame=lambda frame: frame[2] == 1 and frame[0] == p.CREDIT)
+        response = worker.collect(2)
         self.assertEqual(json.loads(response.body)['bytes'], 3)
 
     def test_cancel_while_the_response_waits_for_credit(self):

@@ -1,0 +1,111 @@
+/**
+ * @module Payload decoders for the frames a worker sends: RESPONSE, SENDFILE, CREDIT, ERROR, READY.
+ *
+ * Every byte from a worker is untrusted (an application can write anything on fd 3): each decoder
+ * checks the payload against its layout in docs/protocol.md and returns either the typed value or
+ * a protocol error (`W2N_ERR_PROTO_BAD_PAYLOAD`), never throws. The caller treats an error like
+ * a bad frame header: the worker is replaced.
+ */
+import { ServerError } from '../errors/index.js';
+import { frameTypeName } from './frames.js';
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; error: ServerError };
+
+/** An ERROR frame's message is cut to this many characters (it names the exception: one line). */
+export const MAX_ERROR_MESSAGE_CHARS = 4 * 1024;
+/** An ERROR frame's traceback keeps its last this many characters (the innermost frames). */
+export const MAX_ERROR_TRACEBACK_CHARS = 1024 * 1024;
+
+function ok<T>(value: T): Decoded<T> {
+  return { ok: true, value };
+}
+
+function bad<T>(type: number, reason: string): Decoded<T> {
+  return { ok: false, error: new ServerError('W2N_ERR_PROTO_BAD_PAYLOAD', { type: frameTypeName(type) ?? type, reason }) };
+}
+
+export interface ResponsePayload {
+  /** The encoded head (status line and headers as NUL-separated strings). */
+  head: Buffer;
+  /** Inline body bytes after the head. */
+  body: Buffer;
+}
+
+/** RESPONSE: u32 head length, the head, then inline body bytes. */
+export function decodeResponse(type: number, payload: Buffer): Decoded<ResponsePayload> {
+  if (payload.length < 4) return bad(type, `${payload.length} bytes, shorter than the 4-byte head length`);
+  const headBytes = payload.readUInt32BE(0);
+  if (headBytes > payload.length - 4) return bad(type, `head length ${headBytes} past the payload's ${payload.length - 4} bytes`);
+  return ok({ head: payload.subarray(4, 4 + headBytes), body: payload.subarray(4 + headBytes) });
+}
+
+export interface SendfilePayload { fd: number; offset: number; length: number }
+
+const SENDFILE_BYTES = 20;
+
+/** SENDFILE: u32 fd, u64 offset, u64 length (offsets past 2^53 are refused: no real file is that large). */
+export function decodeSendfile(type: number, payload: Buffer): Decoded<SendfilePayload> {
+  if (payload.length !== SENDFILE_BYTES) return bad(type, `${payload.length} bytes, not ${SENDFILE_BYTES}`);
+  const fd = payload.readUInt32BE(0);
+  const offset = payload.readBigUInt64BE(4);
+  const length = payload.readBigUInt64BE(12);
+  const limit = BigInt(Number.MAX_SAFE_INTEGER);
+  if (offset > limit || length > limit || offset + length > limit) return bad(type, `offset ${offset} and length ${length} out of range`);
+  return ok({ fd, offset: Number(offset), length: Number(length) });
+}
+
+/** CREDIT: u32 bytes. */
+export function decodeCredit(type: number, payload: Buffer): Decoded<number> {
+  if (payload.length !== 4) return bad(type, `${payload.length} bytes, not 4`);
+  return ok(payload.readUInt32BE(0));
+}
+
+export interface ErrorPayload { code: string; message: string; traceback: string | undefined }
+
+/**
+ * ERROR: a UTF-8 JSON object `{code, message, traceback}`. Strings only; the message is cut to
+ * MAX_ERROR_MESSAGE_CHARS and the traceback to its last MAX_ERROR_TRACEBACK_CHARS, so a worker
+ * cannot flood the log through it (the pool escapes them for the log: observability/escape.ts).
+ */
+export function decodeError(type: number, payload: Buffer): Decoded<ErrorPayload> {
+  const object = parseObject(type, payload);
+  if (!object.ok) return object;
+  const { code, message, traceback } = object.value;
+  if (typeof code !== 'string' || code.length > 64) return bad(type, 'code is not a short string');
+  if (message !== undefined && typeof message !== 'string') return bad(type, 'message is not a string');
+  if (traceback !== undefined && traceback !== null && typeof traceback !== 'string') return bad(type, 'traceback is not a string');
+  return ok({
+    code,
+    message: truncate(message ?? '', MAX_ERROR_MESSAGE_CHARS),
+    traceback: typeof traceback === 'string' ? traceback.slice(-MAX_ERROR_TRACEBACK_CHARS) : undefined,
+  });
+}
+
+export interface ReadyPayload { protocol: number; pid: number; python: string; workerClass: string; capacity: number }
+
+/** READY: `{protocol, pid, python, workerClass, capacity}`. */
+export function decodeReady(type: number, payload: Buffer): Decoded<ReadyPayload> {
+  const object = parseObject(type, payload);
+  if (!object.ok) return object;
+  const { protocol, pid, python, workerClass, capacity } = object.value;
+  if (typeof protocol !== 'number') return bad(type, 'protocol is not a number');
+  if (typeof python !== 'string' || python.length > 64) return bad(type, 'python is not a short string');
+  if (typeof workerClass !== 'string' || workerClass.length > 64) return bad(type, 'workerClass is not a short string');
+  if (!Number.isSafeInteger(capacity) || (capacity as number) < 1) return bad(type, 'capacity is not a positive integer');
+  return ok({ protocol, pid: Number.isSafeInteger(pid) ? pid as number : 0, python, workerClass, capacity: capacity as number });
+}
+
+function parseObject(type: number, payload: Buffer): Decoded<Record<string, unknown>> {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return bad(type, 'not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad(type, 'not a JSON object');
+  return ok(value as Record<string, unknown>);
+}
+
+function truncate(text: string, limit: number): string {
+  return text.length <= limit ? text : `${text.slice(0, limit)}… (${text.length - limit} more characters)`;
+}
