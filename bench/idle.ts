@@ -1,8 +1,9 @@
 /**
  * @module bench/idle
  * The idle-connection load: a client process (bench/idle-client.ts) opens N keep-alive
- * connections, one GET each, then silence. We read the front process's RSS (VmRSS of the PID
- * we started: for ours, the Node.js front only, not its Python workers) before and after, and
+ * connections, one GET each, then silence. We read the front process's RSS (VmRSS of the process
+ * that holds the connections: for ours, the Node.js front only, not the primary nor the Python
+ * workers; for the others, the process started) before and after, and
  * count the connection sockets the server's processes really hold (from /proc/PID/fd: what
  * the client believes is open can differ), once the connects settle and again `holdS` later
  * (idle timeouts show there).

@@ -293,3 +293,21 @@ export async function stopServer(s: Started, graceMs = 5000): Promise<StopResult
   }
   return { stoppedBy, unreaped: remaining() };
 }
+
+/**
+ * The process that holds a server's connections. Ours is a primary (the PID started) whose
+ * child Node.js processes are the fronts: the first front. Any other server: the PID started.
+ */
+export function connectionHolder(pid: number): number {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = procStat(Number(name));
+    if (st?.ppid !== pid || st.state === 'Z') continue;
+    try {
+      if (readFileSync(`/proc/${name}/comm`, 'utf8').trim() === 'node') return Number(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pid;
+}

@@ -25,7 +25,7 @@ import { ListenQueueSampler } from './listenq.js';
 import { BUSY_WARNING, cpuBusyFraction, describeMachine } from './machine.js';
 import { counterDelta, tcpCounters } from './netstat.js';
 import { NewcomerProbe } from './newcomer.js';
-import { freePort, isClosing, killHelpers, serverProcesses, socketInodes, startServer, stopServer, waitDrained, waitReady, withNofile, type Started } from './proc.js';
+import { connectionHolder, freePort, isClosing, killHelpers, serverProcesses, socketInodes, startServer, stopServer, waitDrained, waitReady, withNofile, type Started } from './proc.js';
 import { runRate } from './rate.js';
 import { scenarioReport, summaryReport } from './report.js';
 import { checkReadmeMarkers, publish } from './publish.js';
@@ -295,9 +295,9 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
       const tcpBefore = tcpCounters();
       try {
         if (load.kind === 'idle') {
-          r.idle = await runIdle(load, port, s.path, started.pid);
+          r.idle = await runIdle(load, port, s.path, connectionHolder(started.pid));
         } else if (load.kind === 'bulk') {
-          r.bulk = await runBulk(load, port, o.bulkBytes, started.pid);
+          r.bulk = await runBulk(load, port, o.bulkBytes, connectionHolder(started.pid));
         } else {
           const durationS = loadDuration(load, o);
           r.durationS = durationS;

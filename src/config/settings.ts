@@ -242,7 +242,8 @@ export const settings = defineSettings({
     type: intOrAuto({ min: 1, max: 64 }), default: 1,
     doc: 'Front processes (HTTP, TLS, static files), each with its share of `--processes`, all accepting on the same '
       + 'listeners; a small primary process holds the listening sockets and restarts a front that dies. `auto` = one per '
-      + 'four CPUs (at least one, at most `--processes`). `-w` and `--queue-size` stay totals across the whole server.',
+      + 'four CPUs (at least one, at most `--processes`). `-w` stays a total across the whole server (each front gets its share); '
+      + '`--queue-size` applies to each front.',
   },
   queueSize: {
     section: 'Workers', cli: ['--queue-size'],

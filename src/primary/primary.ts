@@ -124,9 +124,11 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     const assignment: FrontAssignment = {
       index, fronts: frontCount,
       processes: shareOf(config.processes, index, frontCount),
-      // -w and the queue stay totals across the whole server: each front gets its share.
+      // -w stays a cap across the whole server: each front gets its share. The queue does not
+      // split: the kernel spreads connections unevenly at times, and a front given half the
+      // queue answered 503 to its half of a burst while the other front's half stood empty.
       maxInApp: config.workers === null ? null : Math.max(1, shareOf(config.workers, index, frontCount)),
-      queueSize: shareOf(config.queueSize, index, frontCount),
+      queueSize: config.queueSize,
       listeners: listeners.map((listener, n) => ({ ...listener, tls: tlsNow[n] ?? null })),
       python: checked.python, app: checked.app,
     };
