@@ -91,12 +91,12 @@ export class FrontGuard {
         } catch (error: unknown) {
           report(`${where}.${String(event)}`, error);
           try {
-            containArgs(args);
+            // An event about the emitter itself (a body's data, a session's own): the emitter's owner goes.
+            if (args.some(isContainable)) containArgs(args);
+            else containEmitter();
           } catch (again: unknown) {
             report(`${where}.${String(event)}.contain`, again);
           }
-          // An event about the emitter itself (an HTTP/2 session's own): the emitter goes.
-          if (args.length === 0 || !args.some(isContainable)) containEmitter();
           return true;
         }
       },

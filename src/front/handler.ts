@@ -108,10 +108,14 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
 
     if (staticHandler !== null && staticHandler(req, res, environ.pathInfo)) {
       const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr);
-      res.on('close', () => guard.run('access-log', () => {
-        onResponseClosed.call(res);
-        if (logLine !== null) accessLog!.write(logLine(res.statusCode));
-      }, ignore));
+      res.on('close', () => {
+        try {
+          onResponseClosed.call(res);
+          if (logLine !== null) accessLog!.write(logLine(res.statusCode));
+        } catch (error: unknown) {
+          guard.caught('access-log', error, ignore);
+        }
+      });
       return;
     }
 
@@ -126,11 +130,16 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     };
     // One listener per response (this is the hot path): cancel if cut short, log, count.
     const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr);
-    res.on('close', () => guard.run('response.close', () => {
-      onResponseClosed.call(res);
-      if (!res.writableFinished) exchange?.cancel();
-      if (logLine !== null) accessLog!.write(logLine(res.statusCode));
-    }, ignore));
+    res.on('close', () => {
+      // Behind the guard, without a closure more on the hot path.
+      try {
+        onResponseClosed.call(res);
+        if (!res.writableFinished) exchange?.cancel();
+        if (logLine !== null) accessLog!.write(logLine(res.statusCode));
+      } catch (error: unknown) {
+        guard.caught('response.close', error, ignore);
+      }
+    });
     // A body may be refused (413) or spooled before the request is dispatched. An HTTP/2 body
     // without Content-Length is spooled like a chunked one, so web2py gets its CONTENT_LENGTH.
     if (environ.hasBody || hasHttp2Body(req)) {

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { connect as http2Connect, createSecureServer } from 'node:http2';
@@ -153,4 +153,19 @@ test('HTTP/2: a throwing request handler or session listener costs its own strea
     second.destroy();
     server.close();
   }
+});
+
+test('a watched body: a throwing data listener calls the owner\'s containment once; a throwing containment is reported, not thrown', () => {
+  const { guard, bugs } = setUp();
+  const body = new EventEmitter();
+  let contained = 0;
+  guard.watch(body, 'request.body', () => { contained += 1; });
+  body.on('data', () => { throw new Error('bug in a body listener'); });
+  assert.equal(body.emit('data', Buffer.from('abc')), true);
+  assert.equal(contained, 1);
+  const other = new EventEmitter();
+  guard.watch(other, 'other', () => { throw new Error('bug in the containment'); });
+  other.on('x', () => { throw new Error('first'); });
+  other.emit('x');
+  assert.deepEqual(bugs().map((bug) => bug.where), ['request.body.data', 'other.x', 'other.x.contain']);
 });
