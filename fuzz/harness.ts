@@ -102,6 +102,8 @@ export class Fuzzer {
   private closeWaitReported = new Set<string>();
   /** CLOSE_WAIT failures past the first few (same kind, not saved again). */
   closeWaitMore = 0;
+  /** Crashes by their error line and top frame: the first is isolated, saved and minimised, repeats only counted. */
+  crashes = new Map<string, number>();
 
   constructor(readonly options: Pick<FuzzOptions, 'target' | 'out' | 'concurrency' | 'minimise' | 'minimiseTests' | 'quietMs' | 'capMs' | 'rssMarginMiB' | 'fdSlack' | 'closeWaitMs' | 'minimiseMs' | 'log' | 'serverArgs'>) {
     this.target = new Target(options.target, options.serverArgs ?? []);
@@ -151,13 +153,13 @@ export class Fuzzer {
     const problem = await this.target.health();
     if (problem !== null && !this.target.exited) await sleep(300); // an exit is seen a moment after the refused connects
     if (this.target.exited) return { kind: 'exit', detail: `server exited (${this.target.child?.exitCode ?? this.target.child?.signalCode})` };
-    if (problem !== null) return { kind: 'no-answer', detail: problem };
     const usage = this.target.usage();
     const gone = [...this.workers].filter((pid) => !usage.workers.includes(pid));
     if (gone.length > 0) {
       this.workers = new Set(usage.workers);
-      return { kind: 'worker-exit', detail: `worker process(es) ${gone.join(', ')} exited; now ${usage.workers.join(', ')}` };
+      return { kind: 'worker-exit', detail: `worker process(es) ${gone.join(', ')} exited; now ${usage.workers.join(', ') || 'none'}${problem === null ? '' : `; ${problem}`}` };
     }
+    if (problem !== null) return { kind: 'no-answer', detail: problem };
     return null;
   }
 
@@ -242,7 +244,12 @@ export class Fuzzer {
         const detail = this.judgeOutcome(c, outcomes[i]!);
         if (detail !== null) found.push(this.failure('bad-status', detail, c, seed, index));
       });
-      found.push(...this.judgeCloseWaits());
+      for (const held of this.judgeCloseWaits()) {
+        // Confirmed alone, so a loaded machine's slow turn is never blamed on a case.
+        const alone = await this.runAlone(held.case);
+        if (alone?.kind === 'close-wait') found.push(held);
+        else this.options.log(`  a connection held in CLOSE_WAIT [${held.case.klass} #${held.index}] not reproduced alone: ${alone?.kind ?? 'no failure'}`);
+      }
       const resources = await this.judgeResources();
       if (resources !== null) {
         found.push({ ...this.failure(resources.kind, resources.detail, batch[0]!.c, batch[0]!.seed, batch[0]!.index), ...(batch.length > 1 ? { batch: batch.map(({ c }) => c) } : {}) });
@@ -250,6 +257,14 @@ export class Fuzzer {
     } else {
       const seen = server ?? { kind: 'no-answer' as const, detail: `while a connection stalled: ${stallProblem}` };
       const stderrTail = this.target.stderrTail();
+      const signature = seen.kind === 'exit' ? crashSignature(stderrTail) : null;
+      if (signature !== null && this.crashes.has(signature)) {
+        this.crashes.set(signature, this.crashes.get(signature)! + 1);
+        this.options.log(`  the same crash again (${signature.split('\n')[0]}): counted, not saved`);
+        await this.restart();
+        return [];
+      }
+      if (signature !== null) this.crashes.set(signature, 1);
       this.options.log(`  server broken after a batch of ${batch.length}: ${seen.kind}: ${seen.detail}`);
       // Which case? Replay each alone on a fresh server.
       let culprit: Failure | null = null;
@@ -262,6 +277,7 @@ export class Fuzzer {
       } else {
         culprit = { ...this.failure(seen.kind, seen.detail, batch[0]!.c, batch[0]!.seed, batch[0]!.index), stderrTail };
       }
+      if (culprit === null && seen.kind === 'worker-exit') this.options.log(`  ${this.target.stderrTail(1500)}`);
       if (culprit === null) {
         culprit = { ...this.failure(seen.kind, `${seen.detail} (no single case of the batch of ${batch.length} does it alone)`, batch[0]!.c, batch[0]!.seed, batch[0]!.index), batch: batch.map(({ c }) => c), stderrTail };
       }
@@ -339,6 +355,18 @@ export class Fuzzer {
   }
 }
 
+/** The error line and the top stack frame of the last uncaught error in a log, or null. */
+export function crashSignature(log: string): string | null {
+  const lines = log.split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (/^\w*(Error|Exception)\b.*:/.test(lines[i]!)) {
+      const frame = lines.slice(i + 1).find((l) => /^\s+at /.test(l));
+      return `${lines[i]!.trim()}\n${(frame ?? '').trim()}`;
+    }
+  }
+  return null;
+}
+
 /** Zeller's ddmin over `items`: the smallest subsequence it finds for which `fails` holds (`fails` bounds the effort). */
 export async function ddmin<T>(items: T[], fails: (subset: T[]) => Promise<boolean>): Promise<T[]> {
   let current = items;
@@ -397,6 +425,7 @@ export async function runFuzz(options: FuzzOptions): Promise<RunReport> {
         lastLog = Date.now();
       }
     }
+    for (const [signature, count] of fuzzer.crashes) if (count > 1) options.log(`crash seen ${count} times: ${signature.replace('\n', ' ')}`);
     if (fuzzer.closeWaitMore > 0) options.log(`${fuzzer.closeWaitMore} more connection(s) held in CLOSE_WAIT (not saved)`);
   } finally {
     const stopping = Date.now();

@@ -178,7 +178,7 @@ export class Target {
     if (!this.exited) {
       const gone = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
       await gone;
       clearTimeout(timer);
     }
@@ -248,7 +248,7 @@ function http1Get(port: number, path: string, tls: boolean, timeoutMs: number): 
     socket.on('error', (e) => done(`error ${e.message}`));
     socket.on('close', () => {
       const text = Buffer.concat(chunks).toString('latin1');
-      done(/^HTTP\/1\.1 200 /.test(text) ? null : `answer ${JSON.stringify(text.slice(0, 80))}`);
+      done(/^HTTP\/1\.1 200 /.test(text) ? null : `answer ${JSON.stringify(text.slice(0, 40))}...${JSON.stringify(text.slice(text.indexOf('\r\n\r\n') + 4).slice(0, 160))}`);
     });
   });
 }
