@@ -232,11 +232,7 @@ export class Fuzzer {
   /** Runs a batch; returns the failures found (and, for a broken server, restarts it). */
   async runBatch(batch: { c: Case; seed?: number; index?: number }[]): Promise<Failure[]> {
     const found: Failure[] = [];
-    let stallProblem: string | null = null;
-    const outcomes = await Promise.all(batch.map(({ c }) => this.exec(c, async () => {
-      const problem = await this.target.health();
-      stallProblem ??= problem;
-    })));
+    const { outcomes, stallProblem } = await this.runTogether(batch.map(({ c }) => c));
     batch.forEach((entry, i) => { const port = outcomes[i]!.localPort; if (port !== undefined) this.ports.set(port, { ...entry, at: Date.now() }); });
     const server = await this.judgeServer();
     if (server === null && stallProblem === null) {
@@ -255,7 +251,7 @@ export class Fuzzer {
         found.push({ ...this.failure(resources.kind, resources.detail, batch[0]!.c, batch[0]!.seed, batch[0]!.index), ...(batch.length > 1 ? { batch: batch.map(({ c }) => c) } : {}) });
       }
     } else {
-      const seen = server ?? { kind: 'no-answer' as const, detail: `while a connection stalled: ${stallProblem}` };
+      const seen = server ?? { kind: 'no-answer' as const, detail: `while a connection stalled: ${stallProblem ?? ''}` };
       const stderrTail = this.target.stderrTail();
       const signature = seen.kind === 'exit' ? crashSignature(stderrTail) : null;
       if (signature !== null && this.crashes.has(signature)) {
@@ -272,16 +268,25 @@ export class Fuzzer {
         await this.restart();
         for (const { c, seed, index } of batch) {
           const alone = await this.runAlone(c);
-          if (alone !== null && alone.kind !== 'bad-status') { culprit = this.failure(alone.kind, alone.detail, c, seed, index); break; }
+          const down = (k: FailureKind): boolean => k === 'exit' || k === 'no-answer' || k === 'worker-exit';
+          if (alone !== null && down(alone.kind)) { culprit = this.failure(alone.kind, alone.detail, c, seed, index); break; }
         }
       } else {
         culprit = { ...this.failure(seen.kind, seen.detail, batch[0]!.c, batch[0]!.seed, batch[0]!.index), stderrTail };
       }
       if (culprit === null && seen.kind === 'worker-exit') this.options.log(`  ${this.target.stderrTail(1500)}`);
       if (culprit === null) {
-        culprit = { ...this.failure(seen.kind, `${seen.detail} (no single case of the batch of ${batch.length} does it alone)`, batch[0]!.c, batch[0]!.seed, batch[0]!.index), batch: batch.map(({ c }) => c), stderrTail };
+        // No case does it alone: the batch together, once more on a fresh server, or it was the machine.
+        if (!this.target.exited && (await this.target.health(3_000)) === null) await this.restart();
+        const again = await this.runTogether(batch.map(({ c }) => c));
+        const twice = (await this.judgeServer()) ?? (again.stallProblem !== null ? { kind: 'no-answer' as const, detail: again.stallProblem } : null);
+        if (twice !== null) {
+          culprit = { ...this.failure(twice.kind, `${twice.detail} (twice; no single case of the batch of ${batch.length} does it alone)`, batch[0]!.c, batch[0]!.seed, batch[0]!.index), batch: batch.map(({ c }) => c), stderrTail };
+        } else {
+          this.options.log(`  not reproduced: neither any case alone nor the batch again (a loaded machine?)`);
+        }
       }
-      found.push(culprit);
+      if (culprit !== null) found.push(culprit);
       if (this.target.exited || (await this.target.health(3_000)) !== null) await this.restart();
     }
     for (const failure of found) {
@@ -295,6 +300,16 @@ export class Fuzzer {
       this.failures.push(failure);
     }
     return found;
+  }
+
+  /** Runs cases at once; a stalling one has the server's health checked while it stalls. */
+  private async runTogether(cases: Case[]): Promise<{ outcomes: Outcome[]; stallProblem: string | null }> {
+    let stallProblem: string | null = null;
+    const outcomes = await Promise.all(cases.map((c) => this.exec(c, async () => {
+      const problem = await this.target.health();
+      stallProblem ??= problem;
+    })));
+    return { outcomes, stallProblem };
   }
 
   private failure(kind: FailureKind, detail: string, c: Case, seed?: number, index?: number): Failure {

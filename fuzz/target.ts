@@ -220,7 +220,7 @@ export class Target {
   }
 
   /** Null when the server answers a plain GET on both listeners (HTTP/1.1 plain, HTTP/1.1 over TLS, HTTP/2 over TLS); else what failed. */
-  async health(timeoutMs = 5_000): Promise<string | null> {
+  async health(timeoutMs = 10_000): Promise<string | null> {
     if (this.exited) return 'server process exited';
     const results = await Promise.all([
       http1Get(this.ports.plain, this.healthPath, false, timeoutMs).then((r) => r === null ? null : `plain HTTP/1.1: ${r}`),
