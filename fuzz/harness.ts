@@ -360,6 +360,21 @@ export class Fuzzer {
       const joined = { ...best, writes: [Buffer.concat(best.writes)] };
       if (best.writes.length > 1 && await same(joined)) best = joined;
     }
+    if (best.writes.length === 1 && (best.transport === 'plain' || best.transport === 'tls-h1')) {
+      // Whole lines first (an HTTP/1 head is lines), then bytes.
+      const text = best.writes[0]!;
+      const lines: Buffer[] = [];
+      for (let at = 0; at < text.length;) {
+        const eol = text.indexOf(0x0a, at);
+        const end = eol < 0 ? text.length : eol + 1;
+        lines.push(text.subarray(at, end));
+        at = end;
+      }
+      if (lines.length > 1) {
+        const fewer = await ddmin(lines, async (ls) => same({ ...best, writes: [Buffer.concat(ls)] }));
+        best = { ...best, writes: [Buffer.concat(fewer)] };
+      }
+    }
     if (best.writes.length === 1) {
       const bytes = [...best.writes[0]!];
       const fewer = await ddmin(bytes, async (bs) => same({ ...best, writes: [Buffer.from(bs)] }));
