@@ -26,6 +26,18 @@ export interface Http2SessionLimits {
   readonly requestTimeoutMs: number;
 }
 
+/**
+ * A session without open streams is sent a PING after PROBE_AFTER_MS; one that does not answer
+ * within PROBE_WAIT_MS is closed. Why: after a connection error (a frame that breaks the
+ * protocol) Node's nghttp2 session sends GOAWAY and stops reading its socket but is never
+ * destroyed, so when the client then hangs up, nobody reads its FIN and the connection sits in
+ * CLOSE_WAIT until an idle timer (up to --keep-alive-timeout) ends it: a client could hold the
+ * server's descriptors long after leaving (fuzz corpus: h2-*-close-wait). Such a session never
+ * answers a PING; a live client must (RFC 9113 §6.7), whatever its flow-control windows.
+ */
+const PROBE_AFTER_MS = 500;
+const PROBE_WAIT_MS = 2_000;
+
 export class Http2Sessions {
   private readonly sessions = new Set<ServerHttp2Session>();
   private isClosing = false;
@@ -74,6 +86,32 @@ export class Http2Sessions {
       idleTimer.unref();
     };
     armIdle(limits.firstRequestTimeoutMs, 'HTTP/2 session sent no request within --headers-timeout');
+    let probeTimer: NodeJS.Timeout | null = null;
+    const probe = (): void => {
+      probeTimer = null;
+      if (session.closed || session.destroyed) return;
+      const deadline = setTimeout(() => {
+        if (session.destroyed) return;
+        LogEvents.clientError(this.log, { code: 'W2N_ERR_CLIENT_TIMEOUT', remoteAddr: session.socket?.remoteAddress, reason: 'HTTP/2 session did not answer a PING' });
+        session.destroy();
+      }, PROBE_WAIT_MS);
+      deadline.unref();
+      try {
+        session.ping((error) => {
+          clearTimeout(deadline);
+          if (error !== null && !session.destroyed) session.destroy();
+        });
+      } catch {
+        clearTimeout(deadline);
+        session.destroy();
+      }
+    };
+    const armProbe = (): void => {
+      if (probeTimer !== null) clearTimeout(probeTimer);
+      probeTimer = setTimeout(probe, PROBE_AFTER_MS);
+      probeTimer.unref();
+    };
+    armProbe();
     // Our SETTINGS must be acknowledged in time; a client that never does is not speaking HTTP/2.
     const settingsTimer = setTimeout(() => {
       if (session.closed || session.destroyed) return;
@@ -86,6 +124,10 @@ export class Http2Sessions {
 
     session.on('stream', (stream: ServerHttp2Stream) => {
       openStreams += 1;
+      if (probeTimer !== null) {
+        clearTimeout(probeTimer);
+        probeTimer = null;
+      }
       if (idleTimer !== null) {
         clearTimeout(idleTimer);
         idleTimer = null;
@@ -96,12 +138,14 @@ export class Http2Sessions {
         openStreams -= 1;
         if (openStreams === 0 && !session.closed && !session.destroyed) {
           armIdle(limits.idleTimeoutMs, 'HTTP/2 session idle for --keep-alive-timeout');
+          armProbe();
         }
       });
     });
     session.once('close', () => {
       clearTimeout(settingsTimer);
       if (idleTimer !== null) clearTimeout(idleTimer);
+      if (probeTimer !== null) clearTimeout(probeTimer);
       this.sessions.delete(session);
     });
   }
