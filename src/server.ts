@@ -32,6 +32,8 @@ import { prepareProfilerDir } from './web2py/folder.js';
 /** Bytes of request body in flight to one worker per request, and of response back. */
 const REQUEST_WINDOW_BYTES = 256 * 1024;
 const RESPONSE_WINDOW_BYTES = 1024 * 1024;
+/** A front handing over to a new one (SIGHUP) closes the connections still idle after this. */
+const HANDOVER_IDLE_MS = 2_000;
 /** How long workers get to exit after SHUTDOWN before they are killed. */
 const WORKER_STOP_TIMEOUT_MS = 5_000;
 
@@ -53,8 +55,8 @@ export interface RunningFront {
   metrics: Metrics;
   /**
    * Graceful stop: stop accepting, finish in-flight work, stop workers, flush logs. `handOver`:
-   * another front takes over (a reload), so open connections are not cut while idle: each is
-   * closed by its next answer, or when the keep-alive or graceful timeout ends.
+   * another front takes over (a reload), so connections are not cut the moment they are idle:
+   * each in use is closed by its next answer; those idle for HANDOVER_IDLE_MS are closed then.
    */
   stop(signal: string, handOver?: boolean): Promise<void>;
   /** Immediate stop: kill workers now. */
@@ -197,10 +199,17 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
       LogEvents.serverDraining(log, { signal, inFlight: activeResponses, gracefulTimeoutSeconds: config.gracefulTimeout });
       listeners.stopAccepting({ keepIdle: handOver });
       const deadline = Date.now() + config.gracefulTimeout * 1000;
+      if (handOver) {
+        // Connections in use close by the `Connection: close` of their next answer. Those still
+        // idle after HANDOVER_IDLE_MS have been idle since before the stop: closing them now
+        // races only with a client that sends on a long-idle connection at that very moment
+        // (as any idle close does), instead of keeping this front and its workers for them.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(HANDOVER_IDLE_MS, config.gracefulTimeout * 1000)));
+        isHandingOver = false;
+        listeners.closeIdle();
+      }
       await pool.settle(deadline);
       while (activeResponses > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
-      const idleDeadline = Math.min(deadline, Date.now() + config.keepAliveTimeout * 1000);
-      while (handOver && connectionLimit.open > 0 && Date.now() < idleDeadline) await new Promise((resolve) => setTimeout(resolve, 25));
       const unfinished = activeResponses;
       listeners.closeAll();
       await pool.stop(WORKER_STOP_TIMEOUT_MS);

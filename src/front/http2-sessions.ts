@@ -27,13 +27,15 @@ export interface Http2SessionLimits {
 }
 
 /**
- * A session without open streams is sent a PING after PROBE_AFTER_MS; one that does not answer
- * within PROBE_WAIT_MS is closed. Why: after a connection error (a frame that breaks the
+ * A session in which no stream opened or closed for PROBE_AFTER_MS is sent a PING (once per
+ * such quiet spell); one that does not answer within PROBE_WAIT_MS is closed. Why: after a connection error (a frame that breaks the
  * protocol) Node's nghttp2 session sends GOAWAY and stops reading its socket but is never
  * destroyed, so when the client then hangs up, nobody reads its FIN and the connection sits in
  * CLOSE_WAIT until an idle timer (up to --keep-alive-timeout) ends it: a client could hold the
- * server's descriptors long after leaving (fuzz corpus: h2-*-close-wait). Such a session never
- * answers a PING; a live client must (RFC 9113 §6.7), whatever its flow-control windows.
+ * server's descriptors long after leaving (fuzz corpus: h2-*-close-wait), also with a stream
+ * still open (a request body that will never come). Such a session never answers a PING; a
+ * live client must (RFC 9113 §6.7), whatever its flow-control windows. A busy session opens and
+ * closes streams, so it is not probed; a quiet live one answers one PING per quiet spell.
  */
 const PROBE_AFTER_MS = 500;
 const PROBE_WAIT_MS = 2_000;
@@ -106,9 +108,21 @@ export class Http2Sessions {
         session.destroy();
       }
     };
+    // Stream events only note the time (they are the hot path); the one timer looks at it.
+    let lastStreamEvent = Date.now();
+    const onProbeTimer = (): void => {
+      const quietMs = Date.now() - lastStreamEvent;
+      if (quietMs < PROBE_AFTER_MS) {
+        probeTimer = setTimeout(onProbeTimer, PROBE_AFTER_MS - quietMs);
+        probeTimer.unref();
+        return;
+      }
+      probe();
+    };
     const armProbe = (): void => {
-      if (probeTimer !== null) clearTimeout(probeTimer);
-      probeTimer = setTimeout(probe, PROBE_AFTER_MS);
+      lastStreamEvent = Date.now();
+      if (probeTimer !== null) return;
+      probeTimer = setTimeout(onProbeTimer, PROBE_AFTER_MS);
       probeTimer.unref();
     };
     armProbe();
@@ -124,10 +138,7 @@ export class Http2Sessions {
 
     session.on('stream', (stream: ServerHttp2Stream) => {
       openStreams += 1;
-      if (probeTimer !== null) {
-        clearTimeout(probeTimer);
-        probeTimer = null;
-      }
+      armProbe();
       if (idleTimer !== null) {
         clearTimeout(idleTimer);
         idleTimer = null;
@@ -136,9 +147,9 @@ export class Http2Sessions {
       stream.once('close', () => {
         if (requestTimer !== null) clearTimeout(requestTimer);
         openStreams -= 1;
+        armProbe();
         if (openStreams === 0 && !session.closed && !session.destroyed) {
           armIdle(limits.idleTimeoutMs, 'HTTP/2 session idle for --keep-alive-timeout');
-          armProbe();
         }
       });
     });
