@@ -23,6 +23,7 @@ import { ServerError } from '../errors/index.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import type { AppFailure, Exchange, ResponseHead, ResponseSink } from '../pool/exchange.js';
+import { isResponseGone } from './response-gone.js';
 
 const shortBodies: Record<number, string> = {
   500: 'Internal Server Error\n',
@@ -89,25 +90,45 @@ export class HttpResponseSink implements ResponseSink {
   }
 
   sendFile(path: string, offset: number, length: number, onOpened: (isOpen: boolean) => void): void {
-    if (length === 0) {
+    // The client left before the answer came (an HTTP/2 stream reset just after its HEADERS):
+    // the file is not opened, so no descriptor waits for a 'close' that was already emitted.
+    if (isResponseGone(this.res)) {
+      onOpened(false);
+      return;
+    }
+    // HEAD sends no body: the head (with the app's Content-Length) is the whole answer.
+    if (length === 0 || this.res.req.method === 'HEAD') {
       onOpened(true);
       if (this.commitHead()) this.guard(() => this.res.end());
       return;
     }
     const file = createReadStream(path, { start: offset, end: offset + length - 1, highWaterMark: 256 * 1024 });
+    // The worker keeps its descriptor until told, once, whether ours is open.
+    let isAnswered = false;
+    const answer = (isOpen: boolean): void => {
+      if (isAnswered) return;
+      isAnswered = true;
+      onOpened(isOpen);
+    };
+    // pipe() does not destroy its source when the response closes early: this does, open or not.
+    const closeFile = (): void => { file.destroy(); };
+    this.res.once('close', closeFile);
     file.once('open', () => {
-      onOpened(true);
-      if (!this.commitHead()) {
+      answer(true);
+      if (isResponseGone(this.res) || !this.commitHead()) {
         file.destroy();
         return;
       }
       file.pipe(this.res);
     });
     file.once('error', (cause) => {
-      if (file.pending) onOpened(false);
+      answer(false);
       this.fail({ error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: `file hand-off failed: ${cause.message}` }) });
     });
-    this.res.once('close', () => file.destroy());
+    file.once('close', () => {
+      answer(false);
+      this.res.off('close', closeFile);
+    });
   }
 
   fail(failure: AppFailure): void {

@@ -1,0 +1,19 @@
+/**
+ * @module Whether a response can still reach its client.
+ *
+ * HTTP/1: `res.destroyed` (set when the connection closed or the response was destroyed).
+ * HTTP/2 (Node's compatibility API): Http2ServerResponse has no `destroyed`, and its
+ * `writableFinished` is true on a stream the client reset (Node ends the stream's writable side
+ * when it closes it), so neither says whether the answer really went out. The stream itself
+ * does: `closed` once an RST_STREAM (sent or received) or the end of the answer closed it,
+ * `destroyed` once Node let go of it.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Http2Stream } from 'node:http2';
+
+/** True when nothing written to `res` can reach the client any more (reset, closed or cut). */
+export function isResponseGone(res: ServerResponse): boolean {
+  if (res.destroyed === true) return true;
+  const stream = (res as unknown as { stream?: Http2Stream }).stream;
+  return stream !== undefined && (stream.closed || stream.destroyed);
+}

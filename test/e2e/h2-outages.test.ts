@@ -1,0 +1,134 @@
+/**
+ * Outages one client can cause on its own (issue 11): HTTP/2 streams reset before or just after
+ * their HEADERS (descriptors and queue places that must come back), a rapid-reset burst
+ * (CVE-2023-44487), answers nobody reads (memory), bodies that never end, and the HTTP/2 preface
+ * sent to a plain HTTP/1 port. Each is measured from outside: the front's descriptors and RSS
+ * from /proc, and what the fixture apps saw; no test waits a fixed time.
+ */
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect as http2Connect, type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
+import { makeCertificate } from '../helpers/tls.js';
+import { FrameType, RawH2, rstFrame } from '../helpers/h2-frames.js';
+
+const apps = join(fixtures, 'apps');
+const certificate = makeCertificate();
+const ca = readFileSync(certificate.cert, 'utf8');
+const tlsArgs = ['-c', certificate.cert, '-k', certificate.key];
+const scratch = mkdtempSync(join(tmpdir(), 'w2n-h2-outages-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** A file big enough never to be answered from memory, and to be streamed in several reads. */
+const bigFile = join(scratch, 'big.bin');
+writeFileSync(bigFile, Buffer.alloc(4 * 1024 * 1024, 'x'));
+
+async function connect(port: number, settings: { initialWindowSize?: number } = {}): Promise<ClientHttp2Session> {
+  const session = http2Connect(`https://127.0.0.1:${port}`, { ca, servername: 'localhost', settings });
+  session.on('error', () => undefined);
+  await Promise.all([once(session, 'connect'), once(session, 'remoteSettings')]);
+  return session;
+}
+
+/** Descriptors the process holds now. */
+function descriptorCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Polls `read` until `done(value)` (or the deadline): a count settling, not a timed wait. */
+async function until<T>(read: () => T, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = read();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    value = read();
+  }
+  return value;
+}
+
+/**
+ * `count` requests on one raw connection, each reset by the client: half in the same write as
+ * their HEADERS (the server reads both at once), half as soon as the answer's HEADERS arrive.
+ * Resolves when every reset was sent; the connection is left open (its streams, not the whole
+ * connection, must give their descriptors back).
+ */
+async function resetStreams(connection: RawH2, method: string, path: string, count: number, batch = 50): Promise<void> {
+  let streamId = connection.nextStreamId;
+  for (let done = 0; done < count; done += batch) {
+    const answered: Promise<unknown>[] = [];
+    for (let i = 0; i < Math.min(batch, count - done); i += 1) {
+      const id = streamId;
+      streamId += 2;
+      if (i % 2 === 0) {
+        connection.write(Buffer.concat([connection.headers(id, method, path), rstFrame(id)]));
+        continue;
+      }
+      connection.write(connection.headers(id, method, path));
+      answered.push(connection.waitFor((f) => f.streamId === id && (f.type === FrameType.HEADERS || f.type === FrameType.RST_STREAM))
+        .then(() => connection.write(rstFrame(id))));
+    }
+    await Promise.all(answered);
+  }
+  connection.nextStreamId = streamId;
+}
+
+/** One whole request on `session`: status and body. */
+function h2(session: ClientHttp2Session, headers: OutgoingHttpHeaders): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request(headers);
+    let status = 0;
+    const chunks: Buffer[] = [];
+    stream.on('response', (received) => { status = Number(received[':status']); });
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', () => resolve({ status, body: Buffer.concat(chunks) }));
+    stream.on('error', reject);
+  });
+}
+
+describe('HTTP/2 streams reset by the client give back their file descriptors', () => {
+  let web2py: StartedServer;
+  let app: StartedServer;
+  const folder = join(scratch, 'web2py');
+
+  before(async () => {
+    cpSync(join(fixtures, 'web2py'), folder, { recursive: true });
+    cpSync(bigFile, join(folder, 'applications', 'welcome', 'static', 'big.bin'));
+    [web2py, app] = await Promise.all([
+      startServer(['-f', folder, '--static-offload', 'on', ...tlsArgs], { scheme: 'https' }),
+      startServer(['--app', 'suite:app', '-f', apps, '--threads', '8', ...tlsArgs], { scheme: 'https' }),
+    ]);
+  });
+  after(async () => {
+    await Promise.all([web2py?.stop(), app?.stop()]);
+  });
+
+  const cases: { name: string; server: () => StartedServer; method: string; path: string }[] = [
+    { name: 'a static file (--static-offload on)', server: () => web2py, method: 'GET', path: '/welcome/static/big.bin' },
+    { name: 'HEAD of a static file', server: () => web2py, method: 'HEAD', path: '/welcome/static/big.bin' },
+    { name: 'a wsgi.file_wrapper answer (sent from the file by the front)', server: () => app, method: 'GET', path: `/filewrap?path=${encodeURIComponent(bigFile)}` },
+    { name: 'HEAD of a wsgi.file_wrapper answer', server: () => app, method: 'HEAD', path: `/filewrap?path=${encodeURIComponent(bigFile)}` },
+  ];
+  for (const { name, server, method, path } of cases) {
+    test(`500 reset streams of ${name}: the front's descriptors return to their baseline`, async (t) => {
+      const pid = server().process.pid!;
+      const session = await connect(server().port);
+      const connection = await RawH2.open(server().port, ca);
+      // Warm-up: one whole answer (lazy descriptors are made), then the baseline with both connections open.
+      assert.equal((await h2(session, { ':method': method, ':path': path })).status, 200);
+      const baseline = descriptorCount(pid);
+      await resetStreams(connection, method, path, 500);
+      // The server still answers, and every file the resets opened is closed again.
+      assert.equal((await h2(session, { ':method': method, ':path': path })).status, 200);
+      const settled = await until(() => descriptorCount(pid), (count) => count <= baseline + 2);
+      connection.close();
+      session.close();
+      t.diagnostic(`descriptors: ${baseline} before, ${settled} after`);
+      assert.ok(settled <= baseline + 2, `descriptors: ${baseline} before, ${settled} after 500 reset streams`);
+    });
+  }
+});
