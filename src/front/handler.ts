@@ -123,7 +123,9 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     // One listener per response (this is the hot path): cancel if cut short, log, count.
     const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr);
     res.on('close', () => {
-      if (!res.writableFinished) exchange?.cancel();
+      // A no-op once the worker's whole answer came (the exchange is done then). Not decided by
+      // res.writableFinished: HTTP/2 reports it true on a stream the client reset.
+      exchange?.cancel();
       if (logLine !== null) accessLog!.write(logLine(res.statusCode));
       onResponseClosed.call(res);
     });

@@ -51,6 +51,17 @@ async function until<T>(read: () => T, done: (value: T) => boolean, timeoutMs = 
   return value;
 }
 
+/** As `until`, for a value read asynchronously. */
+async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = await read();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    value = await read();
+  }
+  return value;
+}
+
 /**
  * `count` requests on one raw connection, each reset by the client: half in the same write as
  * their HEADERS (the server reads both at once), half as soon as the answer's HEADERS arrive.
@@ -131,4 +142,48 @@ describe('HTTP/2 streams reset by the client give back their file descriptors', 
       assert.ok(settled <= baseline + 2, `descriptors: ${baseline} before, ${settled} after 500 reset streams`);
     });
   }
+});
+
+/** A gauge or counter of the front's /metrics (loopback), summed over its label sets. */
+async function metric(session: ClientHttp2Session, name: string): Promise<number> {
+  const answer = await h2(session, { ':path': '/metrics' });
+  let total = 0;
+  for (const line of answer.body.toString().split('\n')) {
+    const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`).exec(line);
+    if (match !== null) total += Number(match[1]);
+  }
+  return total;
+}
+
+describe('HTTP/2 streams reset by the client leave the queue', () => {
+  let server: StartedServer;
+
+  before(async () => {
+    // One request at a time, and a queue that would hold the reset ones for two minutes.
+    server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--worker-class', 'thread', '--threads', '1',
+      '--queue-timeout', '120', ...tlsArgs], { scheme: 'https' });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('40 queued requests reset by their client never reach Python; the next request runs at once', async () => {
+    const session = await connect(server.port);
+    const connection = await RawH2.open(server.port, ca);
+    await h2(session, { ':path': '/inflight/reset' });
+    // The one request the worker runs, then 40 behind it that the client resets once queued.
+    const running = h2(session, { ':path': '/inflight?s=1&tag=running' });
+    for (let i = 0; i < 40; i += 1) connection.write(connection.headers(1 + 2 * i, 'GET', `/inflight?s=1&tag=reset-${i}`));
+    assert.equal(await poll(() => metric(session, 'w2n_queue_length'), (queued) => queued >= 40), 40);
+    for (let i = 0; i < 40; i += 1) connection.write(rstFrame(1 + 2 * i));
+    // Without the cancel they would stay queued, then each run for a second.
+    assert.equal(await poll(() => metric(session, 'w2n_queue_length'), (queued) => queued === 0, 5_000), 0, 'the reset requests left the queue');
+    const normal = await h2(session, { ':path': '/inflight?s=0&tag=normal' });
+    assert.equal(normal.status, 200);
+    assert.equal((await running).status, 200);
+    const report = JSON.parse((await h2(session, { ':path': '/inflight/report' })).body.toString()) as { ran: string[] };
+    connection.close();
+    session.close();
+    assert.deepEqual(report.ran, ['running', 'normal']);
+  });
 });
