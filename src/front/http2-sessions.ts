@@ -9,6 +9,12 @@
  * - a session with no open stream is closed (GOAWAY) after `--keep-alive-timeout`;
  * - a stream whose request is not fully received within `--request-timeout` gets 408 (or a reset
  *   if its answer has started), as llhttp's request timeout does on HTTP/1.1.
+ * - a client that resets many streams before their answers (rapid reset, CVE-2023-44487: each
+ *   reset frees its place under SETTINGS_MAX_CONCURRENT_STREAMS at once, so the client can make
+ *   the front start, queue and cancel requests without limit) gets GOAWAY ENHANCE_YOUR_CALM and
+ *   its connection is closed: more than RESET_BURST resets at once, or more than
+ *   RESET_RATE_PER_S a second on average after that. A browser cancelling a page's requests
+ *   resets at most SETTINGS_MAX_CONCURRENT_STREAMS at once.
  * At a graceful stop each session gets GOAWAY (`session.close()`): the streams it already took
  * finish, new ones are refused, and the connection closes when the last one ends; `server.close()`
  * alone would wait for clients to hang up.
@@ -24,6 +30,26 @@ export interface Http2SessionLimits {
   readonly idleTimeoutMs: number;
   /** Time to receive a whole request, body included; 0 = none (`--request-timeout`). */
   readonly requestTimeoutMs: number;
+}
+
+/** Streams a client may reset in a row (twice the default --http2-max-streams), then ... */
+const RESET_BURST = 200;
+/** ... on average per second (a token bucket refilled at this rate). */
+const RESET_RATE_PER_S = 100;
+
+/** The resets a session may still make: RESET_BURST, refilled at RESET_RATE_PER_S. */
+class ResetAllowance {
+  private tokens = RESET_BURST;
+  private refilledAt = performance.now();
+
+  /** Counts one reset; false once the client went past its allowance. */
+  spend(): boolean {
+    const now = performance.now();
+    this.tokens = Math.min(RESET_BURST, this.tokens + ((now - this.refilledAt) / 1000) * RESET_RATE_PER_S);
+    this.refilledAt = now;
+    this.tokens -= 1;
+    return this.tokens >= 0;
+  }
 }
 
 export class Http2Sessions {
@@ -84,6 +110,7 @@ export class Http2Sessions {
     settingsTimer.unref();
     session.once('localSettings', () => clearTimeout(settingsTimer));
 
+    const resets = new ResetAllowance();
     session.on('stream', (stream: ServerHttp2Stream) => {
       openStreams += 1;
       if (idleTimer !== null) {
@@ -94,6 +121,10 @@ export class Http2Sessions {
       stream.once('close', () => {
         if (requestTimer !== null) clearTimeout(requestTimer);
         openStreams -= 1;
+        if (stream.rstCode !== constants.NGHTTP2_NO_ERROR && !resets.spend() && !session.destroyed) {
+          this.closeFlooding(session, `more than ${RESET_BURST} streams reset at once or ${RESET_RATE_PER_S} a second (rapid reset)`);
+          return;
+        }
         if (openStreams === 0 && !session.closed && !session.destroyed) {
           armIdle(limits.idleTimeoutMs, 'HTTP/2 session idle for --keep-alive-timeout');
         }
@@ -104,6 +135,13 @@ export class Http2Sessions {
       if (idleTimer !== null) clearTimeout(idleTimer);
       this.sessions.delete(session);
     });
+  }
+
+  /** GOAWAY ENHANCE_YOUR_CALM, then the connection is closed: its streams are cut, their requests cancelled. */
+  private closeFlooding(session: ServerHttp2Session, reason: string): void {
+    LogEvents.clientFlood(this.log, { code: 'W2N_ERR_CLIENT_FLOOD', remoteAddr: session.socket?.remoteAddress, reason });
+    session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    session.destroy();
   }
 
   /** 408 (or a reset once the answer started) for a request body still arriving after the deadline. */

@@ -128,15 +128,17 @@ describe('HTTP/2 streams reset by the client give back their file descriptors', 
     test(`500 reset streams of ${name}: the front's descriptors return to their baseline`, async (t) => {
       const pid = server().process.pid!;
       const session = await connect(server().port);
-      const connection = await RawH2.open(server().port, ca);
-      // Warm-up: one whole answer (lazy descriptors are made), then the baseline with both connections open.
+      // Five connections of 100 resets each (one would reach the rapid-reset limit); all stay open.
+      const connections = await Promise.all(Array.from({ length: 5 }, () => RawH2.open(server().port, ca)));
+      // Warm-up: one whole answer (lazy descriptors are made), then the baseline with every connection open.
       assert.equal((await h2(session, { ':method': method, ':path': path })).status, 200);
       const baseline = descriptorCount(pid);
-      await resetStreams(connection, method, path, 500);
+      for (const connection of connections) await resetStreams(connection, method, path, 100);
       // The server still answers, and every file the resets opened is closed again.
       assert.equal((await h2(session, { ':method': method, ':path': path })).status, 200);
       const settled = await until(() => descriptorCount(pid), (count) => count <= baseline + 2);
-      connection.close();
+      assert.ok(connections.every((connection) => !connection.closed), 'no connection was closed');
+      for (const connection of connections) connection.close();
       session.close();
       t.diagnostic(`descriptors: ${baseline} before, ${settled} after`);
       assert.ok(settled <= baseline + 2, `descriptors: ${baseline} before, ${settled} after 500 reset streams`);
@@ -185,5 +187,42 @@ describe('HTTP/2 streams reset by the client leave the queue', () => {
     connection.close();
     session.close();
     assert.deepEqual(report.ran, ['running', 'normal']);
+  });
+});
+
+describe('rapid reset (CVE-2023-44487): HEADERS then RST_STREAM, over and over', () => {
+  let server: StartedServer;
+
+  before(async () => {
+    server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--threads', '4', ...tlsArgs], { scheme: 'https' });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('the connection gets GOAWAY ENHANCE_YOUR_CALM and is closed; few of its requests reach Python; others are answered', async (t) => {
+    const session = await connect(server.port);
+    await h2(session, { ':path': '/inflight/reset' });
+    const connection = await RawH2.open(server.port, ca);
+    const bursts = 5_000;
+    let sent = 0;
+    for (let id = 1; sent < bursts && !connection.closed; sent += 100) {
+      const frames: Buffer[] = [];
+      for (let i = 0; i < 100; i += 1, id += 2) frames.push(connection.headers(id, 'GET', `/inflight?s=0&tag=r`), rstFrame(id));
+      connection.write(Buffer.concat(frames));
+      // Let the server read between writes, as a network would.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const goaway = await connection.waitFor((f) => f.type === FrameType.GOAWAY);
+    const report = async (): Promise<string[]> => (JSON.parse((await h2(session, { ':path': '/inflight/report' })).body.toString()) as { ran: string[] }).ran;
+    t.diagnostic(`sent ${sent} reset streams; GOAWAY code ${goaway?.payload.readUInt32BE(4)}; ${(await report()).length} of them ran in Python`);
+    assert.ok(goaway !== null, 'GOAWAY received');
+    assert.equal(goaway.payload.readUInt32BE(4), 0xb, 'ENHANCE_YOUR_CALM');
+    await connection.whenClosed;
+    const normal = await h2(session, { ':path': '/inflight?s=0&tag=normal' });
+    const ran = await report();
+    session.close();
+    assert.ok(ran.length < 1_000, `${ran.length} of the reset requests ran`);
+    assert.equal(normal.status, 200);
   });
 });
