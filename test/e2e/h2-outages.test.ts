@@ -14,7 +14,9 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
 import { makeCertificate } from '../helpers/tls.js';
-import { FrameType, RawH2, rstFrame } from '../helpers/h2-frames.js';
+import { Flag, frame, FrameType, PREFACE, RawH2, requestBlock, rstFrame, settingsFrame } from '../helpers/h2-frames.js';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 
 const apps = join(fixtures, 'apps');
 const certificate = makeCertificate();
@@ -32,6 +34,12 @@ async function connect(port: number, settings: { initialWindowSize?: number } = 
   session.on('error', () => undefined);
   await Promise.all([once(session, 'connect'), once(session, 'remoteSettings')]);
   return session;
+}
+
+/** Resident memory of process `pid`, from /proc (bytes). */
+function rssBytes(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match![1]) * 1024;
 }
 
 /** Descriptors the process holds now. */
@@ -225,4 +233,84 @@ describe('rapid reset (CVE-2023-44487): HEADERS then RST_STREAM, over and over',
     assert.ok(ran.length < 1_000, `${ran.length} of the reset requests ran`);
     assert.equal(normal.status, 200);
   });
+});
+
+/** Everything a raw TCP or TLS connection receives until the server closes it (or `timeoutMs`). */
+function exchangeBytes(socket: Socket | TLSSocket, bytes: Buffer, timeoutMs = 5_000): Promise<{ response: string; closedByServer: boolean }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => socket.destroy(), timeoutMs);
+    let closedByServer = false;
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => { closedByServer = true; });
+    socket.on('error', () => { closedByServer = true; });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ response: Buffer.concat(chunks).toString('latin1'), closedByServer });
+    });
+    socket.write(bytes);
+  });
+}
+
+describe('HTTP/2 bytes where HTTP/1.1 is spoken, and floods of HTTP/2 control frames', () => {
+  let plain: StartedServer;
+  let tls: StartedServer;
+
+  before(async () => {
+    [plain, tls] = await Promise.all([
+      startServer(['--app', 'suite:app', '-f', apps, '--processes', '1']),
+      startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', ...tlsArgs], { scheme: 'https' }),
+    ]);
+  });
+  after(async () => {
+    await Promise.all([plain?.stop(), tls?.stop()]);
+  });
+
+  test('the HTTP/2 preface on a plain HTTP/1.1 port gets 400 and a close (no h2c); the server answers the next client', async () => {
+    const socket = netConnect({ host: '127.0.0.1', port: plain.port });
+    await once(socket, 'connect');
+    const answer = await exchangeBytes(socket, Buffer.concat([PREFACE, settingsFrame()]));
+    assert.match(answer.response, /^HTTP\/1\.1 400 /);
+    assert.ok(answer.closedByServer);
+    const next = netConnect({ host: '127.0.0.1', port: plain.port });
+    await once(next, 'connect');
+    assert.match((await exchangeBytes(next, Buffer.from('GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))).response, /^HTTP\/1\.1 200 /);
+  });
+
+  test('the HTTP/2 preface on a TLS connection that chose http/1.1 gets 400 and a close', async () => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: tls.port, ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] });
+    await once(socket, 'secureConnect');
+    const answer = await exchangeBytes(socket, Buffer.concat([PREFACE, settingsFrame()]));
+    assert.match(answer.response, /^HTTP\/1\.1 400 /);
+    assert.ok(answer.closedByServer);
+  });
+
+  const floods: { name: string; frames: (connection: RawH2) => Buffer }[] = [
+    { name: '100,000 PINGs', frames: () => Buffer.concat(Array.from({ length: 100_000 }, () => frame(FrameType.PING, 0, 0, Buffer.alloc(8)))) },
+    { name: '100,000 empty SETTINGS', frames: () => Buffer.concat(Array.from({ length: 100_000 }, () => settingsFrame())) },
+    {
+      name: 'HEADERS then 100,000 empty CONTINUATION frames (CVE-2024-27983 style)',
+      frames: () => Buffer.concat([frame(FrameType.HEADERS, Flag.END_STREAM, 1, requestBlock('GET', '/hello')),
+        ...Array.from({ length: 100_000 }, () => frame(FrameType.CONTINUATION, 0, 1))]),
+    },
+    {
+      name: '10,000 requests after the client\'s own GOAWAY',
+      frames: (c) => Buffer.concat([frame(FrameType.GOAWAY, 0, 0, Buffer.alloc(8)), ...Array.from({ length: 10_000 }, (_, i) => c.headers(1 + 2 * i, 'GET', '/hello'))]),
+    },
+  ];
+  for (const { name, frames } of floods) {
+    test(`${name}: the server closes the connection, its memory stays put, and it answers others`, async (t) => {
+      const rssBefore = rssBytes(tls.process.pid!);
+      const connection = await RawH2.open(tls.port, ca);
+      connection.write(frames(connection));
+      const session = await connect(tls.port);
+      const answer = await h2(session, { ':path': '/hello' });
+      session.close();
+      await connection.whenClosed;
+      const growth = rssBytes(tls.process.pid!) - rssBefore;
+      t.diagnostic(`front RSS growth ${(growth / 1e6).toFixed(1)} MB`);
+      assert.equal(answer.status, 200);
+      assert.ok(growth < 100e6, `RSS grew ${growth} bytes`);
+    });
+  }
 });
