@@ -16,6 +16,7 @@ import { fixtures, startServer, type StartedServer } from '../helpers/server.js'
 import { makeCertificate } from '../helpers/tls.js';
 import { Flag, frame, FrameType, PREFACE, RawH2, requestBlock, rstFrame, settingsFrame } from '../helpers/h2-frames.js';
 import { connect as netConnect, type Socket } from 'node:net';
+import { get as httpGet } from 'node:http';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 
 const apps = join(fixtures, 'apps');
@@ -313,4 +314,131 @@ describe('HTTP/2 bytes where HTTP/1.1 is spoken, and floods of HTTP/2 control fr
       assert.ok(growth < 100e6, `RSS grew ${growth} bytes`);
     });
   }
+});
+
+/** Requests queued or inside the application, from a metrics text. */
+function busyIn(text: string): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const match = /^w2n_(?:requests_in_app|queue_length) (\S+)$/.exec(line);
+    if (match !== null) total += Number(match[1]);
+  }
+  return total;
+}
+
+/** /metrics over plain HTTP/1.1. */
+function metricsText(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    httpGet({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+/**
+ * Reads the front's RSS until the attack has run its course: nothing queued or in the
+ * application, and the RSS no higher than at the read before (it only grows while answers or
+ * bodies pile up). Returns the growth over `before`.
+ */
+async function settledGrowth(server: StartedServer, before: number): Promise<number> {
+  let last = -1;
+  const session = server.url('/').startsWith('https') ? await connect(server.port) : null;
+  const readMetrics = session === null
+    ? () => metricsText(server.port)
+    : async () => (await h2(session, { ':path': '/metrics' })).body.toString();
+  try {
+    return await poll(async () => {
+      const busy = busyIn(await readMetrics());
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const rss = rssBytes(server.process.pid!);
+      const isSettled = busy === 0 && rss <= last + 512 * 1024;
+      last = rss;
+      return isSettled ? rss - before : -1;
+    }, (growth) => growth >= 0, 60_000);
+  } finally {
+    session?.close();
+  }
+}
+
+describe('memory one client can make the front hold', () => {
+  let server: StartedServer;
+
+  before(async () => {
+    server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '2', '--threads', '16', '--max-connections', '5000', ...tlsArgs],
+      { scheme: 'https' });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('HTTP/1.1: pipelined requests for whole answers on connections that never read', { todo: 'bounded in the next commit' }, async (t) => {
+    const before = rssBytes(server.process.pid!);
+    const sockets: TLSSocket[] = [];
+    const request = 'GET /framing/list?n=262144&parts=1 HTTP/1.1\r\nHost: x\r\n\r\n';
+    for (let i = 0; i < 4; i += 1) {
+      const socket = tlsConnect({ host: '127.0.0.1', port: server.port, ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] });
+      await once(socket, 'secureConnect');
+      socket.pause();
+      socket.write(request.repeat(500));
+      sockets.push(socket);
+    }
+    const growth = await settledGrowth(server, before);
+    for (const socket of sockets) socket.destroy();
+    t.diagnostic(`2,000 pipelined 256 KiB answers unread: front RSS +${(growth / 1e6).toFixed(0)} MB`);
+    assert.ok(growth < 100e6, `RSS grew ${(growth / 1e6).toFixed(0)} MB`);
+  });
+
+  test('HTTP/2: big answers on many streams of sessions whose window is 0 (no WINDOW_UPDATE ever)', { todo: 'bounded in a next commit' }, async (t) => {
+    const before = rssBytes(server.process.pid!);
+    const sessions: ClientHttp2Session[] = [];
+    const answered: Promise<unknown>[] = [];
+    const statuses = new Map<unknown, number>();
+    for (let i = 0; i < 10; i += 1) {
+      const session = await connect(server.port, { initialWindowSize: 0 });
+      for (let s = 0; s < 100; s += 1) {
+        const stream = session.request({ ':path': '/framing/list?n=262144&parts=1' });
+        stream.on('error', () => undefined);
+        answered.push(once(stream, 'response').then(([h]) => { statuses.set(h[':status'], (statuses.get(h[':status']) ?? 0) + 1); }));
+      }
+      sessions.push(session);
+    }
+    // HEADERS are not flow-controlled: every answer has started when they are all in.
+    await Promise.all(answered);
+    const growth = await settledGrowth(server, before);
+    for (const session of sessions) session.destroy();
+    t.diagnostic(JSON.stringify([...statuses]));
+    t.diagnostic(`1,000 streams of 256 KiB whole answers, window 0: front RSS +${(growth / 1e6).toFixed(0)} MB`);
+    assert.ok(growth < 100e6, `RSS grew ${(growth / 1e6).toFixed(0)} MB`);
+  });
+
+  test('chunked uploads (--chunked-input spool) that never finish, each under --body-buffer-size', async (t) => {
+    // Plain HTTP, a few connections with big bodies: the front's memory is the bodies, not TLS.
+    const plain = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--chunked-input', 'spool',
+      '--body-buffer-size', '16m', '--max-body', '64m']);
+    try {
+      const before = rssBytes(plain.process.pid!);
+      const sockets: Socket[] = [];
+      const chunk = Buffer.alloc(1024 * 1024, 'u');
+      const piece = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]);
+      const written: Promise<unknown>[] = [];
+      for (let i = 0; i < 20; i += 1) {
+        const socket = netConnect({ host: '127.0.0.1', port: plain.port });
+        socket.on('error', () => undefined);
+        await once(socket, 'connect');
+        // 15 MiB each, no last chunk: under --body-buffer-size, so without a total cap all of it stays in memory.
+        const head = Buffer.from('POST /sized HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
+        written.push(new Promise((resolve) => socket.write(Buffer.concat([head, ...Array.from({ length: 15 }, () => piece)]), resolve)));
+        sockets.push(socket);
+      }
+      await Promise.all(written);
+      const growth = await settledGrowth(plain, before);
+      for (const socket of sockets) socket.destroy();
+      t.diagnostic(`20 unfinished chunked uploads of 15 MiB: front RSS +${(growth / 1e6).toFixed(0)} MB`);
+      assert.ok(growth < 100e6, `RSS grew ${(growth / 1e6).toFixed(0)} MB`);
+    } finally {
+      await plain.stop();
+    }
+  });
 });
