@@ -22,6 +22,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { ClientRejections } from './client-errors.js';
 import { checkRequestHead, type HeadLimits } from './request-checks.js';
 import type { RequestBodies } from './request-body.js';
+import { whenConnectionFree } from './answer-gate.js';
 
 export interface RequestDispatcher {
   dispatch(exchange: Exchange): void;
@@ -116,9 +117,11 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     const label = { method: req.method ?? 'GET', path: environ.pathInfo };
     let exchange: Exchange | null = null;
     const start = (pairs: string[], body: Readable | null): void => {
-      exchange = new Exchange(encodeStrings(pairs), body, sink, label);
-      sink.exchange = exchange;
-      pool.dispatch(exchange);
+      const started = new Exchange(encodeStrings(pairs), body, sink, label);
+      exchange = started;
+      sink.exchange = started;
+      // A pipelined HTTP/1.1 request waits until the answers before it are written out.
+      whenConnectionFree(res, () => pool.dispatch(started));
     };
     // One listener per response (this is the hot path): cancel if cut short, log, count.
     const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr);
