@@ -23,6 +23,7 @@ import type { ClientRejections } from './client-errors.js';
 import { checkRequestHead, type HeadLimits } from './request-checks.js';
 import type { RequestBodies } from './request-body.js';
 import { whenConnectionFree } from './answer-gate.js';
+import { isResponseGone } from './response-gone.js';
 
 export interface RequestDispatcher {
   dispatch(exchange: Exchange): void;
@@ -65,6 +66,8 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     const socket = req.socket;
     // Requests Node parsed behind a refused one on the same connection reach nothing.
     if (rejections.isClosing(socket)) return;
+    // An HTTP/2 stream refused or reset before its request got here has nobody to answer.
+    if (isResponseGone(res)) return;
     onResponseOpened();
     if (options.isDraining()) res.shouldKeepAlive = false;
     const target = req.url ?? '/';
