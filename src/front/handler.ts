@@ -23,7 +23,7 @@ import type { ClientRejections } from './client-errors.js';
 import { checkRequestHead, type HeadLimits } from './request-checks.js';
 import type { RequestBodies } from './request-body.js';
 import { whenConnectionFree } from './answer-gate.js';
-import { isResponseGone } from './response-gone.js';
+import { isAnswerComplete, isResponseGone } from './response-gone.js';
 
 export interface RequestDispatcher {
   dispatch(exchange: Exchange): void;
@@ -129,9 +129,8 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     // One listener per response (this is the hot path): cancel if cut short, log, count.
     const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr);
     res.on('close', () => {
-      // A no-op once the worker's whole answer came (the exchange is done then). Not decided by
-      // res.writableFinished: HTTP/2 reports it true on a stream the client reset.
-      exchange?.cancel();
+      // Not res.writableFinished alone: HTTP/2 reports it true on a stream the client reset.
+      if (!isAnswerComplete(res)) exchange?.cancel();
       if (logLine !== null) accessLog!.write(logLine(res.statusCode));
       onResponseClosed.call(res);
     });

@@ -17,3 +17,13 @@ export function isResponseGone(res: ServerResponse): boolean {
   const stream = (res as unknown as { stream?: Http2Stream }).stream;
   return stream !== undefined && (stream.closed || stream.destroyed);
 }
+
+/**
+ * True when the answer was all handed over: `writableFinished`, except on an HTTP/2 stream that
+ * was reset (Node reports it finished then too; a stream that ended normally has rstCode 0).
+ */
+export function isAnswerComplete(res: ServerResponse): boolean {
+  if (!res.writableFinished) return false;
+  const stream = (res as unknown as { stream?: Http2Stream }).stream;
+  return stream === undefined || stream.rstCode === undefined || stream.rstCode === 0;
+}
