@@ -139,6 +139,10 @@ export const errorTable = {
     message: 'cannot spool a request body in {folder}: {reason}', httpStatus: 500, logLevel: 'error',
     remedy: 'Free space in --spool-dir (or point it at a larger file system), or raise --body-buffer-size.',
   },
+  W2N_ERR_CLIENT_FLOOD: {
+    message: 'client flood: {reason}', logLevel: 'info',
+    remedy: 'A client sent more control traffic than any real one does (an attack such as HTTP/2 rapid reset); its connection was closed. Nothing to do unless a legitimate client is named: then tell its authors.',
+  },
 
   // --- the application's fault: 500, the worker carries on
   W2N_ERR_APP_EXCEPTION: {

@@ -8,7 +8,10 @@
  * keeps it, so no file is left behind whatever ends the request (completion, client abort,
  * worker crash, 413, server stop, even SIGKILL of the front), and closing the descriptor frees
  * the space. Memory stays bounded for any size: the source is paused while writes are behind,
- * and the body goes to the worker as a file stream that the channel's credits pause.
+ * and the body goes to the worker as a file stream that the channel's credits pause. It stays
+ * bounded for any number of bodies too: past SPOOL_MEMORY_TOTAL_BYTES held in memory by all of
+ * them together, a body goes to a temp file at once, however short (otherwise 300 clients each
+ * sending just under --body-buffer-size and never finishing would hold 300 times it).
  */
 import { randomBytes } from 'node:crypto';
 import { openSync, closeSync, unlinkSync } from 'node:fs';
@@ -40,6 +43,11 @@ const FILE_PREFIX = 'w2n-body-';
 /** Chunks smaller than this are copied together into blocks of BLOCK_BYTES. */
 const SMALL_CHUNK_BYTES = 16 * 1024;
 const BLOCK_BYTES = 64 * 1024;
+/** Memory all spooled bodies may hold together; past it, bodies are spooled to disk. */
+export const SPOOL_MEMORY_TOTAL_BYTES = 32 * 1024 * 1024;
+
+/** Bytes of spooled bodies in memory now, across all requests. */
+let memoryHeldBytes = 0;
 
 /** Reads `source` to its end (or until it is too large, aborts, or the disk fails). */
 export function spoolBody(source: Readable, limits: SpoolLimits): Promise<SpoolOutcome> {
@@ -72,6 +80,8 @@ export class SpooledBody {
     readonly size: number,
     private chunks: Buffer[],
     private readonly file: FileHandle | null,
+    /** Of the memory total (SPOOL_MEMORY_TOTAL_BYTES), given back at dispose(). */
+    private heldBytes = 0,
   ) {}
 
   get isOnDisk(): boolean {
@@ -97,6 +107,8 @@ export class SpooledBody {
     if (this.isDisposed) return;
     this.isDisposed = true;
     this.chunks = [];
+    memoryHeldBytes -= this.heldBytes;
+    this.heldBytes = 0;
     if (this.streamed !== null) this.streamed.destroy();
     else if (this.file !== null) closeQuietly(this.file);
   }
@@ -156,6 +168,8 @@ class Spooler {
   private isWriting = false;
   private hasEnded = false;
   private isSettled = false;
+  /** Bytes of this body counted in memoryHeldBytes (the memory phase's). */
+  private heldBytes = 0;
 
   constructor(
     private readonly source: Readable,
@@ -180,7 +194,9 @@ class Spooler {
     this.size += chunk.length;
     this.chunks.push(chunk);
     if (this.phase === 'memory') {
-      if (this.size > this.limits.memoryBytes) void this.openFile();
+      this.heldBytes += chunk.length;
+      memoryHeldBytes += chunk.length;
+      if (this.size > this.limits.memoryBytes || memoryHeldBytes > SPOOL_MEMORY_TOTAL_BYTES) void this.openFile();
       return;
     }
     if (this.chunks.bytes >= WRITE_HIGH_WATER_BYTES) this.source.pause();
@@ -189,7 +205,12 @@ class Spooler {
 
   private readonly onEnd = (): void => {
     this.hasEnded = true;
-    if (this.phase === 'memory') this.settle({ kind: 'complete', body: new SpooledBody(this.size, this.chunks.take(), null) });
+    if (this.phase === 'memory') {
+      // The body takes over this spool's share of the memory total.
+      const held = this.heldBytes;
+      this.heldBytes = 0;
+      this.settle({ kind: 'complete', body: new SpooledBody(this.size, this.chunks.take(), null, held) });
+    }
     else if (this.phase === 'file' && !this.isWriting) void this.writePending();
   };
 
@@ -204,6 +225,8 @@ class Spooler {
 
   private async openFile(): Promise<void> {
     this.phase = 'opening';
+    // Its chunks are written out next: they no longer count against the memory total.
+    this.releaseHeld();
     this.source.pause();
     const path = join(this.limits.dir, `${FILE_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
     let file: FileHandle;
@@ -256,9 +279,15 @@ class Spooler {
     }
   }
 
+  private releaseHeld(): void {
+    memoryHeldBytes -= this.heldBytes;
+    this.heldBytes = 0;
+  }
+
   private settle(outcome: SpoolOutcome): void {
     if (this.isSettled) return;
     this.isSettled = true;
+    this.releaseHeld();
     this.source.off('data', this.onData);
     this.source.off('end', this.onEnd);
     this.source.off('aborted', this.onAbort);

@@ -24,6 +24,8 @@ import type { Metrics } from '../observability/metrics.js';
 import type { ClientRejections } from './client-errors.js';
 import { checkHttpVersion, checkRequestHead, type HeadLimits } from './request-checks.js';
 import type { RequestBodies } from './request-body.js';
+import { whenConnectionFree } from './answer-gate.js';
+import { isAnswerComplete, isResponseGone } from './response-gone.js';
 
 export interface RequestDispatcher {
   dispatch(exchange: Exchange): void;
@@ -67,6 +69,8 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     const socket = req.socket;
     // Requests Node parsed behind a refused one on the same connection reach nothing.
     if (rejections.isClosing(socket)) return;
+    // An HTTP/2 stream refused or reset before its request got here has nobody to answer.
+    if (isResponseGone(res)) return;
     onResponseOpened();
     if (options.isDraining()) res.shouldKeepAlive = false;
     const target = req.url ?? '/';
@@ -124,9 +128,11 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     const label = { method: req.method ?? 'GET', path: environ.pathInfo };
     let exchange: Exchange | null = null;
     const start = (pairs: string[], body: Readable | null): void => {
-      exchange = new Exchange(encodeStrings(pairs), body, sink, label);
-      sink.exchange = exchange;
-      pool.dispatch(exchange);
+      const started = new Exchange(encodeStrings(pairs), body, sink, label);
+      exchange = started;
+      sink.exchange = started;
+      // A pipelined HTTP/1.1 request waits until the answers before it are written out.
+      whenConnectionFree(res, () => pool.dispatch(started));
     };
     // One listener per response (this is the hot path): cancel if cut short, log, count.
     const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr);
@@ -134,7 +140,8 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       // Behind the guard, without a closure more on the hot path.
       try {
         onResponseClosed.call(res);
-        if (!res.writableFinished) exchange?.cancel();
+        // Not res.writableFinished alone: HTTP/2 reports it true on a stream the client reset.
+        if (!isAnswerComplete(res)) exchange?.cancel();
         if (logLine !== null) accessLog!.write(logLine(res.statusCode));
       } catch (error: unknown) {
         guard.caught('response.close', error, ignore);

@@ -9,6 +9,12 @@
  * - a session with no open stream is closed (GOAWAY) after `--keep-alive-timeout`;
  * - a stream whose request is not fully received within `--request-timeout` gets 408 (or a reset
  *   if its answer has started), as llhttp's request timeout does on HTTP/1.1.
+ * - a client that resets many streams before their answers (rapid reset, CVE-2023-44487: each
+ *   reset frees its place under SETTINGS_MAX_CONCURRENT_STREAMS at once, so the client can make
+ *   the front start, queue and cancel requests without limit) gets GOAWAY ENHANCE_YOUR_CALM and
+ *   its connection is closed: more than RESET_BURST resets at once, or more than
+ *   RESET_RATE_PER_S a second on average after that. A browser cancelling a page's requests
+ *   resets at most SETTINGS_MAX_CONCURRENT_STREAMS at once.
  * At a graceful stop each session gets GOAWAY (`session.close()`): the streams it already took
  * finish, new ones are refused, and the connection closes when the last one ends; `server.close()`
  * alone would wait for clients to hang up.
@@ -28,8 +34,8 @@ export interface Http2SessionLimits {
 
 /**
  * A session in which no stream opened or closed for PROBE_AFTER_MS is sent a PING (once per
- * such quiet spell); one that does not answer within PROBE_WAIT_MS is closed. Why: after a connection error (a frame that breaks the
- * protocol) Node's nghttp2 session sends GOAWAY and stops reading its socket but is never
+ * such quiet spell); one that does not answer within PROBE_WAIT_MS is closed. Why: after a
+ * connection error (a frame that breaks the protocol) Node's nghttp2 session sends GOAWAY and stops reading its socket but is never
  * destroyed, so when the client then hangs up, nobody reads its FIN and the connection sits in
  * CLOSE_WAIT until an idle timer (up to --keep-alive-timeout) ends it: a client could hold the
  * server's descriptors long after leaving (fuzz corpus: h2-*-close-wait), also with a stream
@@ -39,6 +45,26 @@ export interface Http2SessionLimits {
  */
 const PROBE_AFTER_MS = 500;
 const PROBE_WAIT_MS = 2_000;
+
+/** Streams a client may reset in a row (twice the default --http2-max-streams), then ... */
+const RESET_BURST = 200;
+/** ... on average per second (a token bucket refilled at this rate). */
+const RESET_RATE_PER_S = 100;
+
+/** The resets a session may still make: RESET_BURST, refilled at RESET_RATE_PER_S. */
+class ResetAllowance {
+  private tokens = RESET_BURST;
+  private refilledAt = performance.now();
+
+  /** Counts one reset; false once the client went past its allowance. */
+  spend(): boolean {
+    const now = performance.now();
+    this.tokens = Math.min(RESET_BURST, this.tokens + ((now - this.refilledAt) / 1000) * RESET_RATE_PER_S);
+    this.refilledAt = now;
+    this.tokens -= 1;
+    return this.tokens >= 0;
+  }
+}
 
 export class Http2Sessions {
   private readonly sessions = new Set<ServerHttp2Session>();
@@ -136,6 +162,7 @@ export class Http2Sessions {
     settingsTimer.unref();
     session.once('localSettings', () => clearTimeout(settingsTimer));
 
+    const resets = new ResetAllowance();
     session.on('stream', (stream: ServerHttp2Stream) => {
       openStreams += 1;
       armProbe();
@@ -148,6 +175,10 @@ export class Http2Sessions {
         if (requestTimer !== null) clearTimeout(requestTimer);
         openStreams -= 1;
         armProbe();
+        if (stream.rstCode !== constants.NGHTTP2_NO_ERROR && !resets.spend() && !session.destroyed) {
+          this.closeFlooding(session, `more than ${RESET_BURST} streams reset at once or ${RESET_RATE_PER_S} a second (rapid reset)`);
+          return;
+        }
         if (openStreams === 0 && !session.closed && !session.destroyed) {
           armIdle(limits.idleTimeoutMs, 'HTTP/2 session idle for --keep-alive-timeout');
         }
@@ -159,6 +190,13 @@ export class Http2Sessions {
       if (probeTimer !== null) clearTimeout(probeTimer);
       this.sessions.delete(session);
     });
+  }
+
+  /** GOAWAY ENHANCE_YOUR_CALM, then the connection is closed: its streams are cut, their requests cancelled. */
+  private closeFlooding(session: ServerHttp2Session, reason: string): void {
+    LogEvents.clientFlood(this.log, { code: 'W2N_ERR_CLIENT_FLOOD', remoteAddr: session.socket?.remoteAddress, reason });
+    session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    session.destroy();
   }
 
   /** 408 (or a reset once the answer started) for a request body still arriving after the deadline. */

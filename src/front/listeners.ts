@@ -64,6 +64,29 @@ function checkingIntervalMs(headersTimeoutMs: number, requestTimeoutMs: number):
   return Math.max(25, Math.min(1_000, Math.floor(shortest / 4)));
 }
 
+/**
+ * What one HTTP/2 client may cost, beyond its streams: Node's defaults, written out so they are
+ * seen and kept (test/e2e/h2-outages.test.ts floods each and checks the connection is closed,
+ * the front's memory stays put and other clients are answered). Rapid reset is limited in
+ * http2-sessions.ts; CONTINUATION floods by nghttp2 itself (1.61, in Node 20.12 and later, caps
+ * the CONTINUATION frames of one header block; its bytes count against maxHeaderListSize), and
+ * PING and SETTINGS floods by nghttp2's cap on the acknowledgements it has queued.
+ */
+const HTTP2_CLIENT_LIMITS = {
+  /** MB a session may hold (header blocks, frames and data queued out): past it, new streams are refused (ENHANCE_YOUR_CALM). */
+  maxSessionMemory: 10,
+  /** Invalid frames (frames on closed or unknown streams, malformed ones) before the session is destroyed. */
+  maxSessionInvalidFrames: 1000,
+  /** Streams refused (past SETTINGS_MAX_CONCURRENT_STREAMS or the memory above) before the session is destroyed. */
+  maxSessionRejectedStreams: 100,
+  /** Entries in one SETTINGS frame. */
+  maxSettings: 32,
+  /** Our own PINGs not yet acknowledged. */
+  maxOutstandingPings: 10,
+  /** A TLS connection that chose no protocol Node knows is closed after this (ms). */
+  unknownProtocolTimeout: 10_000,
+} as const;
+
 export function createListener(handler: RequestHandler, options: ListenerOptions): NodeServer {
   const { limits, tls, http2, rejections } = options;
   const requestTimeout = Math.round(limits.requestTimeoutMs);
@@ -94,6 +117,7 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
       settings: { maxConcurrentStreams: http2.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes, enablePush: false },
       // --max-headers, plus the 4 pseudo-headers of a request.
       maxHeaderListPairs: limits.maxHeaders + 4,
+      ...HTTP2_CLIENT_LIMITS,
       // A TLS handshake gets no longer than a head (Node's own default is 120 s).
       handshakeTimeout: headersTimeout,
     });

@@ -28,6 +28,7 @@ import type { Logger } from '../observability/log.js';
 import type { AppFailure, Exchange, ResponseHead, ResponseSink } from '../pool/exchange.js';
 import { streamFileBody } from './file-body.js';
 import { failResponse, type FrontGuard } from './guard.js';
+import { isResponseGone } from './response-gone.js';
 
 const shortBodies: Record<number, string> = {
   500: 'Internal Server Error\n',
@@ -154,7 +155,9 @@ export class HttpResponseSink implements ResponseSink {
   }
 
   private streamFile(path: string, offset: number, length: number, onOpened: (isOpen: boolean) => void): void {
-    if (this.isAbandoned) {
+    // The client left before the answer came (an HTTP/2 stream reset just after its HEADERS):
+    // the file is not opened, so no descriptor waits for a 'close' that was already emitted.
+    if (this.isAbandoned || isResponseGone(this.res)) {
       onOpened(false);
       return;
     }
@@ -164,15 +167,26 @@ export class HttpResponseSink implements ResponseSink {
       this.breakResponse(`a file of ${length} bytes after ${this.bodyBytes} with Content-Length ${declared}`);
       return;
     }
-    if (length === 0) {
+    // HEAD sends no body: the head (with the app's Content-Length) is the whole answer.
+    if (length === 0 || this.res.req.method === 'HEAD') {
       onOpened(true);
       if (this.commitHead()) this.guard.run('response.end', () => this.res.end(), () => this.cut('could not end the response'));
       return;
     }
     const file = createReadStream(path, { start: offset, end: offset + length - 1, highWaterMark: 256 * 1024 });
+    // The worker keeps its descriptor until told, once, whether ours is open.
+    let isAnswered = false;
+    const answer = (isOpen: boolean): void => {
+      if (isAnswered) return;
+      isAnswered = true;
+      onOpened(isOpen);
+    };
+    // pipe() does not destroy its source when the response closes early: this does, open or not.
+    const closeFile = (): void => { file.destroy(); };
+    this.res.once('close', closeFile);
     file.once('open', () => {
-      onOpened(true);
-      if (!this.commitHead()) {
+      answer(true);
+      if (isResponseGone(this.res) || !this.commitHead()) {
         file.destroy();
         return;
       }
@@ -184,10 +198,13 @@ export class HttpResponseSink implements ResponseSink {
     });
     file.once('error', (cause) => {
       if (!file.pending) return; // once open, streamFileBody reports read errors
-      onOpened(false);
+      answer(false);
       this.fail({ error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: `file hand-off failed: ${cause.message}` }) });
     });
-    this.res.once('close', () => file.destroy());
+    file.once('close', () => {
+      answer(false);
+      this.res.off('close', closeFile);
+    });
   }
 
   private answerFailure(failure: AppFailure): void {

@@ -87,6 +87,9 @@ export const LogEvents = {
   clientError(log: Logger, f: { code: string; remoteAddr: string | undefined; reason: string }) {
     log.debug({ event: 'client.error', ...f }, 'bad client input');
   },
+  clientFlood(log: Logger, f: { code: string; remoteAddr: string | undefined; reason: string }) {
+    log.info({ event: 'client.flood', ...f }, 'a client flooded the server: its connection was closed');
+  },
   connectionsFull(log: Logger, f: { open: number; limit: number }) {
     log.warn({ event: 'connections.full', ...f }, '--max-connections reached: new connections get 503 (logged once per burst)');
   },

@@ -18,6 +18,7 @@ import { realpath, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fresh from 'fresh';
 import send from 'send';
@@ -27,6 +28,7 @@ import { streamFileBody } from '../file-body.js';
 import { FrontGuard } from '../guard.js';
 import type { CachedFile, FileCache } from './file-cache.js';
 import { mapStaticUrl, type StaticUrl } from './web2py-url.js';
+import { isResponseGone } from '../response-gone.js';
 
 export interface StaticHandlerOptions {
   /** The web2py folder: files come from `<web2pyFolder>/applications/<app>/static`. */
@@ -335,6 +337,12 @@ function streamWithSend(req: IncomingMessage, res: ServerResponse, served: strin
     if (ranges === null || ranges.length < 2) streamCounted(req, res, path, start, end, context);
     else void sendMultipart(res, path, size, ranges, context);
   };
+  // send pipes the file without destroying it when the response closes first (an HTTP/2 stream
+  // reset, which its on-finished does not always see): its descriptor is closed here.
+  stream.on('stream', (file: Readable) => {
+    if (isResponseGone(res)) file.destroy();
+    else res.once('close', () => file.destroy());
+  });
   stream.on('directory', () => answerLikeWeb2py(res, 403, { web2pyError: 'file is a directory' }));
   stream.on('error', (error: SendError) => answerSendError(res, error));
   stream.pipe(res);
@@ -428,6 +436,7 @@ async function sendMultipart(res: ServerResponse, path: string, size: number, ra
   res.setHeader('Content-Length', length);
   try {
     for (const [index, range] of ranges.entries()) {
+      if (isResponseGone(res)) return; // reset between parts: open no more files for it
       res.write(heads[index]);
       const file = createReadStream(path, range);
       await pipeline(file, res, { end: false });

@@ -1,0 +1,34 @@
+/**
+ * @module Whether a response can still reach its client.
+ *
+ * HTTP/1: `res.destroyed` (set when the connection closed or the response was destroyed).
+ * HTTP/2 (Node's compatibility API): Http2ServerResponse has no `destroyed`, and its
+ * `writableFinished` is true on a stream the client reset (Node ends the stream's writable side
+ * when it closes it), so neither says whether the answer really went out. The stream itself
+ * does: `closed` once an RST_STREAM (sent or received) or the end of the answer closed it,
+ * `destroyed` once Node let go of it.
+ */
+import type { ServerResponse } from 'node:http';
+import { Http2ServerResponse, type Http2Stream } from 'node:http2';
+
+/** The HTTP/2 stream behind a response of Node's compatibility API; undefined for HTTP/1. */
+function streamOf(res: ServerResponse | Http2ServerResponse): Http2Stream | undefined {
+  return res instanceof Http2ServerResponse ? res.stream : undefined;
+}
+
+/** True when nothing written to `res` can reach the client any more (reset, closed or cut). */
+export function isResponseGone(res: ServerResponse | Http2ServerResponse): boolean {
+  if ('destroyed' in res && res.destroyed) return true;
+  const stream = streamOf(res);
+  return stream !== undefined && (stream.closed || stream.destroyed);
+}
+
+/**
+ * True when the answer was all handed over: `writableFinished`, except on an HTTP/2 stream that
+ * was reset (Node reports it finished then too; a stream that ended normally has rstCode 0).
+ */
+export function isAnswerComplete(res: ServerResponse | Http2ServerResponse): boolean {
+  if (!res.writableFinished) return false;
+  const stream = streamOf(res);
+  return stream === undefined || stream.rstCode === undefined || stream.rstCode === 0;
+}
