@@ -189,3 +189,15 @@ test('--fronts 0 is refused before anything listens', async () => {
   assert.equal(result.code, 2);
   assert.match(result.stderr, /--fronts/);
 });
+
+test('connections made right after `starting on` are all answered: the line comes once a front listens', async () => {
+  // The primary binds first and a front listens later; printed at bind time, the line let
+  // clients in to a socket that refused them (ECONNREFUSED) until the front was up.
+  const server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--accept-batch', '8'], { readyPattern: /^starting on /m });
+  try {
+    const statuses = await Promise.all(Array.from({ length: 16 }, () => get(server.port, '/hello').then((answer) => answer.status)));
+    assert.deepEqual(statuses, Array<number>(16).fill(200));
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+});
