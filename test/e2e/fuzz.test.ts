@@ -16,8 +16,8 @@ import { caseBytes } from '../../fuzz/case.js';
 /** The CI seed set: fixed, so a red run is reproduced by `npm run fuzz -- --seed 20261206 --cases N --class K`. */
 export const CI_SEED = 20261206;
 const CI_SETS: { target: FuzzOptions['target']; cases: FuzzOptions['cases'] }[] = [
-  { target: 'app', cases: { h1: 800, h1tls: 200, h2: 200, tls: 200 } },
-  { target: 'web2py', cases: { h1: 250, h2: 50 } },
+  { target: 'app', cases: { h1: 1400, h1tls: 400, h2: 400, tls: 300 } },
+  { target: 'web2py', cases: { h1: 400, h2: 100 } },
 ];
 
 const quiet = (): void => {};
