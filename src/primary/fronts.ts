@@ -56,6 +56,7 @@ export interface FrontsOptions {
 export interface FrontsEvents {
   /** The crash-loop limit was reached: the server cannot serve. */
   gaveUp: [error: ServerError];
+  /** A front was started to replace one that died. */
   restarted: [];
 }
 
@@ -164,10 +165,11 @@ export class Fronts extends EventEmitter<FrontsEvents> {
       if (this.isStopping) return;
       const fresh = this.launch(slot, 'replace');
       this.watch(slot, fresh);
+      // Counted when started: it takes connections before all its workers are ready.
+      this.emit('restarted');
       void this.untilReady(fresh).then((result) => {
-        if ('lines' in result) this.emit('restarted');
         // A replacement that cannot start exits; its exit is the next death of the slot.
-        else if (fresh.state !== 'exited') fresh.kill();
+        if (!('lines' in result) && fresh.state !== 'exited') fresh.kill();
       });
     }, restartInMs);
   }

@@ -29,7 +29,7 @@ export class ServerMetrics {
 
   constructor(private readonly liveFronts: () => FrontProcess[]) {
     const registers = [this.registry];
-    this.restarts = new Counter({ name: 'w2n_front_restarts_total', help: 'Front processes that died and were replaced.', registers });
+    this.restarts = new Counter({ name: 'w2n_front_restarts_total', help: 'Front processes started to replace one that died.', registers });
     const fronts = liveFronts;
     new Gauge({ name: 'w2n_fronts', help: 'Front processes alive now.', registers, collect() { this.set(fronts().length); } });
   }
