@@ -68,7 +68,7 @@ export interface RunningFront {
 }
 
 /** `auto` follows the seed: gevent when the interpreter has it, else a thread pool. */
-export function resolveWorkerClass(config: Readonly<Config>, python: PythonFacts): { workerClass: WorkerHandshake['workerClass']; capacity: number; why: string } {
+function resolveWorkerClass(config: Readonly<Config>, python: PythonFacts): { workerClass: WorkerHandshake['workerClass']; capacity: number; why: string } {
   const capacityOf = (workerClass: WorkerHandshake['workerClass']): number =>
     workerClass === 'gevent' ? config.greenlets : workerClass === 'sync' ? 1 : config.threads;
   if (config.workerClass !== 'auto') return { workerClass: config.workerClass, capacity: capacityOf(config.workerClass), why: 'as asked' };

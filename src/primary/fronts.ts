@@ -19,7 +19,7 @@ import { ReportedFatal, ServerError } from '../errors/index.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import { FrontProcess } from './front-process.js';
-import type { FrontAssignment, FrontMessage, PrimaryMessage } from './messages.js';
+import type { FrontMessage, PrimaryMessage } from './messages.js';
 
 /** A front that dies within this of its start is replaced after a pause that grows with each. */
 const QUICK_DEATH_MS = 10_000;
@@ -250,11 +250,4 @@ export class Fronts extends EventEmitter<FrontsEvents> {
   broadcast(message: PrimaryMessage): void {
     for (const front of this.live) front.send(message);
   }
-
-  /** Front slots in use (for the metrics). */
-  get count(): number {
-    return this.slots.length;
-  }
 }
-
-export type { FrontAssignment };
