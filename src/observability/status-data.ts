@@ -1,0 +1,111 @@
+/**
+ * @module What GET /status.json answers: the shape the status page draws, declared once.
+ *
+ * Each front makes a FrontStatus of its own; the primary adds the fronts up (mergeStatus) and
+ * puts its own facts around them (the server header, fronts, schedulers). Nothing here is a
+ * secret: the config summary names sizes and counts, never a password, key or token.
+ */
+import { mergeHistories, toChartPoints, type ChartPoint, type SecondSample } from './status-history.js';
+
+/** Requests kept in the oldest-in-flight list, and events in the recent list. */
+export const OLDEST_SHOWN = 10;
+export const EVENTS_SHOWN = 50;
+
+export interface WorkerRow {
+  front: number;
+  pid: number | null;
+  state: string;
+  inFlight: number;
+  served: number;
+  rssBytes: number | null;
+  maxRssBytes: number | null;
+  ageSeconds: number;
+  restarts: number;
+  lastExit: string | null;
+}
+
+export interface InFlightRow {
+  front: number;
+  method: string;
+  path: string;
+  seconds: number;
+}
+
+export interface EventRow {
+  /** Epoch milliseconds. */
+  time: number;
+  event: string;
+  detail: string;
+}
+
+/** One front's part, sent to the primary over IPC. */
+export interface FrontStatus {
+  front: number;
+  inApp: number;
+  /** -w's share of this front, or its workers' whole capacity when -w is unlimited. */
+  inAppLimit: number;
+  queued: number;
+  queueSize: number;
+  connections: number;
+  maxConnections: number;
+  websockets: number | null;
+  history: SecondSample[];
+  workers: WorkerRow[];
+  inflight: InFlightRow[];
+  events: EventRow[];
+}
+
+export interface ServerFacts {
+  version: string;
+  uptimeSeconds: number;
+  listeners: string[];
+  workerClass: string;
+  fronts: number;
+  reloads: number;
+  /** A few settings worth seeing at a glance; never a secret. */
+  config: Record<string, string | number>;
+}
+
+export interface SchedulerRow {
+  name: string;
+  pid: number | null;
+  uptimeSeconds: number | null;
+  restarts: number;
+  gaveUp: boolean;
+}
+
+export interface ServerStatus {
+  server: ServerFacts;
+  now: {
+    inApp: number; inAppLimit: number; queued: number; queueSize: number;
+    connections: number; maxConnections: number; websockets: number | null;
+  };
+  history: ChartPoint[];
+  workers: WorkerRow[];
+  inflight: InFlightRow[];
+  events: EventRow[];
+  schedulers: SchedulerRow[];
+}
+
+/**
+ * The whole server from its fronts: counts added up (the queue size and connection limit are
+ * per front, so they add up too), history merged second by second, the oldest requests and the
+ * latest events of all fronts together.
+ */
+export function mergeStatus(server: ServerFacts, fronts: readonly FrontStatus[], schedulers: SchedulerRow[], extraEvents: readonly EventRow[] = []): ServerStatus {
+  const sum = (read: (front: FrontStatus) => number): number => fronts.reduce((total, front) => total + read(front), 0);
+  const websockets = fronts.some((front) => front.websockets !== null) ? sum((front) => front.websockets ?? 0) : null;
+  return {
+    server,
+    now: {
+      inApp: sum((f) => f.inApp), inAppLimit: sum((f) => f.inAppLimit), queued: sum((f) => f.queued), queueSize: sum((f) => f.queueSize),
+      connections: sum((f) => f.connections), maxConnections: sum((f) => f.maxConnections), websockets,
+    },
+    // The last second may still be open on some fronts: what all have closed is charted.
+    history: toChartPoints(mergeHistories(fronts.map((front) => front.history))),
+    workers: fronts.flatMap((front) => front.workers),
+    inflight: fronts.flatMap((front) => front.inflight).sort((a, b) => b.seconds - a.seconds).slice(0, OLDEST_SHOWN),
+    events: [...fronts.flatMap((front) => front.events), ...extraEvents].sort((a, b) => a.time - b.time).slice(-EVENTS_SHOWN),
+    schedulers,
+  };
+}
