@@ -96,7 +96,7 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
   const pool: Pool = new Pool({
     metrics,
     processes: assignment.processes,
-    deadline: { timeoutMs: config.timeout * 1000, graceMs: config.timeoutGrace * 1000 },
+    deadline: { timeoutMs: config.timeoutMs, graceMs: config.timeoutGraceMs },
     python: config.python,
     handshake: {
       app, threads: capacity, workerClass,
@@ -104,13 +104,13 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
     },
     maxInApp: assignment.maxInApp,
     queueSize: assignment.queueSize,
-    queueTimeoutMs: config.queueTimeout * 1000,
-    queueTargetMs: config.queueTarget > 0 ? config.queueTarget * 1000 : null,
+    queueTimeoutMs: config.queueTimeoutMs,
+    queueTargetMs: config.queueTargetMs > 0 ? config.queueTargetMs : null,
     recycle: {
       maxRequests: config.maxRequests,
       maxRequestsJitter: config.maxRequestsJitter,
-      maxRssBytes: config.maxRss * 1024 * 1024,
-      maxLifetimeMs: config.maxLifetime * 1000,
+      maxRssBytes: config.maxRssBytes,
+      maxLifetimeMs: config.maxLifetimeMs,
     },
     log: options.log,
     onWorkersChanged: options.onWorkersChanged,
@@ -123,21 +123,21 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
   };
   // `--server-header ''` or `off`: no Server header at all.
   const serverHeader = config.serverHeader === '' || config.serverHeader === 'off' ? null : config.serverHeader;
-  const rejections = new ClientRejections({ log, metrics, serverHeader, maxHeaderSize: config.maxHeaderSize });
+  const rejections = new ClientRejections({ log, metrics, serverHeader, maxHeaderSize: config.maxHeaderSizeBytes });
   const connectionLimit = new ConnectionLimit(config.maxConnections, rejections, log);
   metrics.countConnections(() => connectionLimit.open);
   const staticHandler = isStaticOffloadEnabled(offload) && app.kind === 'web2py'
     ? createStaticHandler({
       web2pyFolder: app.folder, log, serverHeader, guard: rejections.guard,
-      cache: new FileCache({ maxBytes: config.staticCacheSize, maxFileBytes: config.staticCacheFileSize }),
+      cache: new FileCache({ maxBytes: config.staticCacheSizeBytes, maxFileBytes: config.staticCacheFileSizeBytes }),
     })
     : null;
   const bodies = new RequestBodies({
-    maxBytes: config.maxBody, memoryBytes: config.bodyBufferSize, spoolDir: config.spoolDir, chunkedInput: config.chunkedInput,
+    maxBytes: config.maxBodyBytes, memoryBytes: config.bodyBufferSizeBytes, spoolDir: config.spoolDir, chunkedInput: config.chunkedInput,
   }, log);
   const handlerOptions = {
     pool, log, accessLog, staticHandler, metrics, rejections, serverHeader, bodies,
-    headLimits: { maxRequestLine: config.maxRequestLine, maxHeaders: config.maxHeaders },
+    headLimits: { maxRequestLine: config.maxRequestLineBytes, maxHeaders: config.maxHeaders },
     isDraining: () => isDraining,
     onResponseOpened: () => { activeResponses += 1; },
     onResponseClosed: () => {
@@ -149,10 +149,10 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
   };
   const listeners: ListenerSet = await ListenerSet.open(planListeners(config, sources).specs, {
     limits: {
-      maxHeaderBytes: config.maxHeaderSize,
-      headersTimeoutMs: config.headersTimeout * 1000,
-      requestTimeoutMs: config.requestTimeout * 1000,
-      keepAliveTimeoutMs: config.keepAliveTimeout * 1000,
+      maxHeaderBytes: config.maxHeaderSizeBytes,
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
       maxHeaders: config.maxHeaders,
     },
     http2: config.http2 === 'on' ? { maxConcurrentStreams: config.http2MaxStreams } : null,
@@ -196,15 +196,15 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
     stopping ??= (async () => {
       isDraining = true;
       isHandingOver = handOver;
-      LogEvents.serverDraining(log, { signal, inFlight: activeResponses, gracefulTimeoutSeconds: config.gracefulTimeout });
+      LogEvents.serverDraining(log, { signal, inFlight: activeResponses, gracefulTimeoutSeconds: config.gracefulTimeoutMs / 1000 });
       listeners.stopAccepting({ keepIdle: handOver });
-      const deadline = Date.now() + config.gracefulTimeout * 1000;
+      const deadline = Date.now() + config.gracefulTimeoutMs;
       if (handOver) {
         // Connections in use close by the `Connection: close` of their next answer. Those still
         // idle after HANDOVER_IDLE_MS have been idle since before the stop: closing them now
         // races only with a client that sends on a long-idle connection at that very moment
         // (as any idle close does), instead of keeping this front and its workers for them.
-        await new Promise((resolve) => setTimeout(resolve, Math.min(HANDOVER_IDLE_MS, config.gracefulTimeout * 1000)));
+        await new Promise((resolve) => setTimeout(resolve, Math.min(HANDOVER_IDLE_MS, config.gracefulTimeoutMs)));
         isHandingOver = false;
         listeners.closeIdle();
       }

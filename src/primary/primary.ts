@@ -139,7 +139,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     if (message.type === 'metrics-wanted') metrics?.answer(front, message.id);
     else if (message.type === 'metrics-collected') metrics?.collected(front, message.id, message.metrics);
   };
-  const fronts = new Fronts({ count: frontCount, startMessage, stdio, gracefulTimeoutMs: config.gracefulTimeout * 1000, log, onMessage });
+  const fronts = new Fronts({ count: frontCount, startMessage, stdio, gracefulTimeoutMs: config.gracefulTimeoutMs, log, onMessage });
   metrics = new ServerMetrics(() => fronts.live);
   fronts.on('restarted', () => metrics?.frontRestarted());
   fronts.on('gaveUp', (error) => options.onGiveUp(error));
