@@ -126,9 +126,10 @@ export function intOrAuto(range: Range = {}): Validator<number | 'auto'> {
 /** Node's timers overflow past 2^31-1 ms; a longer duration would silently fire at once. */
 const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
-/** Seconds → ms, to the microsecond, so that ms → seconds gives back the decimal the user wrote. */
-const secondsToMs = (seconds: number): number => Math.round(seconds * 1e6) / 1e3;
-const msToSeconds = (ms: number): number => Math.round(ms * 1e3) / 1e6;
+/** Seconds → ms as the timers take them; never rounded, so no positive duration becomes 0 (= off). */
+const secondsToMs = (seconds: number): number => seconds * 1000;
+/** ms → the seconds the user wrote: 15 significant digits drop the float noise of × 1000 / 1000. */
+const msToSeconds = (ms: number): number => Number((ms / 1000).toPrecision(15));
 
 /**
  * A duration, given in seconds with decimals allowed ("0.5", "30"), kept in milliseconds.
