@@ -24,6 +24,7 @@ import { descriptorPlan } from './front-process.js';
 import { Fronts } from './fronts.js';
 import type { FrontAssignment, PrimaryMessage } from './messages.js';
 import { ServerMetrics } from './server-metrics.js';
+import { Schedulers } from './schedulers.js';
 import type { ServerError } from '../errors/index.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
 
@@ -121,19 +122,22 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     lifecycle.add('sockets', { stopAccepting: () => closeSockets(sockets), kill: () => closeSockets(sockets) });
     for (const socket of sockets) if (socket.spec.kind === 'tcp') writePassword?.(socket.port);
     // 3. The fronts; the last start-up line comes once every front is ready.
-    const fronts = createFronts(options, log, lifecycle, { checked, sockets, tls });
+    const schedulers = createSchedulers(options, checked);
+    const fronts = createFronts(options, log, lifecycle, { checked, sockets, tls, schedulers });
     const lines = await fronts.start(() => {
       for (const socket of sockets) say(`starting on ${socket.label}...`);
       for (const note of plan.notes) say(note);
     });
     for (const line of lines) say(line);
-    return runningPrimary({ lifecycle, log, fronts, frontCount: resolveFronts(config), sockets, plan, tls });
+    // 4. After the fronts: a scheduler that starts tasks before the web server serves helps no one.
+    if (schedulers !== null) startSchedulers(schedulers, lifecycle, options);
+    return runningPrimary({ lifecycle, log, fronts, frontCount: resolveFronts(config), schedulers, sockets, plan, tls });
   });
 }
 
 /** The front processes, their metrics, and their part of a stop (told first; awaited last). */
 function createFronts(options: PrimaryOptions, log: Logger, lifecycle: Lifecycle, bound: {
-  checked: Awaited<ReturnType<typeof preflight>>; sockets: readonly BoundSocket[]; tls: TlsFiles;
+  checked: Awaited<ReturnType<typeof preflight>>; sockets: readonly BoundSocket[]; tls: TlsFiles; schedulers: Schedulers | null;
 }): Fronts {
   const { config, sources } = options;
   const count = resolveFronts(config);
@@ -153,7 +157,7 @@ function createFronts(options: PrimaryOptions, log: Logger, lifecycle: Lifecycle
     return { type: 'start', config: { ...config }, sources: { ...sources }, assignment };
   };
   const fronts = new Fronts({ count, startMessage, stdio, gracefulTimeoutMs: config.gracefulTimeoutMs, log });
-  const metrics = new ServerMetrics(() => fronts.live);
+  const metrics = new ServerMetrics(() => fronts.live, bound.schedulers);
   fronts.on('message', (front, message) => {
     if (message.type === 'metrics-wanted') metrics.answer(front, message.id);
     else if (message.type === 'metrics-collected') metrics.collected(front, message.id, message.metrics);
@@ -170,8 +174,31 @@ function createFronts(options: PrimaryOptions, log: Logger, lifecycle: Lifecycle
   return fronts;
 }
 
-function runningPrimary({ lifecycle, log, fronts, frontCount, sockets, plan, tls }: {
-  lifecycle: Lifecycle; log: Logger; fronts: Fronts; frontCount: number; sockets: readonly BoundSocket[]; plan: ListenPlan; tls: TlsFiles;
+/** `-K`: web2py's schedulers (web2py folders only), made now, started once the fronts are ready. */
+function createSchedulers({ config, log }: PrimaryOptions, checked: Awaited<ReturnType<typeof preflight>>): Schedulers | null {
+  const app = checked.app.spec;
+  if (app.kind !== 'web2py' || config.scheduler.length === 0) return null;
+  return new Schedulers({
+    entries: config.scheduler, workersPerEntry: config.schedulerWorkers, python: config.python, folder: app.folder,
+    stopTimeoutMs: config.schedulerStopTimeoutMs, log: log.child({ component: 'scheduler' }),
+  });
+}
+
+/** Starts the schedulers; a stop tells them with the fronts and waits for both. */
+function startSchedulers(schedulers: Schedulers, lifecycle: Lifecycle, { config, say }: PrimaryOptions): void {
+  schedulers.start();
+  let stopped: Promise<void> = Promise.resolve();
+  lifecycle.add('schedulers', {
+    stopAccepting: () => { stopped = schedulers.stop(); },
+    close: () => stopped,
+    kill: () => schedulers.killAll(),
+  });
+  say(`scheduler: ${schedulers.count} process${schedulers.count === 1 ? '' : 'es'} (web2py.py -K ${config.scheduler.join(',')})`);
+}
+
+function runningPrimary({ lifecycle, log, fronts, frontCount, schedulers, sockets, plan, tls }: {
+  lifecycle: Lifecycle; log: Logger; fronts: Fronts; frontCount: number; schedulers: Schedulers | null;
+  sockets: readonly BoundSocket[]; plan: ListenPlan; tls: TlsFiles;
 }): RunningPrimary {
   const first = sockets[0]!;
   return {
@@ -183,7 +210,7 @@ function runningPrimary({ lifecycle, log, fronts, frontCount, sockets, plan, tls
       LogEvents.serverReloadStarted(log, { signal: 'SIGHUP', fronts: frontCount });
       const reread = rereadTls(plan.specs, tls.current, log);
       tls.current = reread.tls;
-      const { replaced, failed } = await fronts.reload();
+      const [{ replaced, failed }] = await Promise.all([fronts.reload(), schedulers?.reload()]);
       LogEvents.serverReloadFinished(log, { replaced, failed, tls: reread.outcome });
     },
   };
