@@ -23,6 +23,12 @@ export interface ErrorSpec {
   logLevel: LogLevel;
   /** What an operator can do about it (docs/errors.md). */
   remedy: string;
+  /**
+   * A worker may name this code in an ERROR frame: on a request it runs (`request`) or instead of
+   * READY (`start`). Its message fills the `detail` placeholder (`ifEmpty` when it sent none).
+   * `workerError` reads this; a code without it is not the worker's to send.
+   */
+  fromWorker?: { on: 'request' | 'start'; detail?: string; ifEmpty?: string };
 }
 
 // Codes are never reused once retired: add new ones at the end of their family.
@@ -54,6 +60,7 @@ export const errorTable = {
   },
   W2N_ERR_APP_IMPORT: {
     message: 'the application could not be loaded: {reason}', exitCode: 2, logLevel: 'fatal',
+    fromWorker: { on: 'start', detail: 'reason', ifEmpty: 'unknown error' },
     remedy: 'Read the Python error; for web2py, check that gluon/packages (pydal, yatl) are present (git submodule update --init).',
   },
   W2N_ERR_LISTEN_IN_USE: {
@@ -147,10 +154,12 @@ export const errorTable = {
   // --- the application's fault: 500, the worker carries on
   W2N_ERR_APP_EXCEPTION: {
     message: 'the application raised {exception}', httpStatus: 500, logLevel: 'error',
+    fromWorker: { on: 'request', detail: 'exception', ifEmpty: 'an exception' },
     remedy: 'Read the traceback in the server log.',
   },
   W2N_ERR_APP_BAD_RESPONSE: {
     message: 'the application broke the WSGI rules: {reason}', httpStatus: 500, logLevel: 'error',
+    fromWorker: { on: 'request', detail: 'reason', ifEmpty: 'unknown' },
     remedy: 'Fix the application: status, headers and body must follow PEP 3333.',
   },
 
@@ -173,6 +182,7 @@ export const errorTable = {
   },
   W2N_ERR_NOT_READY: {
     message: 'no worker is ready', httpStatus: 503, logLevel: 'warn',
+    fromWorker: { on: 'request' },
     remedy: 'The server is starting or stopping; retry.',
   },
   W2N_ERR_QUEUE_FULL: {
@@ -242,6 +252,21 @@ export class ServerError extends Error {
     this.exitCode = spec.exitCode;
     this.logLevel = spec.logLevel;
   }
+}
+
+/**
+ * The error an ERROR frame names, through this table (STYLE.md: no hand-kept name → class map).
+ * A code the table does not let a worker send `on` this occasion is, on a request, the
+ * application's exception (its message names it) and, at start, the application failing to load.
+ * `message` must already be safe for the log (the pool escapes it: observability/escape.ts).
+ */
+export function workerError(on: 'request' | 'start', code: string, message: string): ServerError {
+  const named = Object.hasOwn(errorTable, code) ? code as ErrorCode : null;
+  const spec: ErrorSpec | null = named === null ? null : errorTable[named];
+  const chosen: ErrorCode = named !== null && spec?.fromWorker?.on === on ? named : on === 'request' ? 'W2N_ERR_APP_EXCEPTION' : 'W2N_ERR_APP_IMPORT';
+  const rule = (errorTable[chosen] as ErrorSpec).fromWorker;
+  if (rule?.detail === undefined) return new ServerError(chosen);
+  return new ServerError(chosen, { [rule.detail]: message === '' ? rule.ifEmpty : message });
 }
 
 export function isServerError(value: unknown): value is ServerError {

@@ -1,7 +1,8 @@
 /**
  * @module One Python worker process: spawn, handshake, ready, serve, drain, exit.
  *
- * The only module that spawns or signals child processes. The channel is the child's fd 3: Node
+ * The only module that spawns or signals Python workers (the primary's front-process.ts spawns
+ * the front processes, each of which runs this). The channel is the child's fd 3: Node
  * creates stdio pipes as Unix socketpairs, so the worker gets a private, bidirectional socket
  * with nothing on the file system. stdout and stderr are read line by line and re-logged with
  * the worker's id and pid.
@@ -13,7 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
-import { ServerError } from '../errors/index.js';
+import { ServerError, workerError } from '../errors/index.js';
 import { escapeControl, escapeLines } from '../observability/escape.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
@@ -189,7 +190,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       }
       // The application's text, bound for the log: control characters escaped.
       const info = { message: escapeControl(decoded.value.message), traceback: escapeLines(decoded.value.traceback ?? '') };
-      this.startError = new ServerError('W2N_ERR_APP_IMPORT', { reason: info.message || 'unknown error' });
+      this.startError = workerError('start', decoded.value.code, info.message);
       // At the first start the CLI turns this into its one error line, so the traceback is for
       // --log-level debug; a replacement worker failing later is news: log it as an error.
       const fields = { event: 'worker.start_failed', workerId: this.id, traceback: info.traceback };
