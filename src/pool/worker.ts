@@ -193,9 +193,9 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       this.startError = workerError('start', decoded.value.code, info.message);
       // At the first start the CLI turns this into its one error line, so the traceback is for
       // --log-level debug; a replacement worker failing later is news: log it as an error.
-      const fields = { event: 'worker.start_failed', workerId: this.id, traceback: info.traceback };
-      if (this.options.isReplacement) this.log.error(fields, info.message);
-      else this.log.debug(fields, info.message);
+      LogEvents.workerStartFailed(this.log, {
+        workerId: this.id, code: this.startError.code, message: info.message, traceback: info.traceback, isNews: this.options.isReplacement,
+      });
     }
   }
 
