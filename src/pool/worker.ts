@@ -1,8 +1,9 @@
 /**
  * @module One Python worker process: spawn, handshake, ready, serve, drain, exit.
  *
- * The only module that spawns or signals Python workers (the primary's front-process.ts spawns
- * the front processes, each of which runs this). The channel is the child's fd 3: Node
+ * The only module that spawns Python workers. Two modules spawn or signal processes: this one,
+ * in each front process, and the primary's front-process.ts, which spawns the fronts and kills
+ * the process groups of a dead front's workers. The channel is the child's fd 3: Node
  * creates stdio pipes as Unix socketpairs, so the worker gets a private, bidirectional socket
  * with nothing on the file system. stdout and stderr are read line by line and re-logged with
  * the worker's id and pid.
