@@ -116,7 +116,8 @@ function errorRow(name: string, spec: ErrorSpec): string[] {
 const ERRORS_INTRO = `Every error the server reports has a stable \`code\` (it appears in the log's \`code\` field and never changes
 meaning; a retired code is never reused). Errors at start print one line, \`error: <message>\`, and exit with the
 exit code below, before anything listens. Errors during a request answer with the HTTP status below. Words in
-braces in a message are filled in from the error's details.`;
+braces in a message are filled in from the error's details. The log level is that of the server-log line that
+reports the error ([log-events.md](log-events.md)), where one does.`;
 
 /** The full text of docs/errors.md. */
 export function renderErrorsDoc(): string {
