@@ -1,5 +1,6 @@
 /**
- * @module Log events of the server's life: start, stop, reload, the front processes, config, logs.
+ * @module Log events of the server's life: start, stop, reload, the front processes, web2py's
+ * schedulers, config, logs.
  *
  * Part of the one catalogue (events.ts); the specs say level, message and fields (event-spec.ts).
  */
@@ -34,6 +35,25 @@ export const serverEvents = defineEvents({
   'tls.reload_failed': { level: 'error', message: 'new certificate or key refused; the old ones stay', fields: ['reason'] },
   'log.reopened': { level: 'info', message: 'access log reopened', fields: ['file'], doc: 'SIGUSR1 (logrotate).' },
   'log.reopen_failed': { level: 'error', message: 'cannot reopen the access log; lines are dropped until it can', fields: ['err'] },
+  'scheduler.started': { level: 'info', message: 'scheduler process started', fields: ['name', 'schedulerPid', 'reason'] },
+  'scheduler.output': {
+    level: 'info', message: 'scheduler output', fields: ['name', 'schedulerPid', 'stream', 'line'],
+    doc: 'One line a web2py scheduler (-K) wrote on stdout or stderr.',
+  },
+  'scheduler.exited': { level: 'info', message: 'scheduler process exited', fields: ['name', 'schedulerPid', 'code', 'signal', 'expected', 'uptimeMs'] },
+  'scheduler.died': {
+    level: 'error', message: 'scheduler process died; starting another', fields: ['name', 'schedulerPid', 'code', 'signal', 'expected', 'uptimeMs'],
+  },
+  'scheduler.restart_scheduled': {
+    level: 'warn', message: 'scheduler keeps dying soon after its start; waiting before the next', fields: ['name', 'delayMs', 'failures'],
+  },
+  'scheduler.gave_up': {
+    level: 'error', message: 'scheduler keeps dying at start; given up (the server goes on; fix it, then SIGHUP)', fields: ['name', 'failures', 'lastOutput'],
+  },
+  'scheduler.killed': {
+    level: 'warn', message: 'scheduler did not leave after SIGTERM within --scheduler-stop-timeout; its process group was killed',
+    fields: ['name', 'schedulerPid', 'afterMs'],
+  },
   'front.started': { level: 'info', message: 'front process started', fields: [...front, 'reason'] },
   'front.ready': { level: 'info', message: 'front process ready', fields: [...front, 'startupMs'] },
   'front.died': {
@@ -99,6 +119,24 @@ export const serverLogEvents = {
   },
   logReopenFailed(log: Logger, f: { error: unknown }) {
     emit(log, 'log.reopen_failed', { err: f.error });
+  },
+  schedulerStarted(log: Logger, f: { name: string; schedulerPid: Pid; reason: 'start' | 'replace' | 'reload' }) {
+    emit(log, 'scheduler.started', f);
+  },
+  schedulerOutput(log: Logger, f: { name: string; schedulerPid: Pid; stream: 'stdout' | 'stderr'; line: string }) {
+    emit(log, 'scheduler.output', f);
+  },
+  schedulerExited(log: Logger, f: { name: string; schedulerPid: Pid; code: number | null; signal: string | null; expected: boolean; uptimeMs: number }) {
+    emit(log, f.expected ? 'scheduler.exited' : 'scheduler.died', f);
+  },
+  schedulerRestartScheduled(log: Logger, f: { name: string; delayMs: number; failures: number }) {
+    emit(log, 'scheduler.restart_scheduled', f);
+  },
+  schedulerGaveUp(log: Logger, f: { name: string; failures: number; lastOutput: string }) {
+    emit(log, 'scheduler.gave_up', f);
+  },
+  schedulerKilled(log: Logger, f: { name: string; schedulerPid: Pid; afterMs: number }) {
+    emit(log, 'scheduler.killed', f);
   },
   frontStarted(log: Logger, f: { index: number; pid: Pid; reason: 'start' | 'replace' | 'reload' }) {
     emit(log, 'front.started', f);

@@ -1,9 +1,9 @@
 /**
  * @module One Python worker process: spawn, handshake, ready, serve, drain, exit.
  *
- * The only module that spawns Python workers. Two modules spawn or signal processes: this one,
- * in each front process, and the primary's front-process.ts, which spawns the fronts and kills
- * the process groups of a dead front's workers. The channel is the child's fd 3: Node
+ * The only module that spawns Python workers (each front process runs it). The primary spawns
+ * the others: the fronts (front-process.ts, which also kills a dead front's worker groups) and
+ * web2py's schedulers (scheduler-process.ts). The channel is the child's fd 3: Node
  * creates stdio pipes as Unix socketpairs, so the worker gets a private, bidirectional socket
  * with nothing on the file system. stdout and stderr are read line by line and re-logged with
  * the worker's id and pid.
