@@ -26,7 +26,7 @@ from .channel import ChannelClosed
 from .exchange import RequestCancelled
 from .protocol import (
     ERR_APP_BAD_RESPONSE, ERR_APP_EXCEPTION, ERROR, FLAG_END, MAX_CHUNK, MAX_PAYLOAD, RESPONSE_BODY,
-    encode_frame, encode_header, encode_response, encode_response_prefix, encode_sendfile,
+    decode_pairs, encode_frame, encode_header, encode_response, encode_response_prefix, encode_sendfile,
 )
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z").match
@@ -95,8 +95,7 @@ def base_environ(is_multithread):
 
 def build_environ(payload, base, wsgi_input):
     """REQUEST pairs + the constant wsgi.* keys + this request's wsgi.input."""
-    items = iter(payload.decode('latin-1').split('\0')) if payload else iter(())
-    environ = dict(zip(items, items))
+    environ = decode_pairs(payload)
     environ.update(base)
     environ['wsgi.input'] = wsgi_input
     if 'wsgi.url_scheme' not in environ:
