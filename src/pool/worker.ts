@@ -17,14 +17,14 @@ import { ServerError } from '../errors/index.js';
 import { escapeControl, escapeLines } from '../observability/escape.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
-import { FrameType, PROTOCOL_VERSION, type Frame } from '../protocol/frames.js';
+import { FrameType, PROTOCOL_VERSION, type Frame, type HandshakeKey } from '../protocol/frames.js';
 import { decodeError, decodeReady } from '../protocol/payloads.js';
 import { Channel } from './channel.js';
 import { relayLines } from './output-relay.js';
 import type { Exchange } from './exchange.js';
 import type { AnswerPacer } from './answer-pacer.js';
 
-/** What the worker is told in HANDSHAKE (docs/protocol.md). */
+/** What the worker is told in HANDSHAKE (docs/protocol.md), less `protocol` and `workerId`. */
 export interface WorkerHandshake {
   app: { kind: 'web2py'; folder: string } | { kind: 'wsgi'; spec: string; cwd: string } | { kind: 'demo' };
   threads: number;
@@ -33,6 +33,10 @@ export interface WorkerHandshake {
   responseWindow: number;
   profilerDir: string | null;
 }
+
+/** `T` when its keys are exactly `K`, else never: a HANDSHAKE key added or renamed on one side only fails the build. */
+type WithExactKeys<T, K extends PropertyKey> = [keyof T] extends [K] ? ([K] extends [keyof T] ? T : never) : never;
+type HandshakePayload = WithExactKeys<WorkerHandshake & { protocol: number; workerId: number }, HandshakeKey>;
 
 export interface WorkerOptions {
   workerId: number;
@@ -102,7 +106,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     });
     this.child.on('exit', (code, signal) => this.onExit(code, signal));
     LogEvents.workerSpawned(this.log, { workerId: this.id, pid: this.pid });
-    this.channel.sendControl(FrameType.HANDSHAKE, { protocol: PROTOCOL_VERSION, workerId: options.workerId, ...options.handshake });
+    const handshake: HandshakePayload = { protocol: PROTOCOL_VERSION, workerId: options.workerId, ...options.handshake };
+    this.channel.sendControl(FrameType.HANDSHAKE, handshake);
   }
 
   get id(): number {

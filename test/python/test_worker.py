@@ -445,6 +445,27 @@ class StartFailureTest(unittest.TestCase):
         self.assertEqual(error['code'], p.ERR_PROTO_VERSION)
         self.assertEqual(worker.wait(), 4)
 
+    def test_an_unknown_handshake_key_refuses_the_start(self):
+        """Issue 16: a key renamed on one side once fell back to a default in the worker."""
+        worker, error = self.start_failing(wsgi_app('hello:app'), handshake={'threadCount': 8})
+        self.assertEqual(error['code'], p.ERR_PROTO_UNEXPECTED)
+        self.assertEqual(error['message'].count('\n'), 0)
+        self.assertIn('unknown keys threadCount', error['message'])
+        self.assertEqual(worker.wait(), 4)
+
+    def test_a_missing_handshake_key_refuses_the_start(self):
+        worker = WorkerProcess(wsgi_app('hello:app'), send_handshake=False)
+        self.addCleanup(worker.close)
+        handshake = dict(worker.handshake)
+        del handshake['workerClass']
+        worker.send(p.HANDSHAKE, 0, 0, json.dumps(handshake).encode())
+        frame = worker.read_frame()
+        self.assertEqual(frame[:3], (p.ERROR, 0, 0))
+        error = json.loads(frame[3])
+        self.assertEqual(error['code'], p.ERR_PROTO_UNEXPECTED)
+        self.assertIn('lacks keys workerClass', error['message'])
+        self.assertEqual(worker.wait(), 4)
+
     def test_first_frame_must_be_handshake(self):
         worker = WorkerProcess(wsgi_app('hello:app'), send_handshake=False)
         self.addCleanup(worker.close)
