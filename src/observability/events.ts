@@ -69,6 +69,13 @@ export const LogEvents = {
   workerOutput(log: Logger, f: WorkerFacts & { stream: 'stdout' | 'stderr'; line: string }) {
     log.info({ event: 'worker.output', workerId: f.workerId, pid: f.pid, stream: f.stream }, f.line);
   },
+  /** A worker's application yielded str in a response body (python/web2py_on_node_worker/wsgi.py); once per path. */
+  appStrBody(log: Logger, f: WorkerFacts & { path: string; charset: string; isLastLogged: boolean }) {
+    log.warn({ event: 'app.str_body', ...f },
+      f.isLastLogged
+        ? `the application yielded str, not bytes, in a response body (PEP 3333): encoded as ${f.charset}; no more paths will be logged`
+        : `the application yielded str, not bytes, in a response body (PEP 3333): encoded as ${f.charset}; logged once per path`);
+  },
   workerProtocolError(log: Logger, f: WorkerFacts & { code: string; message: string }) {
     log.error({ event: 'worker.protocol_error', ...f }, 'broken worker channel; replacing the worker');
   },

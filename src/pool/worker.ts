@@ -20,7 +20,7 @@ import type { Logger } from '../observability/log.js';
 import { FrameType, PROTOCOL_VERSION, type Frame, type HandshakeKey } from '../protocol/frames.js';
 import { decodeError, decodeReady } from '../protocol/payloads.js';
 import { Channel } from './channel.js';
-import { relayLines } from './output-relay.js';
+import { parseWorkerEvent, relayLines } from './output-relay.js';
 import type { Exchange } from './exchange.js';
 import type { AnswerPacer } from './answer-pacer.js';
 
@@ -217,7 +217,21 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   private relayOutput(stream: 'stdout' | 'stderr'): void {
     const source = this.child[stream];
     if (source === null) return;
-    relayLines(source, (line) => LogEvents.workerOutput(this.log, { workerId: this.id, pid: this.pid, stream, line }));
+    relayLines(source, (line) => {
+      if (stream === 'stderr' && this.logWorkerEvent(line)) return;
+      LogEvents.workerOutput(this.log, { workerId: this.id, pid: this.pid, stream, line });
+    });
+  }
+
+  /** A `w2n-event` line with the fields its event declares: logged as that event -> true. */
+  private logWorkerEvent(line: string): boolean {
+    const event = parseWorkerEvent(line);
+    if (event === null) return false;
+    const { path, charset, isLastLogged } = event.fields;
+    if (typeof path !== 'string' || typeof charset !== 'string' || typeof isLastLogged !== 'boolean') return false;
+    // Any process writing to the worker's stderr can print this line: its text is escaped like any other.
+    LogEvents.appStrBody(this.log, { workerId: this.id, pid: this.pid, path: escapeControl(path), charset: escapeControl(charset), isLastLogged });
+    return true;
   }
 
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {

@@ -329,6 +329,35 @@ class WorkerContract:
         self.assertEqual(worker.wait(), 1)
 
 
+    def test_str_body_is_encoded_and_warned_once_per_path(self):
+        """Issue 14: web2py's HTTP(200, T('...')) yields str; it was a 500 (W2N_ERR_APP_BAD_RESPONSE)."""
+        worker = self.start('text:app')
+        answers = [
+            worker.request(1, path='/admin/default/index'),
+            worker.request(2, path='/admin/default/index', query='text=caf%C3%A9&charset=latin-1'),
+            worker.request(3, path='/other', query='text=%E2%82%AC&kind=list'),
+        ]
+        self.assertEqual([answer.status for answer in answers], ['200 OK'] * 3, [a.error for a in answers])
+        self.assertEqual([answer.body for answer in answers],
+                         [b'Admin is disabled because insecure channel', b'caf\xe9', '\u20ac'.encode()])
+        worker.shutdown()
+        self.assertEqual(worker.wait(), 0)  # and every stderr line has been read
+        warnings = [json.loads(line.split(' ', 2)[2]) for line in worker.output['stderr']
+                    if line.startswith('w2n-event app.str_body ')]
+        self.assertEqual([(warning['path'], warning['charset']) for warning in warnings],
+                         [('/admin/default/index', 'utf-8'), ('/other', 'utf-8')])
+
+    def test_a_traceback_is_not_written_to_stderr_when_the_front_gets_it(self):
+        """Issue 14: it was logged twice, as worker output and in request.failed."""
+        worker = self.start('boom:app')
+        response = worker.request(1)
+        self.assertEqual(response.error['code'], p.ERR_APP_EXCEPTION)
+        self.assertIn('ZeroDivisionError', response.error['traceback'])
+        worker.shutdown()
+        self.assertEqual(worker.wait(), 0)
+        self.assertNotIn('ZeroDivisionError', worker.stderr)
+
+
 class PoolContract:
     """Thread and gevent: request threads start on demand, up to --threads, and stay."""
 

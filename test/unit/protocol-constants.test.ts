@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { WORKER_EVENTS, WORKER_EVENT_PREFIX } from '../../src/pool/output-relay.js';
 import { FLAG_END, FLAG_TIMEOUT, FrameType, HANDSHAKE_KEYS, HEADER_BYTES, MAX_CHUNK, MAX_PAYLOAD, PROTOCOL_VERSION } from '../../src/protocol/frames.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -36,6 +37,16 @@ test('docs/protocol.md shows HANDSHAKE with exactly the declared keys', () => {
   const topLevel = section[1].replace(/\{"kind"[^}]*\}/g, '{}');
   const keys = [...topLevel.matchAll(/"(\w+)":/g)].map((m) => m[1]);
   assert.deepEqual([...new Set(keys)].sort(), [...HANDSHAKE_KEYS].sort());
+});
+
+test('the worker\'s log events (events.py) are the ones the front declares (output-relay.ts)', () => {
+  const script = `
+import json, sys
+sys.path.insert(0, ${JSON.stringify(join(root, 'python'))})
+from web2py_on_node_worker import events
+print(json.dumps({"PREFIX": events.PREFIX, "EVENTS": list(events.EVENTS)}))`;
+  const python = JSON.parse(execFileSync('python3', ['-c', script], { encoding: 'utf8' })) as Record<string, unknown>;
+  assert.deepEqual(python, { PREFIX: WORKER_EVENT_PREFIX, EVENTS: [...WORKER_EVENTS] });
 });
 
 test('docs/protocol.md lists every frame type with its code, and the limits', () => {
