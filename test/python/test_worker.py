@@ -315,7 +315,9 @@ class WorkerContract:
         self.assertEqual(worker.wait(), 0)
         files = glob.glob(os.path.join(folder, 'req_*.prof'))
         self.assertEqual(len(files), 2)
-        self.assertRegex(os.path.basename(files[0]), r'^req_[0-9a-f]{32}\.prof$')
+        # As gluon/main.py appfactory names them: "req_%s.prof" % web2py_uuid(), a str(UUID4) with dashes.
+        self.assertRegex(os.path.basename(files[0]),
+                         r'^req_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.prof$')
         pstats.Stats(files[0])
         for path in files:
             os.unlink(path)
