@@ -173,10 +173,6 @@ class WorkerContract:
         self.assertEqual(response.error['message'], 'ZeroDivisionError: integer division or modulo by zero')
         self.assertIn('boom.py', response.error['traceback'])
         self.assertEqual(worker.request(2).error['code'], p.ERR_APP_EXCEPTION)
-        deadline = time.monotonic() + 5
-        while 'ZeroDivisionError' not in worker.stderr and time.monotonic() < deadline:
-            time.sleep(0.01)
-        self.assertIn('ZeroDivisionError', worker.stderr)
 
     def test_bad_responses(self):
         worker = self.start('badheaders:app')

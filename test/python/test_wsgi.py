@@ -658,6 +658,8 @@ class FixtureAppsValidateTest(unittest.TestCase):
     }
     #: fixtures that raise on purpose
     RAISING = {'boom': ZeroDivisionError}
+    #: fixtures that break PEP 3333 on purpose (text: a body of str, as web2py's HTTP(200, T(...)))
+    BREAKING = {'text'}
 
     def setUp(self):
         sys.path.insert(0, FIXTURE_APPS)
@@ -687,7 +689,7 @@ class FixtureAppsValidateTest(unittest.TestCase):
         modules = sorted(name[:-3] for name in os.listdir(FIXTURE_APPS) if name.endswith('.py'))
         self.assertIn('hello', modules)
         for module_name in modules:
-            if module_name in self.RAISING:
+            if module_name in self.RAISING or module_name in self.BREAKING:
                 continue
             for path, query in self.CASES.get(module_name, [('/', '')]):
                 with self.subTest(app=module_name, path=path, query=query):
