@@ -20,10 +20,12 @@ Two rules keep the channel sound: an interrupt never lands while its target is i
 protected function (a frame half written on the socket, or a batch of frames half dispatched,
 would break every other request), it waits and retries; and it is repeated every REPEAT_S while
 the request still runs, because ``except:`` (or ``except BaseException``) in an application
-swallows it. Interrupts, below, is the thread class's; the gevent and sync classes subclass it
-in their own modules (workers/ggevent.py, workers/sync.py). Once the request has ended, the front gets its last word: the END frame, if it
+swallows it. Once the request has ended, the front gets its last word: the END frame, if it
 went out, else ``ERROR W2N_ERR_WORKER_TIMEOUT`` (``W2N_ERR_REQUEST_CANCELLED`` for a client
 gone); the front frees the slot on it.
+
+Interrupts, below, is the thread class's; the gevent and sync classes subclass it in their own
+modules (workers/ggevent.py, workers/sync.py).
 """
 
 import sys
