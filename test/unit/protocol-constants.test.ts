@@ -34,7 +34,7 @@ test('docs/protocol.md shows HANDSHAKE with exactly the declared keys', () => {
   const section = /### HANDSHAKE[^\n]*\n+```json\n([\s\S]*?)```/.exec(doc);
   assert.ok(section, 'a JSON example under ### HANDSHAKE');
   // Top-level keys only: the app object's own keys (kind, folder, spec, cwd) are not HANDSHAKE's.
-  const topLevel = section[1].replace(/\{"kind"[^}]*\}/g, '{}');
+  const topLevel = (section[1] ?? '').replace(/\{"kind"[^}]*\}/g, '{}');
   const keys = [...topLevel.matchAll(/"(\w+)":/g)].map((m) => m[1]);
   assert.deepEqual([...new Set(keys)].sort(), [...HANDSHAKE_KEYS].sort());
 });
