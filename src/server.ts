@@ -275,7 +275,7 @@ function runningFront({ lifecycle, pool, metrics, accessLog, accessLogFile, log 
     reopenLogs: async () => {
       if (accessLog === null) return;
       await accessLog.reopen();
-      log.info({ event: 'log.reopened', file: accessLogFile }, 'access log reopened');
+      LogEvents.logReopened(log, { file: accessLogFile });
     },
   };
 }
