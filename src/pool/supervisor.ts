@@ -182,12 +182,9 @@ export class Pool {
     return { replaced, failed };
   }
 
-  /** Waits until nothing is queued or running, or the deadline passes. Returns what was left. */
-  async settle(deadlineMs: number): Promise<number> {
-    while (this.dispatcher.queued + this.dispatcher.running > 0 && Date.now() < deadlineMs) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    return this.dispatcher.queued + this.dispatcher.running;
+  /** Resolves once nothing is queued or running (a graceful stop waits for it, up to its deadline). */
+  whenIdle(): Promise<void> {
+    return this.dispatcher.whenIdle();
   }
 
   /** Drains every worker (SHUTDOWN), then kills what is still alive after `timeoutMs`. */
@@ -367,7 +364,7 @@ export class Pool {
       const book = this.books.get(worker);
       if (book !== undefined) book.isHung = true;
       const error = new ServerError('W2N_ERR_WORKER_HUNG', { workerId: worker.id, pid: worker.pid ?? 0, graceSeconds: graceMs / 1000 });
-      this.log.error({ event: 'worker.hung', code: error.code, workerId: worker.id, pid: worker.pid }, error.message);
+      LogEvents.workerHung(this.log, { workerId: worker.id, pid: worker.pid, code: error.code, message: error.message });
       worker.killHung(STACK_DUMP_WAIT_MS);
     }
   }
