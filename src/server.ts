@@ -37,6 +37,10 @@ import { ConnectionLimit, warnIfFileLimitLow } from './front/connection-limit.js
 import { compileProxyTrust, type ProxyTrust } from './front/proxy-trust.js';
 import { frontStartupLines } from './front/startup-lines.js';
 import { prepareProfilerDir } from './web2py/folder.js';
+import { StatusPage } from './front/builtins/status.js';
+import { RecentEvents } from './observability/recent-events.js';
+import { observeEvents } from './observability/event-spec.js';
+import type { FrontStatus } from './observability/status-data.js';
 
 /** Bytes of request body in flight to one worker per request, and of response back. */
 const REQUEST_WINDOW_BYTES = 256 * 1024;
@@ -51,6 +55,8 @@ export interface FrontOptions {
   assignment: FrontAssignment;
   /** The whole server's metrics in Prometheus text (the primary gathers every front's); null if it cannot. */
   serverMetrics: () => Promise<string | null>;
+  /** The whole server's status (JSON of a ServerStatus, gathered by the primary); null if it cannot. */
+  serverStatus: () => Promise<string | null>;
   /** Told the live Python workers' process ids whenever they change. */
   onWorkersChanged: (pids: number[]) => void;
   /** Told once every listener is open, before the workers are ready. */
@@ -72,6 +78,8 @@ export interface RunningFront {
   reopenLogs(): Promise<void>;
   /** `--reload`: replace every worker without dropping a request. */
   reloadWorkers(why: string): Promise<void>;
+  /** This front's part of the status page. */
+  status(): Promise<FrontStatus>;
 }
 
 /** `auto` follows the seed: gevent when the interpreter has it, else a thread pool. */
@@ -91,7 +99,11 @@ interface Parts {
   accessLogFile: string;
   metrics: Metrics;
   pool: Pool;
+  workerClass: WorkerHandshake['workerClass'];
+  workerCapacity: number;
   workerClassWhy: string;
+  /** The status page's recent events of this front. */
+  events: RecentEvents;
 }
 
 export async function startFront(options: FrontOptions): Promise<{ front: RunningFront; lines: string[] }> {
@@ -118,7 +130,7 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
       hasProxyHeaders: options.sources.proxyHeaders !== 'default',
       accessLogFile: parts.accessLog === null ? null : parts.accessLogFile,
     });
-    return { lines, front: runningFront(parts, reloadWorkers) };
+    return { lines, front: runningFront(parts, reloadWorkers, frontStatusOf(options, parts)) };
   });
 }
 
@@ -136,11 +148,15 @@ function openAccessLog(options: FrontOptions, lifecycle: Lifecycle): { accessLog
 function createPool(options: FrontOptions, log: Logger, lifecycle: Lifecycle, files: { accessLog: AccessLog | null; accessLogFile: string }): Parts {
   const metrics = new Metrics();
   metrics.serveFrom(options.serverMetrics);
+  metrics.history.start();
+  const events = new RecentEvents();
+  observeEvents((name, level, fields) => events.record(name, level, fields));
   const worker = resolveWorkerClass(options.config, options.assignment.python);
   const pool = new Pool(poolOptions(options, worker, metrics));
   metrics.countPool(() => pool.stats);
   lifecycle.add('pool', { drain: () => pool.whenIdle(), close: () => pool.stop(WORKER_STOP_TIMEOUT_MS), kill: () => pool.kill() });
-  return { lifecycle, log, ...files, metrics, pool, workerClassWhy: worker.why };
+  lifecycle.add('status history', { close: () => metrics.history.stop(), kill: () => metrics.history.stop() });
+  return { lifecycle, log, ...files, metrics, pool, workerClass: worker.workerClass, workerCapacity: worker.capacity, workerClassWhy: worker.why, events };
 }
 
 /** The settings and this front's share, as the pool takes them: units are the Config's own. */
@@ -207,6 +223,7 @@ function handlerOptions(options: FrontOptions, parts: Parts, rejections: ClientR
   }, log);
   return {
     pool: parts.pool, log, accessLog: parts.accessLog, staticHandler, metrics, rejections, serverHeader: serverHeaderOf(config), bodies,
+    statusPage: new StatusPage(config.statusToken, options.serverStatus),
     headLimits: { maxRequestLine: config.maxRequestLineBytes, maxHeaders: config.maxHeaders },
     isDraining: () => lifecycle.isStopping,
     onResponseOpened: () => lifecycle.inFlight.open(),
@@ -267,9 +284,24 @@ function watchCode({ config, assignment }: FrontOptions, { log, lifecycle }: Par
   lifecycle.add('code watcher', { stopAccepting: () => watcher.close(), kill: () => watcher.close() });
 }
 
-function runningFront({ lifecycle, pool, metrics, accessLog, accessLogFile, log }: Parts, reloadWorkers: (why: string) => Promise<void>): RunningFront {
+/** This front's part of the status page: its gauges, its last five minutes, its workers, its events. */
+function frontStatusOf({ config, assignment }: FrontOptions, { pool, metrics, events, workerClass, workerCapacity }: Parts): () => Promise<FrontStatus> {
+  return async () => {
+    const { running, queued } = pool.stats;
+    const rows = await pool.statusRows(assignment.index, config.maxRssBytes);
+    return {
+      front: assignment.index, workerClass,
+      inApp: running, inAppLimit: assignment.maxInApp ?? workerCapacity * assignment.processes,
+      queued, queueSize: assignment.queueSize,
+      connections: metrics.connectionsOpen(), maxConnections: config.maxConnections, websockets: null,
+      history: metrics.history.samples(), ...rows, events: events.list(),
+    };
+  };
+}
+
+function runningFront({ lifecycle, pool, metrics, accessLog, accessLogFile, log }: Parts, reloadWorkers: (why: string) => Promise<void>, status: () => Promise<FrontStatus>): RunningFront {
   return {
-    pool, metrics, reloadWorkers,
+    pool, metrics, reloadWorkers, status,
     stop: async (signal, handOver = false) => { await lifecycle.stop(signal, { handOver }); },
     kill: () => lifecycle.kill(),
     reopenLogs: async () => {

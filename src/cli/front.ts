@@ -18,14 +18,15 @@ import { describeFatal } from './fatal.js';
 
 /** Exit status of a front that hit a bug (EX_SOFTWARE). */
 const BUG_EXIT_CODE = 70;
-/** How long a `/metrics` request waits for the primary's answer. */
-const METRICS_WAIT_MS = 2_000;
+/** How long a `/metrics` or `/status.json` request waits for the primary's answer. */
+const PRIMARY_WAIT_MS = 2_000;
 
 let log: Logger | null = null;
 let front: RunningFront | null = null;
 let stopping: Promise<void> | null = null;
-const pendingMetrics = new Map<number, (text: string | null) => void>();
-let nextMetricsId = 1;
+/** `/metrics` and `/status.json` answers waiting for the primary's text, by id. */
+const pendingAnswers = new Map<number, (text: string | null) => void>();
+let nextAnswerId = 1;
 
 function send(message: FrontMessage, then?: () => void): void {
   if (process.send === undefined || !process.connected) {
@@ -47,19 +48,20 @@ function stop(signal: string, handOver = false): void {
   });
 }
 
-function serverMetrics(): Promise<string | null> {
+/** Asks the primary for something only it can put together (every front's part), within a wait. */
+function askPrimary(type: 'metrics-wanted' | 'status-wanted'): Promise<string | null> {
   return new Promise((resolve) => {
-    const id = nextMetricsId++;
+    const id = nextAnswerId++;
     const timer = setTimeout(() => {
-      pendingMetrics.delete(id);
+      pendingAnswers.delete(id);
       resolve(null);
-    }, METRICS_WAIT_MS);
-    pendingMetrics.set(id, (text) => {
+    }, PRIMARY_WAIT_MS);
+    pendingAnswers.set(id, (text) => {
       clearTimeout(timer);
-      pendingMetrics.delete(id);
+      pendingAnswers.delete(id);
       resolve(text);
     });
-    send({ type: 'metrics-wanted', id });
+    send({ type, id });
   });
 }
 
@@ -68,7 +70,9 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
   log = createLogger({ level: config.logLevel, format: config.logFormat }).child({ front: assignment.index });
   try {
     const started = await startFront({
-      config, sources, log, assignment, serverMetrics,
+      config, sources, log, assignment,
+      serverMetrics: () => askPrimary('metrics-wanted'),
+      serverStatus: () => askPrimary('status-wanted'),
       onWorkersChanged: (pids) => send({ type: 'worker-pids', pids }),
       onListening: () => send({ type: 'listening' }),
     });
@@ -102,7 +106,16 @@ function onMessage(raw: unknown): void {
       return;
     }
     case 'metrics':
-      pendingMetrics.get(message.id)?.(message.text);
+      pendingAnswers.get(message.id)?.(message.text);
+      return;
+    case 'collect-status': {
+      const { id } = message;
+      if (front === null) send({ type: 'status-collected', id, status: null });
+      else front.status().then((status) => send({ type: 'status-collected', id, status }), () => send({ type: 'status-collected', id, status: null }));
+      return;
+    }
+    case 'status':
+      pendingAnswers.get(message.id)?.(message.json);
       return;
   }
 }

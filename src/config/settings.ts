@@ -424,6 +424,15 @@ export const settings = defineSettings({
     doc: 'Server log as readable lines, or one JSON object per line.',
   },
 
+  statusToken: {
+    section: 'Logging', cli: ['--status-token'], metavar: 'TOKEN', secret: true,
+    type: nullable(str()), default: null,
+    doc: 'The live status page (`GET /status`, its data at `/status.json`) is for loopback clients; with this token it is '
+      + 'also for anyone who sends it as `Authorization: Bearer TOKEN` or `?token=TOKEN`. A wrong token gets 401; from '
+      + 'elsewhere without one, `/status` is an ordinary path of the application (as `/metrics` is). Compared in constant '
+      + 'time, never logged.',
+  },
+
   // --- Scheduler
   scheduler: {
     section: 'Scheduler', cli: ['-K', '--scheduler'], repeatable: true,

@@ -20,6 +20,7 @@ import { failResponse } from './guard.js';
 import { answerHealth, HEALTH_PATH } from './builtins/health.js';
 import type { StaticHandler } from './static/serve.js';
 import { answerMetrics, isLoopback, METRICS_PATH } from './builtins/metrics.js';
+import { StatusPage } from './builtins/status.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ClientRejections } from './client-errors.js';
 import { checkHttpVersion, checkRequestHead, type HeadLimits } from './request-checks.js';
@@ -41,6 +42,8 @@ export interface HandlerOptions {
   /** Told when each response starts and when it is closed (finished or cut): in-flight count. */
   onResponseOpened: () => void;
   onResponseClosed: () => void;
+  /** GET /status and its data (front/builtins/status.ts). */
+  statusPage: StatusPage | null;
   /** web2py static files served by the front (null when offload is off). */
   staticHandler: StaticHandler | null;
   metrics: Metrics;
@@ -55,22 +58,27 @@ export interface HandlerOptions {
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** When the response's request reached the handler (performance.now()): its latency for the status page. */
+const STARTED_AT = Symbol('startedAt');
+type TimedResponse = ServerResponse & { [STARTED_AT]?: number };
+
 export function createRequestHandler(listener: ListenerFacts, options: HandlerOptions): RequestHandler {
   const { pool, log, accessLog } = options;
-  const { onResponseOpened, staticHandler, metrics, rejections, headLimits, serverHeader, bodies } = options;
+  const { onResponseOpened, staticHandler, metrics, rejections, headLimits, serverHeader, bodies, statusPage } = options;
   const { guard } = rejections;
   // Answers made by the front itself carry the Server header; the application's get it in the sink.
   const stampServer = serverHeader === null ? (): void => {} : (res: ServerResponse): void => { res.setHeader('Server', serverHeader); };
-  const onResponseClosed = function (this: ServerResponse): void {
-    metrics.responseSent(this.statusCode);
+  const onResponseClosed = function (this: TimedResponse): void {
+    metrics.responseSent(this.statusCode, performance.now() - (this[STARTED_AT] ?? performance.now()));
     options.onResponseClosed();
   };
-  return (req, res) => {
+  return (req, res: TimedResponse) => {
     const socket = req.socket;
     // Requests Node parsed behind a refused one on the same connection reach nothing.
     if (rejections.isClosing(socket)) return;
     // An HTTP/2 stream refused or reset before its request got here has nobody to answer.
     if (isResponseGone(res)) return;
+    res[STARTED_AT] = performance.now();
     onResponseOpened();
     if (options.isDraining()) res.shouldKeepAlive = false;
     const target = req.url ?? '/';
@@ -103,6 +111,17 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       return;
     }
     // The client as resolved: through a trusted proxy on 127.0.0.1, the world is not loopback.
+    if (statusPage !== null && StatusPage.owns(environ.pathInfo)) {
+      const query = target.indexOf('?') < 0 ? '' : target.slice(target.indexOf('?') + 1);
+      const access = statusPage.access(environ.remoteAddr, req.headers, query);
+      if (access !== 'not-ours') {
+        res.on('close', onResponseClosed);
+        stampServer(res);
+        if (access === 'allowed') statusPage.answer(environ.pathInfo, res);
+        else statusPage.refuse(res);
+        return;
+      }
+    }
     if (target === METRICS_PATH && isLoopback(environ.remoteAddr)) {
       res.on('close', onResponseClosed);
       stampServer(res);

@@ -37,6 +37,14 @@ export function levelOf(spec: EventSpec, fields: Readonly<Record<string, unknown
   return typeof code === 'string' && Object.hasOwn(errorTable, code) ? errorTable[code as ErrorCode].logLevel : 'error';
 }
 
+/** Sees every line written (the status page's recent events); one per process, set by the front. */
+export type EventObserver = (name: string, level: EventLevel, fields: Readonly<Record<string, unknown>>) => void;
+let observer: EventObserver | null = null;
+
+export function observeEvents(next: EventObserver | null): void {
+  observer = next;
+}
+
 /**
  * An area's events (server, pool, request...): the specs, and an emit bound to them.
  *
@@ -51,6 +59,7 @@ export function defineEvents<const S extends EventSpecs>(specs: S) {
       const spec: EventSpec = specs[name]!;
       const record = fields as Record<string, unknown>;
       const level = levelOverride ?? levelOf(spec, record);
+      observer?.(name, level, record);
       if (typeof spec.message === 'string') {
         log[level]({ event: name, ...record }, spec.message);
         return;

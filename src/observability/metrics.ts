@@ -6,6 +6,7 @@
  * GET /metrics to loopback clients (front/builtins/metrics.ts).
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { StatusHistory, type RejectKind } from './status-history.js';
 
 export interface PoolCounts {
   workers: number;
@@ -16,7 +17,7 @@ export interface PoolCounts {
 
 export type RejectReason = 'queue full' | 'queue timeout' | 'queue standing';
 /** The `reason` label of w2n_queue_rejected_total for each. */
-const REJECT_LABELS: Record<RejectReason, string> = { 'queue full': 'full', 'queue timeout': 'timeout', 'queue standing': 'standing' };
+const REJECT_LABELS: Record<RejectReason, RejectKind> = { 'queue full': 'full', 'queue timeout': 'timeout', 'queue standing': 'standing' };
 export type WorkerExitReason = 'died' | 'recycled' | 'hung' | 'stopped';
 
 export class Metrics {
@@ -65,12 +66,22 @@ export class Metrics {
     gauge('w2n_queue_length', 'Requests waiting for a worker now.', (c) => c.queued);
   }
 
-  responseSent(statusCode: number): void {
+  /** The status page's last five minutes, second by second (started by the front, see StatusHistory). */
+  readonly history = new StatusHistory();
+
+  responseSent(statusCode: number, durationMs: number): void {
     this.responsesByClass[Math.min(5, Math.floor(statusCode / 100))]?.inc();
+    this.history.responseEnded(statusCode, durationMs);
+  }
+
+  /** A request left the queue for a worker after `ms` (0 when a worker was free at once). */
+  queueWaited(ms: number): void {
+    this.history.queueWaited(ms);
   }
 
   queueRejected(reason: RejectReason): void {
     this.rejected.inc({ reason: REJECT_LABELS[reason] });
+    this.history.rejected(REJECT_LABELS[reason]);
   }
 
   /** `reason`: the error code without `W2N_ERR_` / `W2N_ERR_CLIENT_`, lower case (`bad_request`, `too_many_connections`). */
@@ -84,12 +95,17 @@ export class Metrics {
   }
 
   /** The gauge of open client connections reads `read()` when scraped. */
+  /** Client connections open now (0 until the listeners count them). */
+  connectionsOpen: () => number = () => 0;
+
   countConnections(read: () => number): void {
+    this.connectionsOpen = read;
     new Gauge({ name: 'w2n_connections_open', help: 'Client connections open now, across all listeners.', registers: [this.registry], collect() { this.set(read()); } });
   }
 
   requestTimedOut(): void {
     this.timeouts.inc();
+    this.history.timedOut();
   }
 
   workerExited(reason: WorkerExitReason): void {

@@ -41,6 +41,8 @@ export interface EventRow {
 /** One front's part, sent to the primary over IPC. */
 export interface FrontStatus {
   front: number;
+  /** The worker class its workers run (`thread`, `gevent`, `sync`). */
+  workerClass: string;
   inApp: number;
   /** -w's share of this front, or its workers' whole capacity when -w is unlimited. */
   inAppLimit: number;
@@ -107,5 +109,53 @@ export function mergeStatus(server: ServerFacts, fronts: readonly FrontStatus[],
     inflight: fronts.flatMap((front) => front.inflight).sort((a, b) => b.seconds - a.seconds).slice(0, OLDEST_SHOWN),
     events: [...fronts.flatMap((front) => front.events), ...extraEvents].sort((a, b) => a.time - b.time).slice(-EVENTS_SHOWN),
     schedulers,
+  };
+}
+
+// --- Reading a front's FrontStatus: the primary trusts no front (primary/messages.ts).
+
+type Raw = Record<string, unknown>;
+const isRaw = (value: unknown): value is Raw => typeof value === 'object' && value !== null && !Array.isArray(value);
+const num = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0);
+const numOrNull = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null);
+const text = (value: unknown, max = 2_048): string => (typeof value === 'string' ? value.slice(0, max) : '');
+const textOrNull = (value: unknown): string | null => (typeof value === 'string' ? value.slice(0, 200) : null);
+const rows = <T>(value: unknown, limit: number, read: (row: Raw) => T): T[] =>
+  (Array.isArray(value) ? value.slice(0, limit).filter(isRaw).map(read) : []);
+const counts = (value: unknown, length: number): number[] =>
+  Array.from({ length }, (_, index) => (Array.isArray(value) ? num(value[index]) : 0));
+
+function readSample(raw: Raw): SecondSample {
+  const rejected = isRaw(raw.rejected) ? raw.rejected : {};
+  const buckets = Array.isArray(raw.latency) ? raw.latency.length : 0;
+  return {
+    t: num(raw.t),
+    responses: counts(raw.responses, 5) as SecondSample['responses'],
+    latency: counts(raw.latency, buckets),
+    queueWait: counts(raw.queueWait, buckets),
+    rejected: { full: num(rejected.full), timeout: num(rejected.timeout), standing: num(rejected.standing) },
+    timeouts: num(raw.timeouts),
+    cpuMicros: num(raw.cpuMicros),
+    loopDelayP99Ms: num(raw.loopDelayP99Ms),
+    loopDelayMaxMs: num(raw.loopDelayMaxMs),
+  };
+}
+
+/** A front's status as the primary may use it: every field checked or defaulted, lists bounded. */
+export function readFrontStatus(raw: unknown): FrontStatus | null {
+  if (!isRaw(raw)) return null;
+  return {
+    front: num(raw.front),
+    workerClass: text(raw.workerClass, 20),
+    inApp: num(raw.inApp), inAppLimit: num(raw.inAppLimit), queued: num(raw.queued), queueSize: num(raw.queueSize),
+    connections: num(raw.connections), maxConnections: num(raw.maxConnections), websockets: numOrNull(raw.websockets),
+    history: rows(raw.history, 400, readSample),
+    workers: rows(raw.workers, 1_024, (w) => ({
+      front: num(w.front), pid: numOrNull(w.pid), state: text(w.state, 20), inFlight: num(w.inFlight), served: num(w.served),
+      rssBytes: numOrNull(w.rssBytes), maxRssBytes: numOrNull(w.maxRssBytes), ageSeconds: num(w.ageSeconds),
+      restarts: num(w.restarts), lastExit: textOrNull(w.lastExit),
+    })),
+    inflight: rows(raw.inflight, OLDEST_SHOWN, (r) => ({ front: num(r.front), method: text(r.method, 32), path: text(r.path), seconds: num(r.seconds) })),
+    events: rows(raw.events, EVENTS_SHOWN, (e) => ({ time: num(e.time), event: text(e.event, 64), detail: text(e.detail, 400) })),
   };
 }

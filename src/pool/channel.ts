@@ -90,6 +90,11 @@ export class Channel {
     return this.running.size;
   }
 
+  /** What each request in the worker is and when it started (the status page's oldest requests). */
+  runningRequests(): { method: string; path: string; startedAtMs: number }[] {
+    return this.running.values().map(({ exchange, startedAtMs }) => ({ method: exchange.label.method, path: exchange.label.path, startedAtMs }));
+  }
+
   sendControl(type: (typeof FrameType)['HANDSHAKE' | 'SHUTDOWN'], payload?: unknown): void {
     const bytes = payload === undefined ? undefined : Buffer.isBuffer(payload) ? payload : encodeJson(payload);
     this.write(encodeFrame(type, 0, 0, bytes));

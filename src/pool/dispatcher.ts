@@ -33,6 +33,8 @@ export interface DispatcherOptions {
   log: Logger;
   /** Told of every 503 the queue answers (metrics). */
   onRejected: (why: RejectReason) => void;
+  /** A request went to a worker after waiting `ms` in the queue (0: a worker had room at once). */
+  onWaited?: (ms: number) => void;
 }
 
 /** How often the queue's oldest entries are checked against queueTimeoutMs. */
@@ -79,7 +81,10 @@ export class Dispatcher {
 
   dispatch(exchange: Exchange): void {
     if (exchange.isCancelled) return;
-    if (this.queuedCount === 0 && this.tryRun(exchange)) return;
+    if (this.queuedCount === 0 && this.tryRun(exchange)) {
+      this.options.onWaited?.(0);
+      return;
+    }
     if (this.queuedCount >= this.options.queueSize) {
       this.reject(exchange, 'queue full');
       return;
@@ -162,6 +167,7 @@ export class Dispatcher {
         break;
       }
       this.dropHead();
+      this.options.onWaited?.(Date.now() - exchange.queuedAt);
     }
     if (this.queuedCount === 0) this.becameEmpty();
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {

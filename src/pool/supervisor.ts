@@ -16,6 +16,7 @@ import { ServerError } from '../errors/index.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
+import { OLDEST_SHOWN, type InFlightRow, type WorkerRow } from '../observability/status-data.js';
 import { AnswerPacer } from './answer-pacer.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Exchange } from './exchange.js';
@@ -78,6 +79,9 @@ interface Slot {
   /** Old workers finishing their requests after a recycle. */
   retiring: Set<WorkerProcess>;
   startedAt: number;
+  /** Workers started in this slot after its first (deaths and recycles), and why the last one left. */
+  restarts: number;
+  lastExit: string | null;
   earlyDeaths: number;
   respawnTimer: NodeJS.Timeout | null;
   /** The recycle in progress, if any (one at a time per slot). */
@@ -111,6 +115,7 @@ export class Pool {
       maxInApp: options.maxInApp, queueSize: options.queueSize, queueTimeoutMs: options.queueTimeoutMs,
       queueTargetMs: options.queueTargetMs, log: this.log,
       onRejected: (why) => options.metrics?.queueRejected(why),
+      onWaited: (ms) => options.metrics?.queueWaited(ms),
     });
   }
 
@@ -130,6 +135,31 @@ export class Pool {
     };
   }
 
+  /**
+   * The status page's worker table and the requests in the application, oldest first. RSS is
+   * read from /proc now (null where it cannot be: not Linux, or the worker just left).
+   */
+  async statusRows(front: number, maxRssBytes: number): Promise<{ workers: WorkerRow[]; inflight: InFlightRow[] }> {
+    const now = Date.now();
+    const workers: WorkerRow[] = [];
+    const inflight: InFlightRow[] = [];
+    for (const slot of this.slots) {
+      const members = [...(slot.worker === null ? [] : [slot.worker]), ...slot.retiring];
+      for (const worker of members) {
+        if (worker.state === 'exited') continue;
+        workers.push({
+          front, pid: worker.pid ?? null, state: slot.retiring.has(worker) ? 'retiring' : worker.state,
+          inFlight: worker.inFlight, served: this.books.get(worker)?.served ?? 0,
+          rssBytes: await rssOf(worker.pid), maxRssBytes: maxRssBytes > 0 ? maxRssBytes : null,
+          ageSeconds: worker.ageMs / 1000, restarts: slot.restarts, lastExit: slot.lastExit,
+        });
+        for (const request of worker.runningRequests()) inflight.push({ front, method: request.method, path: request.path, seconds: (now - request.startedAtMs) / 1000 });
+      }
+    }
+    inflight.sort((a, b) => b.seconds - a.seconds);
+    return { workers, inflight: inflight.slice(0, OLDEST_SHOWN) };
+  }
+
   /** Starts every worker; resolves when all are ready, rejects with the first start failure. */
   start(): Promise<{ pythonVersion: string; workerClass: string; capacity: number }> {
     if (this.options.recycle.maxRssBytes > 0) this.rssTimer = setInterval(() => void this.sampleRss(), RSS_SAMPLE_MS).unref();
@@ -139,7 +169,7 @@ export class Pool {
       let hasSettled = false;
       for (let index = 0; index < this.options.processes; index += 1) {
         const slot: Slot = {
-          worker: null, retiring: new Set(), startedAt: 0, earlyDeaths: 0, respawnTimer: null, recycling: null, recycleNotBefore: 0,
+          worker: null, retiring: new Set(), startedAt: 0, restarts: 0, lastExit: null, earlyDeaths: 0, respawnTimer: null, recycling: null, recycleNotBefore: 0,
         };
         this.slots.push(slot);
         const worker = this.spawn(slot, false);
@@ -239,6 +269,7 @@ export class Pool {
 
   /** Makes a worker for a slot; the caller decides whether it is the slot's active one. */
   private createWorker(slot: Slot, isReplacement: boolean): WorkerProcess {
+    if (isReplacement) slot.restarts += 1;
     const worker = new WorkerProcess({
       workerId: this.nextWorkerId++,
       isReplacement,
@@ -271,7 +302,9 @@ export class Pool {
     });
     worker.on('exited', ({ wasExpected }) => {
       if (book.lifetimeTimer !== null) clearTimeout(book.lifetimeTimer);
-      this.options.metrics?.workerExited(book.isHung ? 'hung' : !wasExpected ? 'died' : this.isStopping ? 'stopped' : 'recycled');
+      const reason = book.isHung ? 'hung' : !wasExpected ? 'died' : this.isStopping ? 'stopped' : 'recycled';
+      this.options.metrics?.workerExited(reason);
+      slot.lastExit = reason;
       slot.retiring.delete(worker);
       this.reportPids();
       // Requests it was running have been failed by its channel; give their slots back.
@@ -391,5 +424,17 @@ export class Pool {
         this.requestRecycle(worker, 'max-rss');
       }
     }
+  }
+}
+
+/** A process's resident memory from /proc/PID/status; null when it cannot be read. */
+async function rssOf(pid: number | undefined): Promise<number | null> {
+  if (pid === undefined) return null;
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+    return kb === undefined ? null : Number(kb) * 1024;
+  } catch {
+    return null;
   }
 }

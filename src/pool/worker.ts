@@ -124,6 +124,14 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     return this.channel.inFlight;
   }
 
+  get ageMs(): number {
+    return Date.now() - this.startedAt;
+  }
+
+  runningRequests(): { method: string; path: string; startedAtMs: number }[] {
+    return this.channel.runningRequests();
+  }
+
   get hasRoom(): boolean {
     return this.state === 'ready' && !this.isBroken && this.channel.inFlight < this.capacity;
   }

@@ -10,6 +10,7 @@ import type { Config, SettingKey } from '../config/settings.js';
 import type { Source } from '../config/load.js';
 import type { PythonFacts, WorkerHandshake } from '../pool/worker.js';
 import type { InheritedSocket } from '../front/listener-set.js';
+import { readFrontStatus, type FrontStatus } from '../observability/status-data.js';
 
 /** What the primary decided for the whole server, and this front's share of it. */
 export interface FrontAssignment {
@@ -34,7 +35,11 @@ export type PrimaryMessage =
   /** Send this front's metrics (prom-client JSON) back with `id`. */
   | { type: 'collect-metrics'; id: number }
   /** The whole server's metrics, in Prometheus text, for the front's pending `/metrics` answer `id`. */
-  | { type: 'metrics'; id: number; text: string | null };
+  | { type: 'metrics'; id: number; text: string | null }
+  /** Send this front's part of the status page back with `id`. */
+  | { type: 'collect-status'; id: number }
+  /** The whole server's status (JSON text of a ServerStatus) for the front's pending `/status.json` answer `id`. */
+  | { type: 'status'; id: number; json: string | null };
 
 export type FrontMessage =
   /** Listening on every inherited socket (its workers are starting). */
@@ -48,7 +53,11 @@ export type FrontMessage =
   /** A `/metrics` request arrived: the primary gathers every front's and answers with `metrics`. */
   | { type: 'metrics-wanted'; id: number }
   /** This front's answer to `collect-metrics`. */
-  | { type: 'metrics-collected'; id: number; metrics: unknown[] };
+  | { type: 'metrics-collected'; id: number; metrics: unknown[] }
+  /** A `/status.json` request arrived: the primary gathers every front's part and answers with `status`. */
+  | { type: 'status-wanted'; id: number }
+  /** This front's answer to `collect-status` (null: it has none to give). */
+  | { type: 'status-collected'; id: number; status: FrontStatus | null };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -72,6 +81,10 @@ export function readFrontMessage(raw: unknown): FrontMessage | null {
       return isCount(raw.id) ? { type: 'metrics-wanted', id: raw.id } : null;
     case 'metrics-collected':
       return isCount(raw.id) && Array.isArray(raw.metrics) ? { type: 'metrics-collected', id: raw.id, metrics: raw.metrics as unknown[] } : null;
+    case 'status-wanted':
+      return isCount(raw.id) ? { type: 'status-wanted', id: raw.id } : null;
+    case 'status-collected':
+      return isCount(raw.id) ? { type: 'status-collected', id: raw.id, status: readFrontStatus(raw.status) } : null;
     default:
       return null;
   }
@@ -91,6 +104,10 @@ export function readPrimaryMessage(raw: unknown): PrimaryMessage | null {
       return isCount(raw.id) ? { type: 'collect-metrics', id: raw.id } : null;
     case 'metrics':
       return isCount(raw.id) && (typeof raw.text === 'string' || raw.text === null) ? { type: 'metrics', id: raw.id, text: raw.text } : null;
+    case 'collect-status':
+      return isCount(raw.id) ? { type: 'collect-status', id: raw.id } : null;
+    case 'status':
+      return isCount(raw.id) && (typeof raw.json === 'string' || raw.json === null) ? { type: 'status', id: raw.id, json: raw.json } : null;
     default:
       return null;
   }

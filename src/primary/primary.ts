@@ -24,6 +24,9 @@ import { descriptorPlan } from './front-process.js';
 import { Fronts } from './fronts.js';
 import type { FrontAssignment, PrimaryMessage } from './messages.js';
 import { ServerMetrics } from './server-metrics.js';
+import { ServerStatus, type StatusFacts } from './server-status.js';
+import { RecentEvents } from '../observability/recent-events.js';
+import { observeEvents } from '../observability/event-spec.js';
 import { Schedulers } from './schedulers.js';
 import type { ServerError } from '../errors/index.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
@@ -123,7 +126,8 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     for (const socket of sockets) if (socket.spec.kind === 'tcp') writePassword?.(socket.port);
     // 3. The fronts; the last start-up line comes once every front is ready.
     const schedulers = createSchedulers(options, checked);
-    const fronts = createFronts(options, log, lifecycle, { checked, sockets, tls, schedulers });
+    const statusFacts: StatusFacts = { listeners: sockets.map((socket) => socket.label), fronts: resolveFronts(config), reloads: 0 };
+    const fronts = createFronts(options, log, lifecycle, { checked, sockets, tls, schedulers, statusFacts });
     const lines = await fronts.start(() => {
       for (const socket of sockets) say(`starting on ${socket.label}...`);
       for (const note of plan.notes) say(note);
@@ -131,13 +135,13 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     for (const line of lines) say(line);
     // 4. After the fronts: a scheduler that starts tasks before the web server serves helps no one.
     if (schedulers !== null) startSchedulers(schedulers, lifecycle, options);
-    return runningPrimary({ lifecycle, log, fronts, frontCount: resolveFronts(config), schedulers, sockets, plan, tls });
+    return runningPrimary({ lifecycle, log, fronts, frontCount: resolveFronts(config), schedulers, sockets, plan, tls, statusFacts });
   });
 }
 
 /** The front processes, their metrics, and their part of a stop (told first; awaited last). */
 function createFronts(options: PrimaryOptions, log: Logger, lifecycle: Lifecycle, bound: {
-  checked: Awaited<ReturnType<typeof preflight>>; sockets: readonly BoundSocket[]; tls: TlsFiles; schedulers: Schedulers | null;
+  checked: Awaited<ReturnType<typeof preflight>>; sockets: readonly BoundSocket[]; tls: TlsFiles; schedulers: Schedulers | null; statusFacts: StatusFacts;
 }): Fronts {
   const { config, sources } = options;
   const count = resolveFronts(config);
@@ -158,9 +162,16 @@ function createFronts(options: PrimaryOptions, log: Logger, lifecycle: Lifecycle
   };
   const fronts = new Fronts({ count, startMessage, stdio, gracefulTimeoutMs: config.gracefulTimeoutMs, log });
   const metrics = new ServerMetrics(() => fronts.live, bound.schedulers);
+  // The primary's own lines worth showing (fronts dying, reloads, schedulers) join the fronts' on the status page.
+  const primaryEvents = new RecentEvents();
+  observeEvents((name, level, fields) => primaryEvents.record(name, level, fields));
+  const { schedulers } = bound;
+  const status = new ServerStatus(() => fronts.live, config, bound.statusFacts, primaryEvents, schedulers === null ? null : () => schedulers.facts());
   fronts.on('message', (front, message) => {
     if (message.type === 'metrics-wanted') metrics.answer(front, message.id);
     else if (message.type === 'metrics-collected') metrics.collected(front, message.id, message.metrics);
+    else if (message.type === 'status-wanted') status.answer(front, message.id);
+    else if (message.type === 'status-collected') status.collected(front, message.id, message.status);
   });
   fronts.on('restarted', () => metrics.frontRestarted());
   fronts.on('gaveUp', (error) => options.onGiveUp(error));
@@ -196,9 +207,9 @@ function startSchedulers(schedulers: Schedulers, lifecycle: Lifecycle, { config,
   say(`scheduler: ${schedulers.count} process${schedulers.count === 1 ? '' : 'es'} (web2py.py -K ${config.scheduler.join(',')})`);
 }
 
-function runningPrimary({ lifecycle, log, fronts, frontCount, schedulers, sockets, plan, tls }: {
+function runningPrimary({ lifecycle, log, fronts, frontCount, schedulers, sockets, plan, tls, statusFacts }: {
   lifecycle: Lifecycle; log: Logger; fronts: Fronts; frontCount: number; schedulers: Schedulers | null;
-  sockets: readonly BoundSocket[]; plan: ListenPlan; tls: TlsFiles;
+  sockets: readonly BoundSocket[]; plan: ListenPlan; tls: TlsFiles; statusFacts: StatusFacts;
 }): RunningPrimary {
   const first = sockets[0]!;
   return {
@@ -208,6 +219,7 @@ function runningPrimary({ lifecycle, log, fronts, frontCount, schedulers, socket
     reopenLogs: () => fronts.broadcast({ type: 'reopen-logs' }),
     reload: async () => {
       LogEvents.serverReloadStarted(log, { signal: 'SIGHUP', fronts: frontCount });
+      statusFacts.reloads += 1;
       const reread = rereadTls(plan.specs, tls.current, log);
       tls.current = reread.tls;
       const [{ replaced, failed }] = await Promise.all([fronts.reload(), schedulers?.reload()]);

@@ -4,33 +4,25 @@
  * A `/metrics` request reaches one front; that front asks the primary, which asks every live
  * front for its registry (prom-client JSON), adds them up with prom-client's own aggregator
  * (counters and gauges summed, so `w2n_requests_in_app` is the server's, not one front's) and
- * sends the text back. A front that does not answer within COLLECT_WAIT_MS is left out rather
- * than holding the scrape.
+ * sends the text back (front-collection.ts: a front that does not answer is left out).
  */
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 
 /** One process's metrics as `registry.getMetricsAsJSON()` makes them. */
 type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 import type { FrontProcess } from './front-process.js';
-
-const COLLECT_WAIT_MS = 1_000;
+import { FrontCollection } from './front-collection.js';
 
 /** What the scheduler supervisor tells /metrics. */
 interface SchedulerCounts { readonly running: number; readonly count: number; readonly restarts: number }
 
-interface Collection {
-  waiting: Set<FrontProcess>;
-  gathered: MetricsJson[];
-  finish: () => void;
-}
-
 export class ServerMetrics {
   private readonly registry = new Registry();
   private readonly restarts: Counter;
-  private readonly collections = new Map<number, Collection>();
-  private nextCollectionId = 1;
+  private readonly collection: FrontCollection<MetricsJson>;
 
-  constructor(private readonly liveFronts: () => FrontProcess[], schedulers: SchedulerCounts | null = null) {
+  constructor(liveFronts: () => FrontProcess[], schedulers: SchedulerCounts | null = null) {
+    this.collection = new FrontCollection(liveFronts, (front, id) => front.send({ type: 'collect-metrics', id }));
     const registers = [this.registry];
     this.restarts = new Counter({ name: 'w2n_front_restarts_total', help: 'Front processes started to replace one that died.', registers });
     const fronts = liveFronts;
@@ -57,27 +49,11 @@ export class ServerMetrics {
 
   /** A front's answer to `collect-metrics`. */
   collected(front: FrontProcess, collectionId: number, metrics: unknown[]): void {
-    const collection = this.collections.get(collectionId);
-    if (collection === undefined || !collection.waiting.delete(front)) return;
-    collection.gathered.push(metrics as MetricsJson);
-    if (collection.waiting.size === 0) collection.finish();
+    this.collection.answered(front, collectionId, metrics as MetricsJson);
   }
 
   private async gather(): Promise<string> {
-    const id = this.nextCollectionId++;
-    const fronts = this.liveFronts().filter((front) => front.state === 'ready' || front.state === 'stopping');
-    const gathered: MetricsJson[] = [await this.registry.getMetricsAsJSON()];
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => finish(), COLLECT_WAIT_MS);
-      const finish = (): void => {
-        clearTimeout(timer);
-        this.collections.delete(id);
-        resolve();
-      };
-      this.collections.set(id, { waiting: new Set(fronts), gathered, finish });
-      if (fronts.length === 0) finish();
-      for (const front of fronts) front.send({ type: 'collect-metrics', id });
-    });
+    const gathered = await this.collection.gather([await this.registry.getMetricsAsJSON()]);
     return AggregatorRegistry.aggregate(gathered).metrics();
   }
 }

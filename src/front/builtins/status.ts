@@ -53,7 +53,7 @@ export class StatusPage {
   private readonly html = readFileSync(`${pageFolder}status.html`);
   private readonly tokenDigest: Buffer | null;
 
-  constructor(token: string | null, private readonly snapshot: () => Promise<unknown>) {
+  constructor(token: string | null, private readonly snapshot: () => Promise<string | null>) {
     this.tokenDigest = token === null ? null : digest(token);
   }
 
@@ -79,10 +79,8 @@ export class StatusPage {
       return;
     }
     if (path === STATUS_JSON_PATH) {
-      this.snapshot().then(
-        (status) => send(res, 200, 'application/json', Buffer.from(JSON.stringify(status))),
-        () => send(res, 503, 'text/plain; charset=utf-8', Buffer.from('status unavailable\n')),
-      );
+      const unavailable = (): void => send(res, 503, 'text/plain; charset=utf-8', Buffer.from('status unavailable\n'));
+      this.snapshot().then((json) => (json === null ? unavailable() : send(res, 200, 'application/json', Buffer.from(json))), unavailable);
       return;
     }
     const asset = this.assets.get(path.slice(ASSETS_PREFIX.length));
