@@ -143,7 +143,7 @@
       make('td', s.name), make('td', s.pid), make('td', seconds(s.uptimeSeconds)), make('td', s.restarts), make('td', s.gaveUp ? 'given up' : (s.pid === null ? 'restarting' : 'running')),
     ]);
     fillRows('inflight', status.inflight, (r) => [make('td', seconds(r.seconds)), make('td', r.method), make('td', r.path, 'path'), make('td', r.front)]);
-    fillRows('events', status.events.slice().reverse(), (e) => [make('td', new Date(e.time).toLocaleTimeString()), make('td', e.event), make('td', e.detail, 'path')]);
+    fillRows('events', status.events.slice().reverse(), (e) => [make('td', new Date(e.time).toLocaleTimeString()), make('td', e.name), make('td', e.detail, 'path')]);
   }
 
   const state = document.getElementById('state');

@@ -26,7 +26,7 @@ export class RecentEvents {
       .filter(([key, value]) => !HIDDEN_FIELDS.has(key) && value !== undefined)
       .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
       .join(' ');
-    this.rows.push({ time: Date.now(), event: name, detail: detail.length > DETAIL_MAX ? `${detail.slice(0, DETAIL_MAX)}…` : detail });
+    this.rows.push({ time: Date.now(), name, detail: detail.length > DETAIL_MAX ? `${detail.slice(0, DETAIL_MAX)}…` : detail });
     if (this.rows.length > EVENTS_SHOWN) this.rows.shift();
   }
 

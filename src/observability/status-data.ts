@@ -34,7 +34,8 @@ export interface InFlightRow {
 export interface EventRow {
   /** Epoch milliseconds. */
   time: number;
-  event: string;
+  /** The log event's name (`worker.died`, `reload.started`...). */
+  name: string;
   detail: string;
 }
 
@@ -156,6 +157,6 @@ export function readFrontStatus(raw: unknown): FrontStatus | null {
       restarts: num(w.restarts), lastExit: textOrNull(w.lastExit),
     })),
     inflight: rows(raw.inflight, OLDEST_SHOWN, (r) => ({ front: num(r.front), method: text(r.method, 32), path: text(r.path), seconds: num(r.seconds) })),
-    events: rows(raw.events, EVENTS_SHOWN, (e) => ({ time: num(e.time), event: text(e.event, 64), detail: text(e.detail, 400) })),
+    events: rows(raw.events, EVENTS_SHOWN, (e) => ({ time: num(e.time), name: text(e.name, 64), detail: text(e.detail, 400) })),
   };
 }
