@@ -120,4 +120,16 @@ export default tseslint.config(
     files: ['test/**/*.ts', 'scripts/**/*.ts', 'fuzz/**/*.ts'],
     rules: { 'no-restricted-imports': 'off', 'no-restricted-properties': 'off' },
   },
+  {
+    // No bare sleeps in the end-to-end tests: await a signal, poll with waitUntil/pollPause, or
+    // name a fixed wait with deliberateWait(ms, why) (test/helpers/waits.ts), so grep lists them all.
+    files: ['test/e2e/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', ...[
+        'CallExpression[callee.name="setTimeout"][arguments.0.type="Identifier"]',
+        'CallExpression[callee.name="setTimeout"][arguments.0.type="ArrowFunctionExpression"][arguments.0.body.type="CallExpression"][arguments.0.body.callee.type="Identifier"][arguments.0.body.arguments.length=0]',
+        'ImportDeclaration[source.value=/timers\\/promises$/]',
+      ].map((selector) => ({ selector, message: 'no bare sleep in test/e2e: await a signal, or use waitUntil/pollPause/deliberateWait (test/helpers/waits.ts)' }))],
+    },
+  },
 );
