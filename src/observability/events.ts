@@ -87,6 +87,10 @@ export const LogEvents = {
   clientError(log: Logger, f: { code: string; remoteAddr: string | undefined; reason: string }) {
     log.debug({ event: 'client.error', ...f }, 'bad client input');
   },
+  /** A static file request the front answers 4xx itself (bad path, missing file, directory, no satisfiable range). */
+  staticRefused(log: Logger, f: { status: number; reason: string; path: string }) {
+    log.debug({ event: 'static.refused', ...f }, 'static file request refused');
+  },
   clientFlood(log: Logger, f: { code: string; remoteAddr: string | undefined; reason: string }) {
     log.info({ event: 'client.flood', ...f }, 'a client flooded the server: its connection was closed');
   },
