@@ -111,6 +111,9 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   proxyHeaders: { raw: 'forwarded', value: ['forwarded'] },
   logLevel: { raw: 'debug', value: 'debug' },
   logFormat: { raw: 'json', value: 'json' },
+  scheduler: { raw: 'app1,app2:fast:slow', value: ['app1', 'app2:fast:slow'] },
+  schedulerWorkers: { raw: '3', value: 3 },
+  schedulerStopTimeout: { raw: '2.5', value: 2.5 },
   config: { raw: '', value: null },
 };
 
@@ -231,7 +234,7 @@ describe('defaults, precedence and sources', () => {
       serverHeader: 'web2py-on-node',
       maxBody: 1024 ** 3, bodyBufferSize: 1024 ** 2, spoolDir: tmpdir(),
       trustedProxies: [], proxyHeaders: ['x-forwarded-for', 'x-forwarded-proto'],
-      logLevel: 'info', logFormat: 'text', config: null,
+      logLevel: 'info', logFormat: 'text', scheduler: [], schedulerWorkers: 1, schedulerStopTimeout: 10, config: null,
     });
     assert.ok(config.processes >= 1 && config.processes <= 256);
     assert.ok(settingKeys.every((key) => sources[key] === 'default'));
