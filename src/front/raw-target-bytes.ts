@@ -110,8 +110,8 @@ export function watchConnection(socket: Duplex, maxHeaderSize: number): void {
     const incoming = parser.incoming;
     isIdle = parser.headersCompleted() && (incoming === null || incoming.complete);
   };
-  const recoverRead = (data: Buffer, result: ParseError): number | ParseError => {
-    if (!isIdle || !isRecoverable(data, result)) return result;
+  const recoverRead = (data: Buffer, result: ParseError): Recovery | null => {
+    if (!isIdle || !isRecoverable(data, result)) return null;
     return recover(parser, Parser, socket as ParsedSocket, data, result, maxHeaderSize);
   };
   // Node reads the socket in C++ and reports each read here ("consumed" socket).
@@ -119,20 +119,43 @@ export function watchConnection(socket: Duplex, maxHeaderSize: number): void {
   if (typeof onExecute === 'function') {
     parser[Parser.kOnExecute] = function (this: HttpParser, result: number | ParseError): unknown {
       if (parser.socket !== socket) return onExecute.call(this, result);
-      const outcome = typeof result === 'number' ? result : recoverRead(parser.getCurrentBuffer(), result);
+      if (typeof result === 'number') {
+        afterRead();
+        return onExecute.call(this, result);
+      }
+      const recovery = recoverRead(parser.getCurrentBuffer(), result);
       afterRead();
-      return onExecute.call(this, outcome);
+      if (recovery === null) return onExecute.call(this, result);
+      // Node reads the rest of the read from getCurrentBuffer() (after an upgrade's head, an
+      // error's packet); the replay cleared it, so it is the replayed copy (same offsets) for now.
+      parser.getCurrentBuffer = () => recovery.buffer;
+      try {
+        return onExecute.call(this, recovery.outcome);
+      } finally {
+        Reflect.deleteProperty(parser, 'getCurrentBuffer');
+      }
     };
   }
   // Node's JS path (a socket that is not consumed): `execute` is called with each read.
-  const execute = Object.getPrototypeOf(parser).execute as HttpParser['execute'];
+  const execute = executeOf(parser);
   parser.execute = function (this: HttpParser, data: Buffer): number | ParseError {
     const result = execute.call(this, data);
     if (parser.socket !== socket) return result;
-    const outcome = typeof result === 'number' ? result : recoverRead(data, result);
+    const recovery = typeof result === 'number' ? null : recoverRead(data, result);
     afterRead();
-    return outcome;
+    return recovery === null ? result : recovery.outcome;
   };
+}
+
+/** The binding's own `execute` (the connection's parser has a wrapped one). */
+function executeOf(parser: HttpParser): HttpParser['execute'] {
+  return (Object.getPrototypeOf(parser) as HttpParser).execute;
+}
+
+/** What a recovered read gives Node: `execute`'s outcome, offsets in `buffer` (the read, replayed). */
+interface Recovery {
+  outcome: number | ParseError;
+  buffer: Buffer;
 }
 
 function isRecoverable(data: Buffer, error: ParseError): boolean {
@@ -142,10 +165,11 @@ function isRecoverable(data: Buffer, error: ParseError): boolean {
 /**
  * Replays `data` (one read, begun with the parser between messages) with the refused request
  * lines' high bytes replaced, one message at a time; returns what Node would have had from
- * `execute`, offsets in `data`.
+ * `execute` (offsets in `data`) and the replayed copy.
  */
-function recover(parser: HttpParser, Parser: HttpParserClass, socket: ParsedSocket, data: Buffer, first: ParseError, maxHeaderSize: number): number | ParseError {
+function recover(parser: HttpParser, Parser: HttpParserClass, socket: ParsedSocket, data: Buffer, first: ParseError, maxHeaderSize: number): Recovery {
   const work = Buffer.from(data);
+  const execute = executeOf(parser);
   let base = 0;
   let result: number | ParseError = first;
   while (typeof result !== 'number' && isRecoverable(work.subarray(base), result)) {
@@ -162,11 +186,11 @@ function recover(parser: HttpParser, Parser: HttpParserClass, socket: ParsedSock
     recovered.set(socket, queue);
     base += start;
     restart(parser, Parser, socket, maxHeaderSize);
-    result = parser.execute(work.subarray(base));
+    result = execute.call(parser, work.subarray(base));
   }
-  if (typeof result === 'number') return base + result;
+  if (typeof result === 'number') return { outcome: base + result, buffer: work };
   result.bytesParsed += base;
-  return result;
+  return { outcome: result, buffer: work };
 }
 
 /**

@@ -90,6 +90,16 @@ test('pipelined: raw targets between ASCII ones, and right after a body that doe
   assert.equal(last!.environ.PATH_INFO, '/echo/last');
 });
 
+test('many raw targets pipelined in one write behind an Upgrade request with one: every one answered, in order', async () => {
+  // upgrade.ts serves an Upgrade request as an ordinary one and keeps the bytes after it (Node
+  // hands them over from the read, which the recovery replayed).
+  const names = Array.from({ length: 60 }, (_, i) => (i % 3 === 1 ? `plain${i}` : `r\xe9${i}\xff`));
+  const requests = names.map((name, i) => latin1(`GET /echo/${name} HTTP/1.1\r\n${H}${i === 0 ? 'Connection: upgrade\r\nUpgrade: foo\r\n' : ''}\r\n`));
+  requests.push(latin1(`GET /echo/last\xe9 HTTP/1.1\r\n${H}Connection: close\r\n\r\n`));
+  const answers = await exchange(Buffer.concat(requests), requests.map(() => 'GET'));
+  assert.deepEqual(answers.map((a) => echoed(a.body).environ.PATH_INFO), [...names.map((name) => `/echo/${name}`), '/echo/last\u00e9']);
+});
+
 test('a body shaped like a raw-target request is a body: never served as a request', async () => {
   const inner = latin1(`GET /hits/raw-in-body-\xfc HTTP/1.1\r\n${H}\r\n`);
   const bytes = Buffer.concat([
