@@ -218,7 +218,7 @@ class Response:
         try:
             head = '\0'.join(fields).encode('latin-1')
         except UnicodeEncodeError:
-            raise BadResponse('status and headers must be latin-1 strings (PEP 3333)') from None
+            raise BadResponse(_not_latin1(fields)) from None
         if len(head) > MAX_HEAD_BYTES:
             raise BadResponse('response head of %d bytes is too large' % len(head))
         self._fields = fields
@@ -430,6 +430,19 @@ class RequestRunner:
         else:
             code, message = ERR_APP_EXCEPTION, lines[-1].strip()
         send_error(self._channel, exchange.request_id, code, message, trace)
+
+
+def _not_latin1(fields):
+    """Which status or header is not latin-1, with its value (gevent names both too): the log line
+    must say which header to fix. ``%r`` writes the value escaped, on one line."""
+    for index in range(1, len(fields) - 1, 2):
+        name, value = fields[index], fields[index + 1]
+        try:
+            name.encode('latin-1')
+            value.encode('latin-1')
+        except UnicodeEncodeError:
+            return 'header %r: value %r is not a latin-1 string (PEP 3333)' % (name, value)
+    return 'status %r is not a latin-1 string (PEP 3333)' % (fields[0],)
 
 
 def send_error(channel, request_id, code, message, trace=''):

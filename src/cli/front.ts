@@ -92,7 +92,7 @@ function onMessage(raw: unknown): void {
       return;
     case 'reopen-logs':
       front?.reopenLogs().catch((error: unknown) => {
-        log?.error({ event: 'log.reopen_failed', err: error }, 'cannot reopen the access log; lines are dropped until it can');
+        if (log !== null) LogEvents.logReopenFailed(log, { error });
       });
       return;
     case 'collect-metrics': {

@@ -1,7 +1,9 @@
 /**
  * @module One Python worker process: spawn, handshake, ready, serve, drain, exit.
  *
- * The only module that spawns or signals child processes. The channel is the child's fd 3: Node
+ * The only module that spawns Python workers (each front process runs it). The primary spawns
+ * the others: the fronts (front-process.ts, which also kills a dead front's worker groups) and
+ * web2py's schedulers (scheduler-process.ts). The channel is the child's fd 3: Node
  * creates stdio pipes as Unix socketpairs, so the worker gets a private, bidirectional socket
  * with nothing on the file system. stdout and stderr are read line by line and re-logged with
  * the worker's id and pid.
@@ -13,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
-import { ServerError } from '../errors/index.js';
+import { ServerError, workerError } from '../errors/index.js';
 import { escapeControl, escapeLines } from '../observability/escape.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
@@ -189,12 +191,12 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       }
       // The application's text, bound for the log: control characters escaped.
       const info = { message: escapeControl(decoded.value.message), traceback: escapeLines(decoded.value.traceback ?? '') };
-      this.startError = new ServerError('W2N_ERR_APP_IMPORT', { reason: info.message || 'unknown error' });
+      this.startError = workerError('start', decoded.value.code, info.message);
       // At the first start the CLI turns this into its one error line, so the traceback is for
       // --log-level debug; a replacement worker failing later is news: log it as an error.
-      const fields = { event: 'worker.start_failed', workerId: this.id, traceback: info.traceback };
-      if (this.options.isReplacement) this.log.error(fields, info.message);
-      else this.log.debug(fields, info.message);
+      LogEvents.workerStartFailed(this.log, {
+        workerId: this.id, code: this.startError.code, message: info.message, traceback: info.traceback, isNews: this.options.isReplacement,
+      });
     }
   }
 

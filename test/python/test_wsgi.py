@@ -236,13 +236,17 @@ class StartResponseTest(unittest.TestCase):
             with self.subTest(status=status):
                 self.assert_bad(simple_app(status=status), fragment)
 
+    def test_a_status_that_is_not_latin1_is_named(self):
+        self.assert_bad(simple_app(status='200 \u2713'), "status '200 \u2713' is not a latin-1 string")
+
     def test_header_rules(self):
         cases = (
             (('X-A', b'bytes'), 'must be str'),
             (('Bad Name', 'v'), 'not an HTTP token'),
             (('X-A', 'a\r\nSet-Cookie: x=1'), 'control character'),
             (('X-A', 'nul\0'), 'control character'),
-            (('X-A', 'caf\u20ac'), 'latin-1'),
+            (('X-A', 'caf\u20ac'), "header 'X-A': value 'caf\u20ac' is not a latin-1 string"),
+            (('X-A', '\u202e\u2028x'), "header 'X-A': value '\\u202e\\u2028x' is not a latin-1 string"),
             (('Transfer-Encoding', 'chunked'), 'hop-by-hop'),
             (('Upgrade', 'websocket'), 'hop-by-hop'),
             (('Content-Length', 'ten'), 'not a number'),

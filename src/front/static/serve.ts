@@ -85,7 +85,7 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     }
     stampServer(res);
     serveFile(req, res, root, mapped, cache, { log, guard, path: pathInfo }).catch((error: unknown) => {
-      log.warn({ event: 'static.failed', path: pathInfo, reason: String(error) }, 'static file failed');
+      LogEvents.staticFailed(log, { path: pathInfo, reason: String(error) });
       if (res.headersSent) res.destroy();
       else answerLikeWeb2py(res, 500, {});
     });
