@@ -32,6 +32,11 @@ export const poolEvents = defineEvents({
     level: 'info', message: { field: 'line' }, fields: [...worker, 'stream', 'line'],
     doc: 'One line the worker (the application, Python) wrote on stdout or stderr, control characters escaped, as the message.',
   },
+  'app.str_body': {
+    level: 'warn', message: 'the application yielded str, not bytes, in a response body (PEP 3333): encoded, and logged once per path',
+    fields: [...worker, 'path', 'charset', 'isLastLogged'],
+    doc: 'The str was encoded in `charset` (the Content-Type\'s, else UTF-8). At most 1,000 paths are logged; the last says `isLastLogged=true`.',
+  },
   'worker.protocol_error': { level: 'code', message: 'broken worker channel; replacing the worker', fields: [...worker, 'code', 'message'] },
   'reload.file_changed': { level: 'info', message: 'source changed: reloading workers', fields: ['file'] },
   'reload.watch_failed': { level: 'warn', message: 'cannot watch this path for --reload', fields: ['path', 'err'] },
@@ -54,6 +59,9 @@ export const poolLogEvents = {
   workerStartFailed(log: Logger, f: { workerId: number; code: ErrorCode; message: string; traceback: string; isNews: boolean }) {
     const { isNews, ...fields } = f;
     emit(log, 'worker.start_failed', fields, isNews ? 'error' : 'debug');
+  },
+  appStrBody(log: Logger, f: WorkerFacts & { path: string; charset: string; isLastLogged: boolean }) {
+    emit(log, 'app.str_body', { ...f, pid: f.pid });
   },
   workerExited(log: Logger, f: WorkerFacts & { code: number | null; signal: string | null; expected: boolean; inFlight: number }) {
     emit(log, f.expected ? 'worker.exited' : 'worker.died', { ...f, pid: f.pid });

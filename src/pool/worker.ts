@@ -19,14 +19,14 @@ import { ServerError, workerError } from '../errors/index.js';
 import { escapeControl, escapeLines } from '../observability/escape.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
-import { FrameType, PROTOCOL_VERSION, type Frame } from '../protocol/frames.js';
+import { FrameType, PROTOCOL_VERSION, type Frame, type HandshakeKey } from '../protocol/frames.js';
 import { decodeError, decodeReady } from '../protocol/payloads.js';
 import { Channel } from './channel.js';
-import { relayLines } from './output-relay.js';
+import { parseWorkerEvent, relayLines } from './output-relay.js';
 import type { Exchange } from './exchange.js';
 import type { AnswerPacer } from './answer-pacer.js';
 
-/** What the worker is told in HANDSHAKE (docs/protocol.md). */
+/** What the worker is told in HANDSHAKE (docs/protocol.md), less `protocol` and `workerId`. */
 export interface WorkerHandshake {
   app: { kind: 'web2py'; folder: string } | { kind: 'wsgi'; spec: string; cwd: string } | { kind: 'demo' };
   threads: number;
@@ -35,6 +35,10 @@ export interface WorkerHandshake {
   responseWindow: number;
   profilerDir: string | null;
 }
+
+/** `T` when its keys are exactly `K`, else never: a HANDSHAKE key added or renamed on one side only fails the build. */
+type WithExactKeys<T, K extends PropertyKey> = [keyof T] extends [K] ? ([K] extends [keyof T] ? T : never) : never;
+type HandshakePayload = WithExactKeys<WorkerHandshake & { protocol: number; workerId: number }, HandshakeKey>;
 
 export interface WorkerOptions {
   workerId: number;
@@ -104,7 +108,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     });
     this.child.on('exit', (code, signal) => this.onExit(code, signal));
     LogEvents.workerSpawned(this.log, { workerId: this.id, pid: this.pid });
-    this.channel.sendControl(FrameType.HANDSHAKE, { protocol: PROTOCOL_VERSION, workerId: options.workerId, ...options.handshake });
+    const handshake: HandshakePayload = { protocol: PROTOCOL_VERSION, workerId: options.workerId, ...options.handshake };
+    this.channel.sendControl(FrameType.HANDSHAKE, handshake);
   }
 
   get id(): number {
@@ -214,7 +219,21 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   private relayOutput(stream: 'stdout' | 'stderr'): void {
     const source = this.child[stream];
     if (source === null) return;
-    relayLines(source, (line) => LogEvents.workerOutput(this.log, { workerId: this.id, pid: this.pid, stream, line }));
+    relayLines(source, (line) => {
+      if (stream === 'stderr' && this.logWorkerEvent(line)) return;
+      LogEvents.workerOutput(this.log, { workerId: this.id, pid: this.pid, stream, line });
+    });
+  }
+
+  /** A `w2n-event` line with the fields its event declares: logged as that event -> true. */
+  private logWorkerEvent(line: string): boolean {
+    const event = parseWorkerEvent(line);
+    if (event === null) return false;
+    const { path, charset, isLastLogged } = event.fields;
+    if (typeof path !== 'string' || typeof charset !== 'string' || typeof isLastLogged !== 'boolean') return false;
+    // Any process writing to the worker's stderr can print this line: its text is escaped like any other.
+    LogEvents.appStrBody(this.log, { workerId: this.id, pid: this.pid, path: escapeControl(path), charset: escapeControl(charset), isLastLogged });
+    return true;
   }
 
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {

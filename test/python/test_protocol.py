@@ -242,6 +242,55 @@ class CodecTest(unittest.TestCase):
             p.encode_response(0, 1, b'h' * 10, b'x' * (p.MAX_PAYLOAD - 10))
 
 
+class HandshakeTest(unittest.TestCase):
+    """decode_handshake: exactly HANDSHAKE_KEYS, or one clear ProtocolError (never a default)."""
+
+    def vector(self):
+        with open(os.path.join(CORPUS, 'handshake.json')) as stream:
+            return json.loads(bytes.fromhex(json.load(stream)['frames'][0]['payloadHex']))
+
+    def assert_refused(self, handshake, code, *words):
+        with self.assertRaises(p.ProtocolError) as caught:
+            p.decode_handshake(json.dumps(handshake).encode())
+        self.assertEqual(caught.exception.code, code)
+        self.assertNotIn('\n', caught.exception.message)
+        for word in words:
+            self.assertIn(word, caught.exception.message)
+
+    def test_the_shared_vector_decodes(self):
+        handshake = self.vector()
+        self.assertEqual(sorted(handshake), sorted(p.HANDSHAKE_KEYS))
+        self.assertEqual(p.decode_handshake(json.dumps(handshake).encode()), handshake)
+
+    def test_an_unknown_key_is_refused(self):
+        self.assert_refused(dict(self.vector(), threadz=8), p.ERR_PROTO_UNEXPECTED, 'unknown keys threadz')
+
+    def test_a_missing_key_is_refused(self):
+        handshake = self.vector()
+        del handshake['responseWindow']
+        self.assert_refused(handshake, p.ERR_PROTO_UNEXPECTED, 'lacks keys responseWindow')
+
+    def test_a_renamed_key_names_both(self):
+        handshake = self.vector()
+        handshake['worker_class'] = handshake.pop('workerClass')
+        self.assert_refused(handshake, p.ERR_PROTO_UNEXPECTED, 'unknown keys worker_class', 'lacks keys workerClass')
+
+    def test_values_of_the_wrong_type_are_refused(self):
+        for key, value in (('threads', 0), ('threads', '8'), ('threads', True), ('requestWindow', None),
+                           ('workerClass', 1), ('profilerDir', ''), ('app', 'hello:app'), ('workerId', -1)):
+            with self.subTest(key=key, value=value):
+                self.assert_refused(dict(self.vector(), **{key: value}), p.ERR_PROTO_UNEXPECTED, key)
+
+    def test_another_version_is_refused_before_its_keys_are_read(self):
+        self.assert_refused({'protocol': 2, 'other': 1}, p.ERR_PROTO_VERSION, 'protocol 1')
+
+    def test_not_json_or_not_an_object(self):
+        for payload in (b'{', b'[1]', b'\xff'):
+            with self.subTest(payload=payload), self.assertRaises(p.ProtocolError) as caught:
+                p.decode_handshake(payload)
+            self.assertEqual(caught.exception.code, p.ERR_PROTO_UNEXPECTED)
+
+
 class DecoderErrorsTest(unittest.TestCase):
 
     def assert_error(self, data, code, frames_before=0):
