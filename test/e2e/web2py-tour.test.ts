@@ -262,10 +262,8 @@ for (const [workerClass, python] of CLASSES) {
       await adminLogin(admin);
     });
 
-    test('admin: refused to a remote client, with web2py\'s message', {
-      skip: !isReal && 'needs W2N_TEST_WEB2PY',
-      todo: "web2py raises HTTP(200, T('...')): a lazy str as the body, which the worker answers 500 until py-workers' str-chunk fix is on main",
-    }, async () => {
+    // web2py answers HTTP(200, T('...')): a str body chunk, which the worker encodes (wsgi.py).
+    test('admin: refused to a remote client, with web2py\'s message', { skip: !isReal && 'needs W2N_TEST_WEB2PY' }, async () => {
       const remote = await fetch(server.url('/admin/default/index'), { headers: { 'X-Forwarded-For': REMOTE_CLIENT } });
       const text = await remote.text();
       assert.equal(remote.status, 200, text.slice(0, 300));
