@@ -75,9 +75,19 @@ def call():
 `;
 const TOUR_MODEL = `db.define_table('tour_doc', Field('title'), Field('body', 'upload'))\n`;
 
+/** Temporary folders of this run: removed by the suites' `after`, and at exit whatever ran (a name filter can skip `after`). */
+const temporary: string[] = [];
+process.on('exit', () => { for (const dir of temporary) rmSync(dir, { recursive: true, force: true }); });
+
+function temporaryDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+}
+
 /** A temporary web2py folder: the fixture copied, or the real tree's welcome and admin with gluon linked. */
 function makeTree(): string {
-  const root = mkdtempSync(join(tmpdir(), 'w2n-tour-'));
+  const root = temporaryDir('w2n-tour-');
   if (!isReal) {
     cpSync(join(fixtures, 'web2py'), root, { recursive: true });
     return root;
@@ -197,7 +207,7 @@ for (const [workerClass, python] of CLASSES) {
 
     before(async () => {
       tree = makeTree();
-      profiles = mkdtempSync(join(tmpdir(), 'w2n-tour-prof-'));
+      profiles = temporaryDir('w2n-tour-prof-');
       // -l writes httpserver.log into the folder; a trusted proxy on loopback lets the tour be a remote client.
       server = await startServer(['-f', tree, '-a', PASSWORD, '-l', '-F', profiles, '--worker-class', workerClass, '--python', python,
         '--trusted-proxies', '127.0.0.1'], { timeoutMs: 60_000 });
