@@ -26,6 +26,7 @@ import { checkHttpVersion, checkRequestHead, type HeadLimits } from './request-c
 import type { RequestBodies } from './request-body.js';
 import { whenConnectionFree } from './answer-gate.js';
 import { isAnswerComplete, isResponseGone } from './response-gone.js';
+import { originalTarget } from './raw-target-bytes.js';
 
 export interface RequestDispatcher {
   dispatch(exchange: Exchange): void;
@@ -73,7 +74,8 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     if (isResponseGone(res)) return;
     onResponseOpened();
     if (options.isDraining()) res.shouldKeepAlive = false;
-    const target = req.url ?? '/';
+    // As the client sent it: raw bytes ≥ 0x80 come back here (raw-target-bytes.ts).
+    const target = originalTarget(req);
 
     // `GET / HTTP/2.0` on an HTTP/1.x connection is not an HTTP/2 request: 505, closed.
     const refusal = checkHttpVersion(req.httpVersionMajor, req.httpVersionMinor, isHttp2Request(req)) ?? checkRequestHead(req, headLimits);

@@ -23,6 +23,7 @@ import type { RequestHandler } from './handler.js';
 import { enforceHttp1Deadlines } from './http1-on-http2.js';
 import type { ClientError, ClientRejections } from './client-errors.js';
 import { serveUpgradesAsRequests } from './upgrade.js';
+import { acceptRawTargetBytes } from './raw-target-bytes.js';
 
 /** HTTP/2 on a TLS listener. */
 export interface Http2Options {
@@ -148,7 +149,9 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
   rejections.guard.watch(server, 'server');
   server.on('clientError', (error: ClientError, socket: Duplex) => rejections.onClientError(error, socket));
   // No WebSockets yet: an Upgrade request is an ordinary one, and the bytes after it are kept.
-  serveUpgradesAsRequests(server, rejections, limits.maxHeaders);
+  serveUpgradesAsRequests(server, rejections, limits.maxHeaders, limits.maxHeaderBytes);
+  // Raw bytes ≥ 0x80 in an HTTP/1 request target are served, as PEP 3333 says (llhttp refuses them).
+  acceptRawTargetBytes(server, tlsOptions !== null, limits.maxHeaderBytes);
   // `Expect: 100-continue`: Node would send the 100 at once; the handler sends it when the body
   // is really going to be read, and never for a body it refuses (front/request-body.ts). On an
   // HTTP/2 server this covers both its HTTP/2 streams and its HTTP/1.1 connections.

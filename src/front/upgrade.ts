@@ -18,6 +18,7 @@ import { createRequire } from 'node:module';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ClientRejections } from './client-errors.js';
+import { watchConnection } from './raw-target-bytes.js';
 
 interface HttpInternals {
   /** Node's HTTP/1 connection set-up (`http._connectionListener`, what every HTTP server runs on a new connection). */
@@ -31,8 +32,8 @@ interface UpgradeServer {
   on(event: 'upgrade' | 'connect', listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown;
 }
 
-/** `maxHeaders`: Node keeps only this many fields of a head; a head that reached it is refused (431), not replayed short. */
-export function serveUpgradesAsRequests(server: UpgradeServer, rejections: ClientRejections, maxHeaders: number): void {
+/** `maxHeaderBytes`: the head limit the new parser runs with (raw-target-bytes.ts needs it). `maxHeaders`: Node keeps only this many fields of a head; a head that reached it is refused (431), not replayed short. */
+export function serveUpgradesAsRequests(server: UpgradeServer, rejections: ClientRejections, maxHeaders: number, maxHeaderBytes: number): void {
   server.on('upgrade', (req, socket, head) => {
     const count = req.rawHeaders.length >> 1;
     if (count >= maxHeaders) {
@@ -41,6 +42,7 @@ export function serveUpgradesAsRequests(server: UpgradeServer, rejections: Clien
     }
     socket.unshift(head.length === 0 ? replayedHead(req) : Buffer.concat([replayedHead(req), head]));
     httpConnectionListener.call(server, socket);
+    watchConnection(socket, maxHeaderBytes);
   });
   server.on('connect', (_req, socket) => {
     rejections.refuseConnection(socket, 'W2N_ERR_CLIENT_BAD_REQUEST', { reason: 'CONNECT is not served here' });
