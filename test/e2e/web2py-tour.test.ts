@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
 import { rawRequest } from '../helpers/raw-http.js';
+import { waitUntil } from '../helpers/waits.js';
 
 const realWeb2py = process.env.W2N_TEST_WEB2PY;
 const isReal = realWeb2py !== undefined;
@@ -388,12 +389,8 @@ for (const [workerClass, python] of CLASSES) {
       await (await fetch(server.url(index))).arrayBuffer();
       const log = join(tree, 'httpserver.log');
       // The line is written when the response closes: wait for it.
-      const deadline = Date.now() + 10_000;
       const line = new RegExp(`^127\\.0\\.0\\.1, \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d, GET, ${index.replace(/\//g, '\\/')}, HTTP/1\\.1, 200, \\d+\\.\\d+$`, 'm');
-      while (!(existsSync(log) && line.test(readFileSync(log, 'utf8')))) {
-        assert.ok(Date.now() < deadline, `no access line in ${log}: ${existsSync(log) ? readFileSync(log, 'utf8').slice(-500) : 'missing'}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await waitUntil(`an access line in ${log}`, () => existsSync(log) && line.test(readFileSync(log, 'utf8')));
     });
 
     test('-F: a cProfile dump per request, web2py-named, readable with pstats', async () => {
