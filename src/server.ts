@@ -28,6 +28,8 @@ import { ClientRejections } from './front/client-errors.js';
 import { ConnectionLimit, warnIfFileLimitLow } from './front/connection-limit.js';
 import { compileProxyTrust } from './front/proxy-trust.js';
 import { prepareProfilerDir } from './web2py/folder.js';
+import { startRealtime, type Realtime } from './front/realtime/setup.js';
+import type { SiblingLink } from './front/realtime/sibling-peers.js';
 
 /** Bytes of request body in flight to one worker per request, and of response back. */
 const REQUEST_WINDOW_BYTES = 256 * 1024;
@@ -48,11 +50,15 @@ export interface FrontOptions {
   onWorkersChanged: (pids: number[]) => void;
   /** Told once every listener is open, before the workers are ready. */
   onListening: () => void;
+  /** The primary's channel for the realtime hub's events, when there are other fronts. */
+  realtimeLink: SiblingLink | null;
 }
 
 export interface RunningFront {
   pool: Pool;
   metrics: Metrics;
+  /** The realtime hub (null: off), for the events the primary relays from other fronts. */
+  realtime: Realtime | null;
   /**
    * Graceful stop: stop accepting, finish in-flight work, stop workers, flush logs. `handOver`:
    * another front takes over (a reload), so connections are not cut the moment they are idle:
@@ -135,8 +141,12 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
   const bodies = new RequestBodies({
     maxBytes: config.maxBody, memoryBytes: config.bodyBufferSize, spoolDir: config.spoolDir, chunkedInput: config.chunkedInput,
   }, log);
+  const realtime = startRealtime({
+    config, sources, log, metrics, instanceId: assignment.instanceId, siblingLink: options.realtimeLink, isFirst: assignment.index === 1,
+  });
   const handlerOptions = {
     pool, log, accessLog, staticHandler, metrics, rejections, serverHeader, bodies,
+    realtime: realtime === null ? null : realtime.serveUnderPrefix,
     headLimits: { maxRequestLine: config.maxRequestLine, maxHeaders: config.maxHeaders },
     isDraining: () => isDraining,
     onResponseOpened: () => { activeResponses += 1; },
@@ -157,7 +167,9 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
     },
     http2: config.http2 === 'on' ? { maxConcurrentStreams: config.http2MaxStreams } : null,
     log, rejections, connectionLimit, proxies,
-    handlerFor: (facts: ListenerFacts) => createRequestHandler(facts, handlerOptions),
+    handlerFor: (facts: ListenerFacts, spec) => (realtime !== null && spec.kind === 'tcp' && spec.realtime === true
+      ? realtime.servePort : createRequestHandler(facts, handlerOptions)),
+    upgradesFor: (spec) => realtime?.upgradesFor(spec) ?? null,
     fallbackPort: config.port,
     inherited: assignment.listeners,
   });
@@ -178,12 +190,14 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
       + `(${ready.workerClass}, ${why}; Python ${ready.pythonVersion})`);
   } catch (error: unknown) {
     pool.kill();
+    realtime?.hub.kill();
     listeners.closeAll();
     await accessLog?.close();
     throw error;
   }
   if (offload.isWeb2py) say(describeStaticOffload(offload));
   if (config.reload) say('reload: on (workers restart when a Python file changes)');
+  if (realtime !== null) say(realtime.line);
   say(listeners.tlsLine());
   say(proxies === null
     ? `trusted proxies: none (forwarding headers are dropped${sources.proxyHeaders === 'default' ? '' : '; --proxy-headers needs --trusted-proxies'})`
@@ -198,6 +212,7 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
       isHandingOver = handOver;
       LogEvents.serverDraining(log, { signal, inFlight: activeResponses, gracefulTimeoutSeconds: config.gracefulTimeout });
       listeners.stopAccepting({ keepIdle: handOver });
+      realtime?.hub.drain();
       const deadline = Date.now() + config.gracefulTimeout * 1000;
       if (handOver) {
         // Connections in use close by the `Connection: close` of their next answer. Those still
@@ -211,6 +226,8 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
       await pool.settle(deadline);
       while (activeResponses > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
       const unfinished = activeResponses;
+      // WebSockets are closed 1001 (going away) once the requests are done; pages reconnect to another front or instance.
+      await realtime?.hub.close();
       listeners.closeAll();
       await pool.stop(WORKER_STOP_TIMEOUT_MS);
       await accessLog?.close();
@@ -220,6 +237,7 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
   };
   const kill = (): void => {
     pool.kill();
+    realtime?.hub.kill();
     listeners.closeAll();
   };
   const reopenLogs = async (): Promise<void> => {
@@ -241,7 +259,7 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
   return {
     lines,
     front: {
-      pool, metrics, reopenLogs, reloadWorkers,
+      pool, metrics, reopenLogs, reloadWorkers, realtime,
       stop: (signal, handOver) => { stopWatching(); return stop(signal, handOver); },
       kill: () => { stopWatching(); kill(); },
     },

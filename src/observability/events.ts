@@ -138,4 +138,19 @@ export const LogEvents = {
   bodySpoolFailed(log: Logger, f: { code: string; folder: string; reason: string }) {
     log.error({ event: 'body.spool_failed', ...f }, 'cannot spool a request body to disk: answered 500');
   },
+  realtimeOn(log: Logger, f: { prefix: string | null; port: number | null; signed: boolean; tokens: boolean; presence: boolean; redis: boolean }) {
+    log.info({ event: 'realtime.on', ...f }, 'realtime hub on (web2py websocket_messaging)');
+  },
+  realtimeRefused(log: Logger, f: { reason: string; remoteAddr: string | undefined; status: number }) {
+    log.debug({ event: 'realtime.refused', ...f }, 'realtime request refused');
+  },
+  realtimeSlowConsumer(log: Logger, f: { group: string; dropped: number }) {
+    log.debug({ event: 'realtime.slow_consumer', ...f }, 'WebSocket clients read too slowly: closed 1013');
+  },
+  realtimeRedisDown(log: Logger, f: { reason: string }) {
+    log.warn({ event: 'realtime.redis_down', ...f }, 'Redis unreachable: messages reach this instance only until it is back (reconnecting with backoff; logged once per outage)');
+  },
+  realtimeRedisUp(log: Logger, f: { afterOutage: boolean }) {
+    log.info({ event: 'realtime.redis_up', ...f }, 'Redis connected: realtime messages reach every instance');
+  },
 } as const;

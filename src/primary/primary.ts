@@ -21,6 +21,7 @@ import { Fronts } from './fronts.js';
 import type { FrontAssignment, FrontMessage, PrimaryMessage } from './messages.js';
 import { ServerMetrics } from './server-metrics.js';
 import type { ServerError } from '../errors/index.js';
+import { randomUUID } from 'node:crypto';
 
 export interface PrimaryOptions {
   config: Readonly<Config>;
@@ -104,14 +105,16 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
   const app = checked.app.spec;
   const writePassword = app.kind === 'web2py' ? passwordWriter(config, app.folder, say) : null;
   // Ports known now get their password file before anything binds; port 0 once it is chosen.
-  const hasTcp = plan.specs.some((spec) => spec.kind === 'tcp');
-  for (const spec of plan.specs) if (spec.kind === 'tcp' && spec.port !== 0) writePassword?.(spec.port);
+  // The realtime hub's port (--realtime-port) serves no application: no password file.
+  const isAppTcp = (spec: ListenerSpec): boolean => spec.kind === 'tcp' && spec.realtime !== true;
+  const hasTcp = plan.specs.some(isAppTcp);
+  for (const spec of plan.specs) if (isAppTcp(spec) && spec.kind === 'tcp' && spec.port !== 0) writePassword?.(spec.port);
   if (!hasTcp) writePassword?.(config.port);
 
   // 2. The sockets.
   const sockets = await bindAll(plan.specs);
   try {
-    for (const socket of sockets) if (socket.spec.kind === 'tcp') writePassword?.(socket.port);
+    for (const socket of sockets) if (isAppTcp(socket.spec)) writePassword?.(socket.port);
   } catch (error: unknown) {
     closeSockets(sockets);
     throw error;
@@ -120,6 +123,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
   // 3. The fronts.
   const frontCount = resolveFronts(config);
   const { stdio, listeners } = descriptorPlan(sockets, config.acceptBatch);
+  const instanceId = randomUUID();
   const startMessage = (index: number): Extract<PrimaryMessage, { type: 'start' }> => {
     const assignment: FrontAssignment = {
       index, fronts: frontCount,
@@ -130,7 +134,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
       maxInApp: config.workers === null ? null : Math.max(1, shareOf(config.workers, index, frontCount)),
       queueSize: config.queueSize,
       listeners: listeners.map((listener, n) => ({ ...listener, tls: tlsNow[n] ?? null })),
-      python: checked.python, app: checked.app,
+      python: checked.python, app: checked.app, instanceId,
     };
     return { type: 'start', config: { ...config }, sources: { ...sources }, assignment };
   };
@@ -138,6 +142,11 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
   const onMessage = (front: FrontProcess, message: FrontMessage): void => {
     if (message.type === 'metrics-wanted') metrics?.answer(front, message.id);
     else if (message.type === 'metrics-collected') metrics?.collected(front, message.id, message.metrics);
+    else if (message.type === 'realtime') {
+      // The realtime hub's messages reach the other fronts' members (front/realtime/sibling-peers.ts).
+      for (const other of fronts.live) if (other !== front) other.send({ type: 'realtime', event: message.event });
+      front.send({ type: 'realtime-relayed', id: message.id });
+    }
   };
   const fronts = new Fronts({ count: frontCount, startMessage, stdio, gracefulTimeoutMs: config.gracefulTimeout * 1000, log, onMessage });
   metrics = new ServerMetrics(() => fronts.live);
@@ -146,7 +155,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
   let lines: string[];
   try {
     lines = await fronts.start(() => {
-      for (const socket of sockets) say(`starting on ${socket.label}...`);
+      for (const socket of sockets) say(isAppTcp(socket.spec) || socket.spec.kind === 'unix' ? `starting on ${socket.label}...` : `realtime hub on ${socket.label}`);
       for (const note of plan.notes) say(note);
     });
   } catch (error: unknown) {
