@@ -36,6 +36,8 @@ export class RedisPeers implements Peers {
   private readonly publisher: Redis;
   private readonly subscriber: Redis;
   private isUp = false;
+  /** The subscriber's SUBSCRIBE was answered on its current connection. */
+  private isSubscribed = false;
   private hasBeenUp = false;
   private isInOutage = false;
 
@@ -47,14 +49,20 @@ export class RedisPeers implements Peers {
       retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 10), MAX_RETRY_DELAY_MS),
     };
     this.publisher = new Redis(options.url, common);
-    // The subscriber queues its SUBSCRIBE until connected.
-    this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true });
+    // Subscribed anew on each connection, and only then up: "connected" in the log means
+    // messages from other instances arrive from now on.
+    this.subscriber = new Redis(options.url, { ...common, autoResubscribe: false });
     for (const client of [this.publisher, this.subscriber]) {
       client.on('error', (error: Error) => this.down(error.message));
       client.on('close', () => this.down('connection closed'));
-      client.on('ready', () => this.up());
     }
-    this.subscriber.subscribe(REDIS_CHANNEL).catch((error: unknown) => this.down(error instanceof Error ? error.message : String(error)));
+    this.publisher.on('ready', () => this.up());
+    this.subscriber.on('ready', () => {
+      this.subscriber.subscribe(REDIS_CHANNEL).then(() => {
+        this.isSubscribed = true;
+        this.up();
+      }, (error: unknown) => this.down(error instanceof Error ? error.message : String(error)));
+    });
     this.subscriber.on('message', (_channel: string, text: string) => this.receive(text));
   }
 
@@ -92,7 +100,7 @@ export class RedisPeers implements Peers {
   }
 
   private up(): void {
-    if (this.publisher.status !== 'ready' || this.subscriber.status !== 'ready') return;
+    if (this.publisher.status !== 'ready' || !this.isSubscribed) return;
     this.isUp = true;
     const afterOutage = this.isInOutage;
     if (!this.hasBeenUp || afterOutage) LogEvents.realtimeRedisUp(this.options.log, { afterOutage });
@@ -102,6 +110,7 @@ export class RedisPeers implements Peers {
 
   private down(reason: string): void {
     this.isUp = false;
+    if (this.subscriber.status !== 'ready') this.isSubscribed = false;
     if (this.isInOutage) return;
     this.isInOutage = true;
     this.options.counters.redisOutage();
