@@ -11,9 +11,13 @@ import { join as joinPath } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { fixtures, repoRoot, startServer, type StartedServer } from '../helpers/server.js';
 import { join, metric, publish, sign } from '../helpers/realtime.js';
+import { makeCertificate } from '../helpers/tls.js';
+import { WebSocket } from 'ws';
+import { request as httpsRequest } from 'node:https';
 
 const apps = joinPath(fixtures, 'apps');
 const KEY = 'test-key';
@@ -181,6 +185,54 @@ describe('hub on one front: wire protocol, web2py bugs fixed, bad input', () => 
     member.ws.close();
     const after = await metric(server.url('/metrics'), 'w2n_front_process_resident_memory_bytes');
     assert.ok(after - before < 200 * 1024 * 1024, `front memory grew by ${after - before} bytes`);
+  });
+
+  test('the key is never logged or printed', () => {
+    assert.ok(!server.stderr().includes(KEY) && !server.stdout().includes(KEY));
+  });
+
+  test('SIGHUP: members are closed 1001 after the drain, and the new front seats them again', async () => {
+    const member = await join(ws('realtime/reload'));
+    server.process.kill('SIGHUP');
+    assert.equal(await member.closed, 1001);
+    await until(async () => {
+      try {
+        (await join(ws('realtime/reload'))).ws.close();
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'a join after the reload');
+  });
+});
+
+describe('--realtime-port over TLS with the main certificate', () => {
+  let server: StartedServer;
+  before(async () => {
+    const { cert, key } = makeCertificate();
+    server = await startServer(['--app', 'realtime_page:app', '-f', apps, '--processes', '1', '-c', cert, '-k', key,
+      '--realtime-key', KEY, '--realtime-port', '0'], { scheme: 'https' });
+  });
+  after(async () => { await server.stop(); });
+
+  test('wss:// joins and an https:// publish on the realtime port', async () => {
+    const port = realtimePort(server);
+    const ws = new WebSocket(`wss://127.0.0.1:${port}/realtime/secure`, { rejectUnauthorized: false });
+    const got = new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data))));
+    await once(ws, 'open');
+    const body = new URLSearchParams({ message: 'over TLS', signature: sign('over TLS', KEY), group: 'secure' }).toString();
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpsRequest({ host: '127.0.0.1', port, path: '/', method: 'POST', rejectUnauthorized: false,
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.equal(status, 200);
+    assert.equal(await got, 'over TLS');
+    ws.close();
   });
 });
 
