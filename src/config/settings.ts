@@ -467,9 +467,9 @@ export const settings = defineSettings({
   },
   realtimeMaxConnections: {
     section: 'Realtime (WebSocket messaging)', cli: ['--realtime-max-connections'],
-    type: nullable(int({ min: 1 })), default: null, defaultDoc: 'half of `--max-connections`',
-    doc: 'WebSocket connections each front process holds at most; past it a join is answered 503. They count '
-      + 'against `--max-connections` too, so pages and publishes are still served when the WebSockets are many.',
+    type: nullable(int({ min: 1 })), default: null, defaultDoc: 'none',
+    doc: 'WebSocket connections each front process holds at most (none: half of `--max-connections`); past it a join is '
+      + 'answered 503. They count against `--max-connections` too, so pages and publishes are still served when the WebSockets are many.',
   },
   realtimeSendBuffer: {
     section: 'Realtime (WebSocket messaging)', cli: ['--realtime-send-buffer'],

@@ -72,7 +72,7 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   realtimeKeyFile: { raw: keyFile, value: keyFile },
   realtimePrefix: { raw: '/live/ws/', value: '/live/ws/' },
   realtimePort: { raw: '8888', value: 8888 },
-  realtimeTokens: { raw: 'true', value: true },
+  realtimeTokens: { raw: null, value: true },
   realtimeTokenTtl: { raw: '60', value: 60 },
   realtimePresence: { raw: 'off', value: 'off' },
   realtimeRedis: { raw: 'redis://127.0.0.1:6379/0', value: 'redis://127.0.0.1:6379/0' },
@@ -245,6 +245,9 @@ describe('defaults, precedence and sources', () => {
       serverHeader: 'web2py-on-node',
       maxBody: 1024 ** 3, bodyBufferSize: 1024 ** 2, spoolDir: tmpdir(),
       trustedProxies: [], proxyHeaders: ['x-forwarded-for', 'x-forwarded-proto'],
+      realtimeKey: null, realtimeKeyFile: null, realtimePrefix: '/_ws/', realtimePort: null, realtimeTokens: false, realtimeTokenTtl: 300,
+      realtimePresence: 'on', realtimeRedis: null, realtimeMaxMessage: 64 * 1024, realtimeMaxConnections: null, realtimeSendBuffer: 1024 * 1024,
+      realtimePingInterval: 30, realtimeOrigins: null, realtimeCompression: 'off',
       logLevel: 'info', logFormat: 'text', config: null,
     });
     assert.ok(config.processes >= 1 && config.processes <= 256);
