@@ -15,9 +15,15 @@ import { checkPost, formFields, route, type Route } from './wire.js';
 /** Room for the other fields of a POST besides the message. */
 const FORM_OVERHEAD_BYTES = 4096;
 
+/** Headers HTTP/2 forbids (connection-specific): sent on HTTP/1.1 only. */
+const HTTP1_ONLY = new Set(['connection', 'upgrade']);
+
 export function answer(res: ServerResponse, status: number, body = '', extra: string[] = []): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store', ...extra]);
+  const isHttp2 = 'stream' in res;
+  const headers = ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'];
+  for (let i = 0; i + 1 < extra.length; i += 2) if (!isHttp2 || !HTTP1_ONLY.has(extra[i]!.toLowerCase())) headers.push(extra[i]!, extra[i + 1]!);
+  res.writeHead(status, headers);
   res.end(body);
 }
 
