@@ -12,6 +12,8 @@ export interface TestMember {
   closed: Promise<number>;
   /** Resolves once `count` messages arrived (rejects after `timeoutMs`, with what did). */
   received(count: number, timeoutMs?: number): Promise<string[]>;
+  /** Resolves once `isDone(messages)` (rejects after `timeoutMs`). */
+  receivedUntil(isDone: (messages: string[]) => boolean, timeoutMs?: number): Promise<string[]>;
 }
 
 export function sign(message: string, key: string): string {
@@ -31,16 +33,17 @@ export function join(url: string, options: { origin?: string } = {}): Promise<Te
     const closed = new Promise<number>((done) => ws.on('close', (code) => { done(code); wake(); }));
     ws.on('error', () => {});
     ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`refused ${res.statusCode}`), { status: res.statusCode })));
+    const receivedUntil = async (isDone: (messages: string[]) => boolean, timeoutMs = 10_000): Promise<string[]> => {
+      const deadline = Date.now() + timeoutMs;
+      while (!isDone(messages)) {
+        if (Date.now() > deadline) throw new Error(`not yet after ${messages.length} messages: ${JSON.stringify(messages.slice(-5))}`);
+        await Promise.race([new Promise<void>((r) => { wake = r; }), new Promise((r) => setTimeout(r, 100))]);
+      }
+      return messages;
+    };
     ws.once('open', () => resolve({
-      ws, messages, closed,
-      received: async (count, timeoutMs = 10_000) => {
-        const deadline = Date.now() + timeoutMs;
-        while (messages.length < count) {
-          if (Date.now() > deadline) throw new Error(`${messages.length} of ${count} messages: ${JSON.stringify(messages.slice(-5))}`);
-          await Promise.race([new Promise<void>((r) => { wake = r; }), new Promise((r) => setTimeout(r, 100))]);
-        }
-        return messages;
-      },
+      ws, messages, closed, receivedUntil,
+      received: (count, timeoutMs) => receivedUntil((got) => got.length >= count, timeoutMs),
     }));
   });
 }
