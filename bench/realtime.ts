@@ -50,17 +50,24 @@ function rssBytes(pids: number[]): number {
   return total;
 }
 
+function ours(name: string, extra: string[]): Target {
+  return {
+    name, signed: true,
+    start: (port) => spawn(process.execPath, [join(REPO, 'bin', 'web2py-on-node'), '-p', String(port), '--app', 'hello:app', '-f', join(REPO, 'bench', 'apps'),
+      '--processes', '1', '--realtime-key', KEY, '--max-connections', '30000', '--realtime-max-connections', '25000', '--log-level', 'error', ...extra],
+    { stdio: ['ignore', 'pipe', 'inherit'] }),
+    // The front is the primary's child whose own children are the Python workers.
+    pids: (child) => childPids(child.pid!).filter((pid) => /node/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))),
+    publishUrl: (port) => `http://127.0.0.1:${port}/_ws/`,
+    joinUrl: (port, group) => `ws://127.0.0.1:${port}/_ws/realtime/${group}`,
+  };
+}
+
 function targets(web2py: string): Target[] {
   return [
-    {
-      name: 'ours', signed: true,
-      start: (port) => spawn(process.execPath, [join(REPO, 'bin', 'web2py-on-node'), '-p', String(port), '--app', 'hello:app', '-f', join(REPO, 'bench', 'apps'),
-        '--processes', '1', '--realtime-key', KEY, '--max-connections', '30000', '--realtime-max-connections', '25000', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] }),
-      // The front is the primary's child whose own children are the Python workers.
-      pids: (child) => childPids(child.pid!).filter((pid) => /node/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))),
-      publishUrl: (port) => `http://127.0.0.1:${port}/_ws/`,
-      joinUrl: (port, group) => `ws://127.0.0.1:${port}/_ws/realtime/${group}`,
-    },
+    ours('ours', []),
+    // Without the +name notices (quadratic in the group's size), as the raw ws server.
+    ours('ours-nopresence', ['--realtime-presence', 'off']),
     {
       name: 'tornado', signed: true,
       start: (port) => spawn('/usr/bin/python3', ['-m', 'gluon.contrib.websocket_messaging', '-k', KEY, '-p', String(port), '-l', '127.0.0.1'],
@@ -177,7 +184,7 @@ export async function runRealtimeBench(argv: string[]): Promise<void> {
   const counts = (values.subscribers ?? '1000').split(',').map(Number);
   const durationS = Number(values.duration ?? 8);
   const web2py = values.web2py ?? '/work/w2p';
-  const wanted = values.servers?.split(',') ?? ['ours', 'tornado', 'raw-ws'];
+  const wanted = values.servers?.split(',') ?? ['ours', 'ours-nopresence', 'tornado', 'raw-ws'];
   const rows: Figures[] = [];
   for (const subscribers of counts) {
     for (const target of targets(web2py).filter((t) => wanted.includes(t.name))) {
