@@ -187,6 +187,28 @@ describe('hub on one front: wire protocol, web2py bugs fixed, bad input', () => 
     assert.ok(after - before < 200 * 1024 * 1024, `front memory grew by ${after - before} bytes`);
   });
 
+  test('under churn (members joining and dropping abruptly), every member open throughout gets every message (web2py lost half)', async () => {
+    const stable = await Promise.all(Array.from({ length: 10 }, () => join(ws('realtime/churn'))));
+    let isChurning = true;
+    const churner = (async () => {
+      while (isChurning) {
+        const batch = await Promise.all(Array.from({ length: 10 }, () => join(ws('realtime/churn'))));
+        for (const member of batch) member.ws.terminate(); // abrupt: no close handshake
+      }
+    })();
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i += 1) statuses.push(await publish(post, `churn ${i}`, KEY, 'churn'));
+    isChurning = false;
+    await churner;
+    assert.deepEqual(statuses, Array(30).fill(200));
+    const expected = Array.from({ length: 30 }, (_, i) => `churn ${i}`);
+    for (const member of stable) {
+      const got = await member.receivedUntil((messages) => messages.includes('churn 29'));
+      assert.deepEqual(got.filter((text) => text.startsWith('churn ')), expected);
+      member.ws.close();
+    }
+  });
+
   test('the key is never logged or printed', () => {
     assert.ok(!server.stderr().includes(KEY) && !server.stdout().includes(KEY));
   });
