@@ -25,7 +25,7 @@ export default tseslint.config(
       'no-restricted-properties': ['error',
         { object: 'process', property: 'exit', message: 'only src/cli/main.ts exits the process' },
         { object: 'process', property: 'argv', message: 'only src/cli/main.ts reads argv (config/load.ts takes it as a parameter)' }],
-      'no-restricted-imports': restrict([{ name: 'node:child_process', message: 'only src/pool/worker.ts and src/primary/front-process.ts spawn processes' }]),
+      'no-restricted-imports': restrict([{ name: 'node:child_process', message: 'only src/pool/worker.ts, src/primary/front-process.ts and src/primary/scheduler-process.ts spawn processes' }]),
     },
   },
   // The two entries: the primary's (cli/main.ts) and a front process's (cli/front.ts).
@@ -65,12 +65,12 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': restrict([
       ...nodeHttp.filter(({ name }) => name !== 'node:net'),
       { name: 'node:net', importNames: ['Server', 'createServer', 'Socket', 'connect', 'createConnection'], message: 'the primary binds (bound-sockets.ts); it never accepts' },
-      { name: 'node:child_process', message: 'only src/primary/front-process.ts spawns (the fronts)' },
+      { name: 'node:child_process', message: 'only src/primary/front-process.ts (the fronts) and scheduler-process.ts (web2py\'s scheduler) spawn' },
     ], [{ group: ['../front/*', '!../front/listen-plan.js', '!../front/tls-files.js', '!../front/unix-socket.js', '!../front/body-spool.js', '!../front/realtime', '../front/realtime/*', '!../front/realtime/events.js', '../server.js'], allowTypeImports: true,
       message: 'the primary reads no client bytes: it may use the front\'s address planning, TLS files, socket files and realtime event checks only' }]) },
   },
   {
-    files: ['src/primary/front-process.ts'],
+    files: ['src/primary/front-process.ts', 'src/primary/scheduler-process.ts'],
     rules: { 'no-restricted-imports': restrict(nodeHttp) },
   },
   {

@@ -106,6 +106,11 @@ function parseCommandLine(argv: readonly string[]): CommandLine {
     }
     // A bare switch means true; `--logging=false` is parsed by the setting's validator.
     const raw = kind === 'boolean' && token.value === undefined ? true : token.value;
+    const earlier = values.get(target.setting);
+    if (specOf(target.setting).repeatable === true && earlier !== undefined && typeof earlier.raw === 'string' && typeof raw === 'string') {
+      values.set(target.setting, { ...earlier, raw: `${earlier.raw},${raw}` });   // -K a -K b = -K a,b
+      continue;
+    }
     values.set(target.setting, { raw, source: 'argv', option, origin: 'argv' });   // the last one wins
   }
   return { values, actions };

@@ -13,7 +13,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 
 import { interfaces } from './interfaces.js';
 import {
-  bool, bytes, cidrList, enumOf, fileMode, int, intOrAuto, nullable, path, seconds, str, wordList,
+  bool, bytes, cidrList, enumOf, fileMode, int, intOrAuto, nullable, path, schedulerList, seconds, str, wordList,
   type ValidationContext, type Validator, type ValueOf,
 } from './validators.js';
 
@@ -28,6 +28,7 @@ export const sections = [
   'Reverse proxies',
   'Realtime (WebSocket messaging)',
   'Logging',
+  'Scheduler',
   'Config file',
 ] as const;
 export type Section = (typeof sections)[number];
@@ -47,6 +48,8 @@ interface SettingBase<T> {
   readonly secret?: true;
   /** Overrides the validator's placeholder in --help (`PORT` rather than `N`). */
   readonly metavar?: string;
+  /** The flag may be given several times; the values are joined with `,` (web2py.py's `-K`). */
+  readonly repeatable?: true;
 }
 
 /** Forwarding headers a trusted proxy may be believed about (waitress's `trusted_proxy_headers`). */
@@ -507,6 +510,32 @@ export const settings = defineSettings({
     section: 'Logging', cli: ['--log-format'],
     type: enumOf(['text', 'json']), default: 'text',
     doc: 'Server log as readable lines, or one JSON object per line.',
+  },
+
+  // --- Scheduler
+  scheduler: {
+    section: 'Scheduler', cli: ['-K', '--scheduler'], repeatable: true,
+    type: schedulerList(), default: [],
+    doc: 'Run web2py\'s scheduler for these applications beside the server, with web2py.py\'s `-K` syntax: '
+      + '`APP[:GROUP...]`, several joined with `,` or by giving `-K` again (`-K app1 -K app2:fast:slow`). Each is '
+      + '`python web2py.py -K APP[:GROUP...]` in the web2py folder, with `--python`: started by exec (never forked '
+      + 'from the server), its output in the server log (`scheduler.output`), restarted when it dies (after a growing '
+      + 'pause if it dies soon after its start; after five such deaths in a row it is given up, the server goes on), '
+      + 'replaced one at a time on SIGHUP and stopped with the server. Each application must exist: checked before '
+      + 'anything listens (exit 2).',
+  },
+  schedulerWorkers: {
+    section: 'Scheduler', cli: ['--scheduler-workers'],
+    type: int({ min: 1, max: 64 }), default: 1,
+    doc: 'Scheduler processes for each `-K` entry (web2py\'s workers share the queue through the database).',
+  },
+  schedulerStopTimeout: {
+    section: 'Scheduler', cli: ['--scheduler-stop-timeout'],
+    type: seconds({ min: 0 }), default: 10,
+    doc: 'On stop and on SIGHUP, how long a scheduler process has after SIGTERM to leave before its whole process '
+      + 'group is killed, task processes included. web2py\'s scheduler ignores SIGTERM while a task runs (a bare '
+      + '`except:` in `gluon/scheduler.py`), so a longer task is cut here; web2py then marks it failed or retries it '
+      + 'as the task says.',
   },
 
   // --- Config file

@@ -378,3 +378,29 @@ export function wordList<const T extends readonly string[]>(
     format: (value) => (value.length === 0 ? 'none' : value.join(',')),
   };
 }
+
+/**
+ * web2py.py's `-K` list: `APP[:GROUP...]` entries, comma-separated or a JSON array. Each entry is
+ * kept as web2py.py keeps it (parts trimmed, empty groups dropped). Names are word characters
+ * (web2py's application folders), and groups may not hold a space or a comma, so an entry can
+ * never become a second argument of the scheduler's command line.
+ */
+export function schedulerList(): Validator<readonly string[]> {
+  return {
+    kind: 'string',
+    metavar: 'APP[:GROUP...]',
+    description: '`APP[:GROUP...]` entries, comma-separated or by repeating the flag (a JSON array in the config file)',
+    parse(raw) {
+      const entries: string[] = [];
+      for (const item of listItems(raw)) {
+        const [app = '', ...groups] = item.split(':').map((part) => part.trim());
+        if (!/^\w+$/.test(app)) reject(`"${item}": the application must be a folder name of letters, digits and _`);
+        for (const group of groups) if (group !== '' && !/^[\w.-]+$/.test(group)) reject(`"${item}": group "${group}" may hold letters, digits, _, . and - only`);
+        const entry = [app, ...groups.filter((group) => group !== '')].join(':');
+        if (!entries.includes(entry)) entries.push(entry);
+      }
+      return entries;
+    },
+    format: (value) => (value.length === 0 ? 'none' : value.join(',')),
+  };
+}

@@ -97,6 +97,10 @@ export const errorTable = {
     message: 'no worker became ready: {reason}', exitCode: 2, logLevel: 'fatal',
     remedy: 'Read the worker output above; run the app by hand with the same Python to see its error.',
   },
+  W2N_ERR_SCHEDULER_APP: {
+    message: 'cannot run the scheduler for "{entry}": {reason}', exitCode: 2, logLevel: 'fatal',
+    remedy: '-K names applications of the web2py folder (-f): APP[:GROUP...], as web2py.py -K does. Check the name, or drop the flag.',
+  },
   W2N_ERR_SPOOL_DIR: {
     message: 'cannot use spool folder {folder}: {reason}', exitCode: 2, logLevel: 'fatal',
     remedy: 'Give --spool-dir a folder this user can create files in (chunked request bodies are spooled there).',

@@ -105,6 +105,25 @@ export const LogEvents = {
   chunkedStreamWithWeb2py(log: Logger) {
     log.warn({ event: 'config.chunked_stream_web2py' }, '--chunked-input stream with web2py: web2py reads CONTENT_LENGTH, so chunked request bodies will look empty to it');
   },
+  schedulerStarted(log: Logger, f: { name: string; schedulerPid: number | undefined; reason: 'start' | 'replace' | 'reload' }) {
+    log.info({ event: 'scheduler.started', ...f }, 'scheduler process started');
+  },
+  schedulerOutput(log: Logger, f: { name: string; schedulerPid: number | undefined; stream: 'stdout' | 'stderr'; line: string }) {
+    log.info({ event: 'scheduler.output', ...f }, 'scheduler output');
+  },
+  schedulerExited(log: Logger, f: { name: string; schedulerPid: number | undefined; code: number | null; signal: string | null; expected: boolean; uptimeMs: number }) {
+    if (f.expected) log.info({ event: 'scheduler.exited', ...f }, 'scheduler process exited');
+    else log.error({ event: 'scheduler.died', ...f }, 'scheduler process died; starting another');
+  },
+  schedulerRestartScheduled(log: Logger, f: { name: string; delayMs: number; failures: number }) {
+    log.warn({ event: 'scheduler.restart_scheduled', ...f }, 'scheduler keeps dying soon after its start; waiting before the next');
+  },
+  schedulerGaveUp(log: Logger, f: { name: string; failures: number; lastOutput: string }) {
+    log.error({ event: 'scheduler.gave_up', ...f }, 'scheduler keeps dying at start; given up (the server goes on; fix it, then SIGHUP)');
+  },
+  schedulerKilled(log: Logger, f: { name: string; schedulerPid: number | undefined; afterMs: number }) {
+    log.warn({ event: 'scheduler.killed', ...f }, 'scheduler did not leave after SIGTERM within --scheduler-stop-timeout; its process group was killed');
+  },
   frontStarted(log: Logger, f: { index: number; pid: number | undefined; reason: 'start' | 'replace' | 'reload' }) {
     log.info({ event: 'front.started', ...f }, 'front process started');
   },

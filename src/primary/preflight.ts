@@ -13,7 +13,7 @@ import { ServerError } from '../errors/index.js';
 import { AccessLog, ACCESS_LOG_FILE_NAME } from '../observability/access-log.js';
 import { probePython, type PythonFacts, type WorkerHandshake } from '../pool/worker.js';
 import { probeSpoolDir } from '../front/body-spool.js';
-import { checkWeb2pyFolder, isWeb2pyFolder, prepareProfilerDir } from '../web2py/folder.js';
+import { checkSchedulerApps, checkWeb2pyFolder, isWeb2pyFolder, prepareProfilerDir } from '../web2py/folder.js';
 import type { FrontAssignment } from './messages.js';
 
 type AppSpec = WorkerHandshake['app'];
@@ -47,6 +47,7 @@ export async function preflight(config: Readonly<Config>, sources: Readonly<Reco
   app: FrontAssignment['app']; python: PythonFacts; accessLogFile: string;
 }> {
   const chosen = chooseApp(config, sources);
+  if (config.scheduler.length > 0) checkSchedulerApps(chosen.app.kind === 'web2py' ? chosen.app.folder : null, config.scheduler);
   const python = await probePython(config.python);
   if (config.profiler !== null) prepareProfilerDir(config.profiler, config.folder);
   const accessLogFile = join(chosen.app.kind === 'web2py' ? chosen.app.folder : config.folder, ACCESS_LOG_FILE_NAME);

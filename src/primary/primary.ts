@@ -20,6 +20,7 @@ import { descriptorPlan, type FrontProcess } from './front-process.js';
 import { Fronts } from './fronts.js';
 import type { FrontAssignment, FrontMessage, PrimaryMessage } from './messages.js';
 import { ServerMetrics } from './server-metrics.js';
+import { Schedulers } from './schedulers.js';
 import type { ServerError } from '../errors/index.js';
 import { randomUUID } from 'node:crypto';
 
@@ -149,7 +150,13 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     }
   };
   const fronts = new Fronts({ count: frontCount, startMessage, stdio, gracefulTimeoutMs: config.gracefulTimeout * 1000, log, onMessage });
-  metrics = new ServerMetrics(() => fronts.live);
+  const schedulers = app.kind === 'web2py' && config.scheduler.length > 0
+    ? new Schedulers({
+      entries: config.scheduler, workersPerEntry: config.schedulerWorkers, python: config.python, folder: app.folder,
+      stopTimeoutMs: config.schedulerStopTimeout * 1000, log: options.log.child({ component: 'scheduler' }),
+    })
+    : null;
+  metrics = new ServerMetrics(() => fronts.live, schedulers);
   fronts.on('restarted', () => metrics?.frontRestarted());
   fronts.on('gaveUp', (error) => options.onGiveUp(error));
   let lines: string[];
@@ -163,6 +170,11 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     throw error;
   }
   for (const line of lines) say(line);
+  if (schedulers !== null) {
+    // After the fronts: a scheduler that starts tasks before the web server serves helps no one.
+    schedulers.start();
+    say(`scheduler: ${schedulers.count} process${schedulers.count === 1 ? '' : 'es'} (web2py.py -K ${config.scheduler.join(',')})`);
+  }
 
   const first = sockets[0]!;
   const address = first.spec.kind === 'tcp' ? { ip: first.spec.ip, port: first.port } : { ip: first.label, port: 0 };
@@ -171,7 +183,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     address,
     stop: (signal) => {
       stopping ??= (async () => {
-        const done = fronts.stop(signal);
+        const done = Promise.all([fronts.stop(signal), schedulers?.stop()]);
         // The fronts stop accepting now; once their descriptors and ours are closed, the
         // kernel refuses new connections instead of queueing them for nobody.
         closeSockets(sockets);
@@ -181,6 +193,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     },
     kill: () => {
       fronts.killAll();
+      schedulers?.killAll();
       closeSockets(sockets);
     },
     reopenLogs: () => fronts.broadcast({ type: 'reopen-logs' }),
@@ -188,7 +201,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
       LogEvents.serverReloadStarted(log, { signal: 'SIGHUP', fronts: frontCount });
       const reread = rereadTls(plan.specs, tlsNow, log);
       tlsNow = reread.tls;
-      const { replaced, failed } = await fronts.reload();
+      const [{ replaced, failed }] = await Promise.all([fronts.reload(), schedulers?.reload()]);
       LogEvents.serverReloadFinished(log, { replaced, failed, tls: reread.outcome });
     },
   };

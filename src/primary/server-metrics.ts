@@ -15,6 +15,9 @@ import type { FrontProcess } from './front-process.js';
 
 const COLLECT_WAIT_MS = 1_000;
 
+/** What the scheduler supervisor tells /metrics. */
+interface SchedulerCounts { readonly running: number; readonly count: number; readonly restarts: number }
+
 interface Collection {
   waiting: Set<FrontProcess>;
   gathered: MetricsJson[];
@@ -27,11 +30,17 @@ export class ServerMetrics {
   private readonly collections = new Map<number, Collection>();
   private nextCollectionId = 1;
 
-  constructor(private readonly liveFronts: () => FrontProcess[]) {
+  constructor(private readonly liveFronts: () => FrontProcess[], schedulers: SchedulerCounts | null = null) {
     const registers = [this.registry];
     this.restarts = new Counter({ name: 'w2n_front_restarts_total', help: 'Front processes started to replace one that died.', registers });
     const fronts = liveFronts;
     new Gauge({ name: 'w2n_fronts', help: 'Front processes alive now.', registers, collect() { this.set(fronts().length); } });
+    if (schedulers !== null) {
+      new Gauge({ name: 'w2n_scheduler_processes', help: 'web2py scheduler processes (-K) alive now.', registers, collect() { this.set(schedulers.running); } });
+      new Gauge({ name: 'w2n_scheduler_processes_wanted', help: 'web2py scheduler processes (-K) the server keeps running: -K entries times --scheduler-workers.', registers, collect() { this.set(schedulers.count); } });
+      // A counter the supervisor keeps; read at scrape time.
+      new Counter({ name: 'w2n_scheduler_restarts_total', help: 'web2py scheduler processes started to replace one that died.', registers, collect() { this.reset(); this.inc(schedulers.restarts); } });
+    }
   }
 
   frontRestarted(): void {

@@ -95,3 +95,17 @@ function profilerDirError(folder: string, what: string, cause?: unknown): Server
   return new ServerError('W2N_ERR_PROFILER_DIR', { folder, reason: `${what}${detail}` },
     cause === undefined ? undefined : { cause });
 }
+
+/**
+ * `-K` entries name applications of the web2py folder, and web2py.py must be there to run them
+ * (W2N_ERR_SCHEDULER_APP otherwise). web2py.py itself only warns about a bad name and skips it;
+ * here it stops the start, since a scheduler that silently never runs loses every task.
+ */
+export function checkSchedulerApps(folder: string | null, entries: readonly string[]): void {
+  for (const entry of entries) {
+    const app = entry.split(':')[0] ?? entry;
+    if (folder === null) throw new ServerError('W2N_ERR_SCHEDULER_APP', { entry, reason: 'the scheduler is web2py\'s: it needs a web2py folder (-f), not --app' });
+    if (!exists(join(folder, 'web2py.py'))) throw new ServerError('W2N_ERR_SCHEDULER_APP', { entry, reason: `no web2py.py in ${folder}` });
+    if (!isDirectory(join(folder, 'applications', app))) throw new ServerError('W2N_ERR_SCHEDULER_APP', { entry, reason: `no application ${app} in ${join(folder, 'applications')}` });
+  }
+}

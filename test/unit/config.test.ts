@@ -125,6 +125,9 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   proxyHeaders: { raw: 'forwarded', value: ['forwarded'] },
   logLevel: { raw: 'debug', value: 'debug' },
   logFormat: { raw: 'json', value: 'json' },
+  scheduler: { raw: 'app1,app2:fast:slow', value: ['app1', 'app2:fast:slow'] },
+  schedulerWorkers: { raw: '3', value: 3 },
+  schedulerStopTimeout: { raw: '2.5', value: 2.5 },
   config: { raw: '', value: null },
 };
 
@@ -248,7 +251,7 @@ describe('defaults, precedence and sources', () => {
       realtimeKey: null, realtimeKeyFile: null, realtimePrefix: '/_ws/', realtimePort: null, realtimeTokens: false, realtimeTokenTtl: 300,
       realtimePresence: 'on', realtimeRedis: null, realtimeMaxMessage: 64 * 1024, realtimeMaxConnections: null, realtimeSendBuffer: 1024 * 1024,
       realtimePingInterval: 30, realtimeOrigins: null, realtimeCompression: 'off',
-      logLevel: 'info', logFormat: 'text', config: null,
+      logLevel: 'info', logFormat: 'text', scheduler: [], schedulerWorkers: 1, schedulerStopTimeout: 10, config: null,
     });
     assert.ok(config.processes >= 1 && config.processes <= 256);
     assert.ok(settingKeys.every((key) => sources[key] === 'default'));
