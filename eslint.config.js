@@ -7,6 +7,23 @@ const nodeHttp = ['node:http', 'node:https', 'node:http2', 'node:net', 'node:tls
   name, message: 'this layer does no network I/O (see STYLE.md, module boundaries)',
 }));
 
+// Every server-log line goes through the catalogue (src/observability/events.ts): no `event:` of
+// one's own, no logger.info/warn/error/... calls with free text outside it.
+const logThroughCatalogue = [
+  {
+    selector: 'ObjectExpression > Property[key.name="event"]',
+    message: 'log events are declared in the catalogue (src/observability/events*.ts): call LogEvents.<event>(log, fields)',
+  },
+  {
+    selector: 'CallExpression[callee.type="MemberExpression"][callee.property.name=/^(trace|debug|info|warn|error|fatal)$/]',
+    message: 'log through the catalogue (LogEvents in src/observability/events.ts), not with a message of your own',
+  },
+  {
+    selector: 'CallExpression[callee.type="MemberExpression"][callee.computed=true][callee.object.name=/^(log|logger)$/]',
+    message: 'log through the catalogue (LogEvents in src/observability/events.ts), not with a message of your own',
+  },
+];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/**', 'eslint.config.js'] },
   ...tseslint.configs.recommended,
@@ -73,12 +90,15 @@ export default tseslint.config(
     files: ['src/primary/front-process.ts', 'src/primary/scheduler-process.ts'],
     rules: { 'no-restricted-imports': restrict(nodeHttp) },
   },
+  { files: ['src/**/*.ts'], rules: { 'no-restricted-syntax': ['error', ...logThroughCatalogue] } },
+  // The catalogue itself, and the logger (which defines the level methods).
+  { files: ['src/observability/events*.ts', 'src/observability/event-spec.ts', 'src/observability/log.ts'], rules: { 'no-restricted-syntax': 'off' } },
   {
     // The request path narrows types with runtime checks ('stream' in req, instanceof): a cast
     // through unknown hid the crash of `GET / HTTP/2.0` (an HTTP/1 request has no .stream).
     files: ['src/front/**/*.ts', 'src/pool/**/*.ts'],
     rules: {
-      'no-restricted-syntax': ['error', {
+      'no-restricted-syntax': ['error', ...logThroughCatalogue, {
         selector: 'TSAsExpression[typeAnnotation.type="TSUnknownKeyword"]',
         message: 'no `as unknown as` in the request path: narrow with a runtime check (in, instanceof, typeof) instead',
       }],

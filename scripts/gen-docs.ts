@@ -1,7 +1,8 @@
 /**
- * @module Generates docs/settings.md (from src/config/settings.ts) and docs/errors.md (from
- * src/errors/index.ts). `npm run docs` writes them; test/unit/docs-current.test.ts calls the
- * render functions and fails when the files on disk are stale.
+ * @module Generates docs/settings.md (from src/config/settings.ts), docs/errors.md (from
+ * src/errors/index.ts) and docs/log-events.md (from the catalogue, src/observability/events.ts).
+ * `npm run docs` writes them; test/unit/docs-current.test.ts calls the render functions and
+ * fails when the files on disk are stale.
  */
 
 import { writeFileSync } from 'node:fs';
@@ -11,9 +12,11 @@ import {
   actionFlags, defaultText, envVarOf, sections, settingKeys, specOf, type SettingKey,
 } from '../src/config/settings.js';
 import { errorTable, type ErrorSpec } from '../src/errors/index.js';
+import { eventCatalogue, type EventSpec } from '../src/observability/events.js';
 
 export const settingsDocUrl = new URL('../docs/settings.md', import.meta.url);
 export const errorsDocUrl = new URL('../docs/errors.md', import.meta.url);
+export const logEventsDocUrl = new URL('../docs/log-events.md', import.meta.url);
 
 /** A `|` would end the table cell, even inside a code span (GFM). */
 function cell(markdown: string): string {
@@ -113,7 +116,8 @@ function errorRow(name: string, spec: ErrorSpec): string[] {
 const ERRORS_INTRO = `Every error the server reports has a stable \`code\` (it appears in the log's \`code\` field and never changes
 meaning; a retired code is never reused). Errors at start print one line, \`error: <message>\`, and exit with the
 exit code below, before anything listens. Errors during a request answer with the HTTP status below. Words in
-braces in a message are filled in from the error's details.`;
+braces in a message are filled in from the error's details. The log level is that of the server-log line that
+reports the error ([log-events.md](log-events.md)), where one does.`;
 
 /** The full text of docs/errors.md. */
 export function renderErrorsDoc(): string {
@@ -131,14 +135,51 @@ export function renderErrorsDoc(): string {
   return `${out.join('\n')}\n`;
 }
 
-/** Writes both documents; run as `npm run docs`. */
+function logEventRow(name: string, spec: EventSpec): string[] {
+  const level = spec.level === 'code' ? 'the error\'s (`code`: docs/errors.md)' : spec.level;
+  const message = typeof spec.message === 'string' ? code(spec.message) : `the \`${spec.message.field}\` text`;
+  return [
+    code(name),
+    level,
+    cell(message),
+    spec.fields.length === 0 ? '—' : spec.fields.map(code).join(', '),
+    spec.doc === undefined ? '' : plainCell(spec.doc),
+  ];
+}
+
+const LOG_EVENTS_INTRO = `Every line of the server log (stderr; \`--log-format json\` or \`text\`) is one of these events. The
+\`event\` field names it and never changes meaning; match on it, not on the message. Each line also carries
+\`pid\`, most a \`component\` (\`primary\`, \`front\` or \`pool\`), and those of a front process \`front\` (its index);
+\`err\` is a serialised exception with its stack. A field
+may be absent when it has no value (a worker's \`pid\` before it started). Text that comes from the application
+(a worker's output, an exception's message and traceback) is written with its control characters escaped.
+The access log is a separate stream in web2py's format (\`httpserver.log\`).`;
+
+/** The full text of docs/log-events.md. */
+export function renderLogEventsDoc(): string {
+  const rows = Object.entries(eventCatalogue).sort(([a], [b]) => a.localeCompare(b)).map(([name, spec]) => logEventRow(name, spec));
+  const out: string[] = [
+    '<!-- Generated — edit src/observability/events*.ts, then run npm run docs. -->',
+    '# Log events',
+    '',
+    '> Generated — edit src/observability/events*.ts, then run `npm run docs`.',
+    '',
+    LOG_EVENTS_INTRO,
+    '',
+    ...table(['Event', 'Level', 'Message', 'Fields', 'When'], rows),
+  ];
+  return `${out.join('\n')}\n`;
+}
+
+/** Writes the three documents; run as `npm run docs`. */
 export function writeDocs(): void {
   writeFileSync(settingsDocUrl, renderSettingsDoc());
   writeFileSync(errorsDocUrl, renderErrorsDoc());
+  writeFileSync(logEventsDocUrl, renderLogEventsDoc());
 }
 
 // Only when run as a script: the docs test imports this module and must not write anything.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   writeDocs();
-  process.stdout.write('wrote docs/settings.md and docs/errors.md\n');
+  process.stdout.write('wrote docs/settings.md, docs/errors.md and docs/log-events.md\n');
 }

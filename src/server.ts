@@ -243,7 +243,7 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
   const reopenLogs = async (): Promise<void> => {
     if (accessLog === null) return;
     await accessLog.reopen();
-    log.info({ event: 'log.reopened', file: accessLogFile }, 'access log reopened');
+    LogEvents.logReopened(log, { file: accessLogFile });
   };
   let reloading: Promise<void> | null = null;
   const reloadWorkers = (signal: string): Promise<void> => {

@@ -7,14 +7,16 @@ imports this package and calls ``main()``; ``python -m web2py_on_node_worker`` w
 - stdin: /dev/null; stdout and stderr: pipes the front reads line by line and re-logs (both are
   made line-buffered here, so that a line shows up when it is written).
 
-Life: read HANDSHAKE -> pick the executor (gevent patches here, before the app is imported) ->
-load the app -> send READY (or ERROR id 0 and exit 3) -> serve. Exit status:
+Life: read HANDSHAKE (protocol.decode_handshake: exactly the keys the front declares) -> pick the
+executor (workers/; gevent patches here, before the app is imported) -> load the app -> send
+READY (or ERROR id 0 and exit 3) -> serve. Exit status (exits.py):
 
 - 0: SHUTDOWN, after the requests in flight have finished (atexit hooks run; threads the app
   started are not waited for); or, at once, when the front closes the channel (nothing else
   could be delivered anyway);
 - 3: the application could not be loaded (ERROR id 0, W2N_ERR_APP_IMPORT, was sent);
-- 4: the front broke the protocol (ERROR id 0 with the W2N_ERR_PROTO_* code was sent).
+- 4: the front broke the protocol, or its HANDSHAKE is not the one this worker knows (a key
+  unknown or missing: ERROR id 0 with the W2N_ERR_PROTO_* code was sent);
 - 5: the channel's descriptor was closed under the worker (the application closed fd 3): found
   at the next send, since nothing could be delivered any more (channel.py).
 
@@ -34,21 +36,18 @@ import traceback
 
 from .app import AppLoadError, load_app
 from .channel import Channel, ChannelClosed, read_first_frame
-from .concurrency import FLUSH_TIMEOUT_S, ExecutorUnavailable, Outcome, exit_now, make_executor
 from .diagnostics import install_stack_dump
+from .exits import EXIT_APP_IMPORT, EXIT_OK, EXIT_PROTOCOL, exit_now
 from .protocol import (
-    ERR_APP_IMPORT, ERR_PROTO_UNEXPECTED, ERR_PROTO_VERSION, HANDSHAKE, PROTOCOL_VERSION, READY,
-    Decoder, encode_frame,
+    ERR_APP_IMPORT, ERR_PROTO_UNEXPECTED, HANDSHAKE, PROTOCOL_VERSION, READY, Decoder,
+    ProtocolError, decode_handshake, encode_frame,
 )
 from .router import Router
+from .workers import ExecutorUnavailable, make_executor
+from .workers.base import FLUSH_TIMEOUT_S, Outcome
 from .wsgi import RequestRunner, base_environ, send_error
 
 CHANNEL_FD = 3
-EXIT_OK = 0
-EXIT_APP_IMPORT = 3
-EXIT_PROTOCOL = 4
-DEFAULT_REQUEST_WINDOW = 256 * 1024
-DEFAULT_RESPONSE_WINDOW = 1024 * 1024
 
 
 class StartFailed(Exception):
@@ -74,7 +73,7 @@ def main():
         executor.prepare()
         # Re-made after prepare(): under gevent the socket class is now the cooperative one.
         sock = socket.socket(fileno=sock.detach())
-        app = _load_app(handshake.get('app'))
+        app = _load_app(handshake['app'])
     except ChannelClosed:
         exit_now(EXIT_OK)
     except StartFailed as failure:
@@ -86,13 +85,12 @@ def main():
             sys.stderr.write('web2py-on-node worker: %s\n' % failure.message)
         exit_now(failure.exit_status)
 
-    channel = Channel(sock, decoder)
+    channel = Channel(sock, decoder, executor.sender(sock))
     signals = executor.signals()
-    router = Router(channel, signals, executor.submit,
-                    int(handshake.get('requestWindow') or DEFAULT_REQUEST_WINDOW),
-                    int(handshake.get('responseWindow') or DEFAULT_RESPONSE_WINDOW))
+    router = Router(channel, signals, executor.submit, handshake['requestWindow'],
+                    handshake['responseWindow'])
     runner = RequestRunner(app, channel, signals, base_environ(executor.is_multithread), router.finish,
-                           handshake.get('profilerDir'))
+                           handshake['profilerDir'])
     try:
         channel.send(encode_frame(READY, 0, 0, json.dumps({
             'protocol': PROTOCOL_VERSION, 'pid': os.getpid(), 'python': _python_version(),
@@ -111,7 +109,7 @@ def main():
         error = outcome.error
         sys.stderr.write('web2py-on-node worker: %s\n' % error)
         send_error(channel, 0, error.code, error.message)
-        channel.flush(FLUSH_TIMEOUT_S)  # gevent queues sends (gevent_sender.py)
+        channel.flush(FLUSH_TIMEOUT_S)  # gevent queues sends (workers/ggevent.py)
         exit_now(EXIT_PROTOCOL)
     exit_now(EXIT_OK)
 
@@ -128,21 +126,14 @@ def _read_handshake(sock, decoder):
         raise StartFailed(ERR_PROTO_UNEXPECTED, 'expected HANDSHAKE alone as the first frame', '',
                           EXIT_PROTOCOL)
     try:
-        handshake = json.loads(payload.decode('utf-8'))
-    except ValueError as error:
-        raise StartFailed(ERR_PROTO_UNEXPECTED, 'unreadable HANDSHAKE: %s' % error, '',
-                          EXIT_PROTOCOL) from None
-    if not isinstance(handshake, dict):
-        raise StartFailed(ERR_PROTO_UNEXPECTED, 'HANDSHAKE is not a JSON object', '', EXIT_PROTOCOL)
-    if handshake.get('protocol') != PROTOCOL_VERSION:
-        raise StartFailed(ERR_PROTO_VERSION, 'worker speaks protocol %d, front speaks %s'
-                          % (PROTOCOL_VERSION, handshake.get('protocol')), '', EXIT_PROTOCOL)
-    return handshake
+        return decode_handshake(payload)
+    except ProtocolError as error:
+        raise StartFailed(error.code, error.message, '', EXIT_PROTOCOL) from None
 
 
 def _make_executor(handshake):
     try:
-        return make_executor(handshake.get('workerClass') or 'thread', handshake.get('threads') or 1)
+        return make_executor(handshake['workerClass'], handshake['threads'])
     except ExecutorUnavailable as error:
         raise StartFailed(ERR_APP_IMPORT, str(error), '', EXIT_APP_IMPORT) from None
 

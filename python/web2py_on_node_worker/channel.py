@@ -1,15 +1,17 @@
 """The socket to the front: reading frames, and writing them one whole frame at a time.
 
-Any thread may send; a lock keeps frames whole on the wire. Only one thread (the reader) reads.
-Nothing here knows about WSGI or requests.
+Only one thread (the reader) reads. Any thread may send, through the channel's sender: by default
+a DirectSender, which writes each frame at once under a lock that keeps frames whole on the wire;
+the gevent worker class passes its own, which batches (workers/ggevent.py). Nothing here knows
+about WSGI, requests or worker classes.
 """
 
 import errno
-import os
 import socket
 import sys
 import threading
 
+from .exits import EXIT_CHANNEL_LOST, exit_now
 from .protocol import Decoder, ProtocolError
 
 #: recv_into() buffer: a whole MAX_CHUNK body frame (and many small frames) per system call.
@@ -28,20 +30,8 @@ class ChannelClosed(BaseException):
         self.error = error
 
 
-#: exit status of a worker whose channel descriptor was closed under it (by the application)
-EXIT_CHANNEL_LOST = 5
 #: what a write on a descriptor that is no longer the channel's socket fails with
 _LOST_ERRNOS = frozenset((errno.EBADF, errno.ENOTSOCK))
-
-
-def exit_now(status):
-    """Exit without waiting for request threads or atexit hooks (the channel is gone)."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(status)
 
 
 def _exit_if_lost(error):
@@ -71,13 +61,42 @@ def sendmsg_all(sock, parts):
         raise
 
 
-class Channel:
-    """One stream socket to the front, with its frame decoder."""
+class DirectSender:
+    """Writes each frame at once, under a lock that keeps frames whole on the wire."""
 
-    def __init__(self, sock, decoder=None):
+    def __init__(self, sock):
+        self._sock = sock
+        self._lock = threading.Lock()
+
+    def send(self, frame):
+        """Send one encoded frame (or several joined), whole."""
+        with self._lock:
+            try:
+                self._sock.sendall(frame)
+            except OSError as error:
+                _exit_if_lost(error)
+                raise
+
+    def send_parts(self, parts):
+        """Send header and payload pieces as one frame without joining them (large bodies)."""
+        with self._lock:
+            sendmsg_all(self._sock, parts)
+
+    def flush(self, timeout=None):
+        """Nothing is ever queued: every frame is written when send returns."""
+
+
+class Channel:
+    """One stream socket to the front, with its frame decoder and its sender.
+
+    ``sender`` has ``send(frame)``, ``send_parts(parts)`` and ``flush(timeout)``; a DirectSender
+    on ``sock`` when None.
+    """
+
+    def __init__(self, sock, decoder=None, sender=None):
         self._sock = sock
         self._decoder = decoder if decoder is not None else Decoder()
-        self._send_lock = threading.Lock()
+        self._sender = sender if sender is not None else DirectSender(sock)
         self._buffer = bytearray(RECV_BYTES)
         self._view = memoryview(self._buffer)
 
@@ -99,33 +118,16 @@ class Channel:
             raise ChannelClosed(error) from None
 
     def send(self, frame):
-        """Send one encoded frame (or several joined), whole."""
-        with self._send_lock:
-            try:
-                self._sock.sendall(frame)
-            except OSError as error:
-                _exit_if_lost(error)
-                raise
+        """Send one encoded frame (or several joined), whole. Raises OSError if the front is gone."""
+        self._sender.send(frame)
 
     def send_parts(self, parts):
         """Send header and payload pieces as one frame without joining them (large bodies)."""
-        with self._send_lock:
-            sendmsg_all(self._sock, parts)
-
-    def batch_sends(self):
-        """gevent only: from now on, frames sent in one turn of the hub leave in one system call.
-
-        ``send`` and ``send_parts`` then queue for a sender greenlet (gevent_sender.py); call
-        ``flush`` before the worker exits so that nothing queued is lost.
-        """
-        from .gevent_sender import BatchedSender
-        sender = BatchedSender(self._sock)
-        self.send = sender.send
-        self.send_parts = sender.send_parts
-        self.flush = sender.flush
+        self._sender.send_parts(parts)
 
     def flush(self, timeout=None):
-        """Sends are written at once unless batched: nothing to wait for."""
+        """Wait until every frame sent so far is written (a batching sender queues them)."""
+        self._sender.flush(timeout)
 
     def fileno(self):
         return self._sock.fileno()

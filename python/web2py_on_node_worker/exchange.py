@@ -80,7 +80,7 @@ class PumpSignals(Signals):
     """Waiting by pumping: the waiting thread is also the only reader (sync mode).
 
     ``pump(is_done)`` reads and dispatches one batch of frames unless ``is_done()`` is already true
-    (another thread may have dispatched the awaited frame: see sync.py); it raises
+    (another thread may have dispatched the awaited frame: see workers/sync.py); it raises
     channel.ChannelClosed when the front is gone. Timeouts are not honoured: only the front can
     unblock a pump.
     """

@@ -23,16 +23,18 @@ the request still runs, because ``except:`` (or ``except BaseException``) in an 
 swallows it. Once the request has ended, the front gets its last word: the END frame, if it
 went out, else ``ERROR W2N_ERR_WORKER_TIMEOUT`` (``W2N_ERR_REQUEST_CANCELLED`` for a client
 gone); the front frees the slot on it.
+
+Interrupts, below, is the thread class's; the gevent and sync classes subclass it in their own
+modules (workers/ggevent.py, workers/sync.py).
 """
 
-import signal
 import sys
 import threading
 import time
 import traceback
 
-from .channel import Channel
-from .exchange import RequestCancelled, RequestTimeout  # noqa: F401 - RequestTimeout: imported from here
+from .channel import DirectSender
+from .exchange import RequestCancelled, RequestTimeout
 from .protocol import ERR_REQUEST_CANCELLED, ERR_WORKER_TIMEOUT
 from .wsgi import send_error
 
@@ -40,8 +42,6 @@ from .wsgi import send_error
 DEFER_S = 0.01
 #: how often a request that is still running after an interrupt is interrupted again
 REPEAT_S = 1.0
-#: sync class: a real-time signal nobody else uses (SIGURG, ignored by default, where there is none)
-INTERRUPT_SIGNAL = signal.SIGRTMIN + 1 if hasattr(signal, 'SIGRTMIN') else signal.SIGURG
 
 _PROTECTED = set()
 
@@ -59,12 +59,8 @@ def is_protected(frame):
     return False
 
 
-protect(Channel.send, Channel.send_parts)
-try:
-    from .gevent_sender import BatchedSender
-    protect(BatchedSender.send, BatchedSender.send_parts)
-except ImportError:  # no gevent in this Python: no batched sends either
-    pass
+# A frame half written would break every other request (the gevent class protects its own sender).
+protect(DirectSender.send, DirectSender.send_parts)
 
 
 class Interrupts:
@@ -205,86 +201,3 @@ def _async_exc_setter():
 
 
 _set_async_exc = _async_exc_setter()
-
-
-class GreenletInterrupts(Interrupts):
-    """gevent: throw into the greenlet from the hub, where it is suspended at a switch point."""
-
-    def __init__(self, channel, signals, finish):
-        super().__init__(channel, signals, finish)
-        import gevent
-        self._current = gevent.getcurrent
-        self._loop = gevent.get_hub().loop
-
-    def _after_interrupt(self):
-        """A throw is synchronous: nothing can be pending."""
-
-    def _deliver(self, exchange, greenlet):
-        self._loop.run_callback(self._throw, exchange, greenlet)
-
-    def _later(self, delay, exchange, greenlet):
-        timer = self._loop.timer(delay)
-
-        def fire():
-            timer.close()
-            self._throw(exchange, greenlet)
-        timer.start(fire)
-
-    def _throw(self, exchange, greenlet):
-        # Runs in the hub: the target is suspended, so nothing changes between check and throw.
-        if exchange.runner is not greenlet or greenlet.dead:
-            return
-        if is_protected(greenlet.gr_frame):
-            self._later(DEFER_S, exchange, greenlet)
-            return
-        self._later(REPEAT_S, exchange, greenlet)
-        greenlet.throw(exchange.stop_with)
-
-
-class MainThreadInterrupts(Interrupts):
-    """sync: the request runs in the main thread; a signal's handler raises there.
-
-    A signal (unlike an async exception) also breaks ``time.sleep`` and other blocking calls. The
-    handler runs in the main thread itself, so its checks (which request runs, is it inside a
-    protected function) cannot race with that request.
-    """
-
-    def __init__(self, channel, signals, finish):
-        super().__init__(channel, signals, finish)
-        self._current = lambda: True
-        self._main_ident = threading.main_thread().ident
-        #: the exchange the main thread runs (or ran last)
-        self._running = None
-        #: the exchange the handler last raised RequestTimeout in
-        self._raised = None
-
-    def install(self):
-        """From the main thread, before serving."""
-        signal.signal(INTERRUPT_SIGNAL, self._on_signal)
-
-    def _enter(self, exchange):
-        self._running = exchange
-        return super()._enter(exchange)
-
-    def _on_signal(self, _signum, frame):
-        exchange = self._running
-        if exchange is None or not exchange.is_interrupted or exchange.runner is None:
-            return
-        if is_protected(frame):
-            return  # the signalling thread tries again in DEFER_S
-        self._raised = exchange
-        raise exchange.stop_with()
-
-    def _after_interrupt(self):
-        self._running = self._raised = None
-
-    def _deliver(self, exchange, _runner):
-        thread = threading.Thread(target=self._keep_signalling, args=(exchange,),
-                                  name='w2n-interrupt-%d' % exchange.request_id)
-        thread.daemon = True
-        thread.start()
-
-    def _keep_signalling(self, exchange):
-        while exchange.runner is not None:
-            signal.pthread_kill(self._main_ident, INTERRUPT_SIGNAL)
-            time.sleep(REPEAT_S if self._raised is exchange else DEFER_S)

@@ -1,5 +1,7 @@
 """Per-request cProfile dumps (``-F/--profiler DIR``), as web2py's gluon.main.appfactory makes:
-one ``req_<uuid4 hex>.prof`` per request in the folder, readable with pstats.
+one ``req_<uuid>.prof`` per request in the folder, readable with pstats. The name is web2py's:
+``"req_%s.prof" % web2py_uuid()``, a version-4 UUID as ``str(uuid.UUID(...))`` writes it (with
+dashes), so tools that list web2py's profiles find these too.
 
 Requests are profiled one at a time: from Python 3.12 cProfile uses sys.monitoring, which admits
 one profiler per process, and before that concurrent threads would still be timed together.
@@ -29,7 +31,7 @@ def profiled(run, folder):
                 run(exchange)
             finally:
                 profile.disable()
-                path = os.path.join(folder, 'req_%s.prof' % uuid.uuid4().hex)
+                path = os.path.join(folder, 'req_%s.prof' % uuid.uuid4())
                 try:
                     profile.dump_stats(path)
                 except OSError as error:

@@ -11,8 +11,15 @@ that the three agree. Every frame is a 12-byte header then a payload::
 
 Frame types are plain ints with the same UPPER_SNAKE names as the TypeScript side; decoded frames
 are plain ``(type, flags, id, payload)`` tuples so that the hot path allocates nothing else.
+
+Payload codecs: the worker decodes what the front sends (``decode_handshake``, ``decode_pairs``
+for REQUEST, ``decode_u32`` for CREDIT) and encodes what it sends. The decoders of frames only
+the front receives (``decode_strings``, ``split_response``, ``decode_sendfile``) are the
+inverses of the worker's encoders: the tests' fake front (test/python/worker_harness.py) and the
+shared test vectors use them; the worker itself never receives those frames.
 """
 
+import json
 import struct
 
 PROTOCOL_VERSION = 1
@@ -51,6 +58,11 @@ FRAME_TYPES = {
     'FILE_OPENED': FILE_OPENED, 'ERROR': ERROR,
 }
 FRAME_NAMES = {code: name for name, code in FRAME_TYPES.items()}
+
+#: The keys of HANDSHAKE's JSON object: every one required, no other allowed (docs/protocol.md).
+#: The same list as HANDSHAKE_KEYS in src/protocol/frames.ts (test/unit/protocol-constants.test.ts).
+HANDSHAKE_KEYS = ('protocol', 'workerId', 'app', 'threads', 'workerClass', 'requestWindow',
+                  'responseWindow', 'profilerDir')
 
 # Error codes this worker reports (declared in src/errors/index.ts; a test checks they exist there).
 ERR_PROTO_BAD_HEADER = 'W2N_ERR_PROTO_BAD_HEADER'
@@ -139,6 +151,57 @@ def encode_strings(strings):
 def decode_strings(payload):
     """The inverse of encode_strings; an empty payload is an empty list (as in the TS codec)."""
     return payload.decode('latin-1').split('\0') if payload else []
+
+
+def decode_handshake(payload):
+    """A HANDSHAKE payload -> its dict, with exactly HANDSHAKE_KEYS and values of the right types.
+
+    Raises ProtocolError with one line: W2N_ERR_PROTO_VERSION for another protocol version, else
+    W2N_ERR_PROTO_UNEXPECTED. A key this worker does not know, or one it misses, is an error and
+    never a silent default: it means the front and the worker disagree on docs/protocol.md.
+    """
+    try:
+        handshake = json.loads(bytes(payload).decode('utf-8'))
+    except ValueError as error:
+        raise ProtocolError(ERR_PROTO_UNEXPECTED, 'unreadable HANDSHAKE: %s' % error) from None
+    if not isinstance(handshake, dict):
+        raise ProtocolError(ERR_PROTO_UNEXPECTED, 'HANDSHAKE is not a JSON object')
+    if handshake.get('protocol') != PROTOCOL_VERSION:
+        raise ProtocolError(ERR_PROTO_VERSION, 'worker speaks protocol %d, front speaks %s'
+                            % (PROTOCOL_VERSION, handshake.get('protocol')))
+    problems = []
+    unknown = sorted(key for key in handshake if key not in HANDSHAKE_KEYS)
+    if unknown:
+        problems.append('has unknown keys %s' % ', '.join(unknown))
+    missing = [key for key in HANDSHAKE_KEYS if key not in handshake]
+    if missing:
+        problems.append('lacks keys %s' % ', '.join(missing))
+    if problems:
+        raise ProtocolError(ERR_PROTO_UNEXPECTED, 'HANDSHAKE %s: the front and this worker disagree on'
+                            ' docs/protocol.md (are they from one release?)' % '; '.join(problems))
+    for key, is_valid, expected in _HANDSHAKE_VALUES:
+        if not is_valid(handshake[key]):
+            raise ProtocolError(ERR_PROTO_UNEXPECTED, 'HANDSHAKE %s is %s, not %s'
+                                % (key, json.dumps(handshake[key])[:100], expected))
+    return handshake
+
+
+def _is_count(value):
+    return value.__class__ is int and value >= 1
+
+
+#: (key, check, what it should be) for the HANDSHAKE values the worker reads
+_HANDSHAKE_VALUES = (
+    ('workerId', lambda value: value.__class__ is int and value >= 0, 'an integer >= 0'),
+    ('app', lambda value: isinstance(value, dict) and isinstance(value.get('kind'), str),
+     'an object with a "kind"'),
+    ('threads', _is_count, 'an integer >= 1'),
+    ('workerClass', lambda value: isinstance(value, str), 'a string'),
+    ('requestWindow', _is_count, 'an integer >= 1'),
+    ('responseWindow', _is_count, 'an integer >= 1'),
+    ('profilerDir', lambda value: value is None or (isinstance(value, str) and value != ''),
+     'null or a folder'),
+)
 
 
 def decode_pairs(payload):

@@ -30,7 +30,7 @@ class Router:
         self.is_draining = False
         #: called (from any thread) once draining and nothing runs any more
         self.on_drained = None
-        #: called with the exchange on CANCEL with FLAG_TIMEOUT (set by the executor: interrupt.py)
+        #: called on CANCEL with the exchange and whether FLAG_TIMEOUT is set (the executor sets it: interrupt.py)
         self.interrupt = None
 
     @property

@@ -6,6 +6,12 @@ a second call needs exc_info, which is re-raised once the head has been sent; ho
 are refused, except ``Connection`` and ``Keep-Alive``, which are dropped (the front owns the
 connection). Breaking a rule raises BadResponse, reported as W2N_ERR_APP_BAD_RESPONSE.
 
+One leniency: a ``str`` yielded by the body iterable is encoded (in the charset of the response's
+Content-Type, else UTF-8) instead of refused, with one warning per path (events.APP_STR_BODY).
+web2py's own ``raise HTTP(200, T('...'))`` yields str (a lazy translation iterates as
+characters), and web2py's servers (Rocket, gevent's pywsgi) encode it: refusing it turned admin's
+"Admin is disabled because insecure channel" page into a 500. ``write()`` and the head stay strict.
+
 The response goes out as frames (docs/protocol.md): the head waits for the first non-empty body
 chunk or the end of the body; a list of bytes that fits one frame is one RESPONSE frame with END
 and the body inline (one send per request); longer bodies follow in RESPONSE_BODY frames of at
@@ -19,14 +25,16 @@ import os
 import re
 import stat
 import sys
+import threading
 import traceback
 
+from . import events
 from .body import ClientDisconnected
 from .channel import ChannelClosed
 from .exchange import RequestCancelled
 from .protocol import (
     ERR_APP_BAD_RESPONSE, ERR_APP_EXCEPTION, ERROR, FLAG_END, MAX_CHUNK, MAX_PAYLOAD, RESPONSE_BODY,
-    encode_frame, encode_header, encode_response, encode_response_prefix, encode_sendfile,
+    decode_pairs, encode_frame, encode_header, encode_response, encode_response_prefix, encode_sendfile,
 )
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z").match
@@ -50,6 +58,9 @@ MIN_FILE_BLOCK = 64 * 1024
 MAX_TRACEBACK_CHARS = 1024 * 1024
 #: an ERROR frame's message (the exception's last line) is cut to this many characters
 MAX_MESSAGE_CHARS = 4 * 1024
+#: paths remembered for "one str-body warning per path": bounded, whatever the clients ask for
+MAX_WARNED_PATHS = 1000
+_charset_param = re.compile(r';\s*charset\s*=\s*"?([^";\s]+)', re.IGNORECASE).search
 
 
 class BadResponse(AssertionError):
@@ -95,8 +106,7 @@ def base_environ(is_multithread):
 
 def build_environ(payload, base, wsgi_input):
     """REQUEST pairs + the constant wsgi.* keys + this request's wsgi.input."""
-    items = iter(payload.decode('latin-1').split('\0')) if payload else iter(())
-    environ = dict(zip(items, items))
+    environ = decode_pairs(payload)
     environ.update(base)
     environ['wsgi.input'] = wsgi_input
     if 'wsgi.url_scheme' not in environ:
@@ -107,13 +117,15 @@ def build_environ(payload, base, wsgi_input):
 class Response:
     """start_response, write() and the frames of one response."""
 
-    __slots__ = ('_exchange', '_channel', '_signals', 'status', '_fields', '_head',
-                 'content_length', 'has_started', 'is_head_sent', 'is_complete')
+    __slots__ = ('_exchange', '_channel', '_signals', '_environ', 'status', '_fields', '_head',
+                 'content_length', 'has_started', 'is_head_sent', 'is_complete', '_text_encoding')
 
-    def __init__(self, exchange, channel, signals):
+    def __init__(self, exchange, channel, signals, environ=None):
         self._exchange = exchange
         self._channel = channel
         self._signals = signals
+        #: the request's environ: names the path in a warning
+        self._environ = environ if environ is not None else {}
         self.status = None
         #: [status, name, value, name, value, ...] as checked
         self._fields = None
@@ -124,6 +136,8 @@ class Response:
         self.is_head_sent = False
         #: a frame with END went out: nothing more may be sent for this request
         self.is_complete = False
+        #: how str body chunks are encoded, once one came (the Content-Type's charset or UTF-8)
+        self._text_encoding = None
 
     # --- what the application calls
 
@@ -206,7 +220,9 @@ class Response:
             if exchange.is_cancelled:
                 raise ClientDisconnected()
             if chunk.__class__ is not bytes and not isinstance(chunk, bytes):
-                raise BadResponse('the response iterable yielded %s, not bytes' % type(chunk).__name__)
+                if not isinstance(chunk, str):
+                    raise BadResponse('the response iterable yielded %s, not bytes' % type(chunk).__name__)
+                chunk = self._encode_text(chunk)
             if chunk:
                 self._send_body(chunk, index == last)
         if not self.is_complete:
@@ -214,11 +230,24 @@ class Response:
 
     # --- internals
 
+    def _encode_text(self, text):
+        """A str body chunk as bytes (see the module docstring); the first one is logged."""
+        self._require_start()
+        encoding = self._text_encoding
+        if encoding is None:
+            encoding = self._text_encoding = _charset_of(self._fields)
+            _warn_str_body(self._environ, encoding)
+        try:
+            return text.encode(encoding)
+        except UnicodeEncodeError as error:
+            raise BadResponse('the response iterable yielded str that %s cannot encode: %s'
+                              % (encoding, error)) from None
+
     def _set_head(self, fields):
         try:
             head = '\0'.join(fields).encode('latin-1')
         except UnicodeEncodeError:
-            raise BadResponse('status and headers must be latin-1 strings (PEP 3333)') from None
+            raise BadResponse(_not_latin1(fields)) from None
         if len(head) > MAX_HEAD_BYTES:
             raise BadResponse('response head of %d bytes is too large' % len(head))
         self._fields = fields
@@ -370,6 +399,38 @@ class Response:
         self.content_length = length
 
 
+def _charset_of(fields):
+    """The charset named by Content-Type in ``fields`` when Python knows it as a text encoding,
+    else UTF-8."""
+    for index in range(1, len(fields), 2):
+        if fields[index].lower() == 'content-type':
+            match = _charset_param(fields[index + 1])
+            if match is None:
+                break
+            charset = match.group(1).lower()
+            try:
+                ''.encode(charset)  # LookupError for a name Python does not know, or not a text encoding
+            except LookupError:
+                break
+            return charset
+    return 'utf-8'
+
+
+_warned_paths = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_str_body(environ, charset):
+    """One APP_STR_BODY event per path, for the first MAX_WARNED_PATHS paths."""
+    path = environ.get('SCRIPT_NAME', '') + environ.get('PATH_INFO', '')
+    with _warned_lock:
+        if path in _warned_paths or len(_warned_paths) >= MAX_WARNED_PATHS:
+            return
+        _warned_paths.add(path)
+        is_last = len(_warned_paths) == MAX_WARNED_PATHS
+    events.emit(events.APP_STR_BODY, path=path, charset=charset, isLastLogged=is_last)
+
+
 class RequestRunner:
     """Runs requests through the application: called by an executor's thread per request."""
 
@@ -395,7 +456,7 @@ class RequestRunner:
         body = exchange.body
         environ = build_environ(exchange.payload, self._environ_base,
                                 body if body is not None else io.BytesIO(b''))
-        response = exchange.response = Response(exchange, self._channel, self._signals)
+        response = exchange.response = Response(exchange, self._channel, self._signals, environ)
         try:
             result = self._app(environ, response.start_response)
             try:
@@ -422,14 +483,32 @@ class RequestRunner:
         except Exception:  # noqa: B902 - a broken __str__ or traceback must not lose the 500
             lines = ['%s (its traceback could not be formatted)\n' % type(error).__name__]
         trace = ''.join(lines)
+        # The traceback is logged once: by the front, in its request.failed line, which carries
+        # the request's id, method, path and worker with it (stderr lines would come at info,
+        # one log line each, interleaved with other requests' output). Only a traceback the
+        # front cannot get goes to stderr: END already went out (close() raised), or the
+        # front is gone.
+        if not response.is_complete:
+            if isinstance(error, BadResponse):
+                code, message = ERR_APP_BAD_RESPONSE, str(error)
+            else:
+                code, message = ERR_APP_EXCEPTION, lines[-1].strip()
+            if send_error(self._channel, exchange.request_id, code, message, trace):
+                return
         sys.stderr.write(trace[-MAX_TRACEBACK_CHARS:])
-        if response.is_complete:
-            return  # END already went out (e.g. close() raised): the log is all we can do
-        if isinstance(error, BadResponse):
-            code, message = ERR_APP_BAD_RESPONSE, str(error)
-        else:
-            code, message = ERR_APP_EXCEPTION, lines[-1].strip()
-        send_error(self._channel, exchange.request_id, code, message, trace)
+
+
+def _not_latin1(fields):
+    """Which status or header is not latin-1, with its value (gevent names both too): the log line
+    must say which header to fix. ``%r`` writes the value escaped, on one line."""
+    for index in range(1, len(fields) - 1, 2):
+        name, value = fields[index], fields[index + 1]
+        try:
+            name.encode('latin-1')
+            value.encode('latin-1')
+        except UnicodeEncodeError:
+            return 'header %r: value %r is not a latin-1 string (PEP 3333)' % (name, value)
+    return 'status %r is not a latin-1 string (PEP 3333)' % (fields[0],)
 
 
 def send_error(channel, request_id, code, message, trace=''):

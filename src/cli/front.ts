@@ -71,7 +71,7 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
       config, sources, log, assignment, serverMetrics,
       onWorkersChanged: (pids) => send({ type: 'worker-pids', pids }),
       onListening: () => send({ type: 'listening' }),
-      realtimeLink: assignment.fronts > 1 ? { send: (id, event) => send({ type: 'realtime', id, event }) } : null,
+      realtimeLink: assignment.fronts > 1 ? { send: (id, payload) => send({ type: 'realtime', id, payload }) } : null,
     });
     front = started.front;
     send({ type: 'ready', lines: started.lines });
@@ -93,7 +93,7 @@ function onMessage(raw: unknown): void {
       return;
     case 'reopen-logs':
       front?.reopenLogs().catch((error: unknown) => {
-        log?.error({ event: 'log.reopen_failed', err: error }, 'cannot reopen the access log; lines are dropped until it can');
+        if (log !== null) LogEvents.logReopenFailed(log, { error });
       });
       return;
     case 'collect-metrics': {
@@ -106,7 +106,7 @@ function onMessage(raw: unknown): void {
       pendingMetrics.get(message.id)?.(message.text);
       return;
     case 'realtime':
-      front?.realtime?.fromSibling(message.event);
+      front?.realtime?.fromSibling(message.payload);
       return;
     case 'realtime-relayed':
       front?.realtime?.siblings?.relayed(message.id);

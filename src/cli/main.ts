@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   }
   const { config } = loaded;
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
-  for (const warning of loaded.warnings) log.warn({ event: 'config.warning' }, warning);
+  for (const warning of loaded.warnings) LogEvents.configWarning(log, { warning });
 
   let server: RunningPrimary | null = null;
   let signalsSeen = 0;
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   // Zero-downtime reload: fresh workers (new code), then the old ones finish and leave.
   process.on('SIGHUP', () => {
     server?.reload().catch((error: unknown) => {
-      log.error({ event: 'reload.failed', err: error }, 'reload failed');
+      LogEvents.reloadFailed(log, { error });
     });
   });
   // logrotate: after it renames httpserver.log, SIGUSR1 makes new lines go to a new file.

@@ -7,8 +7,13 @@
  * docs/errors.md is generated from it (scripts/gen-docs.ts; a test checks it is current).
  *
  * Families: CONFIG/START are fatal at start (exit non-zero before listening); CLIENT are bad
- * input (4xx, info); APP is the Python application's fault (500, error); WORKER is a worker
- * that died or hung (502/504, error); PROTO is a broken channel (the worker is replaced).
+ * input (4xx, debug: a server cannot be flooded into logging what any client sends); APP is the
+ * Python application's fault (500, error); WORKER is a worker that died or hung (502/504,
+ * error); PROTO is a broken channel (the worker is replaced).
+ *
+ * `logLevel` is what the log does: every log event that reports one of these errors takes its
+ * level from here (`level: 'code'` in observability/event-spec.ts). Fatal errors print their one
+ * line instead (cli/fatal.ts).
  */
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug';
@@ -20,9 +25,16 @@ export interface ErrorSpec {
   httpStatus?: number;
   /** Process exit status when this error stops the server at start. */
   exitCode?: number;
+  /** The level of the server-log line that reports it (docs/log-events.md). */
   logLevel: LogLevel;
   /** What an operator can do about it (docs/errors.md). */
   remedy: string;
+  /**
+   * A worker may name this code in an ERROR frame: on a request it runs (`request`) or instead of
+   * READY (`start`). Its message fills the `detail` placeholder (`ifEmpty` when it sent none).
+   * `workerError` reads this; a code without it is not the worker's to send.
+   */
+  fromWorker?: { on: 'request' | 'start'; detail?: string; ifEmpty?: string };
 }
 
 // Codes are never reused once retired: add new ones at the end of their family.
@@ -54,6 +66,7 @@ export const errorTable = {
   },
   W2N_ERR_APP_IMPORT: {
     message: 'the application could not be loaded: {reason}', exitCode: 2, logLevel: 'fatal',
+    fromWorker: { on: 'start', detail: 'reason', ifEmpty: 'unknown error' },
     remedy: 'Read the Python error; for web2py, check that gluon/packages (pydal, yatl) are present (git submodule update --init).',
   },
   W2N_ERR_LISTEN_IN_USE: {
@@ -108,35 +121,35 @@ export const errorTable = {
 
   // --- client errors: bad input gets a clear answer
   W2N_ERR_CLIENT_BAD_REQUEST: {
-    message: 'bad request: {reason}', httpStatus: 400, logLevel: 'info',
+    message: 'bad request: {reason}', httpStatus: 400, logLevel: 'debug',
     remedy: 'The client sent malformed HTTP; nothing to do on the server.',
   },
   W2N_ERR_CLIENT_HEADERS_TOO_LARGE: {
-    message: 'request headers too large', httpStatus: 431, logLevel: 'info',
+    message: 'request headers too large', httpStatus: 431, logLevel: 'debug',
     remedy: 'Raise --max-header-size if legitimate clients send headers this large.',
   },
   W2N_ERR_CLIENT_TIMEOUT: {
-    message: 'client too slow: {reason}', httpStatus: 408, logLevel: 'info',
+    message: 'client too slow: {reason}', httpStatus: 408, logLevel: 'debug',
     remedy: 'Raise --headers-timeout or --request-timeout if legitimate clients are this slow.',
   },
   W2N_ERR_CLIENT_URI_TOO_LONG: {
-    message: 'request line longer than {limit} bytes', httpStatus: 414, logLevel: 'info',
+    message: 'request line longer than {limit} bytes', httpStatus: 414, logLevel: 'debug',
     remedy: 'Raise --max-request-line (and --max-header-size, which counts the line too) if legitimate URLs are this long.',
   },
   W2N_ERR_CLIENT_TOO_MANY_HEADERS: {
-    message: '{count} request headers, more than {limit}', httpStatus: 431, logLevel: 'info',
+    message: '{count} request headers, more than {limit}', httpStatus: 431, logLevel: 'debug',
     remedy: 'Raise --max-headers if legitimate clients send this many headers.',
   },
   W2N_ERR_CLIENT_TRANSFER_CODING: {
-    message: 'unsupported transfer coding {coding}', httpStatus: 501, logLevel: 'info',
+    message: 'unsupported transfer coding {coding}', httpStatus: 501, logLevel: 'debug',
     remedy: 'Only Transfer-Encoding: chunked is understood (RFC 9112 §6.1); nothing to do on the server.',
   },
   W2N_ERR_CLIENT_BODY_TOO_LARGE: {
-    message: 'request body larger than --max-body ({limit} bytes): {reason}', httpStatus: 413, logLevel: 'info',
+    message: 'request body larger than --max-body ({limit} bytes): {reason}', httpStatus: 413, logLevel: 'debug',
     remedy: 'Raise --max-body if legitimate clients send bodies this large.',
   },
   W2N_ERR_CLIENT_HTTP_VERSION: {
-    message: 'HTTP version {version} is not served on an HTTP/1.x connection', httpStatus: 505, logLevel: 'info',
+    message: 'HTTP version {version} is not served on an HTTP/1.x connection', httpStatus: 505, logLevel: 'debug',
     remedy: 'HTTP/1.0 and HTTP/1.1 are served on every listener, HTTP/2 by ALPN on TLS listeners only; nothing to do on the server.',
   },
   W2N_ERR_BODY_SPOOL: {
@@ -151,10 +164,12 @@ export const errorTable = {
   // --- the application's fault: 500, the worker carries on
   W2N_ERR_APP_EXCEPTION: {
     message: 'the application raised {exception}', httpStatus: 500, logLevel: 'error',
+    fromWorker: { on: 'request', detail: 'exception', ifEmpty: 'an exception' },
     remedy: 'Read the traceback in the server log.',
   },
   W2N_ERR_APP_BAD_RESPONSE: {
     message: 'the application broke the WSGI rules: {reason}', httpStatus: 500, logLevel: 'error',
+    fromWorker: { on: 'request', detail: 'reason', ifEmpty: 'unknown' },
     remedy: 'Fix the application: status, headers and body must follow PEP 3333.',
   },
 
@@ -168,7 +183,7 @@ export const errorTable = {
     remedy: 'The worker interrupts it; a worker that cannot is replaced after --timeout-grace. Raise --timeout for slow pages.',
   },
   W2N_ERR_REQUEST_CANCELLED: {
-    message: 'the client went away; the worker stopped its request', logLevel: 'info',
+    message: 'the client went away; the worker stopped its request', logLevel: 'debug',
     remedy: 'Nothing to do: this is the last word of the worker on a request whose client left; its slot is free again.',
   },
   W2N_ERR_WORKER_HUNG: {
@@ -177,6 +192,7 @@ export const errorTable = {
   },
   W2N_ERR_NOT_READY: {
     message: 'no worker is ready', httpStatus: 503, logLevel: 'warn',
+    fromWorker: { on: 'request' },
     remedy: 'The server is starting or stopping; retry.',
   },
   W2N_ERR_QUEUE_FULL: {
@@ -246,6 +262,21 @@ export class ServerError extends Error {
     this.exitCode = spec.exitCode;
     this.logLevel = spec.logLevel;
   }
+}
+
+/**
+ * The error an ERROR frame names, through this table (STYLE.md: no hand-kept name → class map).
+ * A code the table does not let a worker send `on` this occasion is, on a request, the
+ * application's exception (its message names it) and, at start, the application failing to load.
+ * `message` must already be safe for the log (the pool escapes it: observability/escape.ts).
+ */
+export function workerError(on: 'request' | 'start', code: string, message: string): ServerError {
+  const named = Object.hasOwn(errorTable, code) ? code as ErrorCode : null;
+  const spec: ErrorSpec | null = named === null ? null : errorTable[named];
+  const chosen: ErrorCode = named !== null && spec?.fromWorker?.on === on ? named : on === 'request' ? 'W2N_ERR_APP_EXCEPTION' : 'W2N_ERR_APP_IMPORT';
+  const rule = (errorTable[chosen] as ErrorSpec).fromWorker;
+  if (rule?.detail === undefined) return new ServerError(chosen);
+  return new ServerError(chosen, { [rule.detail]: message === '' ? rule.ifEmpty : message });
 }
 
 export function isServerError(value: unknown): value is ServerError {

@@ -6,13 +6,13 @@
  * make the front hold any number of them:
  * - HTTP/1.1: Node parses every request a client pipelines in one read and calls the handler
  *   for each at once. Their answers must leave in order, so Node keeps every answer but the one
- *   being written in memory until its turn (2,000 pipelined 256 KiB answers never read:
- *   +338 MB). A request waits until its response has the connection (Node's 'socket' event: the
- *   answer before it was written out) and the connection's buffer is under its high-water mark
- *   (else its 'drain'): each connection holds about one answer.
+ *   being written in memory until its turn (hundreds of MB for a client that pipelines and never
+ *   reads: the README, "What one connection may hold", has the figures). A request waits until
+ *   its response has the connection (Node's 'socket' event: the answer before it was written
+ *   out) and the connection's buffer is under its high-water mark (else its 'drain'): each
+ *   connection holds about one answer.
  * - HTTP/2: a client that never opens its flow-control window (SETTINGS_INITIAL_WINDOW_SIZE 0, no
- *   WINDOW_UPDATE) leaves every answer in its stream's buffer (10 sessions x 100 streams of
- *   256 KiB: +323 MB), and the client opens all its streams before any answer exists. Each
+ *   WINDOW_UPDATE) leaves every answer in its stream's buffer, and the client opens all its streams before any answer exists. Each
  *   request of a session counts, from its dispatch until its answer is finished (or its stream
  *   closed), its unsent bytes but at least RESERVED_BYTES (the answer it may still get); a
  *   request waits while the session's count is past SESSION_UNSENT_BYTES. So a session has at

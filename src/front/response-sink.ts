@@ -210,13 +210,13 @@ export class HttpResponseSink implements ResponseSink {
   private answerFailure(failure: AppFailure): void {
     const { error } = failure;
     const ex = this.exchange;
+    const facts = { reqId: ex?.id ?? 0, workerId: ex?.workerId ?? 0, method: ex?.label.method ?? '', path: ex?.label.path ?? '', code: error.code };
     if (error.code === 'W2N_ERR_APP_EXCEPTION' || error.code === 'W2N_ERR_APP_BAD_RESPONSE') {
-      LogEvents.appException(this.log, {
-        reqId: ex?.id ?? 0, workerId: ex?.workerId ?? 0, method: ex?.label.method ?? '', path: ex?.label.path ?? '',
-        code: error.code, message: error.message, traceback: failure.traceback ?? '', headersSent: this.isHeadCommitted,
-      });
+      LogEvents.appException(this.log, { ...facts, message: error.message, traceback: failure.traceback ?? '', headersSent: this.isHeadCommitted });
     } else if (error.code === 'W2N_ERR_WORKER_DIED') {
-      LogEvents.requestWorkerDied(this.log, { reqId: ex?.id ?? 0, workerId: ex?.workerId ?? 0, method: ex?.label.method ?? '', path: ex?.label.path ?? '' });
+      LogEvents.requestWorkerDied(this.log, facts);
+    } else if (error.code === 'W2N_ERR_WORKER_TIMEOUT') {
+      LogEvents.requestTimedOut(this.log, { ...facts, message: error.message, headersSent: this.isHeadCommitted });
     }
     if (this.isAbandoned) return;
     this.isAbandoned = true;

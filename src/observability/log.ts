@@ -22,10 +22,21 @@ export interface LogOptions {
 const levelNames: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 const standardKeys = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'event', 'component', 'traceback']);
 
+const UNSAFE_IN_TEXT = /[\s"=\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const INVISIBLE = /[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A field's value in a text line: quoted (JSON) when it holds anything that could end it or start
+ * another (space, quote, `=`) or any control or invisible character, so no value forges a field
+ * or a line.
+ */
 function formatValue(value: unknown): string {
-  if (typeof value === 'string') return /[\s"=]/.test(value) ? JSON.stringify(value) : value;
-  return JSON.stringify(value);
+  if (typeof value !== 'string') return JSON.stringify(value);
+  if (!UNSAFE_IN_TEXT.test(value)) return value;
+  // JSON.stringify escapes C0 controls, quotes and backslashes; these it leaves raw.
+  return JSON.stringify(value).replace(INVISIBLE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
 
 /** Turns one pino JSON line into `2026-11-24 12:00:00 INFO  [pool] worker.ready msg k=v`. */
 export function formatTextLine(jsonLine: string): string {

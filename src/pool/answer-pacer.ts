@@ -3,12 +3,10 @@
  *
  * Why: requests that wait on I/O finish together. Dispatched in one turn, they sleep together,
  * wake in one turn of a gevent hub and come back in one frame burst, hundreds at once. Writing
- * them all in one go costs the single event loop a `writev` each (about 20 us on loopback),
- * during which the clients that already have their answer send their next request and it waits,
- * unread, behind the rest of the burst; and so the waves stay synchronised. Measured with the
- * bench's sleep scenario (500 connections, 100 ms app, gevent): at most 4-16 answers per turn
- * gave 4,766-4,793 req/s and a median of 102.1-102.7 ms, against 4,694-4,712 and 103.7 ms when
- * every answer of a burst was written at once.
+ * them all in one go costs the single event loop a `writev` each, during which the clients that
+ * already have their answer send their next request and it waits, unread, behind the rest of
+ * the burst; and so the waves stay synchronised. What it gained in the bench's sleep scenario is
+ * in the README ("Answers paced to arrivals"), where benchmark figures are kept current.
  *
  * How: `write` runs an answer now while this turn's budget lasts, else queues it (first in,
  * first out) for the next turns, which run in the check phase, after the poll phase has read

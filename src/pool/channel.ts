@@ -8,13 +8,13 @@
  * so no pending entry outlives its worker.
  */
 import type { Duplex } from 'node:stream';
-import { ServerError } from '../errors/index.js';
+import { ServerError, workerError } from '../errors/index.js';
 import { escapeControl, escapeLines } from '../observability/escape.js';
 import { FrameDecoder } from '../protocol/decode.js';
-import { decodeStrings, encodeCredit, encodeFrame, encodeHeader, encodeJson, encodeRequest } from '../protocol/encode.js';
+import { encodeCredit, encodeFileOpened, encodeFrame, encodeHeader, encodeJson, encodeRequest } from '../protocol/encode.js';
 import { FLAG_END, FLAG_TIMEOUT, FrameType, MAX_CHUNK, frameTypeName, type Frame } from '../protocol/frames.js';
 import { decodeCredit, decodeError, decodeResponse, decodeSendfile, type ErrorPayload } from '../protocol/payloads.js';
-import type { AppFailure, Exchange, ResponseHead } from './exchange.js';
+import type { AppFailure, Exchange } from './exchange.js';
 import { RequestTable } from './request-table.js';
 import type { AnswerPacer } from './answer-pacer.js';
 
@@ -26,7 +26,7 @@ export interface ChannelWindows {
 }
 
 export interface ChannelEvents {
-  /** A frame for request id 0 (READY, ERROR, PONG). */
+  /** A frame for request id 0 (READY, or ERROR when the worker cannot start). */
   onControl(frame: Frame): void;
   /** An exchange ended (the worker answered or failed it, or it was cancelled). */
   onExchangeEnded(exchange: Exchange): void;
@@ -56,9 +56,9 @@ const MAX_REQUEST_ID = 0xffffffff;
 
 /**
  * Corked bytes that go out at once instead of at the end of the turn. Why: a turn's poll phase
- * can be long (500 clients connecting and sending at once took 20 ms to read); held to its end,
- * the first requests read would reach the worker 20 ms late, with the last. 8 KiB is about 25
- * small requests, so batching still saves nearly every syscall.
+ * can be long (hundreds of clients connecting and sending at once: the README, "Measured, not
+ * assumed"); held to its end, the first requests read would reach the worker as late as the
+ * last. 8 KiB is about 25 small requests, so batching still saves nearly every syscall.
  */
 export const FLUSH_CORKED_BYTES = 8 * 1024;
 
@@ -90,7 +90,7 @@ export class Channel {
     return this.running.size;
   }
 
-  sendControl(type: (typeof FrameType)['HANDSHAKE' | 'SHUTDOWN' | 'PING'], payload?: unknown): void {
+  sendControl(type: (typeof FrameType)['HANDSHAKE' | 'SHUTDOWN'], payload?: unknown): void {
     const bytes = payload === undefined ? undefined : Buffer.isBuffer(payload) ? payload : encodeJson(payload);
     this.write(encodeFrame(type, 0, 0, bytes));
   }
@@ -258,7 +258,7 @@ export class Channel {
     if (entry.timedOutAtMs !== 0 || entry.exchange.isCancelled) {
       // Answered 504 already, or its client left: wait for the worker's last word on it, then
       // free its slot.
-      if (frame.type === FrameType.SENDFILE) this.write(encodeFrame(FrameType.FILE_OPENED, 0, frame.id, Buffer.from([0])));
+      if (frame.type === FrameType.SENDFILE) this.write(encodeFileOpened(frame.id, false));
       if (isLast || frame.type === FrameType.ERROR || frame.type === FrameType.SENDFILE) this.end(entry);
       return;
     }
@@ -269,12 +269,11 @@ export class Channel {
         if (!decoded.ok) return this.onDecodeError(decoded.error);
         entry.hasHead = true;
         if (!this.takeWindow(entry, decoded.value.body.length)) return this.outOfOrder(frame, 'past the response window');
-        const head = parseHead(decoded.value.head);
+        const { head, body } = decoded.value;
         if (head === null) {
           this.failEntry(entry, { error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: 'unreadable status line' }) });
           return;
         }
-        const { body } = decoded.value;
         if (!isLast) {
           sink.head(head, body, false);
           return;
@@ -299,7 +298,7 @@ export class Channel {
         const id = frame.id;
         this.finish(entry);
         sink.sendFile(this.procFdPath(fd), offset, length, (isOpen) => {
-          this.write(encodeFrame(FrameType.FILE_OPENED, 0, id, Buffer.from([isOpen ? 1 : 0])));
+          this.write(encodeFileOpened(id, isOpen));
         });
         return;
       }
@@ -361,22 +360,12 @@ export class Channel {
   }
 }
 
-/** `"200 OK" NUL name NUL value …` → status code, reason and the flat header list. */
-export function parseHead(bytes: Buffer): ResponseHead | null {
-  const [statusLine, ...headers] = decodeStrings(bytes);
-  if (statusLine === undefined || headers.length % 2 !== 0) return null;
-  const match = /^(\d{3})(?: (.*))?$/s.exec(statusLine);
-  if (match === null) return null;
-  return { statusCode: Number(match[1]), reason: match[2] ?? '', headers };
-}
-
 /**
- * The worker names its error by code; anything unknown is the application's exception (500).
- * Message and traceback are the application's text and go to the log: control characters escaped.
+ * The worker names its error by code, read through the error table (anything it may not send is
+ * the application's exception: 500). Message and traceback are the application's text and go to
+ * the log: control characters escaped first.
  */
 function failureOf(error: ErrorPayload): AppFailure {
-  const info = { message: escapeControl(error.message), traceback: error.traceback === undefined ? undefined : escapeLines(error.traceback) };
-  if (error.code === 'W2N_ERR_APP_BAD_RESPONSE') return { error: new ServerError(error.code, { reason: info.message || 'unknown' }), traceback: info.traceback };
-  if (error.code === 'W2N_ERR_NOT_READY') return { error: new ServerError(error.code) };
-  return { error: new ServerError('W2N_ERR_APP_EXCEPTION', { exception: info.message || 'an exception' }), traceback: info.traceback };
+  const failed = workerError('request', error.code, escapeControl(error.message));
+  return { error: failed, traceback: error.traceback === undefined || failed.code === 'W2N_ERR_NOT_READY' ? undefined : escapeLines(error.traceback) };
 }

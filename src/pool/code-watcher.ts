@@ -7,6 +7,7 @@
  */
 import { watch, existsSync, readdirSync, type FSWatcher } from 'node:fs';
 import { join, relative } from 'node:path';
+import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 
 const DEBOUNCE_MS = 300;
@@ -52,7 +53,7 @@ export class CodeWatcher {
         watcher.on('error', () => undefined); // a watched folder removed: nothing to reload
         this.watchers.push(watcher);
       } catch (error: unknown) {
-        log.warn({ event: 'reload.watch_failed', path: target.path, err: error }, 'cannot watch this path for --reload');
+        LogEvents.reloadWatchFailed(log, { path: target.path, error });
       }
     }
   }
@@ -68,7 +69,7 @@ export class CodeWatcher {
     this.timer = setTimeout(() => {
       this.timer = null;
       const changed = this.changed ?? '';
-      this.log.info({ event: 'reload.file_changed', file: relative(process.cwd(), changed) || changed }, 'source changed: reloading workers');
+      LogEvents.reloadFileChanged(this.log, { file: relative(process.cwd(), changed) || changed });
       this.onChange(changed);
     }, DEBOUNCE_MS);
   }

@@ -9,13 +9,10 @@
  */
 import type { Readable } from 'node:stream';
 import type { ServerError } from '../errors/index.js';
+import type { ResponseHead } from '../protocol/payloads.js';
 
-export interface ResponseHead {
-  statusCode: number;
-  reason: string;
-  /** Flat list: name, value, name, value … as the application gave them. */
-  headers: string[];
-}
+/** What a RESPONSE frame's head decodes to (protocol/payloads.ts). */
+export type { ResponseHead };
 
 export interface AppFailure {
   error: ServerError;

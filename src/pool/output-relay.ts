@@ -6,6 +6,10 @@
  * NUL bytes meant to forge or hide log lines. So a line is cut at MAX_LINE_BYTES (the rest, up
  * to the next newline, is dropped and the cut is marked), and control characters are written
  * escaped (`\x1b`, `\x00`, `\u2028`...): one worker line is one log line, printable.
+ *
+ * A stderr line `w2n-event <name> <JSON object>` is an event the worker reports
+ * (python/web2py_on_node_worker/events.py): parseWorkerEvent reads it, and the worker process
+ * logs it as its own declared event when the name is one of WORKER_EVENTS.
  */
 import type { Readable } from 'node:stream';
 import { escapeControl } from '../observability/escape.js';
@@ -60,4 +64,31 @@ export function relayLines(source: Readable, onLine: (line: string) => void, max
     if (partBytes > 0 && !isDropping) emit(false);
   });
   source.on('error', () => undefined);
+}
+
+/** What opens a worker's event line (events.py PREFIX). */
+export const WORKER_EVENT_PREFIX = 'w2n-event ';
+/** The events a worker may report; events.py EVENTS is the same list (test/unit/protocol-constants.test.ts). */
+export const WORKER_EVENTS = ['app.str_body'] as const;
+export type WorkerEventName = (typeof WORKER_EVENTS)[number];
+
+/**
+ * A relayed line as a worker event: its name (one of WORKER_EVENTS) and its JSON fields; null
+ * for any other line, which stays worker output. The line is untrusted: the caller checks each
+ * field's type.
+ */
+export function parseWorkerEvent(line: string): { name: WorkerEventName; fields: Record<string, unknown> } | null {
+  if (!line.startsWith(WORKER_EVENT_PREFIX)) return null;
+  const space = line.indexOf(' ', WORKER_EVENT_PREFIX.length);
+  if (space === -1) return null;
+  const name = WORKER_EVENTS.find((known) => known === line.slice(WORKER_EVENT_PREFIX.length, space));
+  if (name === undefined) return null;
+  let fields: unknown;
+  try {
+    fields = JSON.parse(line.slice(space + 1));
+  } catch {
+    return null;
+  }
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) return null;
+  return { name, fields: fields as Record<string, unknown> };
 }

@@ -3,8 +3,8 @@
  *
  * Why not a Map: ids grow without end and every request adds and deletes one entry. V8's Map
  * keeps its backing store in old space and, under that churn, made every young-generation GC
- * carry megabytes of in-flight request graphs (scavenges of 3–5 ms, the whole p99 of a hello
- * world). Here the slot of id n is `n & mask`; the channel only hands out ids whose slot is free,
+ * carry megabytes of in-flight request graphs (scavenge pauses as long as a hello world's whole
+ * p99: the README, "Measured, not assumed"). Here the slot of id n is `n & mask`; the channel only hands out ids whose slot is free,
  * and the table doubles before it is half full, so lookups are one array read.
  */
 

@@ -367,7 +367,7 @@ export class Pool {
       const book = this.books.get(worker);
       if (book !== undefined) book.isHung = true;
       const error = new ServerError('W2N_ERR_WORKER_HUNG', { workerId: worker.id, pid: worker.pid ?? 0, graceSeconds: graceMs / 1000 });
-      this.log.error({ event: 'worker.hung', code: error.code, workerId: worker.id, pid: worker.pid }, error.message);
+      LogEvents.workerHung(this.log, { workerId: worker.id, pid: worker.pid, code: error.code, message: error.message });
       worker.killHung(STACK_DUMP_WAIT_MS);
     }
   }

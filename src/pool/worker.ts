@@ -1,7 +1,9 @@
 /**
  * @module One Python worker process: spawn, handshake, ready, serve, drain, exit.
  *
- * The only module that spawns or signals child processes. The channel is the child's fd 3: Node
+ * The only module that spawns Python workers (each front process runs it). The primary spawns
+ * the others: the fronts (front-process.ts, which also kills a dead front's worker groups) and
+ * web2py's schedulers (scheduler-process.ts). The channel is the child's fd 3: Node
  * creates stdio pipes as Unix socketpairs, so the worker gets a private, bidirectional socket
  * with nothing on the file system. stdout and stderr are read line by line and re-logged with
  * the worker's id and pid.
@@ -13,18 +15,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
-import { ServerError } from '../errors/index.js';
+import { ServerError, workerError } from '../errors/index.js';
 import { escapeControl, escapeLines } from '../observability/escape.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
-import { FrameType, PROTOCOL_VERSION, type Frame } from '../protocol/frames.js';
+import { FrameType, PROTOCOL_VERSION, type Frame, type HandshakeKey } from '../protocol/frames.js';
 import { decodeError, decodeReady } from '../protocol/payloads.js';
 import { Channel } from './channel.js';
-import { relayLines } from './output-relay.js';
+import { parseWorkerEvent, relayLines } from './output-relay.js';
 import type { Exchange } from './exchange.js';
 import type { AnswerPacer } from './answer-pacer.js';
 
-/** What the worker is told in HANDSHAKE (docs/protocol.md). */
+/** What the worker is told in HANDSHAKE (docs/protocol.md), less `protocol` and `workerId`. */
 export interface WorkerHandshake {
   app: { kind: 'web2py'; folder: string } | { kind: 'wsgi'; spec: string; cwd: string } | { kind: 'demo' };
   threads: number;
@@ -33,6 +35,10 @@ export interface WorkerHandshake {
   responseWindow: number;
   profilerDir: string | null;
 }
+
+/** `T` when its keys are exactly `K`, else never: a HANDSHAKE key added or renamed on one side only fails the build. */
+type WithExactKeys<T, K extends PropertyKey> = [keyof T] extends [K] ? ([K] extends [keyof T] ? T : never) : never;
+type HandshakePayload = WithExactKeys<WorkerHandshake & { protocol: number; workerId: number }, HandshakeKey>;
 
 export interface WorkerOptions {
   workerId: number;
@@ -102,7 +108,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     });
     this.child.on('exit', (code, signal) => this.onExit(code, signal));
     LogEvents.workerSpawned(this.log, { workerId: this.id, pid: this.pid });
-    this.channel.sendControl(FrameType.HANDSHAKE, { protocol: PROTOCOL_VERSION, workerId: options.workerId, ...options.handshake });
+    const handshake: HandshakePayload = { protocol: PROTOCOL_VERSION, workerId: options.workerId, ...options.handshake };
+    this.channel.sendControl(FrameType.HANDSHAKE, handshake);
   }
 
   get id(): number {
@@ -189,12 +196,12 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       }
       // The application's text, bound for the log: control characters escaped.
       const info = { message: escapeControl(decoded.value.message), traceback: escapeLines(decoded.value.traceback ?? '') };
-      this.startError = new ServerError('W2N_ERR_APP_IMPORT', { reason: info.message || 'unknown error' });
+      this.startError = workerError('start', decoded.value.code, info.message);
       // At the first start the CLI turns this into its one error line, so the traceback is for
       // --log-level debug; a replacement worker failing later is news: log it as an error.
-      const fields = { event: 'worker.start_failed', workerId: this.id, traceback: info.traceback };
-      if (this.options.isReplacement) this.log.error(fields, info.message);
-      else this.log.debug(fields, info.message);
+      LogEvents.workerStartFailed(this.log, {
+        workerId: this.id, code: this.startError.code, message: info.message, traceback: info.traceback, isNews: this.options.isReplacement,
+      });
     }
   }
 
@@ -212,7 +219,21 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   private relayOutput(stream: 'stdout' | 'stderr'): void {
     const source = this.child[stream];
     if (source === null) return;
-    relayLines(source, (line) => LogEvents.workerOutput(this.log, { workerId: this.id, pid: this.pid, stream, line }));
+    relayLines(source, (line) => {
+      if (stream === 'stderr' && this.logWorkerEvent(line)) return;
+      LogEvents.workerOutput(this.log, { workerId: this.id, pid: this.pid, stream, line });
+    });
+  }
+
+  /** A `w2n-event` line with the fields its event declares: logged as that event -> true. */
+  private logWorkerEvent(line: string): boolean {
+    const event = parseWorkerEvent(line);
+    if (event === null) return false;
+    const { path, charset, isLastLogged } = event.fields;
+    if (typeof path !== 'string' || typeof charset !== 'string' || typeof isLastLogged !== 'boolean') return false;
+    // Any process writing to the worker's stderr can print this line: its text is escaped like any other.
+    LogEvents.appStrBody(this.log, { workerId: this.id, pid: this.pid, path: escapeControl(path), charset: escapeControl(charset), isLastLogged });
+    return true;
   }
 
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {

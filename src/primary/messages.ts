@@ -42,7 +42,7 @@ export type PrimaryMessage =
   /** The whole server's metrics, in Prometheus text, for the front's pending `/metrics` answer `id`. */
   | { type: 'metrics'; id: number; text: string | null }
   /** A realtime event another front published (relayed to every front but its sender). */
-  | { type: 'realtime'; event: RealtimeEvent }
+  | { type: 'realtime'; payload: RealtimeEvent }
   /** Realtime event `id` of this front was handed to every other front. */
   | { type: 'realtime-relayed'; id: number };
 
@@ -60,7 +60,7 @@ export type FrontMessage =
   /** This front's answer to `collect-metrics`. */
   | { type: 'metrics-collected'; id: number; metrics: unknown[] }
   /** A realtime event for the other fronts; answered `realtime-relayed` with `id`. */
-  | { type: 'realtime'; id: number; event: RealtimeEvent };
+  | { type: 'realtime'; id: number; payload: RealtimeEvent };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -85,8 +85,8 @@ export function readFrontMessage(raw: unknown): FrontMessage | null {
     case 'metrics-collected':
       return isCount(raw.id) && Array.isArray(raw.metrics) ? { type: 'metrics-collected', id: raw.id, metrics: raw.metrics as unknown[] } : null;
     case 'realtime': {
-      const event = readEvent(raw.event, MAX_RELAYED_STRING);
-      return isCount(raw.id) && event !== null ? { type: 'realtime', id: raw.id, event } : null;
+      const payload = readEvent(raw.payload, MAX_RELAYED_STRING);
+      return isCount(raw.id) && payload !== null ? { type: 'realtime', id: raw.id, payload } : null;
     }
     default:
       return null;
@@ -108,8 +108,8 @@ export function readPrimaryMessage(raw: unknown): PrimaryMessage | null {
     case 'metrics':
       return isCount(raw.id) && (typeof raw.text === 'string' || raw.text === null) ? { type: 'metrics', id: raw.id, text: raw.text } : null;
     case 'realtime': {
-      const event = readEvent(raw.event, MAX_RELAYED_STRING);
-      return event === null ? null : { type: 'realtime', event };
+      const payload = readEvent(raw.payload, MAX_RELAYED_STRING);
+      return payload === null ? null : { type: 'realtime', payload };
     }
     case 'realtime-relayed':
       return isCount(raw.id) ? { type: 'realtime-relayed', id: raw.id } : null;

@@ -145,7 +145,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     else if (message.type === 'metrics-collected') metrics?.collected(front, message.id, message.metrics);
     else if (message.type === 'realtime') {
       // The realtime hub's messages reach the other fronts' members (front/realtime/sibling-peers.ts).
-      for (const other of fronts.live) if (other !== front) other.send({ type: 'realtime', event: message.event });
+      for (const other of fronts.live) if (other !== front) other.send({ type: 'realtime', payload: message.payload });
       front.send({ type: 'realtime-relayed', id: message.id });
     }
   };

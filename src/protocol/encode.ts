@@ -36,10 +36,6 @@ export function encodeStrings(strings: readonly string[]): Buffer {
   return Buffer.from(strings.join('\0'), 'latin1');
 }
 
-export function decodeStrings(payload: Buffer): string[] {
-  return payload.length === 0 ? [] : payload.toString('latin1').split('\0');
-}
-
 export function encodeJson(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
 }
@@ -49,6 +45,11 @@ export function encodeCredit(id: number, bytes: number): Buffer {
   const payload = Buffer.allocUnsafe(4);
   payload.writeUInt32BE(bytes, 0);
   return Buffer.concat([frame, payload]);
+}
+
+/** FILE_OPENED: one byte, 1 when the front opened the worker's file (the worker may close it now), else 0. */
+export function encodeFileOpened(id: number, isOpen: boolean): Buffer {
+  return encodeFrame(FrameType.FILE_OPENED, 0, id, Buffer.from([isOpen ? 1 : 0]));
 }
 
 export function encodeRequest(id: number, environ: Buffer, hasBody: boolean): Buffer {

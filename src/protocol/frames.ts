@@ -34,6 +34,17 @@ export const FrameType = {
   ERROR: 0x24,
 } as const;
 
+/**
+ * The keys of HANDSHAKE's JSON object (docs/protocol.md): the front sends every one and no other
+ * (pool/worker.ts checks its payload's type against this list), and the worker refuses to start
+ * on a key it does not know or misses. protocol.py's HANDSHAKE_KEYS is the same list
+ * (test/unit/protocol-constants.test.ts).
+ */
+export const HANDSHAKE_KEYS = [
+  'protocol', 'workerId', 'app', 'threads', 'workerClass', 'requestWindow', 'responseWindow', 'profilerDir',
+] as const;
+export type HandshakeKey = (typeof HANDSHAKE_KEYS)[number];
+
 export type FrameTypeName = keyof typeof FrameType;
 export type FrameTypeCode = (typeof FrameType)[FrameTypeName];
 

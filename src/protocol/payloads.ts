@@ -1,10 +1,13 @@
 /**
  * @module Payload decoders for the frames a worker sends: RESPONSE, SENDFILE, CREDIT, ERROR, READY.
  *
+ * The pool parses no payload bytes itself: every layout is read here.
+ *
  * Every byte from a worker is untrusted (an application can write anything on fd 3): each decoder
  * checks the payload against its layout in docs/protocol.md and returns either the typed value or
  * a protocol error (`W2N_ERR_PROTO_BAD_PAYLOAD`), never throws. The caller treats an error like
- * a bad frame header: the worker is replaced.
+ * a bad frame header: the worker is replaced. The shared vectors in test/corpus/frames/ hold what
+ * each of these decodes to (`decoded`), for this codec and the Python one alike.
  */
 import { ServerError } from '../errors/index.js';
 import { frameTypeName } from './frames.js';
@@ -24,19 +27,45 @@ function bad<T>(type: number, reason: string): Decoded<T> {
   return { ok: false, error: new ServerError('W2N_ERR_PROTO_BAD_PAYLOAD', { type: frameTypeName(type) ?? type, reason }) };
 }
 
+export interface ResponseHead {
+  statusCode: number;
+  reason: string;
+  /** Flat list: name, value, name, value … as the application gave them. */
+  headers: string[];
+}
+
 export interface ResponsePayload {
-  /** The encoded head (status line and headers as NUL-separated strings). */
-  head: Buffer;
-  /** Inline body bytes after the head. */
+  /**
+   * Status and headers; null when they are unreadable (no `NNN reason` status line, or a name
+   * without its value). That is the application's answer being wrong, not the channel: the
+   * request fails (500) and the worker carries on. The Python worker checks both, so only a bug
+   * gets here.
+   */
+  head: ResponseHead | null;
+  /** Inline body bytes after the head (a view into the payload). */
   body: Buffer;
 }
 
-/** RESPONSE: u32 head length, the head, then inline body bytes. */
+/** RESPONSE: u32 head length, the head (`"200 OK" NUL name NUL value …`, latin-1), then inline body bytes. */
 export function decodeResponse(type: number, payload: Buffer): Decoded<ResponsePayload> {
   if (payload.length < 4) return bad(type, `${payload.length} bytes, shorter than the 4-byte head length`);
   const headBytes = payload.readUInt32BE(0);
   if (headBytes > payload.length - 4) return bad(type, `head length ${headBytes} past the payload's ${payload.length - 4} bytes`);
-  return ok({ head: payload.subarray(4, 4 + headBytes), body: payload.subarray(4 + headBytes) });
+  return ok({ head: decodeHead(payload.subarray(4, 4 + headBytes)), body: payload.subarray(4 + headBytes) });
+}
+
+/** NUL-separated latin-1 strings: `k1 NUL v1 NUL k2 …` (docs/protocol.md, "Strings"); encodeStrings' inverse. */
+export function decodeStrings(payload: Buffer): string[] {
+  return payload.length === 0 ? [] : payload.toString('latin1').split('\0');
+}
+
+/** `"200 OK" NUL name NUL value …` → status code, reason and the flat header list. */
+function decodeHead(bytes: Buffer): ResponseHead | null {
+  const [statusLine, ...headers] = decodeStrings(bytes);
+  if (statusLine === undefined || headers.length % 2 !== 0) return null;
+  const match = /^(\d{3})(?: (.*))?$/s.exec(statusLine);
+  if (match === null) return null;
+  return { statusCode: Number(match[1]), reason: match[2] ?? '', headers };
 }
 
 export interface SendfilePayload { fd: number; offset: number; length: number }
@@ -65,7 +94,9 @@ export interface ErrorPayload { code: string; message: string; traceback: string
 /**
  * ERROR: a UTF-8 JSON object `{code, message, traceback}`. Strings only; the message is cut to
  * MAX_ERROR_MESSAGE_CHARS and the traceback to its last MAX_ERROR_TRACEBACK_CHARS, so a worker
- * cannot flood the log through it (the pool escapes them for the log: observability/escape.ts).
+ * cannot flood the log through it. The code is the worker's word: the pool escapes message and
+ * traceback for the log (observability/escape.ts) and then turns the code into an error through
+ * the error table (`workerError` in errors/index.ts), never through a list of its own.
  */
 export function decodeError(type: number, payload: Buffer): Decoded<ErrorPayload> {
   const object = parseObject(type, payload);

@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -170,6 +171,38 @@ test('an app that raises: 500, short body, traceback in the server log, worker l
   assert.equal(before.status, 200);
   assert.doesNotMatch(server.stderr(), /worker\.died.*\n(?:.*\n)*.*ZeroDivisionError/, 'no worker died for an exception');
 });
+
+/** An interpreter that has gevent, for the gevent class's runs (Debian's python3-gevent), or null. */
+const geventPython = ['/usr/bin/python3', 'python3'].find((python) => spawnSync(python, ['-c', 'import gevent'], { stdio: 'ignore' }).status === 0) ?? null;
+
+for (const workerClass of ['thread', 'gevent'] as const) {
+  const classArgs = workerClass === 'gevent' ? ['--python', geventPython ?? 'python3', '--worker-class', 'gevent'] : ['--worker-class', 'thread'];
+  test(`${workerClass}: an app yielding str gets its text encoded, one app.str_body warning per path, and a failure's traceback is logged once (issue 14)`,
+    { skip: workerClass === 'gevent' && geventPython === null && 'no Python here has gevent' }, async () => {
+      // One process: its stderr is one ordered stream, so once a later line is in the log, every earlier one is too.
+      const own = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', ...classArgs]);
+      try {
+        assert.equal((await fetch(own.url('/boom'))).status, 500);
+        for (const path of ['/text/a', '/text/a?text=caf%C3%A9&charset=latin-1', '/text/b?kind=list']) {
+          const answer = await fetch(own.url(path));
+          assert.equal(answer.status, 200, path);
+          assert.ok((await answer.arrayBuffer()).byteLength > 0, path);
+        }
+        const latin1 = Buffer.from(await (await fetch(own.url('/text/c?text=caf%C3%A9&charset=latin-1'))).arrayBuffer());
+        assert.deepEqual(latin1, Buffer.from('caf\xe9', 'latin1'));
+        await waitForLog(own, /WARN .*app\.str_body .*path=\/text\/c/);
+        await waitForLog(own, /request\.failed/);
+        const log = own.stderr();
+        const warned = log.split('\n').filter((line) => line.includes('app.str_body')).map((line) => /path=(\S+)/.exec(line)?.[1]);
+        assert.deepEqual(warned, ['/text/a', '/text/b', '/text/c']);
+        assert.equal(log.split('Traceback (most recent call last)').length - 1, 1, `one traceback in:\n${log}`);
+        assert.doesNotMatch(log, /worker\.output.*(ZeroDivisionError|Traceback)/);
+        assert.doesNotMatch(log, /w2n-event/, 'event lines are logged as their events, not as worker output');
+      } finally {
+        await own.stop();
+      }
+    });
+}
 
 test('headers that break the rules: 500, the server lives', async () => {
   for (const kind of ['crlf', 'status', 'twice']) {

@@ -77,8 +77,9 @@ test('-F DIR: one cProfile dump per request, without -l', async () => {
   } finally {
     await server.stop();
   }
-  const dumps = readdirSync(dir).filter((name) => /^req_[0-9a-f]+\.prof$/.test(name));
-  assert.equal(dumps.length, 3);
+  // Named as web2py names them (gluon/main.py: "req_%s.prof" % web2py_uuid(), a UUID4 with dashes).
+  const dumps = readdirSync(dir).filter((name) => /^req_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.prof$/.test(name));
+  assert.equal(dumps.length, 3, readdirSync(dir).join(' '));
 });
 
 test('SIGTERM: in-flight requests finish, new connections are refused, exit 0', async () => {

@@ -24,6 +24,8 @@ for (const workerClass of ['thread', 'sync'] as const) {
       const status = await (await fetch(server.url('/spin/status'))).json() as { events: [string, string][] };
       assert.deepEqual(status.events.filter(([tag]) => tag === 'a').map(([, what]) => what), ['started', 'RequestTimeout']);
       assert.doesNotMatch(server.stderr(), /worker\.hung|worker\.died/);
+      // The 504 is in the server log, at the error table's level for W2N_ERR_WORKER_TIMEOUT.
+      await waitForLog(server, /ERROR .*request\.timed_out .*path=\/spin .*code=W2N_ERR_WORKER_TIMEOUT/);
     } finally {
       await server.stop();
     }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixtures, startServer } from '../helpers/server.js';
+import { fixtures, startServer, waitForLog, type StartedServer } from '../helpers/server.js';
 
 const realWeb2py = process.env.W2N_TEST_WEB2PY;
 const folder = realWeb2py ?? join(fixtures, 'web2py');
@@ -96,6 +96,35 @@ test('admin login with the password set by -a (real web2py)', { skip: !isReal &&
   } finally {
     await server.stop();
     if (existsSync(passwordFile)) rmSync(passwordFile);
+  }
+});
+
+test('admin\'s "disabled" pages are web2py\'s own messages, not 500s (issue 14, real web2py)', { skip: !isReal && 'needs W2N_TEST_WEB2PY' }, async () => {
+  // Each is raise HTTP(200, T('...')) in applications/admin/models/access.py: a body that iterates as str.
+  const page = async (server: StartedServer, headers: Record<string, string> = {}): Promise<[number, string]> => {
+    const answer = await fetch(server.url('/admin/default/index'), { headers, redirect: 'manual' });
+    return [answer.status, await answer.text()];
+  };
+  // -a '': parameters_<port>.py says password=None. A client that is not local (a trusted proxy on
+  // loopback forwards for 203.0.113.7) over plain HTTP is refused before the password is read.
+  const server = await startServer(['-f', folder, '-a', '', '--trusted-proxies', 'loopback']);
+  const passwordFile = join(folder, `parameters_${server.port}.py`);
+  try {
+    assert.deepEqual(await page(server), [200, 'admin disabled because no admin password']);
+    assert.deepEqual(await page(server, { 'x-forwarded-for': '203.0.113.7' }), [200, 'Admin is disabled because insecure channel']);
+    await waitForLog(server, /WARN .*app\.str_body .*path=\/admin\/default\/index/);
+    assert.doesNotMatch(server.stderr(), /request\.failed/);
+  } finally {
+    await server.stop();
+    rmSync(passwordFile, { force: true });
+  }
+  // No password file at all (-a <recycle>, the default, writes none).
+  const bare = await startServer(['-f', folder]);
+  try {
+    assert.ok(!existsSync(join(folder, `parameters_${bare.port}.py`)));
+    assert.deepEqual(await page(bare), [200, 'admin disabled because unable to access password file']);
+  } finally {
+    await bare.stop();
   }
 });
 

@@ -1,4 +1,4 @@
-"""gevent_sender.BatchedSender: frames sent in one turn of the hub leave in one system call, in
+"""workers/ggevent.py BatchedSender (the gevent class's channel sender): frames sent in one turn of the hub leave in one system call, in
 order; a sender past MAX_QUEUED_BYTES waits; a failed write closes it.
 
 Runs in this process without monkey-patching: BatchedSender only needs gevent's events and a
@@ -53,7 +53,7 @@ class BatchedSenderTest(unittest.TestCase):
 
     def test_frames_of_one_turn_leave_in_one_sendmsg_in_order(self):
         import gevent
-        from web2py_on_node_worker.gevent_sender import BatchedSender
+        from web2py_on_node_worker.workers.ggevent import BatchedSender
         sender = BatchedSender(self.counting)
         frames = [b'frame-%03d;' % number for number in range(50)]
         # 50 greenlets that all run in the same turn, each sending one frame (the second one as parts).
@@ -67,7 +67,7 @@ class BatchedSenderTest(unittest.TestCase):
 
     def test_a_sender_past_the_limit_waits_until_the_queue_is_written(self):
         import gevent
-        from web2py_on_node_worker import gevent_sender
+        from web2py_on_node_worker.workers import ggevent as gevent_sender
         sender = gevent_sender.BatchedSender(self.counting)
         big = b'x' * gevent_sender.MAX_QUEUED_BYTES
         sender.send(big)  # fills the queue: the next send must wait for the sender greenlet
@@ -80,7 +80,7 @@ class BatchedSenderTest(unittest.TestCase):
         self.assertEqual(reader.get(timeout=5), big + b'after')
 
     def test_a_failed_write_closes_the_sender(self):
-        from web2py_on_node_worker.gevent_sender import BatchedSender
+        from web2py_on_node_worker.workers.ggevent import BatchedSender
         self.counting.failure = BrokenPipeError(32, 'Broken pipe')
         sender = BatchedSender(self.counting)
         sender.send(b'lost')

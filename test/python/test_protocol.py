@@ -49,6 +49,11 @@ def as_dict(frame):
             'payloadHex': payload.hex()}
 
 
+def without_decoded(frame):
+    """A vector's frame without its ``decoded`` payload fields (PayloadVectorsTest reads those)."""
+    return {key: value for key, value in frame.items() if key != 'decoded'}
+
+
 def chunkings(length, seed):
     rng = random.Random(seed)
     yield 'all at once', [length]
@@ -81,7 +86,7 @@ class SharedVectorsTest(unittest.TestCase):
             for label, sizes in chunkings(len(data), name):
                 with self.subTest(vector=name, chunking=label):
                     frames, error = decode_in_chunks(data, sizes)
-                    self.assertEqual(frames, expected.get('frames', []))
+                    self.assertEqual(frames, [without_decoded(f) for f in expected.get('frames', [])])
                     self.assertEqual(error, expected.get('error'))
             count += 1
         self.assertGreaterEqual(count, 12)
@@ -95,6 +100,36 @@ class SharedVectorsTest(unittest.TestCase):
                     p.encode_frame(p.FRAME_TYPES[f['type']], f['flags'], f['id'], bytes.fromhex(f['payloadHex']))
                     for f in expected['frames'])
                 self.assertEqual(encoded, data)
+
+
+class PayloadVectorsTest(unittest.TestCase):
+    """The ``decoded`` fields of the shared vectors, read with this codec's payload helpers (the
+    TypeScript decoders in src/protocol/payloads.ts read the same: test/unit/payloads.test.ts)."""
+
+    def decoded(self, frame_type, payload):
+        if frame_type == 'REQUEST':
+            return {'strings': p.decode_strings(payload)}
+        if frame_type == 'RESPONSE':
+            strings, body = p.split_response(payload)
+            code, _space, reason = strings[0].partition(' ')
+            return {'statusCode': int(code), 'reason': reason, 'headers': strings[1:], 'bodyHex': body.hex()}
+        if frame_type == 'SENDFILE':
+            fd, offset, length = p.decode_sendfile(payload)
+            return {'fd': fd, 'offset': offset, 'length': length}
+        if frame_type == 'CREDIT':
+            return {'bytes': p.decode_u32(payload)}
+        return json.loads(payload.decode('utf-8'))  # ERROR, READY
+
+    def test_payloads_decode_to_their_fields(self):
+        count = 0
+        for name, _data, expected in vectors():
+            for index, frame in enumerate(expected.get('frames', [])):
+                if 'decoded' not in frame or 'error' in frame['decoded']:
+                    continue  # refusals are the front's to make (these helpers serve the tests)
+                with self.subTest(vector=name, frame=index):
+                    self.assertEqual(self.decoded(frame['type'], bytes.fromhex(frame['payloadHex'])), frame['decoded'])
+                    count += 1
+        self.assertGreaterEqual(count, 8)
 
 
 class ConstantsTest(unittest.TestCase):
@@ -205,6 +240,55 @@ class CodecTest(unittest.TestCase):
             p.encode_header(p.BODY, 0, 1, p.MAX_PAYLOAD + 1)
         with self.assertRaises(ValueError):
             p.encode_response(0, 1, b'h' * 10, b'x' * (p.MAX_PAYLOAD - 10))
+
+
+class HandshakeTest(unittest.TestCase):
+    """decode_handshake: exactly HANDSHAKE_KEYS, or one clear ProtocolError (never a default)."""
+
+    def vector(self):
+        with open(os.path.join(CORPUS, 'handshake.json')) as stream:
+            return json.loads(bytes.fromhex(json.load(stream)['frames'][0]['payloadHex']))
+
+    def assert_refused(self, handshake, code, *words):
+        with self.assertRaises(p.ProtocolError) as caught:
+            p.decode_handshake(json.dumps(handshake).encode())
+        self.assertEqual(caught.exception.code, code)
+        self.assertNotIn('\n', caught.exception.message)
+        for word in words:
+            self.assertIn(word, caught.exception.message)
+
+    def test_the_shared_vector_decodes(self):
+        handshake = self.vector()
+        self.assertEqual(sorted(handshake), sorted(p.HANDSHAKE_KEYS))
+        self.assertEqual(p.decode_handshake(json.dumps(handshake).encode()), handshake)
+
+    def test_an_unknown_key_is_refused(self):
+        self.assert_refused(dict(self.vector(), threadz=8), p.ERR_PROTO_UNEXPECTED, 'unknown keys threadz')
+
+    def test_a_missing_key_is_refused(self):
+        handshake = self.vector()
+        del handshake['responseWindow']
+        self.assert_refused(handshake, p.ERR_PROTO_UNEXPECTED, 'lacks keys responseWindow')
+
+    def test_a_renamed_key_names_both(self):
+        handshake = self.vector()
+        handshake['worker_class'] = handshake.pop('workerClass')
+        self.assert_refused(handshake, p.ERR_PROTO_UNEXPECTED, 'unknown keys worker_class', 'lacks keys workerClass')
+
+    def test_values_of_the_wrong_type_are_refused(self):
+        for key, value in (('threads', 0), ('threads', '8'), ('threads', True), ('requestWindow', None),
+                           ('workerClass', 1), ('profilerDir', ''), ('app', 'hello:app'), ('workerId', -1)):
+            with self.subTest(key=key, value=value):
+                self.assert_refused(dict(self.vector(), **{key: value}), p.ERR_PROTO_UNEXPECTED, key)
+
+    def test_another_version_is_refused_before_its_keys_are_read(self):
+        self.assert_refused({'protocol': 2, 'other': 1}, p.ERR_PROTO_VERSION, 'protocol 1')
+
+    def test_not_json_or_not_an_object(self):
+        for payload in (b'{', b'[1]', b'\xff'):
+            with self.subTest(payload=payload), self.assertRaises(p.ProtocolError) as caught:
+                p.decode_handshake(payload)
+            self.assertEqual(caught.exception.code, p.ERR_PROTO_UNEXPECTED)
 
 
 class DecoderErrorsTest(unittest.TestCase):

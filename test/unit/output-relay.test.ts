@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { once } from 'node:events';
 import { escapeControl, escapeLines } from '../../src/observability/escape.js';
-import { relayLines } from '../../src/pool/output-relay.js';
+import { parseWorkerEvent, relayLines } from '../../src/pool/output-relay.js';
 
 async function relay(chunks: (string | Buffer)[], maxLineBytes = 16): Promise<string[]> {
   const source = new PassThrough();
@@ -43,4 +43,13 @@ test('control characters are escaped: no terminal escapes, NUL, CR or bidi overr
 
 test('a traceback keeps its newlines, nothing else', () => {
   assert.equal(escapeLines('line 1\x00\nline 2\r\x1b[A'), 'line 1\\x00\nline 2\\x0d\\x1b[A');
+});
+
+test('a worker event line is read as its declared event; anything else stays worker output', () => {
+  assert.deepEqual(parseWorkerEvent('w2n-event app.str_body {"charset": "utf-8", "isLastLogged": false, "path": "/a"}'),
+    { name: 'app.str_body', fields: { charset: 'utf-8', isLastLogged: false, path: '/a' } });
+  for (const line of ['app.str_body {}', 'w2n-event app.str_body', 'w2n-event app.str_body {', 'w2n-event app.str_body [1]',
+    'w2n-event app.str_body null', 'w2n-event app.unknown {}', ' w2n-event app.str_body {}', 'Traceback (most recent call last):']) {
+    assert.equal(parseWorkerEvent(line), null, line);
+  }
 });

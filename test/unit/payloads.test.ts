@@ -4,9 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FrameType } from '../../src/protocol/frames.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { errorTable, workerError, type ErrorSpec } from '../../src/errors/index.js';
+import { encodeFileOpened } from '../../src/protocol/encode.js';
+import { FrameType, type FrameTypeName } from '../../src/protocol/frames.js';
 import {
-  MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_TRACEBACK_CHARS, decodeCredit, decodeError, decodeReady, decodeResponse, decodeSendfile,
+  MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_TRACEBACK_CHARS, decodeCredit, decodeError, decodeReady, decodeResponse, decodeSendfile, decodeStrings,
+  type Decoded,
 } from '../../src/protocol/payloads.js';
 
 const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));
@@ -29,7 +34,7 @@ test('RESPONSE: head and inline body; shorter than the head length or than 4 byt
   const head = Buffer.from('200 OK\0a\0b', 'latin1');
   const good = decodeResponse(FrameType.RESPONSE, Buffer.concat([u32(head.length), head, Buffer.from('body')]));
   assert.ok(good.ok);
-  assert.equal(good.value.head.toString('latin1'), '200 OK\0a\0b');
+  assert.deepEqual(good.value.head, { statusCode: 200, reason: 'OK', headers: ['a', 'b'] });
   assert.equal(good.value.body.toString(), 'body');
   for (const payload of [Buffer.alloc(0), Buffer.from([0, 0, 0]), Buffer.concat([u32(100), head])]) {
     refused(decodeResponse(FrameType.RESPONSE, payload));
@@ -68,5 +73,81 @@ test('READY: the fields the front uses, typed; anything else refused', () => {
   assert.deepEqual(decodeReady(FrameType.READY, json(info)), { ok: true, value: info });
   for (const bad of [null, {}, { ...info, capacity: 0 }, { ...info, capacity: '8' }, { ...info, python: 3 }, { ...info, protocol: '1' }]) {
     refused(decodeReady(FrameType.READY, json(bad)));
+  }
+});
+
+test('RESPONSE: an unreadable status line or a name without its value is a null head, not a channel error', () => {
+  for (const text of ['OK', '20 OK', '200 OK\0lonely', '']) {
+    const head = Buffer.from(text, 'latin1');
+    const decoded = decodeResponse(FrameType.RESPONSE, Buffer.concat([u32(head.length), head]));
+    assert.ok(decoded.ok, JSON.stringify(text));
+    assert.equal(decoded.value.head, null, JSON.stringify(text));
+  }
+  const bare = decodeResponse(FrameType.RESPONSE, Buffer.concat([u32(3), Buffer.from('204')]));
+  assert.deepEqual(bare.ok && bare.value.head, { statusCode: 204, reason: '', headers: [] });
+});
+
+/** What a vector's `decoded` holds for a frame of this type (test/corpus/frames/README.md). */
+function decodedOf(type: FrameTypeName, payload: Buffer): unknown {
+  const code = FrameType[type];
+  const shape = <T>(d: Decoded<T>, f: (v: T) => unknown): unknown => (d.ok ? f(d.value) : { error: d.error.code });
+  switch (type) {
+    case 'REQUEST': return { strings: decodeStrings(payload) };
+    case 'RESPONSE': return shape(decodeResponse(code, payload), ({ head, body }) => ({ ...head, bodyHex: body.toString('hex') }));
+    case 'SENDFILE': return shape(decodeSendfile(code, payload), (value) => value);
+    case 'CREDIT': return shape(decodeCredit(code, payload), (bytes) => ({ bytes }));
+    case 'ERROR': return shape(decodeError(code, payload), (value) => value);
+    case 'READY': return shape(decodeReady(code, payload), (value) => value);
+    default: return undefined;
+  }
+}
+
+test('shared vectors: every payload with a layout decodes to the fields its .json holds', () => {
+  const corpus = join(import.meta.dirname, '..', 'corpus', 'frames');
+  const seen = new Set<string>();
+  let refusals = 0;
+  for (const name of readdirSync(corpus).filter((file) => file.endsWith('.json'))) {
+    const expected = JSON.parse(readFileSync(join(corpus, name), 'utf8')) as {
+      frames?: { type: FrameTypeName; payloadHex: string; decoded?: unknown }[];
+    };
+    for (const [index, frame] of (expected.frames ?? []).entries()) {
+      const actual = decodedOf(frame.type, Buffer.from(frame.payloadHex, 'hex'));
+      assert.deepEqual(actual, frame.decoded, `${name} frame ${index} (${frame.type})`);
+      if (actual === undefined) continue;
+      seen.add(frame.type);
+      if (typeof actual === 'object' && actual !== null && 'error' in actual) refusals += 1;
+    }
+  }
+  assert.deepEqual([...seen].sort(), ['CREDIT', 'ERROR', 'READY', 'REQUEST', 'RESPONSE', 'SENDFILE']);
+  assert.ok(refusals >= 5, `a refused payload for each layout (found ${refusals})`);
+});
+
+test('FILE_OPENED is encoded as the shared vector has it', () => {
+  assert.equal(encodeFileOpened(12, true).toString('hex'), '230000000000000c0000000101');
+  assert.equal(encodeFileOpened(12, false).subarray(-1)[0], 0);
+});
+
+test('ERROR codes are read through the error table: on a request, at start, and an unknown code', () => {
+  const cases: [on: 'request' | 'start', code: string, message: string, want: string, text: RegExp][] = [
+    ['request', 'W2N_ERR_APP_EXCEPTION', 'ZeroDivisionError: x', 'W2N_ERR_APP_EXCEPTION', /raised ZeroDivisionError: x/],
+    ['request', 'W2N_ERR_APP_EXCEPTION', '', 'W2N_ERR_APP_EXCEPTION', /raised an exception/],
+    ['request', 'W2N_ERR_APP_BAD_RESPONSE', 'header X: bad', 'W2N_ERR_APP_BAD_RESPONSE', /WSGI rules: header X: bad/],
+    ['request', 'W2N_ERR_NOT_READY', 'shutting down', 'W2N_ERR_NOT_READY', /^no worker is ready$/],
+    ['request', 'W2N_ERR_FORGED', 'Boom', 'W2N_ERR_APP_EXCEPTION', /raised Boom/],
+    ['request', 'W2N_ERR_CONFIG_BAD_VALUE', 'Boom', 'W2N_ERR_APP_EXCEPTION', /raised Boom/],
+    ['request', 'W2N_ERR_APP_IMPORT', 'Boom', 'W2N_ERR_APP_EXCEPTION', /raised Boom/],
+    ['request', 'toString', 'Boom', 'W2N_ERR_APP_EXCEPTION', /raised Boom/],
+    ['start', 'W2N_ERR_APP_IMPORT', 'No module named x', 'W2N_ERR_APP_IMPORT', /loaded: No module named x/],
+    ['start', 'W2N_ERR_PROTO_VERSION', 'worker speaks 2', 'W2N_ERR_APP_IMPORT', /loaded: worker speaks 2/],
+    ['start', 'W2N_ERR_APP_EXCEPTION', '', 'W2N_ERR_APP_IMPORT', /loaded: unknown error/],
+  ];
+  for (const [on, code, message, want, text] of cases) {
+    const error = workerError(on, code, message);
+    assert.equal(error.code, want, `${on} ${code}`);
+    assert.match(error.message, text, `${on} ${code}`);
+  }
+  for (const [code, spec] of Object.entries(errorTable)) {
+    const rule = (spec as ErrorSpec).fromWorker;
+    if (rule?.detail !== undefined) assert.match(spec.message, new RegExp(`\\{${rule.detail}\\}`), `${code}: its worker detail is in its message`);
   }
 });

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FLAG_END, FLAG_TIMEOUT, FrameType, HEADER_BYTES, MAX_CHUNK, MAX_PAYLOAD, PROTOCOL_VERSION } from '../../src/protocol/frames.js';
+import { WORKER_EVENTS, WORKER_EVENT_PREFIX } from '../../src/pool/output-relay.js';
+import { FLAG_END, FLAG_TIMEOUT, FrameType, HANDSHAKE_KEYS, HEADER_BYTES, MAX_CHUNK, MAX_PAYLOAD, PROTOCOL_VERSION } from '../../src/protocol/frames.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -19,11 +20,33 @@ from web2py_on_node_worker import protocol as p
 names = ${JSON.stringify(Object.keys(FrameType))}
 print(json.dumps({"types": {n: getattr(p, n) for n in names},
   "PROTOCOL_VERSION": p.PROTOCOL_VERSION, "HEADER_BYTES": p.HEADER_BYTES, "MAX_PAYLOAD": p.MAX_PAYLOAD,
-  "MAX_CHUNK": p.MAX_CHUNK, "FLAG_END": p.FLAG_END, "FLAG_TIMEOUT": p.FLAG_TIMEOUT}))`;
+  "MAX_CHUNK": p.MAX_CHUNK, "FLAG_END": p.FLAG_END, "FLAG_TIMEOUT": p.FLAG_TIMEOUT,
+  "HANDSHAKE_KEYS": list(p.HANDSHAKE_KEYS)}))`;
   const python = JSON.parse(execFileSync('python3', ['-c', script], { encoding: 'utf8' })) as Record<string, unknown>;
   assert.deepEqual(python, {
     types: { ...FrameType }, PROTOCOL_VERSION, HEADER_BYTES, MAX_PAYLOAD, MAX_CHUNK, FLAG_END, FLAG_TIMEOUT,
+    HANDSHAKE_KEYS: [...HANDSHAKE_KEYS],
   });
+});
+
+test('docs/protocol.md shows HANDSHAKE with exactly the declared keys', () => {
+  const doc = readFileSync(join(root, 'docs', 'protocol.md'), 'utf8');
+  const section = /### HANDSHAKE[^\n]*\n+```json\n([\s\S]*?)```/.exec(doc);
+  assert.ok(section, 'a JSON example under ### HANDSHAKE');
+  // Top-level keys only: the app object's own keys (kind, folder, spec, cwd) are not HANDSHAKE's.
+  const topLevel = (section[1] ?? '').replace(/\{"kind"[^}]*\}/g, '{}');
+  const keys = [...topLevel.matchAll(/"(\w+)":/g)].map((m) => m[1]);
+  assert.deepEqual([...new Set(keys)].sort(), [...HANDSHAKE_KEYS].sort());
+});
+
+test('the worker\'s log events (events.py) are the ones the front declares (output-relay.ts)', () => {
+  const script = `
+import json, sys
+sys.path.insert(0, ${JSON.stringify(join(root, 'python'))})
+from web2py_on_node_worker import events
+print(json.dumps({"PREFIX": events.PREFIX, "EVENTS": list(events.EVENTS)}))`;
+  const python = JSON.parse(execFileSync('python3', ['-c', script], { encoding: 'utf8' })) as Record<string, unknown>;
+  assert.deepEqual(python, { PREFIX: WORKER_EVENT_PREFIX, EVENTS: [...WORKER_EVENTS] });
 });
 
 test('docs/protocol.md lists every frame type with its code, and the limits', () => {

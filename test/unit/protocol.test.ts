@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FrameDecoder, decodeAll } from '../../src/protocol/decode.js';
-import { encodeCredit, encodeFrame, encodeHeader, encodeStrings, decodeStrings } from '../../src/protocol/encode.js';
+import { encodeCredit, encodeFrame, encodeHeader, encodeStrings } from '../../src/protocol/encode.js';
+import { decodeStrings } from '../../src/protocol/payloads.js';
 import { FLAG_END, FrameType, HEADER_BYTES, MAX_PAYLOAD, type Frame, type FrameTypeName } from '../../src/protocol/frames.js';
 import type { ServerError } from '../../src/errors/index.js';
 

@@ -71,7 +71,7 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     if (mapped.kind === 'pass') return false;
     if (mapped.kind === 'refuse') {
       stampServer(res);
-      log.debug({ event: 'static.refused', reason: mapped.reason, path: pathInfo }, 'static path refused');
+      LogEvents.staticRefused(log, { reason: mapped.reason, path: pathInfo });
       answerLikeWeb2py(res, 400, { web2pyError: 'invalid path', body: INVALID_REQUEST_BODY });
       return true;
     }
@@ -85,7 +85,7 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     }
     stampServer(res);
     serveFile(req, res, root, mapped, cache, { log, guard, path: pathInfo }).catch((error: unknown) => {
-      log.warn({ event: 'static.failed', path: pathInfo, reason: String(error) }, 'static file failed');
+      LogEvents.staticFailed(log, { path: pathInfo, reason: String(error) });
       if (res.headersSent) res.destroy();
       else answerLikeWeb2py(res, 500, {});
     });

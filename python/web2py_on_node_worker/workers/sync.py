@@ -12,22 +12,30 @@ nothing, though, so a helper thread (the Watcher) steps in:
 Both read under ``read_lock``, and a pump re-checks what it waits for after taking it (the other
 reader may have dispatched it). Fast requests never wake the Watcher: it polls for data only
 while a request is slow, so the common path stays one thread.
+
+A request is interrupted (CANCEL, interrupt.py) by a signal to the main thread:
+MainThreadInterrupts, below.
 """
 
 import select
+import signal
 import sys
 import threading
 import time
 from collections import deque
 
-from .channel import ChannelClosed
-from .concurrency import Outcome, _run_safely, exit_now, outcome_of
-from .exchange import PumpSignals
-from .interrupt import MainThreadInterrupts, protect
-from .protocol import ProtocolError
+from ..channel import ChannelClosed
+from ..exchange import PumpSignals
+from ..exits import EXIT_OK, EXIT_PROTOCOL, exit_now
+from ..interrupt import DEFER_S, REPEAT_S, Interrupts, is_protected, protect
+from ..protocol import ProtocolError
+from ..wsgi import send_error
+from .base import Outcome, outcome_of, run_safely
 
 #: how long a request runs in the application before the Watcher reads frames for it
 SLOW_REQUEST_S = 0.1
+#: a real-time signal nobody else uses (SIGURG, ignored by default, where there is none)
+INTERRUPT_SIGNAL = signal.SIGRTMIN + 1 if hasattr(signal, 'SIGRTMIN') else signal.SIGURG
 
 
 class SyncExecutor:
@@ -48,6 +56,10 @@ class SyncExecutor:
 
     def prepare(self):
         """Nothing to patch."""
+
+    def sender(self, sock):
+        """Frames are written at once (channel.DirectSender)."""
+        return None
 
     def signals(self):
         self._signals = PumpSignals(self._pump)
@@ -72,7 +84,7 @@ class SyncExecutor:
                 while waiting:
                     self.running_since = time.monotonic()
                     try:
-                        _run_safely(run, waiting.popleft())
+                        run_safely(run, waiting.popleft())
                     finally:
                         self.running_since = None
                 if router.is_drained:
@@ -106,6 +118,8 @@ class SyncExecutor:
 # A RequestTimeout must not land in the main thread halfway through a batch of frames.
 protect(SyncExecutor._pump, SyncExecutor.read_and_dispatch)
 
+Executor = SyncExecutor
+
 
 class Watcher(threading.Thread):
     """The sync worker's second reader: hang-up at once, frames while a request is slow."""
@@ -129,7 +143,7 @@ class Watcher(threading.Thread):
             is_slow = since is not None and time.monotonic() - since >= SLOW_REQUEST_S
             events = (self._busy if is_slow else self._idle).poll(wait_ms)
             if any(mask & self._hangup for _fd, mask in events):
-                exit_now(0)
+                exit_now(EXIT_OK)
             if events and is_slow:
                 self._read(executor)
 
@@ -143,14 +157,62 @@ class Watcher(threading.Thread):
             except ChannelClosed as closed:
                 self._fail(closed)
             except OSError:
-                exit_now(0)  # a PONG could not be sent: the front is gone
+                exit_now(EXIT_OK)  # a PONG could not be sent: the front is gone
 
     def _fail(self, closed):
         """The front closed the channel or broke the protocol: exit as __main__ would."""
         error = closed.error
         if error is None:
-            exit_now(0)
-        from .wsgi import send_error
+            exit_now(EXIT_OK)
         sys.stderr.write('web2py-on-node worker: %s\n' % error)
         send_error(self._executor._channel, 0, error.code, error.message)
-        exit_now(4)
+        exit_now(EXIT_PROTOCOL)
+
+
+class MainThreadInterrupts(Interrupts):
+    """sync: the request runs in the main thread; a signal's handler raises there.
+
+    A signal (unlike an async exception) also breaks ``time.sleep`` and other blocking calls. The
+    handler runs in the main thread itself, so its checks (which request runs, is it inside a
+    protected function) cannot race with that request.
+    """
+
+    def __init__(self, channel, signals, finish):
+        super().__init__(channel, signals, finish)
+        self._current = lambda: True
+        self._main_ident = threading.main_thread().ident
+        #: the exchange the main thread runs (or ran last)
+        self._running = None
+        #: the exchange the handler last raised RequestTimeout in
+        self._raised = None
+
+    def install(self):
+        """From the main thread, before serving."""
+        signal.signal(INTERRUPT_SIGNAL, self._on_signal)
+
+    def _enter(self, exchange):
+        self._running = exchange
+        return super()._enter(exchange)
+
+    def _on_signal(self, _signum, frame):
+        exchange = self._running
+        if exchange is None or not exchange.is_interrupted or exchange.runner is None:
+            return
+        if is_protected(frame):
+            return  # the signalling thread tries again in DEFER_S
+        self._raised = exchange
+        raise exchange.stop_with()
+
+    def _after_interrupt(self):
+        self._running = self._raised = None
+
+    def _deliver(self, exchange, _runner):
+        thread = threading.Thread(target=self._keep_signalling, args=(exchange,),
+                                  name='w2n-interrupt-%d' % exchange.request_id)
+        thread.daemon = True
+        thread.start()
+
+    def _keep_signalling(self, exchange):
+        while exchange.runner is not None:
+            signal.pthread_kill(self._main_ident, INTERRUPT_SIGNAL)
+            time.sleep(REPEAT_S if self._raised is exchange else DEFER_S)
