@@ -5,6 +5,12 @@
  * written the password files; a front listens on the inherited descriptors, starts its share of
  * the Python workers and reports its start-up lines. Requests that arrive while workers start
  * wait in the queue; /health says 503 until the pool is ready.
+ *
+ * The start is a series of small steps (access log → pool → listeners → workers → code watcher);
+ * each registers what it took hold of with the front's Lifecycle (src/lifecycle/), which owns the
+ * stop: listeners stop accepting, the pool and the responses in flight drain, then listeners,
+ * workers and the access log close, newest first. A start that fails is rolled back by the same
+ * steps. A new part of the front joins the same way: one `lifecycle.add(name, steps)` in its step.
  */
 import { join } from 'node:path';
 import type { Config, SettingKey } from './config/settings.js';
@@ -12,21 +18,24 @@ import type { Source } from './config/load.js';
 import { LogEvents } from './observability/events.js';
 import type { Logger } from './observability/log.js';
 import { AccessLog, ACCESS_LOG_FILE_NAME } from './observability/access-log.js';
-import { Pool } from './pool/supervisor.js';
+import { Pool, type PoolOptions } from './pool/supervisor.js';
 import { Metrics } from './observability/metrics.js';
 import { CodeWatcher, watchTargets } from './pool/code-watcher.js';
 import type { PythonFacts, WorkerHandshake } from './pool/worker.js';
 import type { FrontAssignment } from './primary/messages.js';
-import { createRequestHandler } from './front/handler.js';
+import { Lifecycle } from './lifecycle/lifecycle.js';
+import { createRequestHandler, type HandlerOptions } from './front/handler.js';
 import { FileCache } from './front/static/file-cache.js';
 import { RequestBodies } from './front/request-body.js';
-import { createStaticHandler, describeStaticOffload, isStaticOffloadEnabled } from './front/static/serve.js';
+import { createStaticHandler, isStaticOffloadEnabled, type StaticOffloadFacts } from './front/static/serve.js';
 import type { ListenerFacts } from './front/environ.js';
+import type { ListenerLimits } from './front/listeners.js';
 import { planListeners } from './front/listen-plan.js';
 import { ListenerSet } from './front/listener-set.js';
 import { ClientRejections } from './front/client-errors.js';
 import { ConnectionLimit, warnIfFileLimitLow } from './front/connection-limit.js';
-import { compileProxyTrust } from './front/proxy-trust.js';
+import { compileProxyTrust, type ProxyTrust } from './front/proxy-trust.js';
+import { frontStartupLines } from './front/startup-lines.js';
 import { prepareProfilerDir } from './web2py/folder.js';
 import { startRealtime, type Realtime } from './front/realtime/setup.js';
 import type { SiblingLink } from './front/realtime/sibling-peers.js';
@@ -34,8 +43,6 @@ import type { SiblingLink } from './front/realtime/sibling-peers.js';
 /** Bytes of request body in flight to one worker per request, and of response back. */
 const REQUEST_WINDOW_BYTES = 256 * 1024;
 const RESPONSE_WINDOW_BYTES = 1024 * 1024;
-/** A front handing over to a new one (SIGHUP) closes the connections still idle after this. */
-const HANDOVER_IDLE_MS = 2_000;
 /** How long workers get to exit after SHUTDOWN before they are killed. */
 const WORKER_STOP_TIMEOUT_MS = 5_000;
 
@@ -61,8 +68,8 @@ export interface RunningFront {
   realtime: Realtime | null;
   /**
    * Graceful stop: stop accepting, finish in-flight work, stop workers, flush logs. `handOver`:
-   * another front takes over (a reload), so connections are not cut the moment they are idle:
-   * each in use is closed by its next answer; those idle for HANDOVER_IDLE_MS are closed then.
+   * another front takes over (a reload), so connections are not cut the moment they are idle
+   * (ListenerSet.stopSteps).
    */
   stop(signal: string, handOver?: boolean): Promise<void>;
   /** Immediate stop: kill workers now. */
@@ -82,186 +89,220 @@ function resolveWorkerClass(config: Readonly<Config>, python: PythonFacts): { wo
   return { workerClass: 'thread', capacity: config.threads, why: `auto: ${config.python} cannot import gevent` };
 }
 
+/** What the start steps made, for the running front and its start-up lines. */
+interface Parts {
+  lifecycle: Lifecycle;
+  log: Logger;
+  accessLog: AccessLog | null;
+  accessLogFile: string;
+  metrics: Metrics;
+  pool: Pool;
+  workerClassWhy: string;
+  /** The realtime hub (front/realtime/), null when off. */
+  realtime: Realtime | null;
+}
+
 export async function startFront(options: FrontOptions): Promise<{ front: RunningFront; lines: string[] }> {
-  const { config, sources, assignment } = options;
+  const { config } = options;
   const log = options.log.child({ component: 'front' });
-  const lines: string[] = [];
-  const say = (line: string): void => { lines.push(line); };
+  const lifecycle = new Lifecycle({
+    gracefulTimeoutMs: config.gracefulTimeoutMs,
+    onDraining: (stop, inFlight) => LogEvents.serverDraining(log, { signal: stop.reason, inFlight, gracefulTimeoutSeconds: config.gracefulTimeoutMs / 1000 }),
+    onStopped: (stop, unfinished) => LogEvents.serverStopped(log, { signal: stop.reason, unfinished }),
+  });
+  return lifecycle.start(async () => {
+    const parts = createPool(options, log, lifecycle, openAccessLog(options, lifecycle));
+    parts.realtime = openRealtime(options, parts);
+    const listeners = await openListeners(options, parts);
+    const reloadWorkers = workerReloader(parts, options.assignment.processes);
+    const ready = await parts.pool.start();
+    watchCode(options, parts, reloadWorkers);
+    const lines = frontStartupLines({
+      appDetail: options.assignment.app.detail,
+      workers: { ...ready, processes: config.processes, fronts: options.assignment.fronts, why: parts.workerClassWhy },
+      staticOffload: staticOffloadOf(options),
+      reload: config.reload,
+      tlsLine: listeners.set.tlsLine(),
+      proxies: listeners.proxies,
+      hasProxyHeaders: options.sources.proxyHeaders !== 'default',
+      accessLogFile: parts.accessLog === null ? null : parts.accessLogFile,
+    });
+    // The realtime line goes before the last one (the access log's), which says the start is over.
+    if (parts.realtime !== null) lines.splice(lines.length - 1, 0, parts.realtime.line);
+    return { lines, front: runningFront(parts, reloadWorkers) };
+  });
+}
+
+/** Step: the access log (`-l`), flushed and closed last of all. */
+function openAccessLog(options: FrontOptions, lifecycle: Lifecycle): { accessLog: AccessLog | null; accessLogFile: string } {
+  const { config, assignment } = options;
   const app = assignment.app.spec;
-  const profilerDir = config.profiler === null ? null : prepareProfilerDir(config.profiler, config.folder);
   const accessLogFile = join(app.kind === 'web2py' ? app.folder : config.folder, ACCESS_LOG_FILE_NAME);
   const accessLog = config.logging ? AccessLog.open(accessLogFile) : null;
+  if (accessLog !== null) lifecycle.add('access log', { close: () => accessLog.close() });
+  return { accessLog, accessLogFile };
+}
 
-  // 1. The listeners, on the primary's sockets.
-  let isDraining = false;
-  const proxies = compileProxyTrust(config.trustedProxies, config.proxyHeaders);
-  const { workerClass, capacity, why } = resolveWorkerClass(config, assignment.python);
-  // The gauges read the pool when scraped; the pool is made just below.
-  const metrics: Metrics = new Metrics(() => pool.stats);
+/** Step: the metrics and the pool of workers (not started yet: the listeners come first). */
+function createPool(options: FrontOptions, log: Logger, lifecycle: Lifecycle, files: { accessLog: AccessLog | null; accessLogFile: string }): Parts {
+  const metrics = new Metrics();
   metrics.serveFrom(options.serverMetrics);
-  const pool: Pool = new Pool({
-    metrics,
-    processes: assignment.processes,
-    deadline: { timeoutMs: config.timeout * 1000, graceMs: config.timeoutGrace * 1000 },
-    python: config.python,
-    handshake: {
-      app, threads: capacity, workerClass,
-      requestWindow: REQUEST_WINDOW_BYTES, responseWindow: RESPONSE_WINDOW_BYTES, profilerDir,
-    },
-    maxInApp: assignment.maxInApp,
-    queueSize: assignment.queueSize,
-    queueTimeoutMs: config.queueTimeout * 1000,
-    queueTargetMs: config.queueTarget > 0 ? config.queueTarget * 1000 : null,
-    recycle: {
-      maxRequests: config.maxRequests,
-      maxRequestsJitter: config.maxRequestsJitter,
-      maxRssBytes: config.maxRss * 1024 * 1024,
-      maxLifetimeMs: config.maxLifetime * 1000,
-    },
-    log: options.log,
-    onWorkersChanged: options.onWorkersChanged,
-  });
-  let activeResponses = 0;
-  const offload = {
-    mode: config.staticOffload,
-    isWeb2py: app.kind === 'web2py',
-    hasRoutesPy: assignment.app.hasRoutes, // checkWeb2pyFolder looked for routes.py already
-  };
-  // `--server-header ''` or `off`: no Server header at all.
-  const serverHeader = config.serverHeader === '' || config.serverHeader === 'off' ? null : config.serverHeader;
-  const rejections = new ClientRejections({ log, metrics, serverHeader, maxHeaderSize: config.maxHeaderSize });
-  const connectionLimit = new ConnectionLimit(config.maxConnections, rejections, log);
-  metrics.countConnections(() => connectionLimit.open);
-  const staticHandler = isStaticOffloadEnabled(offload) && app.kind === 'web2py'
-    ? createStaticHandler({
-      web2pyFolder: app.folder, log, serverHeader, guard: rejections.guard,
-      cache: new FileCache({ maxBytes: config.staticCacheSize, maxFileBytes: config.staticCacheFileSize }),
-    })
-    : null;
-  const bodies = new RequestBodies({
-    maxBytes: config.maxBody, memoryBytes: config.bodyBufferSize, spoolDir: config.spoolDir, chunkedInput: config.chunkedInput,
-  }, log);
+  const worker = resolveWorkerClass(options.config, options.assignment.python);
+  const pool = new Pool(poolOptions(options, worker, metrics));
+  metrics.countPool(() => pool.stats);
+  lifecycle.add('pool', { drain: () => pool.whenIdle(), close: () => pool.stop(WORKER_STOP_TIMEOUT_MS), kill: () => pool.kill() });
+  return { lifecycle, log, ...files, metrics, pool, workerClassWhy: worker.why, realtime: null };
+}
+
+/**
+ * Step: the realtime hub (when on). A stop refuses joins at once; its members are closed 1001
+ * once the requests in flight are done (pages reconnect to another front or instance).
+ */
+function openRealtime(options: FrontOptions, { log, metrics, lifecycle }: Parts): Realtime | null {
+  const { config, sources, assignment } = options;
   const realtime = startRealtime({
     config, sources, log, metrics, instanceId: assignment.instanceId, siblingLink: options.realtimeLink, isFirst: assignment.index === 1,
   });
-  const handlerOptions = {
-    pool, log, accessLog, staticHandler, metrics, rejections, serverHeader, bodies,
-    realtime: realtime === null ? null : realtime.serveUnderPrefix,
-    headLimits: { maxRequestLine: config.maxRequestLine, maxHeaders: config.maxHeaders },
-    isDraining: () => isDraining,
-    onResponseOpened: () => { activeResponses += 1; },
-    onResponseClosed: () => {
-      activeResponses -= 1;
-      // While draining, a connection whose last answer just ended is idle: close it now
-      // (handing over, its answer said `Connection: close` and it closes by itself).
-      if (isDraining && !isHandingOver) listeners.closeIdle();
+  if (realtime !== null) lifecycle.add('realtime', { stopAccepting: () => realtime.hub.drain(), close: () => realtime.hub.close(), kill: () => realtime.hub.kill() });
+  return realtime;
+}
+
+/** The settings and this front's share, as the pool takes them: units are the Config's own. */
+function poolOptions(options: FrontOptions, worker: ReturnType<typeof resolveWorkerClass>, metrics: Metrics): PoolOptions {
+  const { config, assignment } = options;
+  return {
+    metrics,
+    processes: assignment.processes,
+    deadline: { timeoutMs: config.timeoutMs, graceMs: config.timeoutGraceMs },
+    python: config.python,
+    handshake: {
+      app: assignment.app.spec, threads: worker.capacity, workerClass: worker.workerClass,
+      requestWindow: REQUEST_WINDOW_BYTES, responseWindow: RESPONSE_WINDOW_BYTES,
+      profilerDir: config.profiler === null ? null : prepareProfilerDir(config.profiler, config.folder),
     },
+    maxInApp: assignment.maxInApp,
+    queueSize: assignment.queueSize,
+    queueTimeoutMs: config.queueTimeoutMs,
+    queueTargetMs: config.queueTargetMs > 0 ? config.queueTargetMs : null,
+    recycle: {
+      maxRequests: config.maxRequests,
+      maxRequestsJitter: config.maxRequestsJitter,
+      maxRssBytes: config.maxRssBytes,
+      maxLifetimeMs: config.maxLifetimeMs,
+    },
+    log: options.log,
+    onWorkersChanged: options.onWorkersChanged,
   };
-  const listeners: ListenerSet = await ListenerSet.open(planListeners(config, sources).specs, {
-    limits: {
-      maxHeaderBytes: config.maxHeaderSize,
-      headersTimeoutMs: config.headersTimeout * 1000,
-      requestTimeoutMs: config.requestTimeout * 1000,
-      keepAliveTimeoutMs: config.keepAliveTimeout * 1000,
-      maxHeaders: config.maxHeaders,
-    },
+}
+
+function staticOffloadOf({ config, assignment }: FrontOptions): StaticOffloadFacts | null {
+  if (assignment.app.spec.kind !== 'web2py') return null;
+  return { mode: config.staticOffload, isWeb2py: true, hasRoutesPy: assignment.app.hasRoutes };   // checkWeb2pyFolder looked for routes.py
+}
+
+/** `--server-header ''` or `off`: no Server header at all. */
+function serverHeaderOf(config: Readonly<Config>): string | null {
+  return config.serverHeader === '' || config.serverHeader === 'off' ? null : config.serverHeader;
+}
+
+function listenerLimits(config: Readonly<Config>): ListenerLimits {
+  return {
+    maxHeaderBytes: config.maxHeaderSizeBytes,
+    headersTimeoutMs: config.headersTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    maxHeaders: config.maxHeaders,
+  };
+}
+
+/** What every listener's request handler shares; responses are counted by the lifecycle. */
+function handlerOptions(options: FrontOptions, parts: Parts, rejections: ClientRejections): HandlerOptions {
+  const { config, assignment } = options;
+  const { log, metrics, lifecycle } = parts;
+  const offload = staticOffloadOf(options);
+  const staticHandler = offload !== null && assignment.app.spec.kind === 'web2py' && isStaticOffloadEnabled(offload)
+    ? createStaticHandler({
+      web2pyFolder: assignment.app.spec.folder, log, serverHeader: serverHeaderOf(config), guard: rejections.guard,
+      cache: new FileCache({ maxBytes: config.staticCacheSizeBytes, maxFileBytes: config.staticCacheFileSizeBytes }),
+    })
+    : null;
+  const bodies = new RequestBodies({
+    maxBytes: config.maxBodyBytes, memoryBytes: config.bodyBufferSizeBytes, spoolDir: config.spoolDir, chunkedInput: config.chunkedInput,
+  }, log);
+  return {
+    pool: parts.pool, log, accessLog: parts.accessLog, staticHandler, metrics, rejections, serverHeader: serverHeaderOf(config), bodies,
+    headLimits: { maxRequestLine: config.maxRequestLineBytes, maxHeaders: config.maxHeaders },
+    isDraining: () => lifecycle.isStopping,
+    onResponseOpened: () => lifecycle.inFlight.open(),
+    onResponseClosed: () => lifecycle.inFlight.close(),
+    realtime: parts.realtime === null ? null : parts.realtime.serveUnderPrefix,
+  };
+}
+
+/** Step: the listeners, on the primary's sockets; from here on requests arrive (and queue until workers are ready). */
+async function openListeners(options: FrontOptions, parts: Parts): Promise<{ set: ListenerSet; proxies: ProxyTrust | null }> {
+  const { config, sources, assignment } = options;
+  const { log, metrics, lifecycle } = parts;
+  const proxies = compileProxyTrust(config.trustedProxies, config.proxyHeaders);
+  const rejections = new ClientRejections({ log, metrics, serverHeader: serverHeaderOf(config), maxHeaderSize: config.maxHeaderSizeBytes });
+  const connectionLimit = new ConnectionLimit(config.maxConnections, rejections, log);
+  metrics.countConnections(() => connectionLimit.open);
+  const handling = handlerOptions(options, parts, rejections);
+  const set = await ListenerSet.open(planListeners(config, sources).specs, {
+    limits: listenerLimits(config),
     http2: config.http2 === 'on' ? { maxConcurrentStreams: config.http2MaxStreams } : null,
     log, rejections, connectionLimit, proxies,
-    handlerFor: (facts: ListenerFacts, spec) => (realtime !== null && spec.kind === 'tcp' && spec.realtime === true
-      ? realtime.servePort : createRequestHandler(facts, handlerOptions)),
-    upgradesFor: (spec) => realtime?.upgradesFor(spec) ?? null,
+    handlerFor: (facts: ListenerFacts, spec) => (parts.realtime !== null && spec.kind === 'tcp' && spec.realtime === true
+      ? parts.realtime.servePort : createRequestHandler(facts, handling)),
+    upgradesFor: (spec) => parts.realtime?.upgradesFor(spec) ?? null,
     fallbackPort: config.port,
     inherited: assignment.listeners,
   });
+  lifecycle.add('listeners', set.stopSteps(lifecycle.inFlight));
+  announceListening(options, log, set);
+  return { set, proxies };
+}
+
+/** The first front logs the listeners and the application; every front tells the primary it listens. */
+function announceListening({ config, assignment, onListening }: FrontOptions, log: Logger, listeners: ListenerSet): void {
   if (assignment.index === 1) listeners.logListening();
-  options.onListening();
+  onListening();
   warnIfFileLimitLow(config.maxConnections, log);
+  if (assignment.index !== 1) return;
+  const app = assignment.app;
+  LogEvents.appChosen(log, { kind: app.spec.kind, detail: app.detail });
+  if (app.spec.kind === 'web2py' && config.chunkedInput === 'stream') LogEvents.chunkedStreamWithWeb2py(log);
+}
 
-  // 2. The workers.
-  if (assignment.index === 1) {
-    LogEvents.appChosen(log, { kind: app.kind, detail: assignment.app.detail });
-    if (app.kind === 'web2py' && config.chunkedInput === 'stream') LogEvents.chunkedStreamWithWeb2py(log);
-  }
-  say(`application: ${assignment.app.detail}`);
-  try {
-    const ready = await pool.start();
-    const fronts = assignment.fronts === 1 ? '' : ` in ${assignment.fronts} front processes`;
-    say(`workers: ${config.processes} process${config.processes === 1 ? '' : 'es'} × ${ready.capacity} ready${fronts} `
-      + `(${ready.workerClass}, ${why}; Python ${ready.pythonVersion})`);
-  } catch (error: unknown) {
-    pool.kill();
-    realtime?.hub.kill();
-    listeners.closeAll();
-    await accessLog?.close();
-    throw error;
-  }
-  if (offload.isWeb2py) say(describeStaticOffload(offload));
-  if (config.reload) say('reload: on (workers restart when a Python file changes)');
-  if (realtime !== null) say(realtime.line);
-  say(listeners.tlsLine());
-  say(proxies === null
-    ? `trusted proxies: none (forwarding headers are dropped${sources.proxyHeaders === 'default' ? '' : '; --proxy-headers needs --trusted-proxies'})`
-    : `trusted proxies: ${proxies.description}`);
-  say(accessLog === null ? 'access log: off (-l to write httpserver.log)' : `access log: ${accessLogFile}`);
-
-  let stopping: Promise<void> | null = null;
-  let isHandingOver = false;
-  const stop = (signal: string, handOver = false): Promise<void> => {
-    stopping ??= (async () => {
-      isDraining = true;
-      isHandingOver = handOver;
-      LogEvents.serverDraining(log, { signal, inFlight: activeResponses, gracefulTimeoutSeconds: config.gracefulTimeout });
-      listeners.stopAccepting({ keepIdle: handOver });
-      realtime?.hub.drain();
-      const deadline = Date.now() + config.gracefulTimeout * 1000;
-      if (handOver) {
-        // Connections in use close by the `Connection: close` of their next answer. Those still
-        // idle after HANDOVER_IDLE_MS have been idle since before the stop: closing them now
-        // races only with a client that sends on a long-idle connection at that very moment
-        // (as any idle close does), instead of keeping this front and its workers for them.
-        await new Promise((resolve) => setTimeout(resolve, Math.min(HANDOVER_IDLE_MS, config.gracefulTimeout * 1000)));
-        isHandingOver = false;
-        listeners.closeIdle();
-      }
-      await pool.settle(deadline);
-      while (activeResponses > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
-      const unfinished = activeResponses;
-      // WebSockets are closed 1001 (going away) once the requests are done; pages reconnect to another front or instance.
-      await realtime?.hub.close();
-      listeners.closeAll();
-      await pool.stop(WORKER_STOP_TIMEOUT_MS);
-      await accessLog?.close();
-      LogEvents.serverStopped(log, { signal, unfinished });
-    })();
-    return stopping;
-  };
-  const kill = (): void => {
-    pool.kill();
-    realtime?.hub.kill();
-    listeners.closeAll();
-  };
-  const reopenLogs = async (): Promise<void> => {
-    if (accessLog === null) return;
-    await accessLog.reopen();
-    LogEvents.logReopened(log, { file: accessLogFile });
-  };
+/** `--reload` and SIGHUP: every worker replaced; a second ask during a reload joins it. */
+function workerReloader({ pool, log }: Parts, workers: number): (why: string) => Promise<void> {
   let reloading: Promise<void> | null = null;
-  const reloadWorkers = (signal: string): Promise<void> => {
+  return (why) => {
     reloading ??= (async () => {
-      LogEvents.reloadStarted(log, { signal, workers: assignment.processes });
+      LogEvents.reloadStarted(log, { signal: why, workers });
       const { replaced, failed } = await pool.reload();
       LogEvents.reloadFinished(log, { replaced, failed });
     })().finally(() => { reloading = null; });
     return reloading;
   };
-  const watcher = config.reload ? new CodeWatcher(watchTargets(app), () => void reloadWorkers('file change'), log) : null;
-  const stopWatching = (): void => watcher?.close();
+}
+
+/** Step (`--reload`): watch the Python files; the watcher is the first thing a stop ends. */
+function watchCode({ config, assignment }: FrontOptions, { log, lifecycle }: Parts, reloadWorkers: (why: string) => Promise<void>): void {
+  if (!config.reload) return;
+  const watcher = new CodeWatcher(watchTargets(assignment.app.spec), () => void reloadWorkers('file change'), log);
+  lifecycle.add('code watcher', { stopAccepting: () => watcher.close(), kill: () => watcher.close() });
+}
+
+function runningFront({ lifecycle, pool, metrics, accessLog, accessLogFile, log, realtime }: Parts, reloadWorkers: (why: string) => Promise<void>): RunningFront {
   return {
-    lines,
-    front: {
-      pool, metrics, reopenLogs, reloadWorkers, realtime,
-      stop: (signal, handOver) => { stopWatching(); return stop(signal, handOver); },
-      kill: () => { stopWatching(); kill(); },
+    pool, metrics, reloadWorkers, realtime,
+    stop: async (signal, handOver = false) => { await lifecycle.stop(signal, { handOver }); },
+    kill: () => lifecycle.kill(),
+    reopenLogs: async () => {
+      if (accessLog === null) return;
+      await accessLog.reopen();
+      LogEvents.logReopened(log, { file: accessLogFile });
     },
   };
 }

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 
 import { ServerError } from '../errors/index.js';
 import {
-  actionFlags, defaultOf, envVarOf, primaryFlag, settingKeys, settings, specOf,
+  actionFlags, configKeyOf, defaultOf, envVarOf, primaryFlag, settingKeys, settings, settingValue, specOf,
   type ActionKey, type Config, type SettingKey,
 } from './settings.js';
 import { InvalidValueError, type ValidationContext } from './validators.js';
@@ -125,9 +125,9 @@ function badValue(value: RawValue, reason: string, options: { isSecret?: boolean
   }, { cause: options.cause });
 }
 
-function validate<K extends SettingKey>(key: K, value: RawValue, context: ValidationContext): Config[K] {
+function validate(key: SettingKey, value: RawValue, context: ValidationContext): unknown {
   try {
-    return specOf(key).type.parse(value.raw, context) as Config[K];
+    return specOf(key).type.parse(value.raw, context);
   } catch (error: unknown) {
     if (error instanceof InvalidValueError) {
       throw badValue(value, error.reason, { isSecret: specOf(key).secret === true, cause: error });
@@ -198,7 +198,7 @@ function freezeDefaults(context: ValidationContext): { config: Config; sources: 
   const config: Record<string, unknown> = {};
   const sources: Record<string, Source> = {};
   for (const key of settingKeys) {
-    config[key] = defaultOf(key, context);
+    config[configKeyOf(key)] = defaultOf(key, context);
     sources[key] = 'default';
   }
   return { config: config as Config, sources: sources as Record<SettingKey, Source> };
@@ -230,14 +230,14 @@ export function loadConfig({ argv, env, cwd }: LoadOptions): LoadedConfig {
   const fromEnv = readEnv(env);
   // The file's own location can only come from argv or env, so it is settled first.
   const configRaw = commandLine.values.get('config') ?? fromEnv.values.get('config');
-  const configFile = configRaw === undefined ? null : validate('config', configRaw, context);
+  const configFile = configRaw === undefined ? null : validate('config', configRaw, context) as Config['config'];
   const fromFile = configFile === null ? new Map<SettingKey, RawValue>() : readConfigFile(configFile);
 
   const config: Record<string, unknown> = {};
   const sources: Record<string, Source> = {};
   for (const key of settingKeys) {
     const chosen = commandLine.values.get(key) ?? fromEnv.values.get(key) ?? fromFile.get(key);
-    config[key] = chosen === undefined ? defaultOf(key, context) : validate(key, chosen, context);
+    config[configKeyOf(key)] = chosen === undefined ? defaultOf(key, context) : validate(key, chosen, context);
     sources[key] = chosen === undefined ? 'default' : chosen.source;
   }
   return Object.freeze({
@@ -250,16 +250,19 @@ export function loadConfig({ argv, env, cwd }: LoadOptions): LoadedConfig {
 
 /**
  * The text of `--print-config`: one line per setting, `key = value (source)`, with secrets as `***`.
- * Values are JSON, so strings are quoted and "none" is `null`.
+ * Values are JSON as the config file would give them (seconds, not the ms they are kept in), so
+ * strings are quoted and "none" is `null`.
  */
 export function formatConfig(loaded: LoadedConfig): string {
   const width = Math.max(...settingKeys.map((key) => key.length));
   const lines = settingKeys.map((key) => {
-    const value = specOf(key).secret === true ? '***' : JSON.stringify(loaded.config[key]);
+    const { type, secret } = specOf(key);
+    const value = settingValue(loaded.config, key);
+    const shown = secret === true ? '***' : JSON.stringify(type.toUser === undefined ? value : type.toUser(value));
     const source = loaded.sources[key];
     const where = source === 'env' ? `env ${envVarOf(key) ?? ''}`
       : source === 'file' ? `file ${loaded.config.config ?? ''}` : source;
-    return `${key.padEnd(width)} = ${value} (${where})`;
+    return `${key.padEnd(width)} = ${shown} (${where})`;
   });
   return `${lines.join('\n')}\n`;
 }

@@ -4,7 +4,9 @@
  * Each entry yields four views, all derived here and nowhere else: the CLI flags (seed spellings
  * included), the env var (`W2N_` + SCREAMING_SNAKE of the key), the config-file key (the camelCase
  * key itself) and a row of docs/settings.md; `--help` is rendered from the same data. The `Config`
- * type is inferred from the registry, so there is no hand-written interface to drift.
+ * type is inferred from the registry, so there is no hand-written interface to drift. Durations
+ * and sizes are kept in ms and bytes (their validators convert what the user wrote, once), and
+ * their `Config` property says so: `timeout` (seconds, as the user writes it) is `config.timeoutMs`.
  *
  * Docs text is Markdown (backticks for literals); --help strips the backticks.
  */
@@ -13,7 +15,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 
 import { interfaces } from './interfaces.js';
 import {
-  bool, bytes, cidrList, enumOf, fileMode, int, intOrAuto, nullable, path, schedulerList, seconds, str, wordList,
+  bool, bytes, cidrList, durationMs, enumOf, fileMode, int, intOrAuto, megabytes, nullable, path, schedulerList, str, wordList,
+  type Unit,
   type ValidationContext, type Validator, type ValueOf,
 } from './validators.js';
 
@@ -256,12 +259,12 @@ export const settings = defineSettings({
   },
   queueTimeout: {
     section: 'Workers', cli: ['--queue-timeout'],
-    type: seconds({ min: 0.01 }), default: 30,
+    type: durationMs({ min: 0.01 }), default: 30_000,
     doc: 'A request that waited this long for a worker gets 503 with `Retry-After` instead.',
   },
   queueTarget: {
     section: 'Workers', cli: ['--queue-target'],
-    type: seconds({ min: 0 }), default: 0, defaultDoc: '0 (off)',
+    type: durationMs({ min: 0 }), default: 0, defaultDoc: '0 (off)',
     doc: 'Sheds overload instead of queueing it. A queue that has not been empty for 0.05 s is standing (the requests '
       + 'arrive faster than the workers finish them); while it stands, a request that has waited longer than this gets '
       + '503 with `Retry-After` at once, oldest first, so the requests let in keep the latency they have at capacity. '
@@ -272,12 +275,12 @@ export const settings = defineSettings({
   },
   timeout: {
     section: 'Workers', cli: ['--timeout'],
-    type: seconds({ min: 0 }), default: 300,
+    type: durationMs({ min: 0 }), default: 300_000,
     doc: 'A request still in the application after this gets 504; its thread or greenlet is interrupted (`0` = no limit).',
   },
   timeoutGrace: {
     section: 'Workers', cli: ['--timeout-grace'],
-    type: seconds({ min: 0.1 }), default: 10,
+    type: durationMs({ min: 0.1 }), default: 10_000,
     doc: 'If a timed-out request is still running this long after its 504, its worker is replaced (its Python stacks logged first).',
   },
   maxRequests: {
@@ -292,17 +295,17 @@ export const settings = defineSettings({
   },
   maxRss: {
     section: 'Workers', cli: ['--max-rss'], metavar: 'MB',
-    type: int({ min: 0 }), default: 0,
+    type: megabytes({ min: 0 }), default: 0,
     doc: 'Recycle a worker whose resident memory stays above this many MB for three samples a second apart (`0` = never).',
   },
   maxLifetime: {
     section: 'Workers', cli: ['--max-lifetime'],
-    type: seconds({ min: 0 }), default: 0,
+    type: durationMs({ min: 0 }), default: 0,
     doc: 'Recycle a worker after it has run this long (`0` = never).',
   },
   gracefulTimeout: {
     section: 'Workers', cli: ['--graceful-timeout'],
-    type: seconds({ min: 0 }), default: 30,
+    type: durationMs({ min: 0 }), default: 30_000,
     doc: 'On SIGTERM/SIGINT, how long in-flight requests may run to completion before the workers are killed.',
   },
 
@@ -327,14 +330,14 @@ export const settings = defineSettings({
   },
   headersTimeout: {
     section: 'HTTP limits', cli: ['--headers-timeout'],
-    type: seconds({ min: 0.1 }), default: 10,
+    type: durationMs({ min: 0.1 }), default: 10_000,
     doc: 'Time a client has to send the whole request head, counted from its first byte; a slower one gets 408 '
       + 'and is closed (a slowloris client cannot hold a connection). Never more than `--request-timeout`. '
       + 'An HTTP/2 connection must acknowledge the server\'s SETTINGS and open its first stream within it, or it is closed.',
   },
   requestTimeout: {
     section: 'HTTP limits', cli: ['--request-timeout'],
-    type: seconds({ min: 0 }), default: 300,
+    type: durationMs({ min: 0 }), default: 300_000,
     doc: 'Time a client has to send the whole request, body included; a slower one gets 408 and is closed; `0` = none. '
       + 'The same per HTTP/2 stream.',
   },
@@ -346,7 +349,7 @@ export const settings = defineSettings({
   },
   keepAliveTimeout: {
     section: 'HTTP limits', cli: ['--keep-alive-timeout'],
-    type: seconds({ min: 0.1 }), default: 75,
+    type: durationMs({ min: 0.1 }), default: 75_000,
     doc: 'An idle keep-alive connection is closed after this (as nginx\'s default; an idle connection costs the front about 6 kB once V8 has collected the garbage of their arrival, about 13 kB just after); '
       + 'an HTTP/2 connection with no open stream gets GOAWAY after it. An HTTP/1.1 connection is closed up to one second later '
       + 'than `Keep-Alive: timeout=N` says, so a client never reuses a closing connection.',
@@ -447,7 +450,7 @@ export const settings = defineSettings({
   },
   realtimeTokenTtl: {
     section: 'Realtime (WebSocket messaging)', cli: ['--realtime-token-ttl'],
-    type: seconds({ min: 1 }), default: 300,
+    type: durationMs({ min: 1 }), default: 300_000,
     doc: 'How long an armed token waits for its connection.',
   },
   realtimePresence: {
@@ -482,7 +485,7 @@ export const settings = defineSettings({
   },
   realtimePingInterval: {
     section: 'Realtime (WebSocket messaging)', cli: ['--realtime-ping-interval'],
-    type: seconds({ min: 0 }), default: 30,
+    type: durationMs({ min: 0 }), default: 30_000,
     doc: 'Ping each connection this often; one that has not answered the previous ping is closed (dead peers, '
       + 'half-open connections behind NAT). `0`: no pings.',
   },
@@ -531,7 +534,7 @@ export const settings = defineSettings({
   },
   schedulerStopTimeout: {
     section: 'Scheduler', cli: ['--scheduler-stop-timeout'],
-    type: seconds({ min: 0 }), default: 10,
+    type: durationMs({ min: 0 }), default: 10_000,
     doc: 'On stop and on SIGHUP, how long a scheduler process has after SIGTERM to leave before its whole process '
       + 'group is killed, task processes included. web2py\'s scheduler ignores SIGTERM while a task runs (a bare '
       + '`except:` in `gluon/scheduler.py`), so a longer task is cut here; web2py then marks it failed or retries it '
@@ -549,8 +552,20 @@ export const settings = defineSettings({
 export type Settings = typeof settings;
 export type SettingKey = keyof Settings & string;
 
-/** The typed, validated configuration: one readonly property per setting. */
-export type Config = { readonly [K in SettingKey]: ValueOf<Settings[K]['type']> };
+/** The value type of a setting. */
+export type SettingValue<K extends SettingKey> = ValueOf<Settings[K]['type']>;
+
+type UnitOf<V> = V extends { readonly unit: infer U extends Unit } ? U : '';
+
+/**
+ * A setting's property in `Config`: its key, followed by the unit its value is kept in when it
+ * has one (`timeout` → `timeoutMs`, `maxRss` → `maxRssBytes`, `port` → `port`). The key itself
+ * stays the name users see (config file, env var, docs, --print-config).
+ */
+export type ConfigKey<K extends SettingKey> = `${K}${UnitOf<Settings[K]['type']>}`;
+
+/** The typed, validated configuration: one readonly property per setting, in the unit the code uses. */
+export type Config = { readonly [K in SettingKey as ConfigKey<K>]: SettingValue<K> };
 
 /** Flags that ask for something to be done instead of serving; they are not settings. */
 export const actionFlags = {
@@ -583,6 +598,16 @@ export function envVarOf(key: SettingKey): string | null {
 export function primaryFlag(key: SettingKey): string {
   const longFlags = specOf(key).cli.filter((flag) => flag.startsWith('--'));
   return longFlags.find((flag) => !flag.includes('_')) ?? longFlags[0] ?? `--${key}`;
+}
+
+/** The property of a setting in `Config` (see ConfigKey). */
+export function configKeyOf<K extends SettingKey>(key: K): ConfigKey<K> {
+  return `${key}${specOf(key).type.unit ?? ''}` as ConfigKey<K>;
+}
+
+/** A setting's value in a Config, found by its key (generic code: loader, --print-config, tests). */
+export function settingValue<K extends SettingKey>(config: Readonly<Config>, key: K): SettingValue<K> {
+  return (config as Readonly<Record<string, unknown>>)[configKeyOf(key)] as SettingValue<K>;
 }
 
 /** The value of a setting before any file, env or flag; resolved against the load context. */

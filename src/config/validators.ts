@@ -6,6 +6,11 @@
  * short reason ("not an integer"), and config/load.ts adds the option name and the source. Each
  * validator also carries what `--help` and docs/settings.md need (metavar, description) and its
  * `kind`, which tells util.parseArgs whether the flag takes a value.
+ *
+ * A value with a unit is kept in the unit the code uses, converted here once: `durationMs()`
+ * reads seconds as the user writes them (`--timeout 2.5`) and keeps 2500 ms; `megabytes()`
+ * reads MB and keeps bytes. Such a validator names its unit, and `Config` puts it at the end of
+ * the setting's name (`timeout` → `config.timeoutMs`), so the unit is read where it is used.
  */
 
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
@@ -21,8 +26,13 @@ export interface ValidationContext {
   readonly cwd: string;
 }
 
+/** The unit a value is kept in; `Config` appends it to the setting's name (`maxBody` → `maxBodyBytes`). */
+export type Unit = 'Ms' | 'Bytes';
+
 export interface Validator<T> {
   readonly kind: ValueKind;
+  /** The unit the parsed value is in; absent for values without one. */
+  readonly unit?: Unit;
   /** Placeholder for the value in --help (`N`, `SECONDS`, `FILE`); '' for switches. */
   readonly metavar: string;
   /** Human description of accepted values, for --help and the docs ("integer from 0 to 65535"). */
@@ -34,6 +44,16 @@ export interface Validator<T> {
   parse(raw: unknown, context: ValidationContext): T;
   /** Shows a value the way a user would type it (docs defaults, messages). */
   format(value: T): string;
+  /**
+   * The value as the user gives it in the config file (JSON; `--print-config`), when that is
+   * not the value itself: seconds for a value kept in ms.
+   */
+  toUser?(value: T): unknown;
+}
+
+/** A validator whose values are kept in `unit`. */
+export interface MeasuredValidator<T, U extends Unit> extends Validator<T> {
+  readonly unit: U;
 }
 
 /** The value type a validator produces. */
@@ -106,19 +126,45 @@ export function intOrAuto(range: Range = {}): Validator<number | 'auto'> {
 /** Node's timers overflow past 2^31-1 ms; a longer duration would silently fire at once. */
 const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
-/** A duration in seconds, decimals allowed ("0.5", "30"); kept as seconds. */
-export function seconds(range: Range = {}): Validator<number> {
+/** Seconds → ms as the timers take them; never rounded, so no positive duration becomes 0 (= off). */
+const secondsToMs = (seconds: number): number => seconds * 1000;
+/** ms → the seconds the user wrote: 15 significant digits drop the float noise of × 1000 / 1000. */
+const msToSeconds = (ms: number): number => Number((ms / 1000).toPrecision(15));
+
+/**
+ * A duration, given in seconds with decimals allowed ("0.5", "30"), kept in milliseconds.
+ * `range` is in seconds, as the user writes the value.
+ */
+export function durationMs(range: Range = {}): MeasuredValidator<number, 'Ms'> {
   const checked = { min: range.min ?? 0, max: range.max ?? MAX_TIMER_SECONDS };
   return {
     kind: 'string',
+    unit: 'Ms',
     metavar: 'SECONDS',
     description: describeRange('seconds', { min: checked.min, max: range.max }),
     parse(raw) {
       const value = typeof raw === 'string' && DECIMAL_TEXT.test(raw) ? Number(raw) : raw;
       if (typeof value !== 'number' || !Number.isFinite(value)) reject('not a number of seconds');
-      return checkRange(value, checked);
+      return secondsToMs(checkRange(value, checked));
     },
-    format: (value) => String(value),
+    format: (ms) => String(msToSeconds(ms)),
+    toUser: msToSeconds,
+  };
+}
+
+const MEGABYTE = 1024 * 1024;
+
+/** A whole number of megabytes (MiB, as /proc and `ps` count them), kept in bytes; `range` is in MB. */
+export function megabytes(range: Range = {}): MeasuredValidator<number, 'Bytes'> {
+  const whole = int(range);
+  return {
+    kind: 'string',
+    unit: 'Bytes',
+    metavar: 'MB',
+    description: whole.description,
+    parse: (raw, context) => whole.parse(raw, context) * MEGABYTE,
+    format: (bytes) => String(bytes / MEGABYTE),
+    toUser: (bytes) => bytes / MEGABYTE,
   };
 }
 
@@ -235,9 +281,10 @@ const SIZE_TEXT = /^(\d+)(?:([kmg])(?:i?b)?|b)?$/i;
 const SIZE_UNITS: Readonly<Record<string, number>> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 
 /** A size in bytes: an integer, or with a binary suffix ("16k" = 16384, "1m", "1g"). */
-export function bytes(range: Range = {}): Validator<number> {
+export function bytes(range: Range = {}): MeasuredValidator<number, 'Bytes'> {
   return {
     kind: 'string',
+    unit: 'Bytes',
     metavar: 'SIZE',
     description: describeRange('bytes (or 16k, 1m, 1g)', range),
     parse(raw) {
@@ -261,9 +308,12 @@ export function bytes(range: Range = {}): Validator<number> {
  * Also accepts "none": JSON `null` in the config file, or an empty string from argv/env
  * (the seed's own "not given" value for -c/-k).
  */
+export function nullable<T, U extends Unit>(inner: MeasuredValidator<T, U>): MeasuredValidator<T | null, U>;
+export function nullable<T>(inner: Validator<T>): Validator<T | null>;
 export function nullable<T>(inner: Validator<T>): Validator<T | null> {
   return {
     kind: inner.kind,
+    ...(inner.unit === undefined ? {} : { unit: inner.unit }),
     metavar: inner.metavar,
     description: `${inner.description}, or none`,
     parse(raw, context) {
@@ -271,6 +321,7 @@ export function nullable<T>(inner: Validator<T>): Validator<T | null> {
       return inner.parse(raw, context);
     },
     format: (value) => (value === null ? 'none' : inner.format(value)),
+    toUser: (value) => (value === null || inner.toUser === undefined ? value : inner.toUser(value)),
   };
 }
 

@@ -29,6 +29,8 @@ import type { ClientRejections } from './client-errors.js';
 import type { ConnectionLimit } from './connection-limit.js';
 import { closeCopies, listenCopies } from './accept-copies.js';
 import type { UpgradeTaker } from './upgrade.js';
+import type { Component } from '../lifecycle/lifecycle.js';
+import type { InFlight } from '../lifecycle/in-flight.js';
 
 /** One socket the primary bound, as this front inherited it. */
 export interface InheritedSocket {
@@ -63,6 +65,8 @@ export interface ListenerSetOptions {
 
 /** SERVER_NAME of requests that came over a Unix socket. */
 const UNIX_SERVER_NAME = 'localhost';
+/** A front handing over to a new one (SIGHUP) closes the connections still idle after this. */
+const HANDOVER_IDLE_MS = 2_000;
 
 interface OpenListener {
   readonly spec: ListenerSpec;
@@ -80,6 +84,9 @@ interface OpenListener {
 }
 
 export class ListenerSet {
+  /** During a stop: whether a connection is closed as soon as it is idle (not while handing over). */
+  private isClosingIdle = false;
+
   private constructor(private readonly listeners: readonly OpenListener[], private readonly log: Logger) {}
 
   /** Binds every listener, or none: on any failure the bound ones are closed and the error rethrown. */
@@ -193,6 +200,35 @@ export class ListenerSet {
       listener.sessions?.closeGracefully();
     }
     if (!keepIdle) this.closeIdle();
+  }
+
+  /**
+   * The listeners' part of a graceful stop (src/lifecycle). `responses`: the front's responses in
+   * flight; while a stop drains, a connection whose answer just ended is idle, and is closed then.
+   * Handing over to another front (`handOver`), connections are not cut the moment they are idle:
+   * each in use is closed by the `Connection: close` of its next answer, and those still idle
+   * after HANDOVER_IDLE_MS have been idle since before the stop: closing them then races only with
+   * a client that sends on a long-idle connection at that very moment (as any idle close does),
+   * instead of keeping this front and its workers for them.
+   */
+  stopSteps(responses: InFlight): Component {
+    responses.onClose(() => {
+      if (this.isClosingIdle) this.closeIdle();
+    });
+    return {
+      stopAccepting: ({ handOver }) => {
+        this.isClosingIdle = !handOver;
+        this.stopAccepting({ keepIdle: handOver });
+      },
+      drain: async ({ handOver, deadline }) => {
+        if (!handOver) return;
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(HANDOVER_IDLE_MS, deadline - Date.now()))));
+        this.isClosingIdle = true;
+        this.closeIdle();
+      },
+      close: () => this.closeAll(),
+      kill: () => this.closeAll(),
+    };
   }
 
   /** Closes HTTP/1.1 connections that wait between requests (while draining). */

@@ -46,7 +46,7 @@ export class Metrics {
   private renderWhole: () => Promise<string | null> = () => this.registry.metrics();
   private readonly frontBugs: Counter<'where'>;
 
-  constructor(poolCounts: () => PoolCounts) {
+  constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'w2n_front_' });
     this.responses = new Counter({ name: 'w2n_responses_total', help: 'Responses sent, by status class (1xx..5xx).', labelNames: ['class'], registers });
@@ -63,6 +63,14 @@ export class Metrics {
       name: 'w2n_front_bugs_total', help: 'Exceptions in the front caught by its guard (front.bug in the log), by where: each cost one request or connection, never the process.',
       labelNames: ['where'], registers,
     });
+  }
+
+  /**
+   * The pool's gauges read `poolCounts()` when scraped. Given once the pool exists (the pool
+   * counts into this registry from its start, so it is made after the metrics).
+   */
+  countPool(poolCounts: () => PoolCounts): void {
+    const registers = [this.registry];
     const gauge = (name: string, help: string, read: (counts: PoolCounts) => number): void => {
       new Gauge({ name, help, registers, collect() { this.set(read(poolCounts())); } });
     };

@@ -63,6 +63,8 @@ export class Dispatcher {
    * moment; that must not end the overload, or every other interval would queue unchecked.
    */
   private isStanding = false;
+  /** whenIdle() callers, told when nothing is queued or running any more. */
+  private idleWaiters: (() => void)[] = [];
   rejectedTotal = 0;
 
   constructor(private readonly workers: () => readonly WorkerProcess[], private readonly options: DispatcherOptions) {}
@@ -105,6 +107,18 @@ export class Dispatcher {
   private becameEmpty(): void {
     this.nonEmptySince = null;
     this.emptySince ??= Date.now();
+    // Every way out of the queue and out of the application (release → pump) ends here.
+    if (this.inApp === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  /** Resolves once nothing is queued or running: at once when nothing is now (a graceful stop waits for it). */
+  whenIdle(): Promise<void> {
+    if (this.queuedCount + this.inApp === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** FIFO: the oldest are at the head; answer 503 to those past the queue timeout, or past the target while the queue stands. */

@@ -182,12 +182,9 @@ export class Pool {
     return { replaced, failed };
   }
 
-  /** Waits until nothing is queued or running, or the deadline passes. Returns what was left. */
-  async settle(deadlineMs: number): Promise<number> {
-    while (this.dispatcher.queued + this.dispatcher.running > 0 && Date.now() < deadlineMs) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    return this.dispatcher.queued + this.dispatcher.running;
+  /** Resolves once nothing is queued or running (a graceful stop waits for it, up to its deadline). */
+  whenIdle(): Promise<void> {
+    return this.dispatcher.whenIdle();
   }
 
   /** Drains every worker (SHUTDOWN), then kills what is still alive after `timeoutMs`. */

@@ -49,8 +49,6 @@ export interface FrontsOptions {
   stdio: readonly number[];
   gracefulTimeoutMs: number;
   log: Logger;
-  /** A message a front sent that the primary answers (metrics). */
-  onMessage: (front: FrontProcess, message: FrontMessage) => void;
 }
 
 export interface FrontsEvents {
@@ -58,6 +56,8 @@ export interface FrontsEvents {
   gaveUp: [error: ServerError];
   /** A front was started to replace one that died. */
   restarted: [];
+  /** A message a front sent that the primary answers (metrics). */
+  message: [front: FrontProcess, message: FrontMessage];
 }
 
 export class Fronts extends EventEmitter<FrontsEvents> {
@@ -106,7 +106,7 @@ export class Fronts extends EventEmitter<FrontsEvents> {
   private launch(slot: Slot, reason: 'start' | 'replace' | 'reload'): FrontProcess {
     const front = new FrontProcess({ index: slot.index, stdio: this.options.stdio, start: this.options.startMessage(slot.index), log: this.options.log });
     this.all.add(front);
-    front.on('message', (message) => this.options.onMessage(front, message));
+    front.on('message', (message) => this.emit('message', front, message));
     void front.exited.then(() => this.all.delete(front));
     LogEvents.frontStarted(this.options.log, { index: slot.index, pid: front.pid, reason });
     return front;

@@ -6,23 +6,28 @@
  * socket is bound (one clear error, nothing listening); then every socket is bound and each
  * prints the seed's `starting on IP:PORT...`; then the fronts start, listen on those sockets and
  * load the application; the last start-up line comes once every front is ready.
+ *
+ * The sockets and the fronts are components of the primary's Lifecycle (src/lifecycle/): a
+ * start that fails half-way releases what it had (one rollback path), and a stop tells the
+ * fronts first, closes the sockets, then waits for the fronts to exit.
  */
 import type { Config, SettingKey } from '../config/settings.js';
 import type { Source } from '../config/load.js';
 import type { Logger } from '../observability/log.js';
-import { planListeners, type ListenerSpec } from '../front/listen-plan.js';
+import { planListeners, type ListenerSpec, type ListenPlan } from '../front/listen-plan.js';
 import { loadTls, tlsToPem, type TlsPem } from '../front/tls-files.js';
 import { LogEvents } from '../observability/events.js';
 import { preflight, resolveFronts, shareOf } from './preflight.js';
 import { randomPasswordNotice, savePassword } from '../web2py/password.js';
 import { bindAll, type BoundSocket } from './bound-sockets.js';
-import { descriptorPlan, type FrontProcess } from './front-process.js';
+import { descriptorPlan } from './front-process.js';
 import { Fronts } from './fronts.js';
-import type { FrontAssignment, FrontMessage, PrimaryMessage } from './messages.js';
+import type { FrontAssignment, PrimaryMessage } from './messages.js';
 import { ServerMetrics } from './server-metrics.js';
 import { Schedulers } from './schedulers.js';
-import type { ServerError } from '../errors/index.js';
 import { randomUUID } from 'node:crypto';
+import type { ServerError } from '../errors/index.js';
+import { Lifecycle } from '../lifecycle/lifecycle.js';
 
 export interface PrimaryOptions {
   config: Readonly<Config>;
@@ -95,112 +100,126 @@ function closeSockets(sockets: readonly BoundSocket[]): void {
   for (const socket of sockets) socket.close();
 }
 
+/** The listeners' certificates and keys now: read at start, read again on SIGHUP. */
+interface TlsFiles {
+  current: (TlsPem | null)[];
+}
+
 export async function startPrimary(options: PrimaryOptions): Promise<RunningPrimary> {
   const { config, sources, say } = options;
   const log = options.log.child({ component: 'primary' });
-
-  // 1. Everything that can be wrong with the configuration, before binding.
-  const checked = await preflight(config, sources);
-  const plan = planListeners(config, sources);
-  let tlsNow = readTls(plan.specs);
-  const app = checked.app.spec;
-  const writePassword = app.kind === 'web2py' ? passwordWriter(config, app.folder, say) : null;
-  // Ports known now get their password file before anything binds; port 0 once it is chosen.
-  // The realtime hub's port (--realtime-port) serves no application: no password file.
-  const isAppTcp = (spec: ListenerSpec): boolean => spec.kind === 'tcp' && spec.realtime !== true;
-  const hasTcp = plan.specs.some(isAppTcp);
-  for (const spec of plan.specs) if (isAppTcp(spec) && spec.kind === 'tcp' && spec.port !== 0) writePassword?.(spec.port);
-  if (!hasTcp) writePassword?.(config.port);
-
-  // 2. The sockets.
-  const sockets = await bindAll(plan.specs);
-  try {
+  const lifecycle = new Lifecycle({ gracefulTimeoutMs: config.gracefulTimeoutMs });
+  return lifecycle.start(async () => {
+    // 1. Everything that can be wrong with the configuration, before binding.
+    const checked = await preflight(config, sources);
+    const plan = planListeners(config, sources);
+    const tls: TlsFiles = { current: readTls(plan.specs) };
+    const writePassword = checked.app.spec.kind === 'web2py' ? passwordWriter(config, checked.app.spec.folder, say) : null;
+    // Ports known now get their password file before anything binds; port 0 once it is chosen.
+    // The realtime hub's port (--realtime-port) serves no application: no password file.
+    for (const spec of plan.specs) if (isAppTcp(spec) && spec.kind === 'tcp' && spec.port !== 0) writePassword?.(spec.port);
+    if (!plan.specs.some(isAppTcp)) writePassword?.(config.port);
+    // 2. The sockets: closed at a stop once the fronts are told, so the kernel refuses instead of queueing for nobody.
+    const sockets = await bindAll(plan.specs);
+    lifecycle.add('sockets', { stopAccepting: () => closeSockets(sockets), kill: () => closeSockets(sockets) });
     for (const socket of sockets) if (isAppTcp(socket.spec)) writePassword?.(socket.port);
-  } catch (error: unknown) {
-    closeSockets(sockets);
-    throw error;
-  }
+    // 3. The fronts; the last start-up line comes once every front is ready.
+    const schedulers = createSchedulers(options, checked);
+    const fronts = createFronts(options, log, lifecycle, { checked, sockets, tls, schedulers });
+    const lines = await fronts.start(() => {
+      for (const socket of sockets) say(isAppTcp(socket.spec) || socket.spec.kind === 'unix' ? `starting on ${socket.label}...` : `realtime hub on ${socket.label}`);
+      for (const note of plan.notes) say(note);
+    });
+    for (const line of lines) say(line);
+    // 4. After the fronts: a scheduler that starts tasks before the web server serves helps no one.
+    if (schedulers !== null) startSchedulers(schedulers, lifecycle, options);
+    return runningPrimary({ lifecycle, log, fronts, frontCount: resolveFronts(config), schedulers, sockets, plan, tls });
+  });
+}
 
-  // 3. The fronts.
-  const frontCount = resolveFronts(config);
-  const { stdio, listeners } = descriptorPlan(sockets, config.acceptBatch);
+const isAppTcp = (spec: ListenerSpec): boolean => spec.kind === 'tcp' && spec.realtime !== true;
+
+/** The front processes, their metrics, and their part of a stop (told first; awaited last). */
+function createFronts(options: PrimaryOptions, log: Logger, lifecycle: Lifecycle, bound: {
+  checked: Awaited<ReturnType<typeof preflight>>; sockets: readonly BoundSocket[]; tls: TlsFiles; schedulers: Schedulers | null;
+}): Fronts {
+  const { config, sources } = options;
+  const count = resolveFronts(config);
+  const { stdio, listeners } = descriptorPlan(bound.sockets, config.acceptBatch);
   const instanceId = randomUUID();
   const startMessage = (index: number): Extract<PrimaryMessage, { type: 'start' }> => {
     const assignment: FrontAssignment = {
-      index, fronts: frontCount,
-      processes: shareOf(config.processes, index, frontCount),
+      index, fronts: count,
+      processes: shareOf(config.processes, index, count),
       // -w stays a cap across the whole server: each front gets its share. The queue does not
       // split: the kernel spreads connections unevenly at times, and a front given half the
       // queue answered 503 to its half of a burst while the other front's half stood empty.
-      maxInApp: config.workers === null ? null : Math.max(1, shareOf(config.workers, index, frontCount)),
+      maxInApp: config.workers === null ? null : Math.max(1, shareOf(config.workers, index, count)),
       queueSize: config.queueSize,
-      listeners: listeners.map((listener, n) => ({ ...listener, tls: tlsNow[n] ?? null })),
-      python: checked.python, app: checked.app, instanceId,
+      listeners: listeners.map((listener, n) => ({ ...listener, tls: bound.tls.current[n] ?? null })),
+      python: bound.checked.python, app: bound.checked.app, instanceId,
     };
     return { type: 'start', config: { ...config }, sources: { ...sources }, assignment };
   };
-  let metrics: ServerMetrics | null = null;
-  const onMessage = (front: FrontProcess, message: FrontMessage): void => {
-    if (message.type === 'metrics-wanted') metrics?.answer(front, message.id);
-    else if (message.type === 'metrics-collected') metrics?.collected(front, message.id, message.metrics);
+  const fronts = new Fronts({ count, startMessage, stdio, gracefulTimeoutMs: config.gracefulTimeoutMs, log });
+  const metrics = new ServerMetrics(() => fronts.live, bound.schedulers);
+  fronts.on('message', (front, message) => {
+    if (message.type === 'metrics-wanted') metrics.answer(front, message.id);
+    else if (message.type === 'metrics-collected') metrics.collected(front, message.id, message.metrics);
     else if (message.type === 'realtime') {
       // The realtime hub's messages reach the other fronts' members (front/realtime/sibling-peers.ts).
       for (const other of fronts.live) if (other !== front) other.send({ type: 'realtime', payload: message.payload });
       front.send({ type: 'realtime-relayed', id: message.id });
     }
-  };
-  const fronts = new Fronts({ count: frontCount, startMessage, stdio, gracefulTimeoutMs: config.gracefulTimeout * 1000, log, onMessage });
-  const schedulers = app.kind === 'web2py' && config.scheduler.length > 0
-    ? new Schedulers({
-      entries: config.scheduler, workersPerEntry: config.schedulerWorkers, python: config.python, folder: app.folder,
-      stopTimeoutMs: config.schedulerStopTimeout * 1000, log: options.log.child({ component: 'scheduler' }),
-    })
-    : null;
-  metrics = new ServerMetrics(() => fronts.live, schedulers);
-  fronts.on('restarted', () => metrics?.frontRestarted());
+  });
+  fronts.on('restarted', () => metrics.frontRestarted());
   fronts.on('gaveUp', (error) => options.onGiveUp(error));
-  let lines: string[];
-  try {
-    lines = await fronts.start(() => {
-      for (const socket of sockets) say(isAppTcp(socket.spec) || socket.spec.kind === 'unix' ? `starting on ${socket.label}...` : `realtime hub on ${socket.label}`);
-      for (const note of plan.notes) say(note);
-    });
-  } catch (error: unknown) {
-    closeSockets(sockets);
-    throw error;
-  }
-  for (const line of lines) say(line);
-  if (schedulers !== null) {
-    // After the fronts: a scheduler that starts tasks before the web server serves helps no one.
-    schedulers.start();
-    say(`scheduler: ${schedulers.count} process${schedulers.count === 1 ? '' : 'es'} (web2py.py -K ${config.scheduler.join(',')})`);
-  }
+  // Fronts bounds each front's stop itself (its graceful timeout and a margin, then a kill).
+  let stopped: Promise<void> = Promise.resolve();
+  lifecycle.add('fronts', {
+    stopAccepting: ({ reason }) => { stopped = fronts.stop(reason); },
+    close: () => stopped,
+    kill: () => fronts.killAll(),
+  });
+  return fronts;
+}
 
+/** `-K`: web2py's schedulers (web2py folders only), made now, started once the fronts are ready. */
+function createSchedulers({ config, log }: PrimaryOptions, checked: Awaited<ReturnType<typeof preflight>>): Schedulers | null {
+  const app = checked.app.spec;
+  if (app.kind !== 'web2py' || config.scheduler.length === 0) return null;
+  return new Schedulers({
+    entries: config.scheduler, workersPerEntry: config.schedulerWorkers, python: config.python, folder: app.folder,
+    stopTimeoutMs: config.schedulerStopTimeoutMs, log: log.child({ component: 'scheduler' }),
+  });
+}
+
+/** Starts the schedulers; a stop tells them with the fronts and waits for both. */
+function startSchedulers(schedulers: Schedulers, lifecycle: Lifecycle, { config, say }: PrimaryOptions): void {
+  schedulers.start();
+  let stopped: Promise<void> = Promise.resolve();
+  lifecycle.add('schedulers', {
+    stopAccepting: () => { stopped = schedulers.stop(); },
+    close: () => stopped,
+    kill: () => schedulers.killAll(),
+  });
+  say(`scheduler: ${schedulers.count} process${schedulers.count === 1 ? '' : 'es'} (web2py.py -K ${config.scheduler.join(',')})`);
+}
+
+function runningPrimary({ lifecycle, log, fronts, frontCount, schedulers, sockets, plan, tls }: {
+  lifecycle: Lifecycle; log: Logger; fronts: Fronts; frontCount: number; schedulers: Schedulers | null;
+  sockets: readonly BoundSocket[]; plan: ListenPlan; tls: TlsFiles;
+}): RunningPrimary {
   const first = sockets[0]!;
-  const address = first.spec.kind === 'tcp' ? { ip: first.spec.ip, port: first.port } : { ip: first.label, port: 0 };
-  let stopping: Promise<void> | null = null;
   return {
-    address,
-    stop: (signal) => {
-      stopping ??= (async () => {
-        const done = Promise.all([fronts.stop(signal), schedulers?.stop()]);
-        // The fronts stop accepting now; once their descriptors and ours are closed, the
-        // kernel refuses new connections instead of queueing them for nobody.
-        closeSockets(sockets);
-        await done;
-      })();
-      return stopping;
-    },
-    kill: () => {
-      fronts.killAll();
-      schedulers?.killAll();
-      closeSockets(sockets);
-    },
+    address: first.spec.kind === 'tcp' ? { ip: first.spec.ip, port: first.port } : { ip: first.label, port: 0 },
+    stop: async (signal) => { await lifecycle.stop(signal); },
+    kill: () => lifecycle.kill(),
     reopenLogs: () => fronts.broadcast({ type: 'reopen-logs' }),
     reload: async () => {
       LogEvents.serverReloadStarted(log, { signal: 'SIGHUP', fronts: frontCount });
-      const reread = rereadTls(plan.specs, tlsNow, log);
-      tlsNow = reread.tls;
+      const reread = rereadTls(plan.specs, tls.current, log);
+      tls.current = reread.tls;
       const [{ replaced, failed }] = await Promise.all([fronts.reload(), schedulers?.reload()]);
       LogEvents.serverReloadFinished(log, { replaced, failed, tls: reread.outcome });
     },

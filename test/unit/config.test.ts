@@ -12,10 +12,10 @@ import { after, describe, test } from 'node:test';
 import { renderHelp } from '../../src/cli/help.js';
 import { formatConfig, loadConfig, type LoadOptions } from '../../src/config/load.js';
 import {
-  actionFlags, envVarName, envVarOf, settingKeys, specOf, type Config, type SettingKey,
+  actionFlags, configKeyOf, envVarName, envVarOf, settingKeys, settingValue, specOf, type Config, type SettingKey, type SettingValue,
 } from '../../src/config/settings.js';
 import {
-  bool, bytes, cidrList, enumOf, int, InvalidValueError, nullable, path, seconds, str, wordList, type Validator,
+  bool, bytes, cidrList, durationMs, enumOf, int, InvalidValueError, megabytes, nullable, path, str, wordList, type Validator,
 } from '../../src/config/validators.js';
 import { ServerError } from '../../src/errors/index.js';
 
@@ -52,7 +52,8 @@ function assertServerError(run: () => unknown, code: ServerError['code'], messag
 }
 
 // A sample per setting; typed by SettingKey, so a new setting without a sample fails the typecheck.
-const samples: { readonly [K in SettingKey]: { readonly raw: string | null; readonly value: Config[K] } } = {
+// `value` is what Config holds: durations in ms, sizes in bytes.
+const samples: { readonly [K in SettingKey]: { readonly raw: string | null; readonly value: SettingValue<K> } } = {
   ip: { raw: '0.0.0.0', value: '0.0.0.0' },
   port: { raw: '8080', value: 8080 },
   interfaces: {
@@ -73,13 +74,13 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   realtimePrefix: { raw: '/live/ws/', value: '/live/ws/' },
   realtimePort: { raw: '8888', value: 8888 },
   realtimeTokens: { raw: null, value: true },
-  realtimeTokenTtl: { raw: '60', value: 60 },
+  realtimeTokenTtl: { raw: '60', value: 60_000 },
   realtimePresence: { raw: 'off', value: 'off' },
   realtimeRedis: { raw: 'redis://127.0.0.1:6379/0', value: 'redis://127.0.0.1:6379/0' },
   realtimeMaxMessage: { raw: '1m', value: 1024 * 1024 },
   realtimeMaxConnections: { raw: '5000', value: 5000 },
   realtimeSendBuffer: { raw: '256k', value: 256 * 1024 },
-  realtimePingInterval: { raw: '10', value: 10 },
+  realtimePingInterval: { raw: '10', value: 10_000 },
   realtimeOrigins: { raw: 'https://example.com', value: 'https://example.com' },
   realtimeCompression: { raw: 'on', value: 'on' },
   sslCertificate: { raw: 'cert.pem', value: certFile },
@@ -101,21 +102,21 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   workerClass: { raw: 'gevent', value: 'gevent' },
   fronts: { raw: '2', value: 2 },
   queueSize: { raw: '0', value: 0 },
-  queueTimeout: { raw: '2.5', value: 2.5 },
-  queueTarget: { raw: '0.005', value: 0.005 },
-  timeout: { raw: '60', value: 60 },
-  timeoutGrace: { raw: '5', value: 5 },
+  queueTimeout: { raw: '2.5', value: 2500 },
+  queueTarget: { raw: '0.005', value: 5 },
+  timeout: { raw: '60', value: 60_000 },
+  timeoutGrace: { raw: '5', value: 5000 },
   maxRequests: { raw: '1000', value: 1000 },
   maxRequestsJitter: { raw: '50', value: 50 },
-  maxRss: { raw: '512', value: 512 },
-  maxLifetime: { raw: '3600', value: 3600 },
-  gracefulTimeout: { raw: '2.5', value: 2.5 },
+  maxRss: { raw: '512', value: 512 * 1024 * 1024 },
+  maxLifetime: { raw: '3600', value: 3_600_000 },
+  gracefulTimeout: { raw: '2.5', value: 2500 },
   maxRequestLine: { raw: '4k', value: 4096 },
   maxHeaderSize: { raw: '32k', value: 32768 },
   maxHeaders: { raw: '50', value: 50 },
-  headersTimeout: { raw: '0.5', value: 0.5 },
+  headersTimeout: { raw: '0.5', value: 500 },
   requestTimeout: { raw: '0', value: 0 },
-  keepAliveTimeout: { raw: '65', value: 65 },
+  keepAliveTimeout: { raw: '65', value: 65_000 },
   maxConnections: { raw: '500', value: 500 },
   serverHeader: { raw: 'Acme/1', value: 'Acme/1' },
   maxBody: { raw: '10g', value: 10 * 1024 ** 3 },
@@ -127,7 +128,7 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   logFormat: { raw: 'json', value: 'json' },
   scheduler: { raw: 'app1,app2:fast:slow', value: ['app1', 'app2:fast:slow'] },
   schedulerWorkers: { raw: '3', value: 3 },
-  schedulerStopTimeout: { raw: '2.5', value: 2.5 },
+  schedulerStopTimeout: { raw: '2.5', value: 2500 },
   config: { raw: '', value: null },
 };
 
@@ -138,7 +139,7 @@ describe('command line', () => {
         const { raw, value } = samples[key];
         const argv = raw === null ? [flag] : [flag, raw];
         const loaded = load({ argv });
-        assert.deepEqual(loaded.config[key], value);
+        assert.deepEqual(settingValue(loaded.config, key), value);
         assert.equal(loaded.sources[key], 'argv');
       });
     }
@@ -242,16 +243,16 @@ describe('defaults, precedence and sources', () => {
     const { config, sources } = load();
     assert.deepEqual({ ...config, processes: 0 }, {
       ip: '127.0.0.1', port: 8000, interfaces: null, unixSocket: null, unixSocketMode: 0o660, http2: 'on', acceptBatch: 16, password: '<recycle>', sslCertificate: null, sslPrivateKey: null,
-      workers: null, logging: false, profiler: null, folder: scratch, app: null, staticOffload: 'auto', chunkedInput: 'spool', staticCacheSize: 32 * 1024 * 1024, staticCacheFileSize: 1024 * 1024, reload: false, python: 'python3',
-      processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', fronts: 1, queueSize: 1024, queueTimeout: 30, queueTarget: 0, timeout: 300, timeoutGrace: 10, maxRequests: 0, maxRequestsJitter: 0, maxRss: 0, maxLifetime: 0, gracefulTimeout: 30,
-      maxRequestLine: 8190, maxHeaderSize: 16384, maxHeaders: 100, headersTimeout: 10, requestTimeout: 300, http2MaxStreams: 100, keepAliveTimeout: 75, maxConnections: 10000,
+      workers: null, logging: false, profiler: null, folder: scratch, app: null, staticOffload: 'auto', chunkedInput: 'spool', staticCacheSizeBytes: 32 * 1024 * 1024, staticCacheFileSizeBytes: 1024 * 1024, reload: false, python: 'python3',
+      processes: 0, threads: 8, greenlets: 1000, workerClass: 'auto', fronts: 1, queueSize: 1024, queueTimeoutMs: 30_000, queueTargetMs: 0, timeoutMs: 300_000, timeoutGraceMs: 10_000, maxRequests: 0, maxRequestsJitter: 0, maxRssBytes: 0, maxLifetimeMs: 0, gracefulTimeoutMs: 30_000,
+      maxRequestLineBytes: 8190, maxHeaderSizeBytes: 16384, maxHeaders: 100, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, http2MaxStreams: 100, keepAliveTimeoutMs: 75_000, maxConnections: 10000,
       serverHeader: 'web2py-on-node',
-      maxBody: 1024 ** 3, bodyBufferSize: 1024 ** 2, spoolDir: tmpdir(),
+      maxBodyBytes: 1024 ** 3, bodyBufferSizeBytes: 1024 ** 2, spoolDir: tmpdir(),
       trustedProxies: [], proxyHeaders: ['x-forwarded-for', 'x-forwarded-proto'],
-      realtimeKey: null, realtimeKeyFile: null, realtimePrefix: '/_ws/', realtimePort: null, realtimeTokens: false, realtimeTokenTtl: 300,
-      realtimePresence: 'on', realtimeRedis: null, realtimeMaxMessage: 64 * 1024, realtimeMaxConnections: null, realtimeSendBuffer: 1024 * 1024,
-      realtimePingInterval: 30, realtimeOrigins: null, realtimeCompression: 'off',
-      logLevel: 'info', logFormat: 'text', scheduler: [], schedulerWorkers: 1, schedulerStopTimeout: 10, config: null,
+      realtimeKey: null, realtimeKeyFile: null, realtimePrefix: '/_ws/', realtimePort: null, realtimeTokens: false, realtimeTokenTtlMs: 300_000,
+      realtimePresence: 'on', realtimeRedis: null, realtimeMaxMessageBytes: 64 * 1024, realtimeMaxConnections: null, realtimeSendBufferBytes: 1024 * 1024,
+      realtimePingIntervalMs: 30_000, realtimeOrigins: null, realtimeCompression: 'off',
+      logLevel: 'info', logFormat: 'text', scheduler: [], schedulerWorkers: 1, schedulerStopTimeoutMs: 10_000, config: null,
     });
     assert.ok(config.processes >= 1 && config.processes <= 256);
     assert.ok(settingKeys.every((key) => sources[key] === 'default'));
@@ -285,8 +286,8 @@ describe('defaults, precedence and sources', () => {
   test('config file values may be JSON numbers, booleans, null or text', () => {
     const file = writeJson('types.json', { port: '8081', logging: 'yes', workers: null, gracefulTimeout: 1.5, maxHeaderSize: '1m' });
     const { config } = load({ argv: ['--config', file], env: { W2N_WORKERS: '' } });
-    assert.deepEqual([config.port, config.logging, config.workers, config.gracefulTimeout, config.maxHeaderSize],
-      [8081, true, null, 1.5, 1024 * 1024]);
+    assert.deepEqual([config.port, config.logging, config.workers, config.gracefulTimeoutMs, config.maxHeaderSizeBytes],
+      [8081, true, null, 1500, 1024 * 1024]);
   });
 
   test('an unknown W2N_* variable is a warning, not an error', () => {
@@ -324,6 +325,14 @@ describe('formatConfig', () => {
     assert.match(text, /^ip +=\s"127.0.0.1" \(default\)$/m);
     assert.equal(text.trimEnd().split('\n').length, settingKeys.length);
   });
+
+  test('values with a unit are shown as the user writes them: seconds and MB, not the ms and bytes kept', () => {
+    const text = formatConfig(load({ argv: ['--timeout', '2.5', '--max-rss', '512'] }));
+    assert.match(text, /^timeout +=\s2\.5 \(argv\)$/m);
+    assert.match(text, /^maxRss +=\s512 \(argv\)$/m);
+    assert.match(text, /^keepAliveTimeout +=\s75 \(default\)$/m);
+    assert.match(text, /^maxHeaderSize +=\s16384 \(default\)$/m);
+  });
 });
 
 describe('env var names', () => {
@@ -339,7 +348,7 @@ describe('env var names', () => {
       const { raw, value } = samples[key];
       if (key === 'config') return;   // an empty W2N_CONFIG is "no file", covered above
       const loaded = load({ env: { [envVarName(key)]: raw ?? 'true' } });
-      assert.deepEqual(loaded.config[key], value);
+      assert.deepEqual(settingValue(loaded.config, key), value);
       assert.equal(loaded.sources[key], 'env');
     });
   }
@@ -363,8 +372,18 @@ describe('registry', () => {
     const inferred: [
       Equal<Config['port'], number>, Equal<Config['workers'], number | null>, Equal<Config['logging'], boolean>,
       Equal<Config['workerClass'], 'auto' | 'thread' | 'sync' | 'gevent'>, Equal<Config['sslCertificate'], string | null>,
-    ] = [true, true, true, true, true];
+      Equal<Config['timeoutMs'], number>, Equal<Config['maxRssBytes'], number>, Equal<Config['maxBodyBytes'], number>,
+    ] = [true, true, true, true, true, true, true, true];
     assert.ok(inferred.every(Boolean));
+  });
+
+  test('a value with a unit is named with it in Config; its key stays the users\' name', () => {
+    assert.deepEqual(['timeout', 'maxRss', 'maxBody', 'port'].map((key) => configKeyOf(key as SettingKey)),
+      ['timeoutMs', 'maxRssBytes', 'maxBodyBytes', 'port']);
+    const loaded = load({ env: { W2N_TIMEOUT: '1.5' } });
+    assert.equal(loaded.config.timeoutMs, 1500);
+    assert.equal(loaded.sources.timeout, 'env');
+    assert.equal('timeout' in loaded.config, false);
   });
 
   test('the seed flags are all there', () => {
@@ -390,15 +409,31 @@ describe('validators', () => {
     assert.equal(port.parse(80, context), 80);
   });
 
-  test('seconds', () => {
-    const timeout = seconds({ min: 0.1, max: 60 });
+  test('durationMs: seconds as written, kept in ms, shown in seconds again', () => {
+    const timeout = durationMs({ min: 0.1, max: 60 });
     for (const raw of ['abc', '', 'Infinity', 'NaN', '1s', false]) rejects(timeout, raw, 'not a number of seconds');
     rejects(timeout, '0', 'must be at least 0.1');
     rejects(timeout, 61, 'must be at most 60');
-    assert.equal(timeout.parse('0.5', context), 0.5);
-    assert.equal(timeout.parse('.5', context), 0.5);
-    assert.equal(timeout.parse('1e1', context), 10);
-    rejects(seconds(), '1e10', 'must be at most 2147483');
+    assert.equal(timeout.parse('0.5', context), 500);
+    assert.equal(timeout.parse('.5', context), 500);
+    assert.equal(timeout.parse('1e1', context), 10_000);
+    rejects(durationMs(), '1e10', 'must be at most 2147483');
+    assert.ok(durationMs().parse('0.0000001', context) > 0, 'a tiny duration is not rounded to 0 (which means off)');
+    assert.equal(timeout.description, 'seconds from 0.1 to 60');
+    for (const written of ['0.005', '1.1', '2.5', '30', '0.000001', '1e-7']) {
+      const ms = durationMs().parse(written, context);
+      assert.equal(durationMs().format(ms), written);
+      assert.equal(durationMs().toUser?.(ms), Number(written));
+    }
+  });
+
+  test('megabytes: whole MB, kept in bytes', () => {
+    const rss = megabytes({ min: 0 });
+    assert.equal(rss.parse('512', context), 512 * 1024 * 1024);
+    rejects(rss, '1.5', 'not an integer');
+    rejects(rss, '-1', 'must be at least 0');
+    assert.equal(rss.format(512 * 1024 * 1024), '512');
+    assert.equal(rss.toUser?.(512 * 1024 * 1024), 512);
   });
 
   test('bool', () => {

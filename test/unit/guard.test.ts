@@ -20,7 +20,7 @@ import { makeCertificate } from '../helpers/tls.js';
 function setUp(): { guard: FrontGuard; bugs: () => Record<string, unknown>[]; metrics: Metrics } {
   const lines: string[] = [];
   const log = createLogger({ level: 'info', format: 'json', destination: { write: (line) => lines.push(line) } });
-  const metrics = new Metrics(() => ({ workers: 0, ready: 0, running: 0, queued: 0 }));
+  const metrics = new Metrics();
   const bugs = (): Record<string, unknown>[] => lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((record) => record.event === 'front.bug');
   return { guard: new FrontGuard(log, metrics), bugs, metrics };
 }

@@ -76,10 +76,10 @@ export function startRealtime(context: RealtimeContext): Realtime | null {
   const counters = metrics.realtime(() => hubRef.hub?.connectionCount ?? 0, () => (redis === null ? null : redis.state));
   const origins = config.realtimeOrigins === null ? null : new Set(config.realtimeOrigins.split(',').map((origin) => origin.trim()).filter(Boolean));
   const hub = new RealtimeHub({
-    key, tokens: config.realtimeTokens, tokenTtlMs: config.realtimeTokenTtl * 1000,
-    presence: config.realtimePresence === 'on', maxMessageBytes: config.realtimeMaxMessage,
+    key, tokens: config.realtimeTokens, tokenTtlMs: config.realtimeTokenTtlMs,
+    presence: config.realtimePresence === 'on', maxMessageBytes: config.realtimeMaxMessageBytes,
     maxConnections: config.realtimeMaxConnections ?? Math.max(1, Math.floor(config.maxConnections / 2)),
-    sendBufferBytes: config.realtimeSendBuffer, pingIntervalMs: config.realtimePingInterval * 1000,
+    sendBufferBytes: config.realtimeSendBufferBytes, pingIntervalMs: config.realtimePingIntervalMs,
     origins, compression: config.realtimeCompression === 'on', log, counters,
   });
   hubRef.hub = hub;
@@ -88,7 +88,7 @@ export function startRealtime(context: RealtimeContext): Realtime | null {
   if (siblings !== null) peers.push(siblings);
   if (config.realtimeRedis !== null) {
     redis = new RedisPeers({
-      url: config.realtimeRedis, instanceId: context.instanceId, maxStringLength: config.realtimeMaxMessage * 2,
+      url: config.realtimeRedis, instanceId: context.instanceId, maxStringLength: config.realtimeMaxMessageBytes * 2,
       log, counters, onEvent: (event) => hub.apply(event),
     });
     peers.push(redis);
