@@ -95,8 +95,8 @@ export default tseslint.config(
       ...nodeHttp.filter(({ name }) => name !== 'node:net'),
       { name: 'node:net', importNames: ['Server', 'createServer', 'Socket', 'connect', 'createConnection'], message: 'the primary binds (bound-sockets.ts); it never accepts' },
       { name: 'node:child_process', message: 'only src/primary/front-process.ts (the fronts) and scheduler-process.ts (web2py\'s scheduler) spawn' },
-    ], [{ group: ['../front/*', '!../front/listen-plan.js', '!../front/tls-files.js', '!../front/unix-socket.js', '!../front/body-spool.js', '../server.js'], allowTypeImports: true,
-      message: 'the primary reads no client bytes: it may use the front\'s address planning, TLS files and socket files only' }]) },
+    ], [{ group: ['../front/*', '!../front/listen-plan.js', '!../front/tls-files.js', '!../front/unix-socket.js', '!../front/body-spool.js', '!../front/realtime', '../front/realtime/*', '!../front/realtime/events.js', '../server.js'], allowTypeImports: true,
+      message: 'the primary reads no client bytes: it may use the front\'s address planning, TLS files, socket files and realtime event checks only' }]) },
   },
   {
     files: ['src/primary/front-process.ts', 'src/primary/scheduler-process.ts'],

@@ -448,7 +448,13 @@ function estimateSeconds(plan: { s: Scenario; servers: string[] }[], o: Options)
 }
 
 async function main(): Promise<void> {
-  const o = parseOptions(process.argv.slice(2));
+  // `--only realtime` is its own runner (bench/realtime.ts: WebSocket subscribers, not HTTP loads).
+  const args = process.argv.slice(2);
+  if (args[args.indexOf('--only') + 1] === 'realtime') {
+    const { runRealtimeBench } = await import('./realtime.js');
+    return runRealtimeBench(args);
+  }
+  const o = parseOptions(args);
   if (o.list) {
     for (const s of SCENARIOS)
       process.stdout.write(`${s.name}: ${s.about}, GET ${s.path}; loads ${s.loads.map(loadLabel).join(', ')}; servers ${s.defaultServers.join(',')}\n`);

@@ -37,6 +37,8 @@ import { ConnectionLimit, warnIfFileLimitLow } from './front/connection-limit.js
 import { compileProxyTrust, type ProxyTrust } from './front/proxy-trust.js';
 import { frontStartupLines } from './front/startup-lines.js';
 import { prepareProfilerDir } from './web2py/folder.js';
+import { startRealtime, type Realtime } from './front/realtime/setup.js';
+import type { SiblingLink } from './front/realtime/sibling-peers.js';
 
 /** Bytes of request body in flight to one worker per request, and of response back. */
 const REQUEST_WINDOW_BYTES = 256 * 1024;
@@ -55,11 +57,15 @@ export interface FrontOptions {
   onWorkersChanged: (pids: number[]) => void;
   /** Told once every listener is open, before the workers are ready. */
   onListening: () => void;
+  /** The primary's channel for the realtime hub's events, when there are other fronts. */
+  realtimeLink: SiblingLink | null;
 }
 
 export interface RunningFront {
   pool: Pool;
   metrics: Metrics;
+  /** The realtime hub (null: off), for the events the primary relays from other fronts. */
+  realtime: Realtime | null;
   /**
    * Graceful stop: stop accepting, finish in-flight work, stop workers, flush logs. `handOver`:
    * another front takes over (a reload), so connections are not cut the moment they are idle
@@ -92,6 +98,8 @@ interface Parts {
   metrics: Metrics;
   pool: Pool;
   workerClassWhy: string;
+  /** The realtime hub (front/realtime/), null when off. */
+  realtime: Realtime | null;
 }
 
 export async function startFront(options: FrontOptions): Promise<{ front: RunningFront; lines: string[] }> {
@@ -104,6 +112,7 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
   });
   return lifecycle.start(async () => {
     const parts = createPool(options, log, lifecycle, openAccessLog(options, lifecycle));
+    parts.realtime = openRealtime(options, parts);
     const listeners = await openListeners(options, parts);
     const reloadWorkers = workerReloader(parts, options.assignment.processes);
     const ready = await parts.pool.start();
@@ -118,6 +127,8 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
       hasProxyHeaders: options.sources.proxyHeaders !== 'default',
       accessLogFile: parts.accessLog === null ? null : parts.accessLogFile,
     });
+    // The realtime line goes before the last one (the access log's), which says the start is over.
+    if (parts.realtime !== null) lines.splice(lines.length - 1, 0, parts.realtime.line);
     return { lines, front: runningFront(parts, reloadWorkers) };
   });
 }
@@ -140,7 +151,20 @@ function createPool(options: FrontOptions, log: Logger, lifecycle: Lifecycle, fi
   const pool = new Pool(poolOptions(options, worker, metrics));
   metrics.countPool(() => pool.stats);
   lifecycle.add('pool', { drain: () => pool.whenIdle(), close: () => pool.stop(WORKER_STOP_TIMEOUT_MS), kill: () => pool.kill() });
-  return { lifecycle, log, ...files, metrics, pool, workerClassWhy: worker.why };
+  return { lifecycle, log, ...files, metrics, pool, workerClassWhy: worker.why, realtime: null };
+}
+
+/**
+ * Step: the realtime hub (when on). A stop refuses joins at once; its members are closed 1001
+ * once the requests in flight are done (pages reconnect to another front or instance).
+ */
+function openRealtime(options: FrontOptions, { log, metrics, lifecycle }: Parts): Realtime | null {
+  const { config, sources, assignment } = options;
+  const realtime = startRealtime({
+    config, sources, log, metrics, instanceId: assignment.instanceId, siblingLink: options.realtimeLink, isFirst: assignment.index === 1,
+  });
+  if (realtime !== null) lifecycle.add('realtime', { stopAccepting: () => realtime.hub.drain(), close: () => realtime.hub.close(), kill: () => realtime.hub.kill() });
+  return realtime;
 }
 
 /** The settings and this front's share, as the pool takes them: units are the Config's own. */
@@ -211,6 +235,7 @@ function handlerOptions(options: FrontOptions, parts: Parts, rejections: ClientR
     isDraining: () => lifecycle.isStopping,
     onResponseOpened: () => lifecycle.inFlight.open(),
     onResponseClosed: () => lifecycle.inFlight.close(),
+    realtime: parts.realtime === null ? null : parts.realtime.serveUnderPrefix,
   };
 }
 
@@ -227,7 +252,9 @@ async function openListeners(options: FrontOptions, parts: Parts): Promise<{ set
     limits: listenerLimits(config),
     http2: config.http2 === 'on' ? { maxConcurrentStreams: config.http2MaxStreams } : null,
     log, rejections, connectionLimit, proxies,
-    handlerFor: (facts: ListenerFacts) => createRequestHandler(facts, handling),
+    handlerFor: (facts: ListenerFacts, spec) => (parts.realtime !== null && spec.kind === 'tcp' && spec.realtime === true
+      ? parts.realtime.servePort : createRequestHandler(facts, handling)),
+    upgradesFor: (spec) => parts.realtime?.upgradesFor(spec) ?? null,
     fallbackPort: config.port,
     inherited: assignment.listeners,
   });
@@ -267,9 +294,9 @@ function watchCode({ config, assignment }: FrontOptions, { log, lifecycle }: Par
   lifecycle.add('code watcher', { stopAccepting: () => watcher.close(), kill: () => watcher.close() });
 }
 
-function runningFront({ lifecycle, pool, metrics, accessLog, accessLogFile, log }: Parts, reloadWorkers: (why: string) => Promise<void>): RunningFront {
+function runningFront({ lifecycle, pool, metrics, accessLog, accessLogFile, log, realtime }: Parts, reloadWorkers: (why: string) => Promise<void>): RunningFront {
   return {
-    pool, metrics, reloadWorkers,
+    pool, metrics, reloadWorkers, realtime,
     stop: async (signal, handOver = false) => { await lifecycle.stop(signal, { handOver }); },
     kill: () => lifecycle.kill(),
     reopenLogs: async () => {

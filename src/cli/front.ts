@@ -71,6 +71,7 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
       config, sources, log, assignment, serverMetrics,
       onWorkersChanged: (pids) => send({ type: 'worker-pids', pids }),
       onListening: () => send({ type: 'listening' }),
+      realtimeLink: assignment.fronts > 1 ? { send: (id, payload) => send({ type: 'realtime', id, payload }) } : null,
     });
     front = started.front;
     send({ type: 'ready', lines: started.lines });
@@ -103,6 +104,12 @@ function onMessage(raw: unknown): void {
     }
     case 'metrics':
       pendingMetrics.get(message.id)?.(message.text);
+      return;
+    case 'realtime':
+      front?.realtime?.fromSibling(message.payload);
+      return;
+    case 'realtime-relayed':
+      front?.realtime?.siblings?.relayed(message.id);
       return;
   }
 }

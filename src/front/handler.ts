@@ -52,6 +52,8 @@ export interface HandlerOptions {
   serverHeader: string | null;
   /** Body limits, 100-continue, chunked bodies spooled or streamed. */
   bodies: RequestBodies;
+  /** The realtime hub's paths (front/realtime/setup.ts): true when it served the request; null: hub off. */
+  realtime: ((req: IncomingMessage, res: ServerResponse, target: string, remoteAddr: string) => boolean) | null;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -110,6 +112,12 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       stampServer(res);
       answerMetrics(res, metrics);
       return;
+    }
+
+    if (options.realtime !== null) {
+      res.on('close', onResponseClosed);
+      if (options.realtime(req, res, target, environ.remoteAddr)) return;
+      res.off('close', onResponseClosed);
     }
 
     if (staticHandler !== null && staticHandler(req, res, environ.pathInfo)) {

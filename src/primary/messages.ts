@@ -10,6 +10,10 @@ import type { Config, SettingKey } from '../config/settings.js';
 import type { Source } from '../config/load.js';
 import type { PythonFacts, WorkerHandshake } from '../pool/worker.js';
 import type { InheritedSocket } from '../front/listener-set.js';
+import { readEvent, type RealtimeEvent } from '../front/realtime/events.js';
+
+/** Longest string of a realtime event relayed between fronts (--realtime-max-message is at most 64 MiB). */
+const MAX_RELAYED_STRING = 64 * 1024 * 1024;
 
 /** What the primary decided for the whole server, and this front's share of it. */
 export interface FrontAssignment {
@@ -23,6 +27,8 @@ export interface FrontAssignment {
   listeners: InheritedSocket[];
   python: PythonFacts;
   app: { spec: WorkerHandshake['app']; hasRoutes: boolean; detail: string };
+  /** The same for every front of this server, different for every server: realtime events from Redis that carry it are this server's own. */
+  instanceId: string;
 }
 
 export type PrimaryMessage =
@@ -34,7 +40,11 @@ export type PrimaryMessage =
   /** Send this front's metrics (prom-client JSON) back with `id`. */
   | { type: 'collect-metrics'; id: number }
   /** The whole server's metrics, in Prometheus text, for the front's pending `/metrics` answer `id`. */
-  | { type: 'metrics'; id: number; text: string | null };
+  | { type: 'metrics'; id: number; text: string | null }
+  /** A realtime event another front published (relayed to every front but its sender). */
+  | { type: 'realtime'; payload: RealtimeEvent }
+  /** Realtime event `id` of this front was handed to every other front. */
+  | { type: 'realtime-relayed'; id: number };
 
 export type FrontMessage =
   /** Listening on every inherited socket (its workers are starting). */
@@ -48,7 +58,9 @@ export type FrontMessage =
   /** A `/metrics` request arrived: the primary gathers every front's and answers with `metrics`. */
   | { type: 'metrics-wanted'; id: number }
   /** This front's answer to `collect-metrics`. */
-  | { type: 'metrics-collected'; id: number; metrics: unknown[] };
+  | { type: 'metrics-collected'; id: number; metrics: unknown[] }
+  /** A realtime event for the other fronts; answered `realtime-relayed` with `id`. */
+  | { type: 'realtime'; id: number; payload: RealtimeEvent };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -72,6 +84,10 @@ export function readFrontMessage(raw: unknown): FrontMessage | null {
       return isCount(raw.id) ? { type: 'metrics-wanted', id: raw.id } : null;
     case 'metrics-collected':
       return isCount(raw.id) && Array.isArray(raw.metrics) ? { type: 'metrics-collected', id: raw.id, metrics: raw.metrics as unknown[] } : null;
+    case 'realtime': {
+      const payload = readEvent(raw.payload, MAX_RELAYED_STRING);
+      return isCount(raw.id) && payload !== null ? { type: 'realtime', id: raw.id, payload } : null;
+    }
     default:
       return null;
   }
@@ -91,6 +107,12 @@ export function readPrimaryMessage(raw: unknown): PrimaryMessage | null {
       return isCount(raw.id) ? { type: 'collect-metrics', id: raw.id } : null;
     case 'metrics':
       return isCount(raw.id) && (typeof raw.text === 'string' || raw.text === null) ? { type: 'metrics', id: raw.id, text: raw.text } : null;
+    case 'realtime': {
+      const payload = readEvent(raw.payload, MAX_RELAYED_STRING);
+      return payload === null ? null : { type: 'realtime', payload };
+    }
+    case 'realtime-relayed':
+      return isCount(raw.id) ? { type: 'realtime-relayed', id: raw.id } : null;
     default:
       return null;
   }
