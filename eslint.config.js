@@ -95,8 +95,8 @@ export default tseslint.config(
       ...nodeHttp.filter(({ name }) => name !== 'node:net'),
       { name: 'node:net', importNames: ['Server', 'createServer', 'Socket', 'connect', 'createConnection'], message: 'the primary binds (bound-sockets.ts); it never accepts' },
       { name: 'node:child_process', message: 'only src/primary/front-process.ts (the fronts) and scheduler-process.ts (web2py\'s scheduler) spawn' },
-    ], [{ group: ['../front/*', '!../front/listen-plan.js', '!../front/tls-files.js', '!../front/unix-socket.js', '!../front/body-spool.js', '../server.js'], allowTypeImports: true,
-      message: 'the primary reads no client bytes: it may use the front\'s address planning, TLS files and socket files only' }]) },
+    ], [{ group: ['../front/*', '!../front/listen-plan.js', '!../front/tls-files.js', '!../front/unix-socket.js', '!../front/body-spool.js', '!../front/realtime', '../front/realtime/*', '!../front/realtime/events.js', '../server.js'], allowTypeImports: true,
+      message: 'the primary reads no client bytes: it may use the front\'s address planning, TLS files, socket files and realtime event checks only' }]) },
   },
   {
     files: ['src/primary/front-process.ts', 'src/primary/scheduler-process.ts'],
@@ -119,5 +119,17 @@ export default tseslint.config(
   {
     files: ['test/**/*.ts', 'scripts/**/*.ts', 'fuzz/**/*.ts'],
     rules: { 'no-restricted-imports': 'off', 'no-restricted-properties': 'off' },
+  },
+  {
+    // No bare sleeps in the end-to-end tests: await a signal, poll with waitUntil/pollPause, or
+    // name a fixed wait with deliberateWait(ms, why) (test/helpers/waits.ts), so grep lists them all.
+    files: ['test/e2e/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', ...[
+        'CallExpression[callee.name="setTimeout"][arguments.0.type="Identifier"]',
+        'CallExpression[callee.name="setTimeout"][arguments.0.type="ArrowFunctionExpression"][arguments.0.body.type="CallExpression"][arguments.0.body.callee.type="Identifier"][arguments.0.body.arguments.length=0]',
+        'ImportDeclaration[source.value=/timers\\/promises$/]',
+      ].map((selector) => ({ selector, message: 'no bare sleep in test/e2e: await a signal, or use waitUntil/pollPause/deliberateWait (test/helpers/waits.ts)' }))],
+    },
   },
 );

@@ -239,10 +239,26 @@ function prepareRun(s: Scenario, def: ServerDef, o: Options, scratchRoot: string
     tree = join(run, 'w2p');
     cpSync(o.web2py, tree, { recursive: true, verbatimSymlinks: true });
     copyFileSync(join(tree, 'handlers', 'wsgihandler.py'), join(tree, 'wsgihandler.py'));
+    if (s.web2pyDownloadBytes !== undefined) addDownloadController(join(tree, 'applications', 'welcome'), s.web2pyDownloadBytes);
   }
   const f: Fields = { port, apps: APPS_DIR, kind: s.app, scenario: s.name, tree, run, tls: s.tls === true ? makeCertificate(run) : null };
   for (const [name, text] of Object.entries(def.files?.(f) ?? {})) writeFileSync(join(run, name), text);
   return f;
+}
+
+/** The web2py-download scenario's file and controller: response.stream(file), as a download action does. */
+function addDownloadController(app: string, bytes: number): void {
+  mkdirSync(join(app, 'private'), { recursive: true });
+  writeFileSync(join(app, 'private', 'w2nbench.bin'), Buffer.alloc(bytes, 0x61));
+  writeFileSync(join(app, 'controllers', 'w2nbench.py'), [
+    '# web2py-on-node bench: a file through response.stream, as a download action serves one',
+    'import os',
+    '',
+    '',
+    'def stream():',
+    "    return response.stream(os.path.join(request.folder, 'private', 'w2nbench.bin'))",
+    '',
+  ].join('\n'));
 }
 
 /** A self-signed certificate for a TLS scenario's run (openssl, as the tests make theirs). */
@@ -432,7 +448,13 @@ function estimateSeconds(plan: { s: Scenario; servers: string[] }[], o: Options)
 }
 
 async function main(): Promise<void> {
-  const o = parseOptions(process.argv.slice(2));
+  // `--only realtime` is its own runner (bench/realtime.ts: WebSocket subscribers, not HTTP loads).
+  const args = process.argv.slice(2);
+  if (args[args.indexOf('--only') + 1] === 'realtime') {
+    const { runRealtimeBench } = await import('./realtime.js');
+    return runRealtimeBench(args);
+  }
+  const o = parseOptions(args);
   if (o.list) {
     for (const s of SCENARIOS)
       process.stdout.write(`${s.name}: ${s.about}, GET ${s.path}; loads ${s.loads.map(loadLabel).join(', ')}; servers ${s.defaultServers.join(',')}\n`);

@@ -92,6 +92,11 @@ export interface Scenario {
   optIn?: boolean;
   /** Sample the connections each of the server's processes holds, mid-load (ours: per front). */
   connSpread?: boolean;
+  /**
+   * web2py scenarios: a file of this many bytes in the tree copy's welcome app, and a controller
+   * (`w2nbench.py`) whose `stream` answers it with web2py's `response.stream`.
+   */
+  web2pyDownloadBytes?: number;
 }
 
 /** The same connections over TLS: HTTP/1.1 (one request at a time each), then HTTP/2 (10 streams each). */
@@ -157,6 +162,16 @@ export const SCENARIOS: Scenario[] = [
     // gunicorn-gevent's p99 passes 1.4 s here (PEERS.md): a longer timeout keeps it in the p99
     loads: [{ kind: 'wrk', conns: 20, timeoutS: 5 }],
     defaultServers: ['ours', ...WEB2PY_PEERS],
+  },
+  {
+    name: 'web2py-download',
+    about: "a 50 MB file through web2py's response.stream (a controller added to the --web2py tree copy), keep-alive",
+    app: 'web2py',
+    path: '/welcome/w2nbench/stream',
+    // each answer is 50 MB: two at a time, time per download is the latency
+    loads: [{ kind: 'wrk', conns: 2, timeoutS: 10 }],
+    defaultServers: ['ours', 'ours-thread', 'gevent', 'rocket'],
+    web2pyDownloadBytes: 50 * 1e6,
   },
   {
     name: 'static',

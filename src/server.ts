@@ -41,6 +41,8 @@ import { StatusPage } from './front/builtins/status.js';
 import { RecentEvents } from './observability/recent-events.js';
 import { observeEvents } from './observability/event-spec.js';
 import type { FrontStatus } from './observability/status-data.js';
+import { startRealtime, type Realtime } from './front/realtime/setup.js';
+import type { SiblingLink } from './front/realtime/sibling-peers.js';
 
 /** Bytes of request body in flight to one worker per request, and of response back. */
 const REQUEST_WINDOW_BYTES = 256 * 1024;
@@ -61,11 +63,15 @@ export interface FrontOptions {
   onWorkersChanged: (pids: number[]) => void;
   /** Told once every listener is open, before the workers are ready. */
   onListening: () => void;
+  /** The primary's channel for the realtime hub's events, when there are other fronts. */
+  realtimeLink: SiblingLink | null;
 }
 
 export interface RunningFront {
   pool: Pool;
   metrics: Metrics;
+  /** The realtime hub (null: off), for the events the primary relays from other fronts. */
+  realtime: Realtime | null;
   /**
    * Graceful stop: stop accepting, finish in-flight work, stop workers, flush logs. `handOver`:
    * another front takes over (a reload), so connections are not cut the moment they are idle
@@ -104,6 +110,8 @@ interface Parts {
   workerClassWhy: string;
   /** The status page's recent events of this front. */
   events: RecentEvents;
+  /** The realtime hub (front/realtime/), null when off. */
+  realtime: Realtime | null;
 }
 
 export async function startFront(options: FrontOptions): Promise<{ front: RunningFront; lines: string[] }> {
@@ -116,6 +124,7 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
   });
   return lifecycle.start(async () => {
     const parts = createPool(options, log, lifecycle, openAccessLog(options, lifecycle));
+    parts.realtime = openRealtime(options, parts);
     const listeners = await openListeners(options, parts);
     const reloadWorkers = workerReloader(parts, options.assignment.processes);
     const ready = await parts.pool.start();
@@ -130,6 +139,8 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
       hasProxyHeaders: options.sources.proxyHeaders !== 'default',
       accessLogFile: parts.accessLog === null ? null : parts.accessLogFile,
     });
+    // The realtime line goes before the last one (the access log's), which says the start is over.
+    if (parts.realtime !== null) lines.splice(lines.length - 1, 0, parts.realtime.line);
     return { lines, front: runningFront(parts, reloadWorkers, frontStatusOf(options, parts)) };
   });
 }
@@ -156,7 +167,22 @@ function createPool(options: FrontOptions, log: Logger, lifecycle: Lifecycle, fi
   metrics.countPool(() => pool.stats);
   lifecycle.add('pool', { drain: () => pool.whenIdle(), close: () => pool.stop(WORKER_STOP_TIMEOUT_MS), kill: () => pool.kill() });
   lifecycle.add('status history', { close: () => metrics.history.stop(), kill: () => metrics.history.stop() });
-  return { lifecycle, log, ...files, metrics, pool, workerClass: worker.workerClass, workerCapacity: worker.capacity, workerClassWhy: worker.why, events };
+  return {
+    lifecycle, log, ...files, metrics, pool, workerClass: worker.workerClass, workerCapacity: worker.capacity, workerClassWhy: worker.why, events, realtime: null,
+  };
+}
+
+/**
+ * Step: the realtime hub (when on). A stop refuses joins at once; its members are closed 1001
+ * once the requests in flight are done (pages reconnect to another front or instance).
+ */
+function openRealtime(options: FrontOptions, { log, metrics, lifecycle }: Parts): Realtime | null {
+  const { config, sources, assignment } = options;
+  const realtime = startRealtime({
+    config, sources, log, metrics, instanceId: assignment.instanceId, siblingLink: options.realtimeLink, isFirst: assignment.index === 1,
+  });
+  if (realtime !== null) lifecycle.add('realtime', { stopAccepting: () => realtime.hub.drain(), close: () => realtime.hub.close(), kill: () => realtime.hub.kill() });
+  return realtime;
 }
 
 /** The settings and this front's share, as the pool takes them: units are the Config's own. */
@@ -228,6 +254,7 @@ function handlerOptions(options: FrontOptions, parts: Parts, rejections: ClientR
     isDraining: () => lifecycle.isStopping,
     onResponseOpened: () => lifecycle.inFlight.open(),
     onResponseClosed: () => lifecycle.inFlight.close(),
+    realtime: parts.realtime === null ? null : parts.realtime.serveUnderPrefix,
   };
 }
 
@@ -244,7 +271,9 @@ async function openListeners(options: FrontOptions, parts: Parts): Promise<{ set
     limits: listenerLimits(config),
     http2: config.http2 === 'on' ? { maxConcurrentStreams: config.http2MaxStreams } : null,
     log, rejections, connectionLimit, proxies,
-    handlerFor: (facts: ListenerFacts) => createRequestHandler(facts, handling),
+    handlerFor: (facts: ListenerFacts, spec) => (parts.realtime !== null && spec.kind === 'tcp' && spec.realtime === true
+      ? parts.realtime.servePort : createRequestHandler(facts, handling)),
+    upgradesFor: (spec) => parts.realtime?.upgradesFor(spec) ?? null,
     fallbackPort: config.port,
     inherited: assignment.listeners,
   });
@@ -285,7 +314,8 @@ function watchCode({ config, assignment }: FrontOptions, { log, lifecycle }: Par
 }
 
 /** This front's part of the status page: its gauges, its last five minutes, its workers, its events. */
-function frontStatusOf({ config, assignment }: FrontOptions, { pool, metrics, events, workerClass, workerCapacity }: Parts): () => Promise<FrontStatus> {
+function frontStatusOf({ config, assignment }: FrontOptions, parts: Parts): () => Promise<FrontStatus> {
+  const { pool, metrics, events, workerClass, workerCapacity } = parts;
   return async () => {
     const { running, queued } = pool.stats;
     const rows = await pool.statusRows(assignment.index, config.maxRssBytes);
@@ -293,15 +323,16 @@ function frontStatusOf({ config, assignment }: FrontOptions, { pool, metrics, ev
       front: assignment.index, workerClass,
       inApp: running, inAppLimit: assignment.maxInApp ?? workerCapacity * assignment.processes,
       queued, queueSize: assignment.queueSize,
-      connections: metrics.connectionsOpen(), maxConnections: config.maxConnections, websockets: null,
+      connections: metrics.connectionsOpen(), maxConnections: config.maxConnections,
+      websockets: parts.realtime?.hub.connectionCount ?? null,
       history: metrics.history.samples(), ...rows, events: events.list(),
     };
   };
 }
 
-function runningFront({ lifecycle, pool, metrics, accessLog, accessLogFile, log }: Parts, reloadWorkers: (why: string) => Promise<void>, status: () => Promise<FrontStatus>): RunningFront {
+function runningFront({ lifecycle, pool, metrics, accessLog, accessLogFile, log, realtime }: Parts, reloadWorkers: (why: string) => Promise<void>, status: () => Promise<FrontStatus>): RunningFront {
   return {
-    pool, metrics, reloadWorkers, status,
+    pool, metrics, reloadWorkers, realtime, status,
     stop: async (signal, handOver = false) => { await lifecycle.stop(signal, { handOver }); },
     kill: () => lifecycle.kill(),
     reopenLogs: async () => {

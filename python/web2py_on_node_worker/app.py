@@ -2,7 +2,12 @@
 
 - ``{"kind": "web2py", "folder": F}``: what web2py's handlers/web2py_on_gevent.py does: work in
   F, F first on sys.path, ``global_settings.web2py_runtime_handler = True`` *before*
-  ``import gluon.main``, then serve ``gluon.main.wsgibase``.
+  ``import gluon.main``, then serve ``gluon.main.wsgibase``, with ``web2py_use_wsgi_file_wrapper``
+  set in each environ: web2py's ``response.stream()`` and ``response.download()`` (gluon/globals.py,
+  gluon/streamer.py) then hand a whole file to ``wsgi.file_wrapper``, which the worker passes to
+  the front by descriptor (SENDFILE) instead of reading it through Python in 64 KiB chunks. A
+  Range (206) answer is still made by web2py's own streamer, bounded to the range. Only web2py
+  reads that key, so other applications do not get it.
 - ``{"kind": "wsgi", "spec": "module:callable", "cwd": D}``: work in D, D first on sys.path,
   import the module, take the callable (``application``, then ``app``, when not named).
 - ``{"kind": "demo"}``: the bundled demo page (demo.py).
@@ -50,7 +55,12 @@ def load_web2py(folder):
         if getattr(error, 'name', None) == 'gluon':
             raise AppLoadError('%s has no gluon/ package: it is not a web2py folder' % folder) from error
         raise AppLoadError('%s: %s (%s)' % (type(error).__name__, error, SUBMODULES_HINT)) from error
-    return gluon.main.wsgibase
+    wsgibase = gluon.main.wsgibase
+
+    def web2py_application(environ, start_response):
+        environ['web2py_use_wsgi_file_wrapper'] = True
+        return wsgibase(environ, start_response)
+    return web2py_application
 
 
 def load_wsgi(spec, cwd=None):

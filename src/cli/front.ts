@@ -75,6 +75,7 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
       serverStatus: () => askPrimary('status-wanted'),
       onWorkersChanged: (pids) => send({ type: 'worker-pids', pids }),
       onListening: () => send({ type: 'listening' }),
+      realtimeLink: assignment.fronts > 1 ? { send: (id, payload) => send({ type: 'realtime', id, payload }) } : null,
     });
     front = started.front;
     send({ type: 'ready', lines: started.lines });
@@ -116,6 +117,12 @@ function onMessage(raw: unknown): void {
     }
     case 'status':
       pendingAnswers.get(message.id)?.(message.json);
+      return;
+    case 'realtime':
+      front?.realtime?.fromSibling(message.payload);
+      return;
+    case 'realtime-relayed':
+      front?.realtime?.siblings?.relayed(message.id);
       return;
   }
 }

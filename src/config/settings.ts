@@ -29,6 +29,7 @@ export const sections = [
   'HTTP limits',
   'HTTP responses',
   'Reverse proxies',
+  'Realtime (WebSocket messaging)',
   'Logging',
   'Scheduler',
   'Config file',
@@ -410,6 +411,96 @@ export const settings = defineSettings({
       + '`x-forwarded-port` (the port in `HTTP_HOST`), `x-forwarded-by` (passed on as sent), or `forwarded` (RFC 7239, '
       + 'alone). X-Forwarded-Host is not in the default: a proxy that does not set it passes on the client\'s own, and web2py '
       + 'builds absolute URLs (password-reset mails) from `HTTP_HOST`. A malformed trusted header gets 400.',
+  },
+
+  // --- Realtime
+  realtimeKey: {
+    section: 'Realtime (WebSocket messaging)', cli: ['--realtime-key'], secret: true, metavar: 'KEY',
+    type: nullable(str()), default: null,
+    doc: 'Turns the realtime hub on (web2py\'s `websocket_messaging.py` served by the front): the HMAC key that publish and '
+      + 'token POSTs are signed with, the `hmac_key` of `websocket_send(url, message, hmac_key, group)`. Never logged or printed. '
+      + 'Prefer `--realtime-key-file` (a command line is visible to other users of the machine).',
+  },
+  realtimeKeyFile: {
+    section: 'Realtime (WebSocket messaging)', cli: ['--realtime-key-file'], metavar: 'PATH',
+    type: nullable(path({ mustExist: true, readable: true })), default: null,
+    doc: 'As `--realtime-key`, read from this file (surrounding white space removed).',
+  },
+  realtimePrefix: {
+    section: 'Realtime (WebSocket messaging)', cli: ['--realtime-prefix'], metavar: 'PATH',
+    type: str({ pattern: /^(?:off|\/(?:[A-Za-z0-9._~-]+\/)+)$/, expected: '`off` or a path that starts and ends with `/`' }), default: '/_ws/',
+    doc: 'Where the hub answers on the main listeners: `POST <prefix>` publishes, `POST <prefix>token` arms a token, '
+      + '`<prefix>realtime/<group>[/<token>][/<name>]` joins (WebSocket). Paths under it never reach the application while '
+      + 'the hub is on; while it is off they do. Setting it turns the hub on (without a key, publishing is accepted from '
+      + 'loopback clients only); `off` serves the hub on `--realtime-port` only.',
+  },
+  realtimePort: {
+    section: 'Realtime (WebSocket messaging)', cli: ['--realtime-port'], metavar: 'PORT',
+    type: nullable(int({ min: 0, max: 65535 })), default: null,
+    doc: 'Also serve the hub on its own port, at the paths web2py\'s Tornado server uses (`POST /`, `POST /token`, '
+      + '`/realtime/...`), so `websocket_send(\'http://127.0.0.1:8888\', ...)` and pages that open `ws://host:8888/realtime/...` '
+      + 'work unchanged. It listens on the first TCP listener\'s address, with its certificate when it has one (`wss://`). '
+      + 'Turns the hub on.',
+  },
+  realtimeTokens: {
+    section: 'Realtime (WebSocket messaging)', cli: ['--realtime-tokens'],
+    type: bool(), default: false,
+    doc: 'Joining needs a token armed by a signed `POST <prefix>token` (web2py\'s `-t`). A token serves one connection '
+      + 'and is gone when it closes; an unused one expires after `--realtime-token-ttl`.',
+  },
+  realtimeTokenTtl: {
+    section: 'Realtime (WebSocket messaging)', cli: ['--realtime-token-ttl'],
+    type: durationMs({ min: 1 }), default: 300_000,
+    doc: 'How long an armed token waits for its connection.',
+  },
+  realtimePresence: {
+    section: 'Realtime (WebSocket messaging)', cli: ['--realtime-presence'],
+    type: enumOf(['on', 'off']), default: 'on',
+    doc: 'Send `+name` to a group when a member joins and `-name` when one leaves, as web2py does. Each join costs a '
+      + 'message to every member (quadratic in a group\'s size): `off` for large groups whose pages ignore presence.',
+  },
+  realtimeRedis: {
+    section: 'Realtime (WebSocket messaging)', cli: ['--realtime-redis'], secret: true, metavar: 'URL',
+    type: nullable(str({ pattern: /^rediss?:\/\//, expected: 'a redis:// or rediss:// URL' })), default: null,
+    doc: 'Fan messages, presence and tokens out to every instance that names the same Redis (pub/sub), e.g. '
+      + '`redis://10.0.0.5:6379/0`. Within one instance the fronts share messages without Redis. While Redis is '
+      + 'unreachable, each instance goes on delivering its own messages and reconnects with backoff. Never logged (it may hold a password).',
+  },
+  realtimeMaxMessage: {
+    section: 'Realtime (WebSocket messaging)', cli: ['--realtime-max-message'],
+    type: bytes({ min: 1, max: 64 * 1024 * 1024 }), default: 64 * 1024,
+    doc: 'Largest message a publish POST may carry (413 past it) and largest frame a client may send (closed 1009).',
+  },
+  realtimeMaxConnections: {
+    section: 'Realtime (WebSocket messaging)', cli: ['--realtime-max-connections'],
+    type: nullable(int({ min: 1 })), default: null, defaultDoc: 'none',
+    doc: 'WebSocket connections each front process holds at most (none: half of `--max-connections`); past it a join is '
+      + 'answered 503. They count against `--max-connections` too, so pages and publishes are still served when the WebSockets are many.',
+  },
+  realtimeSendBuffer: {
+    section: 'Realtime (WebSocket messaging)', cli: ['--realtime-send-buffer'],
+    type: bytes({ min: 1024 }), default: 1024 * 1024,
+    doc: 'Bytes a connection may have waiting to be sent; a client that reads slower than its group is sent to is '
+      + 'closed (1013, try again later) rather than growing the front\'s memory.',
+  },
+  realtimePingInterval: {
+    section: 'Realtime (WebSocket messaging)', cli: ['--realtime-ping-interval'],
+    type: durationMs({ min: 0 }), default: 30_000,
+    doc: 'Ping each connection this often; one that has not answered the previous ping is closed (dead peers, '
+      + 'half-open connections behind NAT). `0`: no pings.',
+  },
+  realtimeOrigins: {
+    section: 'Realtime (WebSocket messaging)', cli: ['--realtime-origins'], metavar: 'ORIGINS',
+    type: nullable(str()), default: null, defaultDoc: 'any origin',
+    doc: 'Comma-separated origins (`https://example.com,https://www.example.com`) whose pages may join; a join with another '
+      + '`Origin` is answered 403. Default: any, as web2py\'s `check_origin` returns True.',
+  },
+  realtimeCompression: {
+    section: 'Realtime (WebSocket messaging)', cli: ['--realtime-compression'],
+    type: enumOf(['on', 'off']), default: 'off',
+    doc: 'permessage-deflate. Off by default: a broadcast would compress the same message once per member (CPU), each '
+      + 'connection would keep its own zlib state (about 300 KB of memory each with context takeover), and compressed '
+      + 'secrets are open to CRIME/BREACH-style guessing; messages of a few hundred bytes gain little.',
   },
 
   // --- Logging

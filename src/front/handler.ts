@@ -27,6 +27,7 @@ import { checkHttpVersion, checkRequestHead, type HeadLimits } from './request-c
 import type { RequestBodies } from './request-body.js';
 import { whenConnectionFree } from './answer-gate.js';
 import { isAnswerComplete, isResponseGone } from './response-gone.js';
+import { originalTarget } from './raw-target-bytes.js';
 
 export interface RequestDispatcher {
   dispatch(exchange: Exchange): void;
@@ -54,6 +55,8 @@ export interface HandlerOptions {
   serverHeader: string | null;
   /** Body limits, 100-continue, chunked bodies spooled or streamed. */
   bodies: RequestBodies;
+  /** The realtime hub's paths (front/realtime/setup.ts): true when it served the request; null: hub off. */
+  realtime: ((req: IncomingMessage, res: ServerResponse, target: string, remoteAddr: string) => boolean) | null;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -81,7 +84,8 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     res[STARTED_AT] = performance.now();
     onResponseOpened();
     if (options.isDraining()) res.shouldKeepAlive = false;
-    const target = req.url ?? '/';
+    // As the client sent it: raw bytes ≥ 0x80 come back here (raw-target-bytes.ts).
+    const target = originalTarget(req);
 
     // `GET / HTTP/2.0` on an HTTP/1.x connection is not an HTTP/2 request: 505, closed.
     const refusal = checkHttpVersion(req.httpVersionMajor, req.httpVersionMinor, isHttp2Request(req)) ?? checkRequestHead(req, headLimits);
@@ -111,22 +115,21 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       return;
     }
     // The client as resolved: through a trusted proxy on 127.0.0.1, the world is not loopback.
-    if (statusPage !== null && StatusPage.owns(environ.pathInfo)) {
-      const query = target.indexOf('?') < 0 ? '' : target.slice(target.indexOf('?') + 1);
-      const access = statusPage.access(environ.remoteAddr, req.headers, query);
-      if (access !== 'not-ours') {
-        res.on('close', onResponseClosed);
-        stampServer(res);
-        if (access === 'allowed') statusPage.answer(environ.pathInfo, res);
-        else statusPage.refuse(res);
-        return;
-      }
-    }
+    if (statusPage !== null && StatusPage.owns(environ.pathInfo) && answerStatus(statusPage, req, res, environ, () => {
+      res.on('close', onResponseClosed);
+      stampServer(res);
+    })) return;
     if (target === METRICS_PATH && isLoopback(environ.remoteAddr)) {
       res.on('close', onResponseClosed);
       stampServer(res);
       answerMetrics(res, metrics);
       return;
+    }
+
+    if (options.realtime !== null) {
+      res.on('close', onResponseClosed);
+      if (options.realtime(req, res, target, environ.remoteAddr)) return;
+      res.off('close', onResponseClosed);
     }
 
     if (staticHandler !== null && staticHandler(req, res, environ.pathInfo)) {
@@ -192,6 +195,18 @@ function hasHttp2Body(req: IncomingMessage): boolean {
 }
 
 function ignore(): void {}
+
+/** /status, /status.json, /status/assets/*: answered (true) when the client may see them, else left to the app (false). */
+function answerStatus(page: StatusPage, req: IncomingMessage, res: ServerResponse, environ: { pathInfo: string; remoteAddr: string }, prepare: () => void): boolean {
+  const target = req.url ?? '/';
+  const queryAt = target.indexOf('?');
+  const access = page.access(environ.remoteAddr, req.headers, queryAt < 0 ? '' : target.slice(queryAt + 1));
+  if (access === 'not-ours') return false;
+  prepare();
+  if (access === 'allowed') page.answer(environ.pathInfo, res);
+  else page.refuse(res);
+  return true;
+}
 
 /**
  * Captures what web2py's access line needs at the start; returns the line maker for the end.

@@ -6,6 +6,8 @@
  * - `--unix-socket` alone replaces the default TCP listener (a server behind a local proxy
  *   usually wants no TCP port); with `-i`, `-p`, `-c` or `-k` set, or `--interfaces`, it is added to them.
  * TCP listeners come first, in the order given; the first one is the "main" address.
+ * `--realtime-port` adds the realtime hub's own listener last, on the first TCP listener's
+ * address and with its certificate (`realtime: true`: the hub alone answers there).
  */
 import type { Config, SettingKey } from '../config/settings.js';
 import type { Source } from '../config/load.js';
@@ -13,7 +15,7 @@ import { ServerError } from '../errors/index.js';
 import type { TlsFiles } from './tls-files.js';
 
 export type ListenerSpec =
-  | { readonly kind: 'tcp'; readonly ip: string; readonly port: number; readonly tls: TlsFiles | null }
+  | { readonly kind: 'tcp'; readonly ip: string; readonly port: number; readonly tls: TlsFiles | null; readonly realtime?: true }
   | { readonly kind: 'unix'; readonly path: string; readonly mode: number };
 
 export interface ListenPlan {
@@ -51,6 +53,10 @@ export function planListeners(config: Readonly<Config>, sources: Readonly<Record
     if (isTcpAsked) specs.push({ kind: 'tcp', ip: config.ip, port: config.port, tls: seedTls(config) });
   }
   if (config.unixSocket !== null) specs.push({ kind: 'unix', path: config.unixSocket, mode: config.unixSocketMode });
+  if (config.realtimePort !== null) {
+    const main = specs.find((spec) => spec.kind === 'tcp');
+    specs.push({ kind: 'tcp', ip: main?.ip ?? config.ip, port: config.realtimePort, tls: main?.tls ?? null, realtime: true });
+  }
   return { specs, notes };
 }
 

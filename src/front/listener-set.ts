@@ -28,6 +28,7 @@ import type { ProxyTrust } from './proxy-trust.js';
 import type { ClientRejections } from './client-errors.js';
 import type { ConnectionLimit } from './connection-limit.js';
 import { closeCopies, listenCopies } from './accept-copies.js';
+import type { UpgradeTaker } from './upgrade.js';
 import type { Component } from '../lifecycle/lifecycle.js';
 import type { InFlight } from '../lifecycle/in-flight.js';
 
@@ -53,7 +54,9 @@ export interface ListenerSetOptions {
   /** Trusted reverse proxies (`--trusted-proxies`); null: none. */
   proxies: ProxyTrust | null;
   /** Makes one listener's request handler; `facts` may still change until `open` resolves (port 0). */
-  handlerFor: (facts: ListenerFacts) => RequestHandler;
+  handlerFor: (facts: ListenerFacts, spec: ListenerSpec) => RequestHandler;
+  /** Takes the WebSocket upgrades it wants of a listener (the realtime hub); null: none. */
+  upgradesFor: (spec: ListenerSpec) => UpgradeTaker | null;
   /** SERVER_PORT on a Unix socket when there is no TCP listener (`-p`). */
   fallbackPort: number;
   /** The socket of each spec, in the same order. */
@@ -114,12 +117,14 @@ export class ListenerSet {
   }
 
   private static create(spec: ListenerSpec, tls: LoadedTls | null, options: ListenerSetOptions, opened: readonly OpenListener[]): OpenListener {
-    const firstTcp = opened.find((listener) => listener.spec.kind === 'tcp');
+    const firstTcp = opened.find((listener) => listener.spec.kind === 'tcp' && listener.spec.realtime !== true);
     const facts: ListenerFacts = spec.kind === 'tcp'
       ? { serverName: spec.ip, serverPort: String(spec.port), isTls: tls !== null, clientCertificates: tls?.ca != null, proxies: options.proxies }
       : { serverName: UNIX_SERVER_NAME, serverPort: firstTcp?.facts.serverPort ?? String(options.fallbackPort), isTls: false, isUnixSocket: true, proxies: options.proxies };
     const http2 = tls === null ? null : options.http2;
-    const server = createListener(options.handlerFor(facts), { limits: options.limits, tls, http2, rejections: options.rejections });
+    const server = createListener(options.handlerFor(facts, spec), {
+      limits: options.limits, tls, http2, rejections: options.rejections, takeUpgrade: options.upgradesFor(spec),
+    });
     const sockets = new Set<Socket>();
     let sessions: Http2Sessions | null = null;
     if (isHttp2Server(server)) {
@@ -141,7 +146,7 @@ export class ListenerSet {
 
   /** The bound TCP ports, in order, without repeats (one admin password file each). */
   get tcpPorts(): number[] {
-    return [...new Set(this.listeners.filter((l) => l.spec.kind === 'tcp').map((l) => Number(l.facts.serverPort)))];
+    return [...new Set(this.listeners.filter((l) => l.spec.kind === 'tcp' && l.spec.realtime !== true).map((l) => Number(l.facts.serverPort)))];
   }
 
   /** SERVER_PORT of the Unix socket listener, if any (its password file). */

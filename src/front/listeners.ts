@@ -22,7 +22,8 @@ import { secureContextOptions, type LoadedTls } from './tls-files.js';
 import type { RequestHandler } from './handler.js';
 import { enforceHttp1Deadlines } from './http1-on-http2.js';
 import type { ClientError, ClientRejections } from './client-errors.js';
-import { serveUpgradesAsRequests } from './upgrade.js';
+import { serveUpgradesAsRequests, type UpgradeTaker } from './upgrade.js';
+import { acceptRawTargetBytes } from './raw-target-bytes.js';
 
 /** HTTP/2 on a TLS listener. */
 export interface Http2Options {
@@ -38,6 +39,8 @@ export interface ListenerOptions {
   http2: Http2Options | null;
   /** Answers, logs and counts what Node's parser refuses (client-errors.ts). */
   rejections: ClientRejections;
+  /** WebSocket upgrades taken before they are served as requests (the realtime hub); null: none. */
+  takeUpgrade?: UpgradeTaker | null;
 }
 
 /** What createListener makes: http.Server, https.Server or an HTTP/2 secure server. */
@@ -147,8 +150,10 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
   // request or connection, never the process (guard.ts).
   rejections.guard.watch(server, 'server');
   server.on('clientError', (error: ClientError, socket: Duplex) => rejections.onClientError(error, socket));
-  // No WebSockets yet: an Upgrade request is an ordinary one, and the bytes after it are kept.
-  serveUpgradesAsRequests(server, rejections, limits.maxHeaders);
+  // An Upgrade request the realtime hub does not take is an ordinary one, and the bytes after it are kept.
+  serveUpgradesAsRequests(server, rejections, { maxHeaders: limits.maxHeaders, maxHeaderBytes: limits.maxHeaderBytes }, options.takeUpgrade ?? null);
+  // Raw bytes ≥ 0x80 in an HTTP/1 request target are served, as PEP 3333 says (llhttp refuses them).
+  acceptRawTargetBytes(server, tlsOptions !== null, limits.maxHeaderBytes);
   // `Expect: 100-continue`: Node would send the 100 at once; the handler sends it when the body
   // is really going to be read, and never for a body it refuses (front/request-body.ts). On an
   // HTTP/2 server this covers both its HTTP/2 streams and its HTTP/1.1 connections.

@@ -1,6 +1,7 @@
 /**
- * @module `Upgrade:` and `CONNECT` on HTTP/1.1 connections, until the front speaks WebSockets.
+ * @module `Upgrade:` and `CONNECT` on HTTP/1.1 connections: the realtime hub's WebSockets, else ordinary requests.
  *
+ * The realtime hub (front/realtime/) takes the upgrades on its paths first (`takeUpgrade`).
  * llhttp stops parsing at the end of a head that asks for an upgrade (`Connection: upgrade` with
  * `Upgrade:`), since what follows would be another protocol. Without an `upgrade` listener Node
  * then serves that request as an ordinary one, but throws away the rest of the packet it came in:
@@ -18,6 +19,7 @@ import { createRequire } from 'node:module';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ClientRejections } from './client-errors.js';
+import { watchConnection } from './raw-target-bytes.js';
 
 interface HttpInternals {
   /** Node's HTTP/1 connection set-up (`http._connectionListener`, what every HTTP server runs on a new connection). */
@@ -31,16 +33,27 @@ interface UpgradeServer {
   on(event: 'upgrade' | 'connect', listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown;
 }
 
-/** `maxHeaders`: Node keeps only this many fields of a head; a head that reached it is refused (431), not replayed short. */
-export function serveUpgradesAsRequests(server: UpgradeServer, rejections: ClientRejections, maxHeaders: number): void {
+/** Takes an upgrade (true) or leaves it to be served as a request (false). */
+export type UpgradeTaker = (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+
+/**
+ * `maxHeaders`: Node keeps only this many fields of a head; a head that reached it is refused (431),
+ * not replayed short. `maxHeaderBytes`: the head limit the new parser runs with (raw-target-bytes.ts needs it).
+ */
+export function serveUpgradesAsRequests(
+  server: UpgradeServer, rejections: ClientRejections, { maxHeaders, maxHeaderBytes }: { maxHeaders: number; maxHeaderBytes: number },
+  takeUpgrade: UpgradeTaker | null = null,
+): void {
   server.on('upgrade', (req, socket, head) => {
     const count = req.rawHeaders.length >> 1;
     if (count >= maxHeaders) {
       rejections.refuseConnection(socket, 'W2N_ERR_CLIENT_TOO_MANY_HEADERS', { count, limit: maxHeaders });
       return;
     }
+    if (takeUpgrade?.(req, socket, head) === true) return;
     socket.unshift(head.length === 0 ? replayedHead(req) : Buffer.concat([replayedHead(req), head]));
     httpConnectionListener.call(server, socket);
+    watchConnection(socket, maxHeaderBytes);
   });
   server.on('connect', (_req, socket) => {
     rejections.refuseConnection(socket, 'W2N_ERR_CLIENT_BAD_REQUEST', { reason: 'CONNECT is not served here' });

@@ -42,7 +42,10 @@ export const requestEvents = defineEvents({
     level: 'warn', message: 'ulimit -n is below --max-connections: connections past it cannot be accepted', fields: ['maxConnections', 'openFilesLimit'],
   },
   'body.spool_failed': { level: 'code', message: 'cannot spool a request body to disk: answered 500', fields: ['code', 'folder', 'reason'] },
-  'static.refused': { level: 'debug', message: 'static path refused', fields: ['reason', 'path'], doc: 'A static URL web2py refuses too (answered 400 as web2py does).' },
+  'static.refused': {
+    level: 'debug', message: 'static file request refused', fields: ['status', 'reason', 'path'],
+    doc: 'A static file request the front answers 4xx itself, as web2py would: a path web2py refuses (400), a missing file (404), a directory or an unreadable file (403), no satisfiable range (416).',
+  },
   'static.failed': { level: 'warn', message: 'static file failed', fields: ['path', 'reason'] },
 });
 
@@ -83,7 +86,7 @@ export const requestLogEvents = {
   bodySpoolFailed(log: Logger, f: { code: ErrorCode; folder: string; reason: string }) {
     emit(log, 'body.spool_failed', f);
   },
-  staticRefused(log: Logger, f: { reason: string; path: string }) {
+  staticRefused(log: Logger, f: { status: number; reason: string; path: string }) {
     emit(log, 'static.refused', f);
   },
   staticFailed(log: Logger, f: { path: string; reason: string }) {

@@ -20,6 +20,21 @@ export type RejectReason = 'queue full' | 'queue timeout' | 'queue standing';
 const REJECT_LABELS: Record<RejectReason, RejectKind> = { 'queue full': 'full', 'queue timeout': 'timeout', 'queue standing': 'standing' };
 export type WorkerExitReason = 'died' | 'recycled' | 'hung' | 'stopped';
 
+/** What the realtime hub counts (front/realtime/). */
+export interface RealtimeCounters {
+  /** Messages accepted from publish POSTs on this front. */
+  published(): void;
+  /** Messages (and presence notices) that arrived from another front or instance. */
+  received(via: 'front' | 'redis'): void;
+  /** Frames handed to WebSocket clients. */
+  sent(count: number): void;
+  /** Slow consumers closed. */
+  dropped(count: number): void;
+  /** Joins or publishes refused, by reason (`signature`, `token`, `origin`, `full`, ...). */
+  refused(reason: string): void;
+  redisOutage(): void;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly responses: Counter<'class'>;
@@ -101,6 +116,34 @@ export class Metrics {
   countConnections(read: () => number): void {
     this.connectionsOpen = read;
     new Gauge({ name: 'w2n_connections_open', help: 'Client connections open now, across all listeners.', registers: [this.registry], collect() { this.set(read()); } });
+  }
+
+  /**
+   * The realtime hub's counters; the gauges read `connections()` and `redisUp()` (1 connected,
+   * 0 not, null: no Redis) when scraped. Summed across fronts, the Redis gauge counts the
+   * fronts connected to it.
+   */
+  realtime(connections: () => number, redisUp: () => number | null): RealtimeCounters {
+    const registers = [this.registry];
+    new Gauge({ name: 'w2n_realtime_connections', help: 'WebSocket connections of the realtime hub open now.', registers, collect() { this.set(connections()); } });
+    new Gauge({
+      name: 'w2n_realtime_redis_connected', help: 'Fronts connected to --realtime-redis now (0 while it is unreachable).', registers,
+      collect() { const up = redisUp(); if (up !== null) this.set(up); },
+    });
+    const published = new Counter({ name: 'w2n_realtime_messages_in_total', help: 'Messages published to the hub, by where from (http: a publish POST here; front: another front of this instance; redis: another instance).', labelNames: ['via'], registers });
+    const sent = new Counter({ name: 'w2n_realtime_messages_out_total', help: 'Messages and presence notices sent to WebSocket clients.', registers });
+    const dropped = new Counter({ name: 'w2n_realtime_slow_consumers_total', help: 'WebSocket clients closed (1013) because they read slower than they were sent to.', registers });
+    const refused = new Counter({ name: 'w2n_realtime_refused_total', help: 'Realtime joins and publishes refused, by reason.', labelNames: ['reason'], registers });
+    const outages = new Counter({ name: 'w2n_realtime_redis_outages_total', help: 'Times the connection to --realtime-redis was lost (or could not be made).', registers });
+    const viaHttp = published.labels('http');
+    return {
+      published: () => viaHttp.inc(),
+      received: (via) => published.inc({ via }),
+      sent: (count) => sent.inc(count),
+      dropped: (count) => dropped.inc(count),
+      refused: (reason) => refused.inc({ reason }),
+      redisOutage: () => outages.inc(),
+    };
   }
 
   requestTimedOut(): void {

@@ -15,6 +15,7 @@
  * hundreds of requests a turn) answers are never held back; only a burst of answers with few
  * requests coming in is spread out.
  */
+import { systemClock, type Clock } from './clock.js';
 
 /** The least number of answers written per event-loop turn. */
 export const MIN_ANSWERS_PER_TURN = 16;
@@ -29,7 +30,11 @@ export class AnswerPacer {
   private head = 0;
   private isTurnScheduled = false;
 
-  constructor(private readonly minPerTurn = MIN_ANSWERS_PER_TURN) {
+  constructor(
+    private readonly minPerTurn = MIN_ANSWERS_PER_TURN,
+    /** Where turns come from; tests pass a simulated one (clock.ts). */
+    private readonly clock: Clock = systemClock,
+  ) {
     this.budget = minPerTurn;
   }
 
@@ -59,7 +64,7 @@ export class AnswerPacer {
   private scheduleTurn(): void {
     if (this.isTurnScheduled) return;
     this.isTurnScheduled = true;
-    setImmediate(this.nextTurn);
+    this.clock.nextTurn(this.nextTurn);
   }
 
   private readonly nextTurn = (): void => {

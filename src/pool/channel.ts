@@ -17,6 +17,7 @@ import { decodeCredit, decodeError, decodeResponse, decodeSendfile, type ErrorPa
 import type { AppFailure, Exchange } from './exchange.js';
 import { RequestTable } from './request-table.js';
 import type { AnswerPacer } from './answer-pacer.js';
+import { systemClock, type Clock } from './clock.js';
 
 export interface ChannelWindows {
   /** Request-body bytes the front may have un-credited per request. */
@@ -77,6 +78,8 @@ export class Channel {
     private readonly events: ChannelEvents,
     /** Paces whole answers to the clients (answer-pacer.ts); shared by every worker's channel. */
     private readonly pacer: AnswerPacer | null = null,
+    /** When a request started, for its deadline (expire); tests pass a simulated one (clock.ts). */
+    private readonly clock: Clock = systemClock,
   ) {
     this.decoder = new FrameDecoder((frame) => this.onFrame(frame), (error) => this.onDecodeError(error));
     socket.on('data', (chunk: Buffer) => {
@@ -107,7 +110,7 @@ export class Channel {
     exchange.state = 'running';
     const entry: Running = {
       exchange, bodyBytesInFlight: 0, isBodyPaused: false, isResponseComplete: false, pendingCreditBytes: 0, responseBytesUncredited: 0,
-      startedAtMs: Date.now(), timedOutAtMs: 0, hasHead: false,
+      startedAtMs: this.clock.now(), timedOutAtMs: 0, hasHead: false,
     };
     this.running.add(id, entry);
     exchange.attach({
@@ -135,6 +138,7 @@ export class Channel {
    * Deadlines: a request running longer than `timeoutMs` is answered now (504) and the worker is
    * told to interrupt it (CANCEL with FLAG_TIMEOUT); its slot stays taken until the worker ends
    * it. Returns true when one of them is still running `graceMs` after that: the worker is hung.
+   * `nowMs` is a time of this channel's clock.
    */
   expire(nowMs: number, timeoutMs: number, graceMs: number, timeoutSeconds: number): { isHung: boolean; timedOut: number } {
     let isHung = false;

@@ -19,6 +19,7 @@ import { ServerError } from '../errors/index.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import type { RejectReason } from '../observability/metrics.js';
+import { systemClock, type Clock, type Timer } from './clock.js';
 import type { Exchange } from './exchange.js';
 import type { WorkerProcess } from './worker.js';
 
@@ -35,6 +36,8 @@ export interface DispatcherOptions {
   onRejected: (why: RejectReason) => void;
   /** A request went to a worker after waiting `ms` in the queue (0: a worker had room at once). */
   onWaited?: (ms: number) => void;
+  /** Time for queue waits and sweeps; tests pass a simulated one (clock.ts). */
+  clock?: Clock;
 }
 
 /** How often the queue's oldest entries are checked against queueTimeoutMs. */
@@ -54,11 +57,12 @@ export class Dispatcher {
   private inApp = 0;
   private rejectedInBurst = 0;
   private rotation = 0;
-  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: Timer | null = null;
+  private readonly clock: Clock;
   /** When the queue last stopped being empty; null while it is empty. */
   private nonEmptySince: number | null = null;
   /** When the queue last became empty; null while it is not. */
-  private emptySince: number | null = Date.now();
+  private emptySince: number | null;
   /**
    * The queue stands (`--queue-target`): set once it has not been empty for STANDING_AFTER_MS,
    * cleared only once it has been empty that long. Shedding itself may empty the queue for a
@@ -69,7 +73,10 @@ export class Dispatcher {
   private idleWaiters: (() => void)[] = [];
   rejectedTotal = 0;
 
-  constructor(private readonly workers: () => readonly WorkerProcess[], private readonly options: DispatcherOptions) {}
+  constructor(private readonly workers: () => readonly WorkerProcess[], private readonly options: DispatcherOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.emptySince = this.clock.now();
+  }
 
   get queued(): number {
     return this.queuedCount;
@@ -90,7 +97,7 @@ export class Dispatcher {
       return;
     }
     exchange.state = 'queued';
-    exchange.queuedAt = Date.now();
+    exchange.queuedAt = this.clock.now();
     exchange.onSettled = this.leftQueue;
     this.queue.push(exchange);
     this.queuedCount += 1;
@@ -100,7 +107,7 @@ export class Dispatcher {
       this.emptySince = null;
     }
     const targetMs = this.options.queueTargetMs;
-    this.sweepTimer ??= setInterval(() => this.expireQueued(), targetMs === null ? QUEUE_SWEEP_MS : Math.max(1, Math.min(QUEUE_SWEEP_MS, targetMs))).unref();
+    this.sweepTimer ??= this.clock.every(targetMs === null ? QUEUE_SWEEP_MS : Math.max(1, Math.min(QUEUE_SWEEP_MS, targetMs)), () => this.expireQueued());
   }
 
   /** A queued request's client left (Exchange.settle while queued). */
@@ -111,7 +118,7 @@ export class Dispatcher {
 
   private becameEmpty(): void {
     this.nonEmptySince = null;
-    this.emptySince ??= Date.now();
+    this.emptySince ??= this.clock.now();
     // Every way out of the queue and out of the application (release → pump) ends here.
     if (this.inApp === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
@@ -128,11 +135,11 @@ export class Dispatcher {
 
   /** FIFO: the oldest are at the head; answer 503 to those past the queue timeout, or past the target while the queue stands. */
   private expireQueued(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     this.shed(now - this.options.queueTimeoutMs, 'queue timeout');
     this.shedIfStanding(now);
     if (this.queuedCount === 0 && this.sweepTimer !== null) {
-      clearInterval(this.sweepTimer);
+      this.sweepTimer.cancel();
       this.sweepTimer = null;
     }
   }
@@ -157,7 +164,7 @@ export class Dispatcher {
   /** A slot may have opened (a request ended, a worker became ready): start queued requests. */
   pump(): void {
     // A freed slot goes to a request that has not waited past the target.
-    if (this.queuedCount > 0) this.shedIfStanding(Date.now());
+    if (this.queuedCount > 0) this.shedIfStanding(this.clock.now());
     while (this.queuedCount > 0) {
       const exchange = this.peek();
       if (exchange === undefined) break;
@@ -244,6 +251,6 @@ export class Dispatcher {
     exchange.settle();
     exchange.sink.fail({ error: why === 'queue full'
       ? new ServerError('W2N_ERR_QUEUE_FULL', { queued: this.queuedCount })
-      : new ServerError('W2N_ERR_QUEUE_TIMEOUT', { waitedMs: Date.now() - exchange.queuedAt }) });
+      : new ServerError('W2N_ERR_QUEUE_TIMEOUT', { waitedMs: this.clock.now() - exchange.queuedAt }) });
   }
 }

@@ -11,6 +11,10 @@ import type { Source } from '../config/load.js';
 import type { PythonFacts, WorkerHandshake } from '../pool/worker.js';
 import type { InheritedSocket } from '../front/listener-set.js';
 import { readFrontStatus, type FrontStatus } from '../observability/status-data.js';
+import { readEvent, type RealtimeEvent } from '../front/realtime/events.js';
+
+/** Longest string of a realtime event relayed between fronts (--realtime-max-message is at most 64 MiB). */
+const MAX_RELAYED_STRING = 64 * 1024 * 1024;
 
 /** What the primary decided for the whole server, and this front's share of it. */
 export interface FrontAssignment {
@@ -24,6 +28,8 @@ export interface FrontAssignment {
   listeners: InheritedSocket[];
   python: PythonFacts;
   app: { spec: WorkerHandshake['app']; hasRoutes: boolean; detail: string };
+  /** The same for every front of this server, different for every server: realtime events from Redis that carry it are this server's own. */
+  instanceId: string;
 }
 
 export type PrimaryMessage =
@@ -39,7 +45,11 @@ export type PrimaryMessage =
   /** Send this front's part of the status page back with `id`. */
   | { type: 'collect-status'; id: number }
   /** The whole server's status (JSON text of a ServerStatus) for the front's pending `/status.json` answer `id`. */
-  | { type: 'status'; id: number; json: string | null };
+  | { type: 'status'; id: number; json: string | null }
+  /** A realtime event another front published (relayed to every front but its sender). */
+  | { type: 'realtime'; payload: RealtimeEvent }
+  /** Realtime event `id` of this front was handed to every other front. */
+  | { type: 'realtime-relayed'; id: number };
 
 export type FrontMessage =
   /** Listening on every inherited socket (its workers are starting). */
@@ -57,7 +67,9 @@ export type FrontMessage =
   /** A `/status.json` request arrived: the primary gathers every front's part and answers with `status`. */
   | { type: 'status-wanted'; id: number }
   /** This front's answer to `collect-status` (null: it has none to give). */
-  | { type: 'status-collected'; id: number; status: FrontStatus | null };
+  | { type: 'status-collected'; id: number; status: FrontStatus | null }
+  /** A realtime event for the other fronts; answered `realtime-relayed` with `id`. */
+  | { type: 'realtime'; id: number; payload: RealtimeEvent };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -85,6 +97,10 @@ export function readFrontMessage(raw: unknown): FrontMessage | null {
       return isCount(raw.id) ? { type: 'status-wanted', id: raw.id } : null;
     case 'status-collected':
       return isCount(raw.id) ? { type: 'status-collected', id: raw.id, status: readFrontStatus(raw.status) } : null;
+    case 'realtime': {
+      const payload = readEvent(raw.payload, MAX_RELAYED_STRING);
+      return isCount(raw.id) && payload !== null ? { type: 'realtime', id: raw.id, payload } : null;
+    }
     default:
       return null;
   }
@@ -108,6 +124,12 @@ export function readPrimaryMessage(raw: unknown): PrimaryMessage | null {
       return isCount(raw.id) ? { type: 'collect-status', id: raw.id } : null;
     case 'status':
       return isCount(raw.id) && (typeof raw.json === 'string' || raw.json === null) ? { type: 'status', id: raw.id, json: raw.json } : null;
+    case 'realtime': {
+      const payload = readEvent(raw.payload, MAX_RELAYED_STRING);
+      return payload === null ? null : { type: 'realtime', payload };
+    }
+    case 'realtime-relayed':
+      return isCount(raw.id) ? { type: 'realtime-relayed', id: raw.id } : null;
     default:
       return null;
   }

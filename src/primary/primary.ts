@@ -28,6 +28,7 @@ import { ServerStatus, type StatusFacts } from './server-status.js';
 import { RecentEvents } from '../observability/recent-events.js';
 import { observeEvents } from '../observability/event-spec.js';
 import { Schedulers } from './schedulers.js';
+import { randomUUID } from 'node:crypto';
 import type { ServerError } from '../errors/index.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
 
@@ -118,18 +119,19 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     const tls: TlsFiles = { current: readTls(plan.specs) };
     const writePassword = checked.app.spec.kind === 'web2py' ? passwordWriter(config, checked.app.spec.folder, say) : null;
     // Ports known now get their password file before anything binds; port 0 once it is chosen.
-    for (const spec of plan.specs) if (spec.kind === 'tcp' && spec.port !== 0) writePassword?.(spec.port);
-    if (!plan.specs.some((spec) => spec.kind === 'tcp')) writePassword?.(config.port);
+    // The realtime hub's port (--realtime-port) serves no application: no password file.
+    for (const spec of plan.specs) if (isAppTcp(spec) && spec.kind === 'tcp' && spec.port !== 0) writePassword?.(spec.port);
+    if (!plan.specs.some(isAppTcp)) writePassword?.(config.port);
     // 2. The sockets: closed at a stop once the fronts are told, so the kernel refuses instead of queueing for nobody.
     const sockets = await bindAll(plan.specs);
     lifecycle.add('sockets', { stopAccepting: () => closeSockets(sockets), kill: () => closeSockets(sockets) });
-    for (const socket of sockets) if (socket.spec.kind === 'tcp') writePassword?.(socket.port);
+    for (const socket of sockets) if (isAppTcp(socket.spec)) writePassword?.(socket.port);
     // 3. The fronts; the last start-up line comes once every front is ready.
     const schedulers = createSchedulers(options, checked);
     const statusFacts: StatusFacts = { listeners: sockets.map((socket) => socket.label), fronts: resolveFronts(config), reloads: 0 };
     const fronts = createFronts(options, log, lifecycle, { checked, sockets, tls, schedulers, statusFacts });
     const lines = await fronts.start(() => {
-      for (const socket of sockets) say(`starting on ${socket.label}...`);
+      for (const socket of sockets) say(isAppTcp(socket.spec) || socket.spec.kind === 'unix' ? `starting on ${socket.label}...` : `realtime hub on ${socket.label}`);
       for (const note of plan.notes) say(note);
     });
     for (const line of lines) say(line);
@@ -139,6 +141,8 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
   });
 }
 
+const isAppTcp = (spec: ListenerSpec): boolean => spec.kind === 'tcp' && spec.realtime !== true;
+
 /** The front processes, their metrics, and their part of a stop (told first; awaited last). */
 function createFronts(options: PrimaryOptions, log: Logger, lifecycle: Lifecycle, bound: {
   checked: Awaited<ReturnType<typeof preflight>>; sockets: readonly BoundSocket[]; tls: TlsFiles; schedulers: Schedulers | null; statusFacts: StatusFacts;
@@ -146,6 +150,7 @@ function createFronts(options: PrimaryOptions, log: Logger, lifecycle: Lifecycle
   const { config, sources } = options;
   const count = resolveFronts(config);
   const { stdio, listeners } = descriptorPlan(bound.sockets, config.acceptBatch);
+  const instanceId = randomUUID();
   const startMessage = (index: number): Extract<PrimaryMessage, { type: 'start' }> => {
     const assignment: FrontAssignment = {
       index, fronts: count,
@@ -156,7 +161,7 @@ function createFronts(options: PrimaryOptions, log: Logger, lifecycle: Lifecycle
       maxInApp: config.workers === null ? null : Math.max(1, shareOf(config.workers, index, count)),
       queueSize: config.queueSize,
       listeners: listeners.map((listener, n) => ({ ...listener, tls: bound.tls.current[n] ?? null })),
-      python: bound.checked.python, app: bound.checked.app,
+      python: bound.checked.python, app: bound.checked.app, instanceId,
     };
     return { type: 'start', config: { ...config }, sources: { ...sources }, assignment };
   };
@@ -172,6 +177,11 @@ function createFronts(options: PrimaryOptions, log: Logger, lifecycle: Lifecycle
     else if (message.type === 'metrics-collected') metrics.collected(front, message.id, message.metrics);
     else if (message.type === 'status-wanted') status.answer(front, message.id);
     else if (message.type === 'status-collected') status.collected(front, message.id, message.status);
+    else if (message.type === 'realtime') {
+      // The realtime hub's messages reach the other fronts' members (front/realtime/sibling-peers.ts).
+      for (const other of fronts.live) if (other !== front) other.send({ type: 'realtime', payload: message.payload });
+      front.send({ type: 'realtime-relayed', id: message.id });
+    }
   });
   fronts.on('restarted', () => metrics.frontRestarted());
   fronts.on('gaveUp', (error) => options.onGiveUp(error));

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixtures, frontPid as frontPidOf, startServer, waitForLog, type StartedServer } from '../helpers/server.js';
 import { rawRequest, RawConnection } from '../helpers/raw-http.js';
+import { deliberateWait, waitUntil } from '../helpers/waits.js';
 
 const apps = join(fixtures, 'apps');
 const MIB = 1024 * 1024;
@@ -41,12 +42,8 @@ function spoolDescriptors(pid: number, dir: string): string[] {
   return links;
 }
 
-async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  return waitUntil(what, check, timeoutMs);
 }
 
 function writeAll(req: ClientRequest, data: Buffer, pieceBytes = 64 * 1024): Promise<void> {
@@ -276,7 +273,7 @@ describe('100 Continue waits for a worker', () => {
     assert.match(response, /\r\nConnection: close\r\n/i);
     assert.doesNotMatch(response, /100 Continue/);
     assert.ok(closedByServer);
-    await new Promise((r) => setTimeout(r, 300)); // room for a wrong early 100 to arrive
+    await deliberateWait(300, 'an absence: room for a wrong early 100 Continue to arrive');
     assert.equal(waiting.received, '', 'nothing, not even 100, while the request waits for a worker');
 
     holder.destroy(); // frees the slot

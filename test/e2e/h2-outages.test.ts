@@ -12,9 +12,10 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
+import { fixtures, startServer, waitForStarted, type StartedServer } from '../helpers/server.js';
 import { makeCertificate } from '../helpers/tls.js';
 import { Flag, frame, FrameType, PREFACE, RawH2, requestBlock, rstFrame, settingsFrame } from '../helpers/h2-frames.js';
+import { pollPause } from '../helpers/waits.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import { get as httpGet } from 'node:http';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
@@ -54,7 +55,7 @@ async function until<T>(read: () => T, done: (value: T) => boolean, timeoutMs = 
   let value = read();
   while (!done(value) && Date.now() < deadline) {
     await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await pollPause();
     value = read();
   }
   return value;
@@ -65,7 +66,7 @@ async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, time
   const deadline = Date.now() + timeoutMs;
   let value = await read();
   while (!done(value) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await pollPause();
     value = await read();
   }
   return value;
@@ -185,6 +186,7 @@ describe('HTTP/2 streams reset by the client leave the queue', () => {
     await h2(session, { ':path': '/inflight/reset' });
     // The one request the worker runs, then 40 behind it that the client resets once queued.
     const running = h2(session, { ':path': '/inflight?s=1&tag=running' });
+    await waitForStarted(server, 'running'); // it holds the worker: the 40 queue behind it
     for (let i = 0; i < 40; i += 1) connections[i % 4]!.write(connections[i % 4]!.headers(1 + 2 * Math.floor(i / 4), 'GET', `/inflight?s=1&tag=reset-${i}`));
     assert.equal(await poll(() => metric(session, 'w2n_queue_length'), (queued) => queued >= 40), 40);
     for (let i = 0; i < 40; i += 1) connections[i % 4]!.write(rstFrame(1 + 2 * Math.floor(i / 4)));
@@ -352,7 +354,7 @@ async function settledGrowth(server: StartedServer, before: number): Promise<num
   try {
     return await poll(async () => {
       const busy = busyIn(await readMetrics());
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await pollPause(250); // the RSS is sampled a while after the load count: memory has no "settled" event
       const rss = rssBytes(server.process.pid!);
       const isSettled = busy === 0 && rss <= last + 512 * 1024;
       last = rss;

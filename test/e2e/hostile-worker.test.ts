@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixtures, startServer, waitForLog, type StartedServer } from '../helpers/server.js';
 import { httpGet } from '../helpers/http-get.js';
+import { pollPause } from '../helpers/waits.js';
 
 const apps = join(fixtures, 'apps');
 const hostile = (args: string[]): Promise<StartedServer> =>
@@ -23,7 +24,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
     const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await pollPause(50);
   }
 }
 

@@ -11,7 +11,7 @@ import { request as httpRequest } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixtures, startServer, waitForLog, type StartedServer } from '../helpers/server.js';
+import { fixtures, startServer, waitForLog, waitForStarted, type StartedServer } from '../helpers/server.js';
 import { rawRequest } from '../helpers/raw-http.js';
 
 const apps = join(fixtures, 'apps');
@@ -214,8 +214,8 @@ test('headers that break the rules: 500, the server lives', async () => {
 
 test('a worker that dies: 502 for its own requests only, a fresh worker replaces it', async () => {
   const readyBefore = server.stderr().split('\n').filter((l) => l.includes('worker.ready')).length;
-  const slow = Array.from({ length: 6 }, () => call('/slow?s=0.8'));
-  await new Promise((r) => setTimeout(r, 150));
+  const slow = Array.from({ length: 6 }, () => call('/slow?s=0.8&signal=before-crash'));
+  await waitForStarted(server, 'before-crash', { times: 6 }); // in flight on both workers
   const crash = await call('/crash/exit');
   assert.equal(crash.status, 502);
   const results = await Promise.all(slow);

@@ -12,7 +12,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
+import { fixtures, startServer, waitForStarted, type StartedServer } from '../helpers/server.js';
+import { waitUntil } from '../helpers/waits.js';
 import { makeCertificate } from '../helpers/tls.js';
 
 const apps = join(fixtures, 'apps');
@@ -234,13 +235,11 @@ describe('HTTP/2 with the fixture apps', () => {
   test('the access log says HTTP/2.0', async () => {
     await h2(session, { ':path': '/hello/logged' });
     const logFile = join(folder, 'httpserver.log');
-    const deadline = Date.now() + 10_000;
     let lines: string[] = [];
-    while (Date.now() < deadline) {
+    await waitUntil('the access log line', () => {
       lines = readFileSync(logFile, 'utf8').split('\n').filter((line) => line.includes('/hello/logged'));
-      if (lines.length > 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+      return lines.length > 0;
+    });
     assert.match(lines[0] ?? '', /^127\.0\.0\.1, \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, GET, \/hello\/logged, HTTP\/2\.0, 200, \d+\.\d{6}$/);
   });
 });
@@ -337,8 +336,8 @@ test('graceful stop with an open HTTP/2 session: GOAWAY, the request in flight f
   const closed = once(session, 'close');
   try {
     assert.equal((await h2(session, { ':path': '/hello' })).headers[':status'], 200);
-    const slow = h2(session, { ':path': '/slow?s=1.5' });
-    await new Promise((resolve) => setTimeout(resolve, 300)); // let its HEADERS reach the server first
+    const slow = h2(session, { ':path': '/slow?s=1.5&signal=slow' });
+    await waitForStarted(server, 'slow'); // in the application before the stop
     server.process.kill('SIGTERM');
     const [code] = await goaway as [number];
     assert.equal(code, constants.NGHTTP2_NO_ERROR);

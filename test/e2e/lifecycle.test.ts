@@ -5,10 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixtures, startServer, waitForLog } from '../helpers/server.js';
+import { fixtures, startServer, waitForLog, waitForStarted } from '../helpers/server.js';
+import { waitUntil } from '../helpers/waits.js';
 import { isRefused } from '../helpers/raw-http.js';
 import { makeCertificate } from '../helpers/tls.js';
 
@@ -84,8 +85,8 @@ test('-F DIR: one cProfile dump per request, without -l', async () => {
 
 test('SIGTERM: in-flight requests finish, new connections are refused, exit 0', async () => {
   const server = await startServer(['--app', 'suite:app', '-f', apps]);
-  const slow = get(server.port, '/slow?s=1');
-  await new Promise((r) => setTimeout(r, 200));
+  const slow = get(server.port, '/slow?s=1&signal=slow');
+  await waitForStarted(server, 'slow');
   const exit = server.stop('SIGTERM');
   await waitForLog(server, /server\.draining/);
   // Refused while the slow request is still in flight: every descriptor of the listening socket
@@ -140,11 +141,10 @@ test('a second SIGINT stops at once', async () => {
   try {
     assert.equal(await healthOnKeptConnection(), 200);
     // Hold the keep-alive connection busy with a slow request so it stays open while draining.
-    const slow = get(server.port, '/slow?s=5').catch(() => ({ status: 0, body: '', protocol: '' }));
-    await new Promise((r) => setTimeout(r, 200));
+    const slow = get(server.port, '/slow?s=5&signal=slow').catch(() => ({ status: 0, body: '', protocol: '' }));
+    await waitForStarted(server, 'slow');
     server.process.kill('SIGINT');
-    await new Promise((r) => setTimeout(r, 200));
-    assert.match(server.stderr(), /server\.draining/);
+    await waitForLog(server, /server\.draining/);
     const started = Date.now();
     server.process.kill('SIGINT');
     const { code } = await server.exited;
@@ -164,10 +164,8 @@ test('a worker that keeps dying right after start is replaced with a growing bac
     assert.equal((await get(server.port, '/')).status, 200);
     assert.equal((await get(server.port, '/exit')).status, 502);
     // Replacements now die at import: the supervisor must wait longer and longer, not spin.
-    const deadline = Date.now() + 5000;
-    while (!/worker\.respawn_scheduled.*delayMs=400/.test(server.stderr()) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    // A deadline, not a timing: each replacement takes a Python start (seconds on a loaded machine).
+    await waitForLog(server, /worker\.respawn_scheduled.*delayMs=400/, { timeoutMs: 30_000 });
     const delays = [...server.stderr().matchAll(/worker\.respawn_scheduled.* delayMs=(\d+)/g)].map((m) => Number(m[1]));
     assert.deepEqual(delays.slice(0, 3), [200, 400, 800].slice(0, delays.slice(0, 3).length));
     assert.ok(delays.length >= 2, `backoff delays seen: ${delays.join(',')}`);
@@ -187,11 +185,10 @@ test('SIGUSR1 reopens the access log (logrotate: rename, signal, new lines in a 
   const logFile = join(folder, 'httpserver.log');
   try {
     assert.equal((await get(server.port, '/hello')).status, 200);
-    await new Promise((r) => setTimeout(r, 200)); // let the buffered line reach the file
+    await waitUntil('the access log line in the file', () => existsSync(logFile) && readFileSync(logFile, 'utf8').includes(', GET, /hello, '));
     renameSync(logFile, `${logFile}.1`);
     server.process.kill('SIGUSR1');
-    const deadline = Date.now() + 5000;
-    while (!/log\.reopened/.test(server.stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitForLog(server, /log\.reopened/, { timeoutMs: 5000 });
     assert.equal((await get(server.port, '/echo/after')).status, 200);
   } finally {
     assert.equal(await server.stop(), 0);
@@ -208,8 +205,8 @@ test('--queue-timeout: a request that waits too long for a worker gets 503 with 
   const server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '--worker-class', 'sync', '--queue-timeout', '0.3']);
   try {
     const order: string[] = [];
-    const slow = get(server.port, '/slow?s=2').then((a) => { order.push('slow'); return a; });
-    await new Promise((r) => setTimeout(r, 100));
+    const slow = get(server.port, '/slow?s=2&signal=slow').then((a) => { order.push('slow'); return a; });
+    await waitForStarted(server, 'slow');
     const waited = await new Promise<{ status: number; retryAfter: string | undefined }>((resolve, reject) => {
       const req = httpRequest({ host: '127.0.0.1', port: server.port, path: '/hello', agent: false }, (res) => {
         res.resume();

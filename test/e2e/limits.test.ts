@@ -13,6 +13,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { rawRequest, RawConnection } from '../helpers/raw-http.js';
 import { makeCertificate } from '../helpers/tls.js';
 import { httpGet } from '../helpers/http-get.js';
+import { pollPause, waitUntil } from '../helpers/waits.js';
 
 const apps = join(fixtures, 'apps');
 
@@ -165,7 +166,7 @@ describe('--max-connections', () => {
       const deadline = Date.now() + 5_000;
       let answer = await rawRequest(server.port, 'GET /hits/fourth HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       while (!answer.response.startsWith('HTTP/1.1 200') && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
+        await pollPause(50);
         answer = await rawRequest(server.port, 'GET /hits/fourth HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       }
       assert.match(answer.response, /^HTTP\/1\.1 200 /);
@@ -197,8 +198,7 @@ test('--max-connections over TLS: the refusal is readable inside TLS', async () 
   try {
     const held = await open();
     held.socket.write('GET /hello HTTP/1.1\r\nHost: x\r\n\r\n');
-    const deadline = Date.now() + 5_000;
-    while (!held.text().endsWith('Hello, World!') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil('the first answer', () => held.text().endsWith('Hello, World!'), 5_000);
     assert.ok(held.text().endsWith('Hello, World!'), 'the first connection is served');
     const refused = await open();
     refused.socket.on('error', () => {});

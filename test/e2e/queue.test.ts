@@ -6,9 +6,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { fixtures, startServer } from '../helpers/server.js';
+import { fixtures, startServer, waitForStarted } from '../helpers/server.js';
+import { waitUntil } from '../helpers/waits.js';
 
 const apps = join(fixtures, 'apps');
+
+/** Waits until `count` requests wait in the front's queue (w2n_queue_length on /metrics, answered by the front itself). */
+function waitForQueued(port: number, count: number): Promise<void> {
+  return waitUntil(`${count} queued`, async () => new RegExp(`^w2n_queue_length ${count}$`, 'm').test((await get(port, '/metrics')).body));
+}
 
 function get(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -38,11 +44,11 @@ test('a client that leaves while queued never reaches Python', async () => {
   const server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1', '-w', '1']);
   try {
     const busy = get(server.port, '/inflight?s=1&tag=busy');
-    await new Promise((r) => setTimeout(r, 150));
+    await waitForStarted(server, 'busy');
     const leaver = request({ host: '127.0.0.1', port: server.port, path: '/inflight?s=0&tag=left', agent: false });
     leaver.on('error', () => undefined);
     leaver.end();
-    await new Promise((r) => setTimeout(r, 200));
+    await waitForQueued(server.port, 1);
     leaver.destroy(); // gone while it waits behind "busy"
     assert.equal((await busy).status, 200);
     const after = await get(server.port, '/inflight?s=0&tag=after');
@@ -59,9 +65,9 @@ test('/metrics (loopback only) counts the 503s of the queue, by reason, and the 
     '--queue-size', '1', '--queue-timeout', '0.3']);
   try {
     const busy = get(server.port, '/inflight?s=1.2&tag=busy');
-    await new Promise((r) => setTimeout(r, 100));
+    await waitForStarted(server, 'busy');
     const queued = get(server.port, '/inflight?s=0&tag=queued'); // waits, then times out
-    await new Promise((r) => setTimeout(r, 50));
+    await waitForQueued(server.port, 1);
     const overflow = await get(server.port, '/inflight?s=0&tag=overflow'); // the queue (1) is full
     assert.equal(overflow.status, 503);
     assert.equal((await queued).status, 503);
@@ -84,7 +90,7 @@ test('--queue-target: a standing queue sheds its requests past the target with 5
     try {
       const order: string[] = [];
       const busy = get(server.port, '/inflight?s=1.5&tag=busy').then((answer) => { order.push('busy'); return answer; });
-      await new Promise((r) => setTimeout(r, 150));
+      await waitForStarted(server, 'busy');
       const queued = new Promise<{ status: number; retryAfter: boolean }>((resolve, reject) => {
         request({ host: '127.0.0.1', port: server.port, path: '/inflight?s=0&tag=queued', agent: false }, (res) => {
           res.resume();

@@ -9,6 +9,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { fixtures, startServer, waitForLog } from '../helpers/server.js';
 import { runLoad } from '../helpers/load.js';
+import { Tally } from '../helpers/waits.js';
 import { makeCertificate } from '../helpers/tls.js';
 
 const apps = join(fixtures, 'apps');
@@ -36,13 +37,14 @@ test('SIGHUP under steady load: the front and every worker replaced, zero failed
   try {
     const before = new Set((await runLoad(server.port, '/crash/alive', 4, () => false, 40)).bodies);
     let isDone = false;
-    const load = runLoad(server.port, '/crash/alive', 10, () => isDone);
+    const answered = new Tally();
+    const load = runLoad(server.port, '/crash/alive', 10, () => isDone, undefined, answered);
     for (let round = 1; round <= 2; round += 1) {
-      await new Promise((r) => setTimeout(r, 300));
+      await answered.more(50); // the load is under way (again) before each reload
       server.process.kill('SIGHUP');
       await waitForLog(server, /reload\.finished/, { times: round });
     }
-    await new Promise((r) => setTimeout(r, 300));
+    await answered.more(50); // and goes on once the second reload has finished
     isDone = true;
     const result = await load;
     assert.deepEqual([...result.statuses.keys()], [200]);

@@ -14,6 +14,7 @@ import { after, test } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import { httpGet } from '../helpers/http-get.js';
 import { assertOneLine, fixtures, runToExit, startServer, waitForLog } from '../helpers/server.js';
+import { pollPause } from '../helpers/waits.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'w2n-scheduler-'));
 after(() => rmSync(temp, { recursive: true, force: true }));
@@ -38,7 +39,7 @@ async function files(state: string, pattern: RegExp, count: number, timeoutMs = 
     const found = readdirSync(state).filter((name) => pattern.test(name)).sort();
     if (found.length >= count) return found;
     if (Date.now() > deadline) throw new Error(`waited for ${count} × ${pattern} in ${readdirSync(state).join(', ')}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await pollPause(50);
   }
 }
 

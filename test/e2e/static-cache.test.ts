@@ -19,6 +19,7 @@ import { createStaticHandler } from '../../src/front/static/serve.js';
 import { createLogger } from '../../src/observability/log.js';
 import { fixtures } from '../helpers/server.js';
 import { httpGet, type HttpAnswer } from '../helpers/http-get.js';
+import { waitUntil } from '../helpers/waits.js';
 
 let scratch: string;
 let staticDir: string;
@@ -52,11 +53,12 @@ function comparable(answer: HttpAnswer): { status: number; headers: [string, unk
 }
 
 async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await waitUntil(what, condition, timeoutMs);
+}
+
+/** Waits until the fills the requests so far began (in the background, serve.ts) have ended. */
+function fillsEnded(cache: FileCache): Promise<void> {
+  return waitUntil('the cache fills to end', () => cache.fillsUnderWay === 0);
 }
 
 before(async () => {
@@ -154,12 +156,12 @@ describe('freshness and bounds', () => {
     const port = await listen(cache, join(scratch, 'web2py'));
     const big = await get(port, '/welcome/static/big.bin');
     assert.equal(big.body.length, 64 * 1024);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await fillsEnded(cache);
     assert.equal(cache.bytes, 0);
     // web2py.css alone fits; its siblings would not: kept only as a whole, so not kept.
     for (const path of ['/welcome/static/css/web2py.css', '/welcome/static/js/app.js']) {
       await get(port, path);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await fillsEnded(cache);
       assert.ok(cache.bytes <= css.length + 10, `cache holds ${cache.bytes} bytes`);
     }
   });

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
-import { childPids, fixtures, frontPid, frontPids, runToExit, startServer, waitForLog, workerPids, type StartedServer } from '../helpers/server.js';
+import { childPids, fixtures, frontPid, frontPids, runToExit, startServer, waitForLog, waitForStarted, workerPids, type StartedServer } from '../helpers/server.js';
 import { runLoad } from '../helpers/load.js';
+import { deliberateWait, pollPause, Tally } from '../helpers/waits.js';
 
 const apps = join(fixtures, 'apps');
 
@@ -32,7 +33,7 @@ async function untilNewFront(server: StartedServer, old: number): Promise<number
   for (;;) {
     const fronts = frontPids(server).filter((pid) => pid !== old);
     if (fronts.length > 0) return fronts[0]!;
-    await new Promise((r) => setTimeout(r, 10));
+    await pollPause(10);
   }
 }
 
@@ -53,8 +54,9 @@ test('kill -9 of the front under load: no connection refused, only its in-flight
   const server = await startServer(['--app', 'suite:app', '-f', apps]);
   try {
     let isDone = false;
-    const load = runLoad(server.port, '/slow?s=0.01', 10, () => isDone);
-    await new Promise((r) => setTimeout(r, 500));
+    const answered = new Tally();
+    const load = runLoad(server.port, '/slow?s=0.01', 10, () => isDone, undefined, answered);
+    await answered.reached(30); // under way: every connection open and busy
     const old = frontPid(server);
     const killedAt = performance.now();
     process.kill(old, 'SIGKILL');
@@ -62,7 +64,7 @@ test('kill -9 of the front under load: no connection refused, only its in-flight
     const first = await get(server.port, '/hello');
     const recoveryMs = performance.now() - killedAt;
     assert.equal(first.status, 200);
-    await new Promise((r) => setTimeout(r, 500));
+    await answered.more(30); // the load goes on, served by the new front
     isDone = true;
     const result = await load;
     const statuses = Object.fromEntries(result.statuses);
@@ -86,7 +88,7 @@ test('the workers of a front killed with -9 are killed too (the primary kills th
     const front = frontPid(server);
     process.kill(front, 'SIGKILL');
     await untilNewFront(server, front);
-    for (let i = 0; i < 200 && isAlive(worker!); i += 1) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 200 && isAlive(worker!); i += 1) await pollPause(10);
     assert.equal(isAlive(worker!), false, 'the dead front\'s worker was killed');
   } finally {
     assert.equal(await server.stop(), 0);
@@ -127,7 +129,7 @@ test('SIGHUP ten times in one second: every request answered, one front left, th
     const load = runLoad(server.port, '/hello', 4, () => isDone);
     for (let i = 0; i < 10; i += 1) {
       server.process.kill('SIGHUP');
-      await new Promise((r) => setTimeout(r, 100));
+      await deliberateWait(100, 'the scenario: ten SIGHUPs spread over one second, most of them during a reload');
     }
     await waitForLog(server, /reload\.finished/, { timeoutMs: 60_000 });
     isDone = true;
@@ -137,7 +139,7 @@ test('SIGHUP ten times in one second: every request answered, one front left, th
     // Each signal during a reload asks for one more: at most two rounds, not ten.
     const rounds = server.stderr().split('\n').filter((line) => /front\.started .*reason=reload/.test(line)).length;
     assert.ok(rounds >= 1 && rounds <= 2, `${rounds} rounds of replacement`);
-    for (let i = 0; i < 500 && frontPids(server).length !== 1; i += 1) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 500 && frontPids(server).length !== 1; i += 1) await pollPause();
     assert.equal(frontPids(server).length, 1);
     assert.notEqual(frontPid(server), old);
   } finally {
@@ -149,8 +151,8 @@ test('SIGTERM twice: the second stops at once (exit 130), fronts and workers gon
   const server = await startServer(['--app', 'suite:app', '-f', apps, '--processes', '1']);
   const fronts = frontPids(server);
   const workers = workerPids(server);
-  const slow = get(server.port, '/slow?s=5').catch(() => null); // keeps the graceful stop waiting
-  await new Promise((r) => setTimeout(r, 200));
+  const slow = get(server.port, '/slow?s=5&signal=slow').catch(() => null); // keeps the graceful stop waiting
+  await waitForStarted(server, 'slow');
   server.process.kill('SIGTERM');
   await waitForLog(server, /server\.draining/);
   server.process.kill('SIGTERM');
@@ -158,7 +160,7 @@ test('SIGTERM twice: the second stops at once (exit 130), fronts and workers gon
   assert.equal(code, 130);
   await slow;
   for (const pid of [...fronts, ...workers]) {
-    for (let i = 0; i < 200 && isAlive(pid); i += 1) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 200 && isAlive(pid); i += 1) await pollPause(10);
     assert.equal(isAlive(pid), false, `process ${pid} is gone`);
   }
 });
@@ -177,7 +179,7 @@ test('a front that keeps dying before it is ready: the primary gives up with one
       killed = fresh[0]!;
       try { process.kill(killed, 'SIGKILL'); } catch { /* gone already */ }
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await pollPause();
   }
   const { code } = await exited;
   assert.equal(code, 1);

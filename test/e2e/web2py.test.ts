@@ -6,7 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync, existsSync, rmSync } from 'node:fs';
+import { readFileSync, statSync, existsSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixtures, startServer, waitForLog, type StartedServer } from '../helpers/server.js';
 
@@ -191,3 +193,37 @@ test('--static-offload off leaves static files to web2py', async () => {
     await server.stop();
   }
 });
+
+for (const [workerClass, python] of [['thread', 'python3'], ['gevent', '/usr/bin/python3']] as const) {
+  test(`response.stream: a whole file goes to wsgi.file_wrapper (the front sends it), a range to web2py's own 206 (${workerClass})`, { skip: isReal && 'fixture route' }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'w2n-stream-'));
+    const file = join(dir, 'download.bin');
+    const content = randomBytes(3 * 1024 * 1024 + 17);
+    writeFileSync(file, content);
+    const server = await startServer(['-f', folder, '--worker-class', workerClass, '--python', python]);
+    try {
+      const url = server.url(`/stream?path=${encodeURIComponent(file)}`);
+      const whole = await fetch(url);
+      assert.equal(whole.status, 200);
+      // The fixture streams through wsgi.file_wrapper only when web2py_use_wsgi_file_wrapper is set.
+      assert.equal(whole.headers.get('x-fixture-streamed'), 'file_wrapper');
+      assert.equal(whole.headers.get('content-length'), String(content.length));
+      assert.ok(Buffer.from(await whole.arrayBuffer()).equals(content));
+      const part = await fetch(url, { headers: { range: 'bytes=1000000-1999999' } });
+      assert.equal(part.status, 206);
+      assert.equal(part.headers.get('x-fixture-streamed'), 'streamer');
+      assert.equal(part.headers.get('content-range'), `bytes 1000000-1999999/${content.length}`);
+      assert.ok(Buffer.from(await part.arrayBuffer()).equals(content.subarray(1_000_000, 2_000_000)));
+      const tail = await fetch(url, { headers: { range: `bytes=${content.length - 5}-` } });
+      assert.equal(tail.status, 206);
+      assert.ok(Buffer.from(await tail.arrayBuffer()).equals(content.subarray(content.length - 5)));
+      const none = await fetch(url, { headers: { range: `bytes=${content.length + 10}-` } });
+      assert.equal(none.status, 416);
+      assert.equal(none.headers.get('content-range'), `bytes */${content.length}`);
+      await none.arrayBuffer();
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

@@ -1,5 +1,10 @@
-/** A bounded keep-alive load: `concurrency` loops of GETs until `until()` says stop; counts answers by status. */
+/**
+ * A bounded keep-alive load: `concurrency` loops of GETs until `until()` says stop; counts answers
+ * by status. `answered` (optional) counts each answer as it comes, so a test can await "the load
+ * is under way" (answered.more(n)) instead of sleeping.
+ */
 import { Agent, request } from 'node:http';
+import type { Tally } from './waits.js';
 
 export interface LoadResult {
   statuses: Map<number, number>;
@@ -8,7 +13,7 @@ export interface LoadResult {
   bodies: Set<string>;
 }
 
-export async function runLoad(port: number, path: string, concurrency: number, until: () => boolean, maxRequests = 100_000): Promise<LoadResult> {
+export async function runLoad(port: number, path: string, concurrency: number, until: () => boolean, maxRequests = 100_000, answered?: Tally): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const result: LoadResult = { statuses: new Map(), failures: 0, bodies: new Set() };
   let sent = 0;
@@ -20,6 +25,7 @@ export async function runLoad(port: number, path: string, concurrency: number, u
       res.on('end', () => {
         result.statuses.set(res.statusCode ?? 0, (result.statuses.get(res.statusCode ?? 0) ?? 0) + 1);
         result.bodies.add(body);
+        answered?.add();
         resolve();
       });
       res.on('error', () => { result.failures += 1; resolve(); });

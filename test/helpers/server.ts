@@ -45,6 +45,16 @@ export async function waitForLog(server: StartedServer, pattern: RegExp, { timeo
   }
 }
 
+/**
+ * Waits until the application has started `times` requests tagged `tag`: the fixture apps slow.py
+ * (`&signal=<tag>`) and inflight.py (`&tag=<tag>`) print `request started: <tag>` once a request
+ * is inside the application, and the server logs the worker's line (text or JSON format: the tag
+ * ends at a space, a quote or the line's end).
+ */
+export function waitForStarted(server: StartedServer, tag: string, { timeoutMs = 15_000, times = 1 } = {}): Promise<void> {
+  return waitForLog(server, new RegExp(`request started: ${tag.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:[ "]|$)`), { timeoutMs, times });
+}
+
 export async function startServer(args: string[], options: RunOptions = {}): Promise<StartedServer> {
   const child = spawn(process.execPath, [binPath, '-p', '0', '--processes', '2', ...args], {
     cwd: options.cwd ?? repoRoot,

@@ -100,7 +100,7 @@ test('text lines: a value cannot forge a field or a line (issue 14: the header a
   const log = createLogger({ level: 'debug', format: 'text', destination: { write: (line: string) => written.push(line) } });
   const message = "the application broke the WSGI rules: header 'X-Evil': value 'x\" code=W2N_ERR_FORGED reqId=9\\n\u202e' is not a latin-1 string";
   LogEvents.appException(log, { reqId: 1, workerId: 2, method: 'GET', path: '/a b', code: 'W2N_ERR_APP_BAD_RESPONSE', message, traceback: '', headersSent: false });
-  LogEvents.staticRefused(log, { reason: 'x', path: '/\u001b[2J\u2028' });
+  LogEvents.staticRefused(log, { status: 400, reason: 'x', path: '/\u001b[2J\u2028' });
   const [failed, refused] = written;
   assert.equal(failed!.trimEnd().split('\n').length, 1, 'one line');
   assert.match(failed!, / request\.failed the application failed this request\b/);

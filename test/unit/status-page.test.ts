@@ -6,7 +6,7 @@ import { test } from 'node:test';
 
 import { StatusPage } from '../../src/front/builtins/status.js';
 
-const snapshot = async (): Promise<unknown> => ({ ok: true });
+const snapshot = async (): Promise<string | null> => '{"ok":true}';
 
 test('owns /status, /status.json and /status/assets/*, nothing else', () => {
   for (const path of ['/status', '/status.json', '/status/assets/status.js']) assert.ok(StatusPage.owns(path), path);

@@ -91,6 +91,11 @@ export class FileCache {
     return this.#bytes;
   }
 
+  /** Fills still reading, in the background (for tests: at 0, every fill begun so far has kept its entry or given up). */
+  get fillsUnderWay(): number {
+    return this.#filling.size;
+  }
+
   /** Answers given from memory since the start (for tests and metrics). */
   get hits(): number {
     return this.#hits;

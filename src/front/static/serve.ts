@@ -71,7 +71,7 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     if (mapped.kind === 'pass') return false;
     if (mapped.kind === 'refuse') {
       stampServer(res);
-      LogEvents.staticRefused(log, { reason: mapped.reason, path: pathInfo });
+      LogEvents.staticRefused(log, { status: 400, reason: mapped.reason, path: pathInfo });
       answerLikeWeb2py(res, 400, { web2pyError: 'invalid path', body: INVALID_REQUEST_BODY });
       return true;
     }
@@ -172,9 +172,9 @@ async function serveFile(
   const found = await resolveInside(root, candidate);
   switch (found.kind) {
     // streamer.py: EISDIR → 403 "file is a directory", EACCES → 403 "inaccessible file", else 404.
-    case 'directory': return answerLikeWeb2py(res, 403, { web2pyError: 'file is a directory' });
-    case 'denied': return answerLikeWeb2py(res, 403, { web2pyError: 'inaccessible file' });
-    case 'missing': case 'outside': return answerLikeWeb2py(res, 404, { web2pyError: 'invalid file' });
+    case 'directory': return refuse(context, res, 403, { web2pyError: 'file is a directory' });
+    case 'denied': return refuse(context, res, 403, { web2pyError: 'inaccessible file' });
+    case 'missing': case 'outside': return refuse(context, res, 404, { web2pyError: 'invalid file' });
     case 'file': break;
   }
   let served = found.path;
@@ -343,8 +343,8 @@ function streamWithSend(req: IncomingMessage, res: ServerResponse, served: strin
     if (isResponseGone(res)) file.destroy();
     else res.once('close', () => file.destroy());
   });
-  stream.on('directory', () => answerLikeWeb2py(res, 403, { web2pyError: 'file is a directory' }));
-  stream.on('error', (error: SendError) => answerSendError(res, error));
+  stream.on('directory', () => refuse(context, res, 403, { web2pyError: 'file is a directory' }));
+  stream.on('error', (error: SendError) => answerSendError(res, error, context));
   stream.pipe(res);
 }
 
@@ -358,7 +358,7 @@ function streamCounted(req: IncomingMessage, res: ServerResponse, path: string, 
   const file = createReadStream(path, { start, end });
   streamFileBody(file, res, promised, context.guard, {
     onShort: (sent, expected) => logShortFile(req, context, `the file ended after ${sent} of ${expected} bytes: it shrank while being sent`),
-    onError: (error: SendError) => answerSendError(res, error),
+    onError: (error: SendError) => answerSendError(res, error, context),
   });
 }
 
@@ -378,17 +378,24 @@ interface SendError extends Error {
 }
 
 /** send's errors in web2py's format (a race with a deleted file, 412, 416, an unreadable file). */
-function answerSendError(res: ServerResponse, error: SendError): void {
+function answerSendError(res: ServerResponse, error: SendError, context: StreamContext): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const status = error.status ?? 500;
-  if (error.code === 'EACCES' || error.code === 'EPERM') answerLikeWeb2py(res, 403, { web2pyError: 'inaccessible file' });
-  else if (status === 404) answerLikeWeb2py(res, 404, { web2pyError: 'invalid file' });
+  if (error.code === 'EACCES' || error.code === 'EPERM') refuse(context, res, 403, { web2pyError: 'inaccessible file' });
+  else if (status === 404) refuse(context, res, 404, { web2pyError: 'invalid file' });
   // streamer.py: `raise HTTP(416, **headers)`, the file's headers kept, Content-Range added.
-  else if (status === 416) answerLikeWeb2py(res, 416, { headers: error.headers ?? {}, keepHeaders: true });
+  else if (status === 416) refuse(context, res, 416, { headers: error.headers ?? {}, keepHeaders: true }, 'no satisfiable range');
+  else if (status < 500) refuse(context, res, status, { headers: error.headers ?? {} }, error.message);
   else answerLikeWeb2py(res, status, { headers: error.headers ?? {} });
+}
+
+/** A 4xx the front answers for a static file: logged at debug with its reason, then answered as web2py does. */
+function refuse(context: StreamContext, res: ServerResponse, status: number, answer: WebError, reason?: string): void {
+  LogEvents.staticRefused(context.log, { status, reason: reason ?? answer.web2pyError ?? String(status), path: context.path });
+  answerLikeWeb2py(res, status, answer);
 }
 
 export interface ByteRange { readonly start: number; readonly end: number }
