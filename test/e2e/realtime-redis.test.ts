@@ -71,11 +71,18 @@ after(async () => {
 test('two instances through Redis: messages and presence once each; an outage keeps local delivery and heals', { skip: !redisAvailable && 'no redis-server' }, async () => {
   const onA = await join(`ws://127.0.0.1:${a.port}/_ws/realtime/room/none/ann`);
   const onB = await join(`ws://127.0.0.1:${b.port}/_ws/realtime/room/none/bob`);
+  // ann's join notice crosses Redis to B: it may reach B just after bob joined there (a known,
+  // documented race: README "Realtime"), so bob's lists are read without it, and it comes once at most.
+  const bobGot = async (count: number): Promise<string[]> => {
+    const got = await onB.receivedUntil((messages) => messages.filter((message) => message !== '+ann').length >= count);
+    assert.ok(got.filter((message) => message === '+ann').length <= 1, 'a notice is never delivered twice');
+    return got.filter((message) => message !== '+ann');
+  };
   assert.deepEqual(await onA.received(1), ['+bob'], 'presence crossed instances');
   assert.equal(await publish(a.url('/_ws/'), 'from A', KEY, 'room'), 200);
   assert.equal(await publish(b.url('/_ws/'), 'from B', KEY, 'room'), 200);
   assert.deepEqual(await onA.received(3), ['+bob', 'from A', 'from B']);
-  assert.deepEqual(await onB.received(2), ['from A', 'from B']);
+  assert.deepEqual(await bobGot(2), ['from A', 'from B']);
 
   // Redis goes away: each instance says so once, and still serves its own members.
   await stopRedis(redis);
@@ -88,7 +95,7 @@ test('two instances through Redis: messages and presence once each; an outage ke
   await Promise.all([waitForLog(a, /realtime\.redis_up/, { times: 2 }), waitForLog(b, /realtime\.redis_up/, { times: 2 })]);
   assert.equal(await publish(b.url('/_ws/'), 'after the outage', KEY, 'room'), 200);
   assert.deepEqual(await onA.received(5), ['+bob', 'from A', 'from B', 'A alone', 'after the outage']);
-  assert.deepEqual(await onB.received(3), ['from A', 'from B', 'after the outage']);
+  assert.deepEqual(await bobGot(3), ['from A', 'from B', 'after the outage']);
   for (const server of [a, b]) {
     assert.equal(server.stderr().split('\n').filter((line) => line.includes('realtime.redis_down')).length, 1, 'one line per outage');
     assert.equal(await metric(server.url('/metrics'), 'w2n_realtime_redis_outages_total'), 1);
@@ -96,7 +103,7 @@ test('two instances through Redis: messages and presence once each; an outage ke
   }
   // Nothing twice: a last message, then the lists are exactly what was sent.
   assert.equal(await publish(a.url('/_ws/'), 'last', KEY, 'room'), 200);
-  assert.deepEqual(await onB.received(4), ['from A', 'from B', 'after the outage', 'last']);
+  assert.deepEqual(await bobGot(4), ['from A', 'from B', 'after the outage', 'last']);
   assert.deepEqual(await onA.received(6), ['+bob', 'from A', 'from B', 'A alone', 'after the outage', 'last']);
   onB.ws.close();
   assert.deepEqual(await onA.received(7), ['+bob', 'from A', 'from B', 'A alone', 'after the outage', 'last', '-bob']);
