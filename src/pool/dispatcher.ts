@@ -174,7 +174,7 @@ export class Dispatcher {
         break;
       }
       this.dropHead();
-      this.options.onWaited?.(Date.now() - exchange.queuedAt);
+      this.options.onWaited?.(this.clock.now() - exchange.queuedAt);
     }
     if (this.queuedCount === 0) this.becameEmpty();
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {

@@ -410,13 +410,8 @@ export class Pool {
       if (worker === null || worker.state !== 'ready' || worker.pid === undefined) continue;
       const book = this.books.get(worker);
       if (book === undefined) continue;
-      let rssBytes: number;
-      try {
-        const status = await readFile(`/proc/${worker.pid}/status`, 'utf8');
-        rssBytes = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-      } catch {
-        continue; // it exited meanwhile
-      }
+      const rssBytes = await rssOf(worker.pid);
+      if (rssBytes === null) continue; // it exited meanwhile
       book.rssStrikes = rssBytes > limit ? book.rssStrikes + 1 : 0;
       if (book.rssStrikes >= RSS_STRIKES) {
         book.rssStrikes = 0;
@@ -427,13 +422,15 @@ export class Pool {
   }
 }
 
-/** A process's resident memory from /proc/PID/status; null when it cannot be read. */
+/**
+ * A process's resident memory from /proc/PID/status (0 when it lists none: a process on its way
+ * out); null when the file cannot be read (it is gone, or this is not Linux).
+ */
 async function rssOf(pid: number | undefined): Promise<number | null> {
   if (pid === undefined) return null;
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
-    return kb === undefined ? null : Number(kb) * 1024;
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
   } catch {
     return null;
   }

@@ -117,6 +117,18 @@ test('no room: the request waits, and runs first in first out when a slot opens'
   assert.equal(dispatcher.queued, 0);
 });
 
+test('each request\'s wait for a worker is told in the dispatcher\'s time: 0 when a worker had room', () => {
+  const worker = new FakeWorker('w', 1);
+  const waited: number[] = [];
+  const { clock, dispatcher, finish } = setup([worker], { onWaited: (ms) => waited.push(ms) });
+  const [first, second] = [request('/1'), request('/2')];
+  dispatcher.dispatch(first!.exchange);
+  dispatcher.dispatch(second!.exchange);
+  clock.advance(250);
+  finish(worker, first!.exchange);
+  assert.deepEqual(waited, [0, 250]);
+});
+
 test('a full queue answers 503 at once (W2N_ERR_QUEUE_FULL, reason "queue full"), logged once per burst', () => {
   const worker = new FakeWorker('w', 1);
   const { dispatcher, rejected, logLines } = setup([worker], { queueSize: 2 });
