@@ -10,7 +10,7 @@
  * 2 for any configuration or start-up error (one line on stderr, nothing left listening),
  * 1 for an unexpected internal failure or fronts that keep dying, 130 when a second SIGINT stops the server at once.
  */
-import { readFileSync } from 'node:fs';
+import { serverVersion } from '../version.js';
 import { formatConfig, loadConfig } from '../config/load.js';
 import { renderHelp } from './help.js';
 import { createLogger } from '../observability/log.js';
@@ -18,7 +18,6 @@ import { LogEvents } from '../observability/events.js';
 import { startPrimary, type RunningPrimary } from '../primary/primary.js';
 import { describeFatal } from './fatal.js';
 
-const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 function fail(error: unknown): never {
   const { line, exitCode } = describeFatal(error);
@@ -33,7 +32,7 @@ async function main(): Promise<void> {
     return;
   }
   if (loaded.actions.version) {
-    process.stdout.write(`web2py-on-node ${packageJson.version}\n`);
+    process.stdout.write(`web2py-on-node ${serverVersion}\n`);
     return;
   }
   if (loaded.actions.printConfig) {

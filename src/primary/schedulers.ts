@@ -15,6 +15,7 @@
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import { SchedulerProcess } from './scheduler-process.js';
+import type { SchedulerRow } from '../observability/status-data.js';
 
 /** A scheduler that dies within this of its start is restarted after a pause. */
 const QUICK_DEATH_MS = 10_000;
@@ -40,27 +41,19 @@ interface Slot {
   quickDeaths: number;
   restartTimer: NodeJS.Timeout | null;
   gaveUp: boolean;
-}
-
-export interface SchedulerFacts {
-  name: string;
-  pid: number | null;
-  uptimeMs: number | null;
+  /** Processes started in this slot to replace one that died. */
   restarts: number;
-  gaveUp: boolean;
 }
 
 export class Schedulers {
   private readonly slots: Slot[];
   private stopping = false;
-  private restartCount = 0;
-  private readonly restartsBySlot = new Map<Slot, number>();
 
   constructor(private readonly options: SchedulersOptions) {
     this.slots = options.entries.flatMap((entry) => Array.from({ length: options.workersPerEntry }, (_, n) => ({
       entry,
       name: options.workersPerEntry === 1 ? entry : `${entry}#${n + 1}`,
-      process: null, quickDeaths: 0, restartTimer: null, gaveUp: false,
+      process: null, quickDeaths: 0, restartTimer: null, gaveUp: false, restarts: 0,
     })));
   }
 
@@ -70,7 +63,7 @@ export class Schedulers {
 
   /** Scheduler processes started to replace one that died. */
   get restarts(): number {
-    return this.restartCount;
+    return this.slots.reduce((total, slot) => total + slot.restarts, 0);
   }
 
   /** Alive now. */
@@ -78,14 +71,14 @@ export class Schedulers {
     return this.slots.filter((slot) => slot.process !== null).length;
   }
 
-  /** One row per slot, for the status data. */
-  facts(): SchedulerFacts[] {
+  /** One row per slot, for the status page. */
+  facts(): SchedulerRow[] {
     const now = Date.now();
     return this.slots.map((slot) => ({
       name: slot.name,
       pid: slot.process?.pid ?? null,
-      uptimeMs: slot.process === null ? null : now - slot.process.startedAt,
-      restarts: this.restartsBySlot.get(slot) ?? 0,
+      uptimeSeconds: slot.process === null ? null : (now - slot.process.startedAt) / 1000,
+      restarts: slot.restarts,
       gaveUp: slot.gaveUp,
     }));
   }
@@ -121,8 +114,7 @@ export class Schedulers {
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
       if (this.stopping) return;
-      this.restartCount += 1;
-      this.restartsBySlot.set(slot, (this.restartsBySlot.get(slot) ?? 0) + 1);
+      slot.restarts += 1;
       this.launch(slot, 'replace');
     }, delayMs);
   }

@@ -6,15 +6,13 @@
  * only it knows (uptime, listeners, reloads, fronts, schedulers, its own recent events) and
  * sends the JSON back.
  */
-import { readFileSync } from 'node:fs';
+import { serverVersion } from '../version.js';
 import type { Config } from '../config/settings.js';
 import { mergeStatus, type FrontStatus, type SchedulerRow, type ServerFacts } from '../observability/status-data.js';
 import type { RecentEvents } from '../observability/recent-events.js';
 import { FrontCollection } from './front-collection.js';
 import type { FrontProcess } from './front-process.js';
-import type { SchedulerFacts } from './schedulers.js';
 
-const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface StatusFacts {
   listeners: readonly string[];
@@ -45,7 +43,7 @@ export class ServerStatus {
     private readonly config: Readonly<Config>,
     private readonly facts: StatusFacts,
     private readonly events: RecentEvents,
-    private readonly schedulers: (() => SchedulerFacts[]) | null,
+    private readonly schedulers: (() => SchedulerRow[]) | null,
   ) {
     this.collection = new FrontCollection(liveFronts, (front, id) => front.send({ type: 'collect-status', id }));
   }
@@ -67,7 +65,7 @@ export class ServerStatus {
     fronts.sort((a, b) => a.front - b.front);
     const workerClass = fronts[0]?.workerClass ?? 'unknown';
     const server: ServerFacts = {
-      version,
+      version: serverVersion,
       uptimeSeconds: (Date.now() - this.startedAt) / 1000,
       listeners: [...this.facts.listeners],
       workerClass,
@@ -75,9 +73,7 @@ export class ServerStatus {
       reloads: this.facts.reloads,
       config: configSummary(this.config, workerClass),
     };
-    const schedulers: SchedulerRow[] = (this.schedulers?.() ?? []).map((row) => ({
-      name: row.name, pid: row.pid, uptimeSeconds: row.uptimeMs === null ? null : row.uptimeMs / 1000, restarts: row.restarts, gaveUp: row.gaveUp,
-    }));
+    const schedulers = this.schedulers?.() ?? [];
     return mergeStatus(server, fronts, schedulers, this.events.list());
   }
 }
