@@ -81,7 +81,8 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     if (rejections.isClosing(socket)) return;
     // An HTTP/2 stream refused or reset before its request got here has nobody to answer.
     if (isResponseGone(res)) return;
-    res[STARTED_AT] = performance.now();
+    const startedAt = performance.now();
+    res[STARTED_AT] = startedAt;
     onResponseOpened();
     if (options.isDraining()) res.shouldKeepAlive = false;
     // As the client sent it: raw bytes ≥ 0x80 come back here (raw-target-bytes.ts).
@@ -133,7 +134,7 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     }
 
     if (staticHandler !== null && staticHandler(req, res, environ.pathInfo)) {
-      const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr);
+      const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr, startedAt);
       res.on('close', () => {
         try {
           onResponseClosed.call(res);
@@ -157,7 +158,7 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       whenConnectionFree(res, () => pool.dispatch(started));
     };
     // One listener per response (this is the hot path): cancel if cut short, log, count.
-    const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr);
+    const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr, startedAt);
     res.on('close', () => {
       // Behind the guard, without a closure more on the hot path.
       try {
@@ -210,10 +211,10 @@ function answerStatus(page: StatusPage, req: IncomingMessage, res: ServerRespons
 
 /**
  * Captures what web2py's access line needs at the start; returns the line maker for the end.
- * `remoteAddr` is environ REMOTE_ADDR (the client a trusted proxy named), as web2py logs it.
+ * `remoteAddr` is environ REMOTE_ADDR (the client a trusted proxy named), as web2py logs it;
+ * `startedAt` is when the request reached the handler (performance.now()), shared with the status page.
  */
-function startAccessLine(req: IncomingMessage, pathInfo: string, remoteAddr: string): (status: number) => string {
-  const startedAt = performance.now();
+function startAccessLine(req: IncomingMessage, pathInfo: string, remoteAddr: string, startedAt: number): (status: number) => string {
   const entry = {
     remoteAddr, time: new Date(), method: req.method ?? 'GET',
     pathInfo, protocol: `HTTP/${req.httpVersion}`,
