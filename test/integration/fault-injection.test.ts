@@ -21,6 +21,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 test(`kill -9 a worker every 2 s for ${seconds} s: only its in-flight requests fail, each dead worker is replaced`, async () => {
   const server = await startServer(['--app', 'suite:app', '-f', apps, '--log-format', 'json']);
   try {
+    const readyPattern = /"event":"worker\.ready"/;
+    // Every worker started says ready once (awaited: stderr may trail the stdout line startServer waits for).
+    const readyAtStart = workerPids(server).length;
+    await waitForLog(server, readyPattern, { times: readyAtStart });
     let isDone = false;
     const load = runLoad(server.port, '/slow?s=0.01', 20, () => isDone);
     let kills = 0;
@@ -30,7 +34,8 @@ test(`kill -9 a worker every 2 s for ${seconds} s: only its in-flight requests f
       process.kill(Number(pids[kills % pids.length]), 'SIGKILL');
       kills += 1;
     }
-    await sleep(1000);
+    // The last death's replacement may take seconds on a loaded machine: await its ready line.
+    await waitForLog(server, readyPattern, { times: readyAtStart + kills, timeoutMs: 60_000 });
     isDone = true;
     const result = await load;
     const log = records(server.stderr());
