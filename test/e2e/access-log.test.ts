@@ -9,6 +9,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixtures, startServer, type StartedServer } from '../helpers/server.js';
 import { waitUntil } from '../helpers/waits.js';
@@ -157,3 +159,39 @@ describe('-l - (the seed\'s -l, to stdout) and --access-log-format combined', ()
     }
   });
 });
+
+describe('static files served by the front, and a relative --access-log (in the web2py folder)', () => {
+  let scratch: string;
+  let server: StartedServer;
+  let logFile: string;
+
+  before(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'w2n-access-static-'));
+    const folder = join(scratch, 'web2py');
+    cpSync(join(fixtures, 'web2py'), folder, { recursive: true });
+    logFile = join(folder, 'custom-access.log');
+    server = await startServer(['-f', folder, '-a', 'access-test-password', '--static-offload', 'on',
+      '--access-log', 'custom-access.log', '--access-log-format', 'combined']);
+  });
+  after(async () => {
+    await server.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test('every answer (disk, memory cache, 404, the application) has its id in the header and its access line', async () => {
+    assert.match(server.stdout(), new RegExp(`^access log: ${logFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(combined format\\)$`, 'm'));
+    const paths = ['/welcome/static/css/web2py.css', '/welcome/static/css/web2py.css', '/welcome/static/css/missing.css', '/welcome/default/index'];
+    const answers: Answer[] = [];
+    for (const path of paths) answers.push(await call(server.port, path, { headers: { 'X-Request-ID': 'not-trusted' } }));
+    assert.deepEqual(answers.map((answer) => answer.status), [200, 200, 404, 200]);
+    const lineOf = (id: string): string | undefined => readFileSync(logFile, 'utf8').split('\n').find((line) => line.endsWith(`"${id}"`));
+    for (const [index, answer] of answers.entries()) {
+      assert.ok(answer.requestId !== undefined && answer.requestId !== 'not-trusted', paths[index]);
+      await waitUntil(`the line of ${paths[index]!}`, () => existsSync(logFile) && lineOf(answer.requestId!) !== undefined);
+      const fields = /"GET (\S+) HTTP\/1\.1" (\d+) (\d+) /.exec(lineOf(answer.requestId!)!);
+      assert.ok(fields !== null);
+      assert.deepEqual([fields[1], Number(fields[2]), Number(fields[3])], [paths[index], answer.status, Buffer.byteLength(answer.body)]);
+    }
+  });
+});
+
