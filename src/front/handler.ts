@@ -156,7 +156,7 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
 
     if (listener.clientCertificates === true) environ.pairs.push(...clientCertificatePairs(socket));
     const sink = new HttpResponseSink(res, log, serverHeader, guard);
-    const label = { method: req.method ?? 'GET', path: environ.pathInfo, requestId: environ.requestId };
+    const label = { method: req.method ?? 'GET', path: environ.pathInfo };
     let exchange: Exchange | null = null;
     const start = (pairs: string[], body: Readable | null): void => {
       const started = new Exchange(encodeStrings(pairs), body, sink, label);

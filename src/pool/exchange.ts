@@ -36,8 +36,6 @@ export type ExchangeState = 'new' | 'queued' | 'running' | 'done';
 export interface RequestLabel {
   method: string;
   path: string;
-  /** X-Request-ID: written in every log line about the request. */
-  requestId: string;
 }
 
 /** Hooks the channel that runs the exchange installs, so the front can talk back. */

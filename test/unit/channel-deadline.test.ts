@@ -34,7 +34,7 @@ function setup() {
   const start = (): { exchange: Exchange; failures: AppFailure[] } => {
     const failures: AppFailure[] = [];
     const exchange = new Exchange(encodeStrings(['REQUEST_METHOD', 'GET', 'PATH_INFO', '/']), null,
-      { head() {}, body() {}, sendFile() {}, fail: (failure) => failures.push(failure) }, { method: 'GET', path: '/', requestId: 'r' });
+      { head() {}, body() {}, sendFile() {}, fail: (failure) => failures.push(failure) }, { method: 'GET', path: '/' });
     channel.run(exchange);
     return { exchange, failures };
   };

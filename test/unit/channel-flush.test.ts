@@ -50,7 +50,7 @@ test('requests written in one turn leave mid-turn once they pass FLUSH_CORKED_BY
 
   const count = 100;
   const perRequest = 300;
-  for (let n = 0; n < count; n++) channel.run(new Exchange(environ(perRequest), null, ignoringSink, { method: 'GET', path: '/', requestId: 'r' }));
+  for (let n = 0; n < count; n++) channel.run(new Exchange(environ(perRequest), null, ignoringSink, { method: 'GET', path: '/' }));
   // Same turn still: without the mid-turn flush all ~30 KB would sit corked in the socket.
   assert.ok(count * perRequest > 3 * FLUSH_CORKED_BYTES, 'the test writes several thresholds worth');
   assert.ok(front.writableLength < FLUSH_CORKED_BYTES, `corked bytes stay under the threshold (${front.writableLength})`);
@@ -63,7 +63,7 @@ test('requests written in one turn leave mid-turn once they pass FLUSH_CORKED_BY
 test('a few requests in one turn stay corked until the turn ends (one write for all)', async (t) => {
   const { front, worker, channel, received } = await channelWithPeer(t);
 
-  for (let n = 0; n < 5; n++) channel.run(new Exchange(environ(100), null, ignoringSink, { method: 'GET', path: '/', requestId: 'r' }));
+  for (let n = 0; n < 5; n++) channel.run(new Exchange(environ(100), null, ignoringSink, { method: 'GET', path: '/' }));
   assert.ok(front.writableLength > 500, `still corked in this turn (${front.writableLength} bytes)`);
   while (received.length < 5) await once(worker, 'data');
   assert.equal(front.writableLength, 0);

@@ -41,7 +41,7 @@ function request(path = '/'): Request {
   entry.exchange = new Exchange(Buffer.alloc(0), null, {
     head() {}, body() {}, sendFile() {},
     fail(failure) { entry.failure = failure; },
-  }, { method: 'GET', path, requestId: 'r' });
+  }, { method: 'GET', path });
   return entry;
 }
 
