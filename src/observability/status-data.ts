@@ -80,6 +80,9 @@ export interface SchedulerRow {
   uptimeSeconds: number | null;
   restarts: number;
   gaveUp: boolean;
+  /** Seconds since it last recorded its heartbeat in `scheduler_worker` (null: none seen yet), and the status it recorded. */
+  heartbeatAgeSeconds: number | null;
+  heartbeatStatus: string | null;
 }
 
 export interface ServerStatus {
