@@ -148,6 +148,12 @@ export function listenAddress(): Validator<ListenAddress> {
       if (port > 65535) throw new InvalidValueError(`port ${port} is not from 0 to 65535`);
       return { ip, port };
     },
-    format: ({ ip, port }) => `${ip.includes(':') ? `[${ip}]` : ip}:${port}`,
+    format: formatListenAddress,
+    // As the config file takes it: the same text.
+    toUser: formatListenAddress,
   };
+}
+
+function formatListenAddress({ ip, port }: ListenAddress): string {
+  return `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
 }
