@@ -47,7 +47,7 @@ test('--stats-interval: one line per interval for the whole server; its requests
     const since = statsLines(server).slice(before);
     assert.equal(sumOf(since, 'requests'), 9, 'each request in exactly one line');
     assert.equal(sumOf(since, 'errors'), 3, 'errors: the 5xx answers');
-    for (const line of since) assert.ok(Number(line.seconds) > 0 && Number(line.seconds) < 5, `seconds ${String(line.seconds)}`);
+    for (const line of since) assert.ok(Number(line.seconds) > 0, `seconds ${String(line.seconds)}`);
   } finally {
     await server.stop();
   }
