@@ -82,7 +82,9 @@ export class ServerStatsLine {
     if (this.intervalMs <= 0 || this.isStopped) return;
     // One line at a time: the next interval starts once a line is written (a gather takes up to 1 s).
     this.timer = setTimeout(() => {
-      void this.write().finally(() => this.start());
+      // Nothing in a line is expected to throw; if it did, that line is lost (the next one counts
+      // its requests), never the primary.
+      void this.write().catch(() => undefined).then(() => this.start());
     }, this.intervalMs);
     this.timer.unref();
   }
