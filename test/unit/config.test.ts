@@ -17,6 +17,7 @@ import {
 import {
   bool, bytes, cidrList, durationMs, enumOf, int, InvalidValueError, megabytes, nullable, path, str, wordList, type Validator,
 } from '../../src/config/validators.js';
+import { listenAddress } from '../../src/config/interfaces.js';
 import { isServerError, ServerError } from '../../src/errors/index.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2n-config-'));
@@ -129,6 +130,8 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   accessLog: { raw: '-', value: '-' },
   accessLogFormat: { raw: 'combined', value: 'combined' },
   statusToken: { raw: 'a-long-random-token', value: 'a-long-random-token' },
+  statsInterval: { raw: '0.5', value: 500 },
+  metricsAddress: { raw: '[::]:9100', value: { ip: '::', port: 9100 } },
   scheduler: { raw: 'app1,app2:fast:slow', value: ['app1', 'app2:fast:slow'] },
   schedulerWorkers: { raw: '3', value: 3 },
   schedulerStopTimeout: { raw: '2.5', value: 2500 },
@@ -270,7 +273,8 @@ describe('defaults, precedence and sources', () => {
       realtimeKey: null, realtimeKeyFile: null, realtimePrefix: '/_ws/', realtimePort: null, realtimeTokens: false, realtimeTokenTtlMs: 300_000,
       realtimePresence: 'on', realtimeRedis: null, realtimeMaxMessageBytes: 64 * 1024, realtimeMaxConnections: null, realtimeSendBufferBytes: 1024 * 1024,
       realtimePingIntervalMs: 30_000, realtimeOrigins: null, realtimeCompression: 'off',
-      logLevel: 'info', logFormat: 'text', accessLog: null, accessLogFormat: 'web2py', statusToken: null, scheduler: [], schedulerWorkers: 1, schedulerStopTimeoutMs: 10_000, config: null,
+      logLevel: 'info', logFormat: 'text', accessLog: null, accessLogFormat: 'web2py', statusToken: null, statsIntervalMs: 60_000, metricsAddress: null,
+      scheduler: [], schedulerWorkers: 1, schedulerStopTimeoutMs: 10_000, config: null,
     });
     assert.ok(config.processes >= 1 && config.processes <= 256);
     assert.ok(settingKeys.every((key) => sources[key] === 'default'));
@@ -443,6 +447,22 @@ describe('validators', () => {
       assert.equal(durationMs().format(ms), written);
       assert.equal(durationMs().toUser?.(ms), Number(written));
     }
+  });
+
+  test('listenAddress: IP:PORT, IPv6 in brackets, no TLS fields', () => {
+    const address = listenAddress();
+    assert.deepEqual(address.parse('0.0.0.0:9100', context), { ip: '0.0.0.0', port: 9100 });
+    assert.deepEqual(address.parse(' [::1]:0 ', context), { ip: '::1', port: 0 });
+    assert.deepEqual(address.parse('localhost:9100', context), { ip: 'localhost', port: 9100 });
+    assert.equal(address.format({ ip: '::', port: 9100 }), '[::]:9100');
+    for (const raw of ['9100', ':9100', '0.0.0.0', '0.0.0.0:', '::1:9100', '0.0.0.0:9100:key.pem:cert.pem', '0.0.0.0:abc', '[::1:9100']) {
+      rejects(address, raw, 'expected IP:PORT (an IPv6 address in brackets: [::]:9100)');
+    }
+    rejects(address, 'example.com:9100', '"example.com" is not an IP address');
+    rejects(address, '300.1.1.1:9100', '"300.1.1.1" is not an IP address');
+    rejects(address, '[zz]:9100', '"zz" is not an IP address');
+    rejects(address, '0.0.0.0:70000', 'port 70000 is not from 0 to 65535');
+    rejects(address, 9100, 'not text: give IP:PORT');
   });
 
   test('megabytes: whole MB, kept in bytes', () => {
