@@ -147,7 +147,8 @@ class ConstantsTest(unittest.TestCase):
     def test_limits_match_typescript(self):
         with open(os.path.join(REPO, 'src', 'protocol', 'frames.ts')) as stream:
             source = stream.read()
-        for name in ('PROTOCOL_VERSION', 'HEADER_BYTES', 'MAX_PAYLOAD', 'MAX_CHUNK', 'FLAG_END', 'FLAG_TIMEOUT'):
+        for name in ('PROTOCOL_VERSION', 'HEADER_BYTES', 'MAX_PAYLOAD', 'MAX_CHUNK', 'FLAG_END', 'FLAG_TIMEOUT',
+                     'FLAG_UPGRADE', 'FLAG_BINARY'):
             with self.subTest(name=name):
                 expression = re.search(r'export const %s = ([^;]+);' % name, source).group(1)
                 self.assertRegex(expression, r'^[0-9x*\sA-Fa-f]+$')

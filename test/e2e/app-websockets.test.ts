@@ -1,0 +1,172 @@
+/**
+ * `environ['wsgi.websocket']` for any WSGI app (issue 12, item 3): gevent-websocket's API over
+ * the worker channel, with the `ws` client, in the thread and the gevent worker classes
+ * (test/fixtures/apps/websockets.py). Echo text and binary, subprotocols, app-initiated close,
+ * client close → receive() None, a declined upgrade is plain HTTP, oversize → 1009, a flood is
+ * held back by flow control (nothing lost, not buffered by the front), a worker killed → 1011,
+ * a graceful stop → 1001.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { WebSocket } from 'ws';
+import { fixtures, startServer, workerPids, type StartedServer } from '../helpers/server.js';
+import { pollPause, waitUntil } from '../helpers/waits.js';
+
+const apps = join(fixtures, 'apps');
+
+/** An interpreter that has gevent, for the gevent class's runs (Debian's python3-gevent), or null. */
+const geventPython = ['/usr/bin/python3', 'python3'].find((python) => spawnSync(python, ['-c', 'import gevent'], { stdio: 'ignore' }).status === 0) ?? null;
+
+function wsUrl(server: StartedServer, path: string): string {
+  return server.url(path).replace(/^http/, 'ws');
+}
+
+/** Opens a client; resolves once open, with the messages it receives queued for `next`. */
+async function connect(server: StartedServer, path: string, options: { protocols?: string[]; origin?: string } = {}): Promise<Client> {
+  const ws = new WebSocket(wsUrl(server, path), options.protocols ?? [], options.origin === undefined ? {} : { origin: options.origin });
+  const client = new Client(ws);
+  await once(ws, 'open');
+  return client;
+}
+
+class Client {
+  private readonly queue: { data: Buffer; isBinary: boolean }[] = [];
+  private waiter: (() => void) | null = null;
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      this.queue.push({ data, isBinary });
+      this.waiter?.();
+    });
+    this.closed = new Promise((resolve) => ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })));
+  }
+
+  async next(): Promise<{ data: Buffer; isBinary: boolean }> {
+    while (this.queue.length === 0) await new Promise<void>((resolve) => { this.waiter = resolve; });
+    return this.queue.shift()!;
+  }
+
+  async text(): Promise<string> {
+    const message = await this.next();
+    assert.equal(message.isBinary, false, 'a text message');
+    return message.data.toString('utf8');
+  }
+}
+
+async function closesSeen(server: StartedServer): Promise<number[]> {
+  return await (await fetch(server.url('/closes'))).json() as number[];
+}
+
+for (const workerClass of ['thread', 'gevent'] as const) {
+  const classArgs = workerClass === 'gevent' ? ['--python', geventPython ?? 'python3', '--worker-class', 'gevent'] : ['--worker-class', 'thread'];
+  const skip = workerClass === 'gevent' && geventPython === null && 'no Python here has gevent';
+
+  test(`${workerClass}: echo text and binary, subprotocol, path/origin/version, app close, client close, decline, oversize`, { skip }, async () => {
+    const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', ...classArgs, '--realtime-max-message', '64KB']);
+    try {
+      const echo = await connect(server, '/echo');
+      echo.ws.send('héllo');
+      assert.equal(await echo.text(), 'héllo');
+      echo.ws.send(Buffer.from([0, 1, 2, 255]));
+      const binary = await echo.next();
+      assert.equal(binary.isBinary, true);
+      assert.deepEqual([...binary.data], [0, 1, 2, 255]);
+      // The client closes: the app's receive() gives None and it sees the client's code.
+      echo.ws.close(1000, 'done');
+      assert.equal((await echo.closed).code, 1000);
+      await waitUntil('the app heard the close', async () => (await closesSeen(server)).includes(1000));
+
+      const proto = await connect(server, '/proto', { protocols: ['superchat', 'chat'] });
+      assert.equal(proto.ws.protocol, 'chat');
+      assert.equal(await proto.text(), 'protocol=chat');
+      // The app returned after it: the front closes 1000.
+      assert.equal((await proto.closed).code, 1000);
+
+      const info = await connect(server, '/info/x', { origin: 'https://example.com' });
+      assert.deepEqual(JSON.parse(await info.text()), { path: '/info/x', origin: 'https://example.com', version: '13' });
+      await info.closed;
+
+      const closing = await connect(server, '/echo');
+      closing.ws.send('close-me');
+      assert.deepEqual(await closing.closed, { code: 4000, reason: 'bye' });
+
+      // Declined: the app's own answer, over plain HTTP, no 101.
+      const declined = new WebSocket(wsUrl(server, '/decline'));
+      const [, response] = await once(declined, 'unexpected-response') as [unknown, { statusCode: number }];
+      assert.equal(response.statusCode, 403);
+      declined.on('error', () => {});
+      declined.terminate();
+
+      // Larger than --realtime-max-message: ws closes 1009 and the app hears it.
+      const big = await connect(server, '/echo');
+      big.ws.send(Buffer.alloc(65 * 1024));
+      assert.equal((await big.closed).code, 1009);
+      await waitUntil('the app heard the 1009', async () => (await closesSeen(server)).includes(1009));
+
+      // A plain GET is no WebSocket: the app sees no wsgi.websocket.
+      assert.equal((await fetch(server.url('/echo'))).status, 400);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test(`${workerClass}: a client flooding an app that does not read is held back by flow control; nothing is lost`, { skip }, async () => {
+    const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', ...classArgs]);
+    try {
+      const hold = await connect(server, '/hold');
+      assert.equal(await hold.text(), 'ready');
+      const message = Buffer.alloc(60 * 1024, 0x61);
+      const count = 512; // 30 MiB: far more than the front's window (256 KiB) and the kernel's buffers
+      for (let i = 0; i < count; i += 1) hold.ws.send(message, { binary: true });
+      // Wait until the client's buffer stops shrinking: the front no longer reads it.
+      let last = -1;
+      let steady = 0;
+      await waitUntil('the client is held back', async () => {
+        const now = hold.ws.bufferedAmount;
+        steady = now === last ? steady + 1 : 0;
+        last = now;
+        await pollPause(30);
+        return steady >= 10;
+      }, 20_000);
+      assert.ok(hold.ws.bufferedAmount > 10 * 1024 * 1024, `most of the flood still waits in the client (${hold.ws.bufferedAmount} bytes)`);
+      await fetch(server.url('/release'));
+      hold.ws.send('end');
+      assert.equal(await hold.text(), `${count} ${count * message.length}`);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test(`${workerClass}: the app raising closes 1011; its worker killed closes 1011; a graceful stop closes 1001`, { skip }, async () => {
+    const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', ...classArgs]);
+    let stopped = false;
+    try {
+      const raising = await connect(server, '/echo');
+      raising.ws.send('raise');
+      assert.equal((await raising.closed).code, 1011);
+      await waitUntil('the failure is logged', () => /raised on request/.test(server.stderr()));
+
+      const doomed = await connect(server, '/echo');
+      doomed.ws.send('pid');
+      const pid = Number(await doomed.text());
+      assert.ok(workerPids(server).includes(pid));
+      process.kill(pid, 'SIGKILL');
+      assert.equal((await doomed.closed).code, 1011);
+
+      await waitUntil('a fresh worker', () => workerPids(server).length === 1 && !workerPids(server).includes(pid), 20_000);
+      const open = await connect(server, '/echo');
+      open.ws.send('still here');
+      assert.equal(await open.text(), 'still here');
+      const code = server.stop();
+      stopped = true;
+      assert.equal((await open.closed).code, 1001);
+      assert.equal(await code, 0);
+    } finally {
+      if (!stopped) await server.stop();
+    }
+  });
+}
