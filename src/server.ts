@@ -370,7 +370,7 @@ function frontStatusOf({ config, assignment }: FrontOptions, parts: Parts): () =
       inApp: running, inAppLimit: assignment.maxInApp ?? workerCapacity * assignment.processes,
       queued, queueSize: assignment.queueSize,
       connections: metrics.connectionsOpen(), maxConnections: config.maxConnections,
-      websockets: parts.realtime?.hub.connectionCount ?? null,
+      websockets: parts.realtime?.hub.connectionCount ?? null, appWebSockets: parts.appWebSockets.openCount,
       history: metrics.history.samples(), ...rows, events: events.list(),
     };
   };

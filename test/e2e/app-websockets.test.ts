@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { fixtures, startServer, workerPids, type StartedServer } from '../helpers/server.js';
+import { metric } from '../helpers/realtime.js';
 import { pollPause, waitUntil } from '../helpers/waits.js';
 
 const apps = join(fixtures, 'apps');
@@ -75,6 +76,12 @@ for (const workerClass of ['thread', 'gevent'] as const) {
       const binary = await echo.next();
       assert.equal(binary.isBinary, true);
       assert.deepEqual([...binary.data], [0, 1, 2, 255]);
+      // Counted: /metrics and the status data (the primary adds the fronts up).
+      assert.equal(await metric(server.url('/metrics'), 'w2n_app_websockets_open'), 1);
+      assert.equal(await metric(server.url('/metrics'), 'w2n_app_websocket_messages_total', 'direction="in"'), 2);
+      assert.equal(await metric(server.url('/metrics'), 'w2n_app_websocket_messages_total', 'direction="out"'), 2);
+      const status = await (await fetch(server.url('/status.json'))).json() as { now: { appWebSockets: number } };
+      assert.equal(status.now.appWebSockets, 1);
       // The client closes: the app's receive() gives None and it sees the client's code.
       echo.ws.close(1000, 'done');
       assert.equal((await echo.closed).code, 1000);
