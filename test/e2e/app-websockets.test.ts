@@ -13,8 +13,9 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { fixtures, startServer, workerPids, type StartedServer } from '../helpers/server.js';
+import { httpGet } from '../helpers/http-get.js';
 import { metric } from '../helpers/realtime.js';
-import { pollPause, waitUntil } from '../helpers/waits.js';
+import { deliberateWait, pollPause, waitUntil } from '../helpers/waits.js';
 
 const apps = join(fixtures, 'apps');
 
@@ -177,3 +178,36 @@ for (const workerClass of ['thread', 'gevent'] as const) {
     }
   });
 }
+
+test('refused before the app: bad handshake 400, another origin 403, over the WebSocket limit 503; --timeout spares an open socket; SIGHUP closes 1001', async () => {
+  const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', '--worker-class', 'thread',
+    '--realtime-origins', 'https://good.example', '--realtime-max-connections', '1', '--timeout', '1']);
+  try {
+    const refused = async (path: string, headers: Record<string, string>): Promise<number> => {
+      const answer = await httpGet(server.port, path, { headers: { Connection: 'Upgrade', Upgrade: 'websocket', ...headers } });
+      return answer.status;
+    };
+    const key = Buffer.alloc(16, 7).toString('base64');
+    assert.equal(await refused('/echo', { 'Sec-WebSocket-Key': 'short', 'Sec-WebSocket-Version': '13', Origin: 'https://good.example' }), 400);
+    assert.equal(await refused('/echo', { 'Sec-WebSocket-Key': key, 'Sec-WebSocket-Version': '13', Origin: 'https://evil.example' }), 403);
+
+    const open = await connect(server, '/echo', { origin: 'https://good.example' });
+    assert.equal(await refused('/echo', { 'Sec-WebSocket-Key': key, 'Sec-WebSocket-Version': '13', Origin: 'https://good.example' }), 503);
+    assert.ok(await metric(server.url('/metrics'), 'w2n_app_websocket_refused_total') >= 3);
+
+    // Open for longer than --timeout (1 s): no 504, no cut; the deadline applies until the accept and after the close.
+    await deliberateWait(1_500, 'an open WebSocket outlives --timeout');
+    open.ws.send('still open');
+    assert.equal(await open.text(), 'still open');
+
+    // A reload replaces the worker: its open WebSockets are closed 1001 (clients reconnect).
+    server.process.kill('SIGHUP');
+    assert.equal((await open.closed).code, 1001);
+    const again = await connect(server, '/echo', { origin: 'https://good.example' });
+    again.ws.send('after the reload');
+    assert.equal(await again.text(), 'after the reload');
+    again.ws.close();
+  } finally {
+    await server.stop();
+  }
+});
