@@ -40,7 +40,7 @@ export interface AppWebSocketCounters {
   messageIn(): void;
   messageOut(): void;
   slowConsumer(): void;
-  /** Upgrades refused before the application saw them, by reason (`bad handshake`, `origin`, `full`, `stopping`). */
+  /** Upgrades refused before the application saw them, by reason (`origin`, `full`, `stopping`). */
   refused(reason: string): void;
 }
 

@@ -3,8 +3,9 @@
  * go to the application, their limits, keep-alive, and their close on a stop.
  *
  * An `Upgrade: websocket` request that the realtime hub does not take comes here (upgrade.ts).
- * A handshake the front would refuse anyway is answered before the application sees it (400 bad
- * handshake, 403 origin, 503 full or stopping); a valid one is served as an ordinary request on
+ * A request that is no valid handshake (no well-formed key, another version) is an ordinary
+ * request, served as before (upgrade.ts). A valid handshake the front would refuse anyway is
+ * answered before the application sees it (403 origin, 503 full or stopping); else it is served as an ordinary request on
  * a ServerResponse of its own, with the request marked (`candidate`) so that the handler gives
  * its exchange an AppWebSocket sink: the REQUEST goes out with FLAG_UPGRADE, and the
  * application either accepts (101) or answers with HTTP (then the connection closes).
@@ -95,7 +96,8 @@ export class AppWebSockets implements AppSocketHost {
    * accept it (true); false when it is no WebSocket handshake (served as an ordinary request).
    */
   take(req: IncomingMessage, socket: Duplex, head: Buffer, serve: ServeRequest): boolean {
-    if (!asksForWebSocket(req) || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return false;
+    // Not a WebSocket handshake (no valid key or version, a body): an ordinary request, as before.
+    if (!asksForWebSocket(req) || !isValidHandshake(req) || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return false;
     const refusal = this.check(req);
     if (refusal !== null) {
       this.options.counters.refused(refusal.reason);
@@ -157,7 +159,6 @@ export class AppWebSockets implements AppSocketHost {
 
   private check(req: IncomingMessage): Refusal | null {
     if (this.isDraining) return { status: 503, reason: 'stopping' };
-    if (!isValidHandshake(req)) return { status: 400, reason: 'bad handshake' };
     if (this.counted.size + this.otherConnections() >= this.options.maxConnections) return { status: 503, reason: 'full' };
     const { origins } = this.options;
     if (origins !== null && !origins.has(req.headers.origin ?? '')) return { status: 403, reason: 'origin' };
