@@ -98,7 +98,8 @@ class WebSocket:
         """Complete the handshake now (101), with ``protocol`` (one the client offered) or none."""
         if self.is_accepted:
             return
-        if self._is_declined:
+        response = self._exchange.response
+        if self._is_declined or (response is not None and response.is_head_sent):
             raise WebSocketError('the request was answered with HTTP: it cannot become a WebSocket')
         payload = b''
         if protocol is not None:
