@@ -71,6 +71,7 @@ for (const workerClass of ['thread', 'gevent'] as const) {
     const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', ...classArgs, '--realtime-max-message', '64KB']);
     try {
       const echo = await connect(server, '/echo');
+      assert.equal(echo.ws.extensions, '', 'no permessage-deflate, though the client offers it');
       echo.ws.send('héllo');
       assert.equal(await echo.text(), 'héllo');
       echo.ws.send(Buffer.from([0, 1, 2, 255]));
@@ -207,6 +208,24 @@ test('refused before the app: another origin 403, over the WebSocket limit 503; 
     again.ws.send('after the reload');
     assert.equal(await again.text(), 'after the reload');
     again.ws.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('keep-alive: a client that answers no ping is cut, and its app hears 1006', async () => {
+  const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', '--worker-class', 'thread', '--realtime-ping-interval', '0.2']);
+  try {
+    const alive = await connect(server, '/echo');
+    const silent = await connect(server, '/echo');
+    // Reads nothing more: no pong goes back.
+    (silent.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    await waitUntil('the app heard the cut', async () => (await closesSeen(server)).includes(1006));
+    // The one that answers pings is still served.
+    alive.ws.send('pong answered');
+    assert.equal(await alive.text(), 'pong answered');
+    alive.ws.close();
+    silent.ws.terminate();
   } finally {
     await server.stop();
   }
