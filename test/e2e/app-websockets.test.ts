@@ -230,3 +230,17 @@ test('keep-alive: a client that answers no ping is cut, and its app hears 1006',
     await server.stop();
   }
 });
+
+test('a client that reads slower than its app sends, past --realtime-send-buffer, is closed 1013 and its app stops', async () => {
+  const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', '--worker-class', 'thread', '--realtime-send-buffer', '16KB']);
+  try {
+    const slow = await connect(server, '/spam');
+    assert.equal(await slow.text(), 'ready');
+    (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    await waitUntil('the app heard 1013', async () => (await closesSeen(server)).includes(1013), 20_000);
+    assert.equal(await metric(server.url('/metrics'), 'w2n_app_websocket_slow_consumers_total'), 1);
+    slow.ws.terminate();
+  } finally {
+    await server.stop();
+  }
+});

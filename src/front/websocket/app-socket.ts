@@ -43,7 +43,7 @@ export class AppWebSocket implements ResponseSink {
   private ws: WebSocket | null = null;
   private link: WebSocketLink | null = null;
   private isResponseClosed = false;
-  /** The code the front closed it with for what the client sent (1009 too big, 1007 not UTF-8, 1002): what the app hears. */
+  /** The code the front closed it with for what the client did (1009 too big, 1007 not UTF-8, 1002, 1013 too slow): what the app hears. */
   private refusedWith: number | null = null;
 
   constructor(
@@ -137,6 +137,7 @@ export class AppWebSocket implements ResponseSink {
     if (ws === null || ws.readyState !== WebSocket.OPEN) return;
     if (ws.bufferedAmount > this.host.sendBufferBytes) {
       this.host.countSlow();
+      this.refusedWith = 1013; // what its application hears, though the client may never answer the close
       closeThenCut(ws, 1013, 'slow consumer');
       return;
     }
