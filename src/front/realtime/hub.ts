@@ -22,7 +22,7 @@ import type { Peers, RealtimeEvent } from './events.js';
 import { Groups, type Member } from './groups.js';
 import { Tokens, type TokenArm } from './tokens.js';
 import { NO_TOKEN, joinNotice, leaveNotice, type Route } from './wire.js';
-import { CLOSE_WAIT_MS, isValidHandshake, refuseUpgrade, type Refusal } from '../websocket/handshake.js';
+import { closeThenCut, isValidHandshake, refuseUpgrade, type Refusal } from '../websocket/handshake.js';
 
 /** Armed tokens kept at most (the oldest goes first). */
 const MAX_TOKENS = 100_000;
@@ -65,11 +65,6 @@ class Connection implements Member {
   }
 }
 
-/** A close frame, then the socket cut if the peer does not answer it (a slow reader never will). */
-export function closeThenCut(ws: WebSocket, code: number, reason: string): void {
-  ws.close(code, reason);
-  setTimeout(() => ws.terminate(), CLOSE_WAIT_MS).unref();
-}
 
 export type { Refusal };
 

@@ -14,7 +14,7 @@ import { WebSocket } from 'ws';
 import type { Logger } from '../../observability/log.js';
 import type { AppFailure, ResponseHead, ResponseSink, WebSocketLink, WebSocketSink } from '../../pool/exchange.js';
 import { logFailure, type HttpResponseSink } from '../response-sink.js';
-import { closeThenCut } from '../realtime/hub.js';
+import { closeThenCut } from './handshake.js';
 
 /** What the registry (app-sockets.ts) lends each socket. */
 export interface AppSocketHost {

@@ -24,9 +24,8 @@ import type { AppWebSocketCounters } from '../../observability/metrics.js';
 import { MAX_PAYLOAD } from '../../protocol/frames.js';
 import type { ResponseSink } from '../../pool/exchange.js';
 import type { HttpResponseSink } from '../response-sink.js';
-import { closeThenCut } from '../realtime/hub.js';
 import { AppWebSocket, type AppSocketHost } from './app-socket.js';
-import { CLOSE_WAIT_MS, asksForWebSocket, isValidHandshake, refuseUpgrade, type Refusal } from './handshake.js';
+import { CLOSE_WAIT_MS, asksForWebSocket, closeThenCut, isValidHandshake, refuseUpgrade, type Refusal } from './handshake.js';
 
 export interface AppWebSocketOptions {
   maxMessageBytes: number;

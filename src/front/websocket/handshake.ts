@@ -1,11 +1,13 @@
 /**
- * @module WebSocket handshakes the front refuses before the 101: the checks and the plain HTTP refusal.
+ * @module WebSocket handshakes the front refuses before the 101 (the checks, the plain HTTP
+ * refusal), and the front's own close of a WebSocket.
  *
  * Shared by the realtime hub (front/realtime/) and the applications' WebSockets (app-sockets.ts),
- * so both refuse the same bad handshakes the same way, on a socket Node's HTTP server handed over.
+ * so both refuse the same bad handshakes and close the same way.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
 
 /** A refused handshake that has not been cut after this is destroyed (a client that never reads). */
 export const CLOSE_WAIT_MS = 1_000;
@@ -28,6 +30,12 @@ export function asksForWebSocket(req: IncomingMessage): boolean {
 }
 
 const STATUS_TEXT: Record<Refusal['status'], string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
+
+/** A close frame, then the socket cut if the peer does not answer it (a slow reader never will). */
+export function closeThenCut(ws: WebSocket, code: number, reason: string): void {
+  ws.close(code, reason);
+  setTimeout(() => ws.terminate(), CLOSE_WAIT_MS).unref();
+}
 
 /** A plain HTTP answer to a refused handshake, and the connection closed. */
 export function refuseUpgrade(socket: Duplex, refusal: Refusal): void {
