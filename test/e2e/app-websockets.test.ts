@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { fixtures, startServer, workerPids, type StartedServer } from '../helpers/server.js';
 import { httpGet } from '../helpers/http-get.js';
+import { makeCertificate } from '../helpers/tls.js';
 import { metric } from '../helpers/realtime.js';
 import { deliberateWait, pollPause, waitUntil } from '../helpers/waits.js';
 
@@ -240,6 +241,23 @@ test('a client that reads slower than its app sends, past --realtime-send-buffer
     await waitUntil('the app heard 1013', async () => (await closesSeen(server)).includes(1013), 20_000);
     assert.equal(await metric(server.url('/metrics'), 'w2n_app_websocket_slow_consumers_total'), 1);
     slow.ws.terminate();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('over TLS (wss://, on the HTTP/2 server that also serves HTTP/1.1): the app\'s WebSocket works the same', async () => {
+  const { cert, key } = makeCertificate();
+  const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', '--worker-class', 'thread', '-c', cert, '-k', key],
+    { scheme: 'https' });
+  try {
+    const ws = new WebSocket(server.url('/echo').replace(/^https/, 'wss'), { rejectUnauthorized: false });
+    const client = new Client(ws);
+    await once(ws, 'open');
+    ws.send('secure');
+    assert.equal(await client.text(), 'secure');
+    ws.close(1000);
+    assert.equal((await client.closed).code, 1000);
   } finally {
     await server.stop();
   }
