@@ -51,16 +51,27 @@ export function serveUpgradesAsRequests(
   server: UpgradeServer, rejections: ClientRejections, { maxHeaders, maxHeaderBytes }: { maxHeaders: number; maxHeaderBytes: number },
   takeUpgrade: UpgradeTaker | null = null,
 ): void {
+  const serveUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (takeUpgrade?.(req, socket, head, (request, res) => server.emit('request', request, res)) === true) return;
+    socket.unshift(head.length === 0 ? replayedHead(req) : Buffer.concat([replayedHead(req), head]));
+    httpConnectionListener.call(server, socket);
+    watchConnection(socket, maxHeaderBytes);
+  };
   server.on('upgrade', (req, socket, head) => {
     const count = req.rawHeaders.length >> 1;
     if (count >= maxHeaders) {
       rejections.refuseConnection(socket, 'W2N_ERR_CLIENT_TOO_MANY_HEADERS', { count, limit: maxHeaders });
       return;
     }
-    if (takeUpgrade?.(req, socket, head, (request, res) => server.emit('request', request, res)) === true) return;
-    socket.unshift(head.length === 0 ? replayedHead(req) : Buffer.concat([replayedHead(req), head]));
-    httpConnectionListener.call(server, socket);
-    watchConnection(socket, maxHeaderBytes);
+    // Pipelined behind a request whose answer is still being written: served once that answer
+    // is out (served at once, the connection code taking the socket again would never hear of
+    // the earlier answer's end, and this request would never be answered).
+    const earlier = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (earlier !== null && earlier !== undefined) {
+      earlier.once('finish', () => serveUpgrade(req, socket, head));
+      return;
+    }
+    serveUpgrade(req, socket, head);
   });
   server.on('connect', (_req, socket) => {
     rejections.refuseConnection(socket, 'W2N_ERR_CLIENT_BAD_REQUEST', { reason: 'CONNECT is not served here' });

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { fixtures, startServer, workerPids, type StartedServer } from '../helpers/server.js';
@@ -258,6 +259,31 @@ test('over TLS (wss://, on the HTTP/2 server that also serves HTTP/1.1): the app
     assert.equal(await client.text(), 'secure');
     ws.close(1000);
     assert.equal((await client.closed).code, 1000);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('an Upgrade request pipelined behind another is served once the first answer is out: as a request, or upgraded', async () => {
+  const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', '--worker-class', 'thread']);
+  try {
+    const exchange = async (key: string, until: RegExp): Promise<string> => {
+      const socket = connectTcp(server.port, '127.0.0.1');
+      let text = '';
+      const done = new Promise<void>((resolve) => socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+        if (until.test(text)) resolve();
+      }));
+      socket.write('GET /closes HTTP/1.1\r\nHost: a\r\n\r\n'
+        + `GET /echo HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      await done;
+      socket.destroy();
+      return text;
+    };
+    // No valid key: an ordinary request, answered after the first.
+    assert.match(await exchange('bad', /WebSocket only/), /^HTTP\/1\.1 200 OK[\s\S]*HTTP\/1\.1 400 Bad Request[\s\S]*WebSocket only$/);
+    assert.match(await exchange(Buffer.alloc(16, 1).toString('base64'), /\r\n\r\n[\s\S]*101 Switching Protocols[\s\S]*\r\n\r\n/),
+      /^HTTP\/1\.1 200 OK[\s\S]*HTTP\/1\.1 101 Switching Protocols/);
   } finally {
     await server.stop();
   }

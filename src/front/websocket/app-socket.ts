@@ -111,11 +111,16 @@ export class AppWebSocket implements ResponseSink {
     this.state = 'open';
     this.res.statusCode = 101;
     // The socket is the WebSocket's now: the response no longer hears of it, and closes with it.
-    this.res.detachSocket(this.socket as Parameters<ServerResponse['detachSocket']>[0]);
     this.socket.once('close', () => {
       if (this.ws === null) this.ended(1006, '');
     });
-    this.host.upgrade(this.socket, protocol, (ws) => this.open(ws));
+    try {
+      this.res.detachSocket(this.socket as Parameters<ServerResponse['detachSocket']>[0]);
+      this.host.upgrade(this.socket, protocol, (ws) => this.open(ws));
+    } catch {
+      // A bug here costs this connection only (its application hears 1006), never the front.
+      this.socket.destroy();
+    }
   }
 
   private open(ws: WebSocket): void {

@@ -103,10 +103,16 @@ export class AppWebSockets implements AppSocketHost {
       refuseUpgrade(socket, refusal);
       return true;
     }
-    this.candidates.set(req, { socket, head });
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;
-    res.assignSocket(socket as Parameters<ServerResponse['assignSocket']>[0]);
+    try {
+      res.assignSocket(socket as Parameters<ServerResponse['assignSocket']>[0]);
+    } catch {
+      // An answer to a request pipelined before it is still being written on this connection:
+      // served in turn as an ordinary request (upgrade.ts), as before.
+      return false;
+    }
+    this.candidates.set(req, { socket, head });
     // Answered with HTTP: the connection closes after it (nothing parses what the client sends next).
     res.once('finish', () => {
       socket.end();
