@@ -3,18 +3,19 @@
  * go to the application, their limits, keep-alive, and their close on a stop.
  *
  * An `Upgrade: websocket` request that the realtime hub does not take comes here (upgrade.ts).
- * A request that is no valid handshake (no well-formed key, another version) is an ordinary
- * request, served as before (upgrade.ts). A valid handshake the front would refuse anyway is
- * answered before the application sees it (403 origin, 503 full or stopping); else it is served as an ordinary request on
- * a ServerResponse of its own, with the request marked (`candidate`) so that the handler gives
- * its exchange an AppWebSocket sink: the REQUEST goes out with FLAG_UPGRADE, and the
- * application either accepts (101) or answers with HTTP (then the connection closes).
+ * One that is no valid handshake (no well-formed key, another version, a body) is left to be an
+ * ordinary request, as before. A valid handshake the front would refuse anyway is answered
+ * before the application sees it (403 origin, 503 full or stopping); else it is served by the
+ * listener's request handler on a ServerResponse of its own, with the request remembered
+ * (`candidates`) so that the handler gives its exchange an AppWebSocket sink (`sinkFor`): the
+ * REQUEST goes out with FLAG_UPGRADE, and the application either accepts (101) or answers with
+ * HTTP (then the connection closes).
  *
  * Limits are the realtime hub's settings: `--realtime-max-message` (a larger client message is
  * closed 1009 by ws), `--realtime-send-buffer` (1013), `--realtime-ping-interval`,
  * `--realtime-origins`, and one count with the hub's members within `--realtime-max-connections`.
- * Compression is off (as the hub's default, for the same reasons; and each message would be
- * compressed by the front for a worker that has it uncompressed anyway).
+ * Compression is off (as the hub's default, for the same reasons; and the front would compress
+ * each message of a busy application for one client at a time).
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
