@@ -43,7 +43,7 @@ import { createMetricsListenerHandler } from './front/builtins/metrics.js';
 import { RecentEvents } from './observability/recent-events.js';
 import { observeEvents } from './observability/event-spec.js';
 import type { FrontStatus } from './observability/status-data.js';
-import { maxWebSocketsOf, originsOf, startRealtime, type Realtime } from './front/realtime/setup.js';
+import { isRealtimeOn, maxWebSocketsOf, originsOf, startRealtime, type Realtime } from './front/realtime/setup.js';
 import { AppWebSockets } from './front/websocket/app-sockets.js';
 import type { SiblingLink } from './front/realtime/sibling-peers.js';
 
@@ -168,14 +168,17 @@ function createPool(options: FrontOptions, log: Logger, lifecycle: Lifecycle, ac
   const events = new RecentEvents();
   observeEvents((name, level, fields) => events.record(name, level, fields));
   const worker = resolveWorkerClass(options.config, options.assignment.python);
-  const pool = new Pool(poolOptions(options, worker, metrics));
+  // The hub is a later step: what the applications publish finds it through `parts` when it comes.
+  const onPublish = (group: string, message: string): void => void parts.realtime?.hub.publish(group, message, 'app');
+  const pool = new Pool({ ...poolOptions(options, worker, metrics), onPublish });
   metrics.countPool(() => pool.stats);
   lifecycle.add('pool', { drain: () => pool.whenIdle(), close: () => pool.stop(WORKER_STOP_TIMEOUT_MS), kill: () => pool.kill() });
   lifecycle.add('status history', { close: () => metrics.history.stop(), kill: () => metrics.history.stop() });
-  return {
+  const parts: Parts = {
     lifecycle, log, accessLog, metrics, pool, workerClass: worker.workerClass, workerCapacity: worker.capacity, workerClassWhy: worker.why, events, realtime: null,
     appWebSockets: null as unknown as AppWebSockets, // the next step's
   };
+  return parts;
 }
 
 /**
@@ -235,6 +238,7 @@ function poolOptions(options: FrontOptions, worker: ReturnType<typeof resolveWor
       app: assignment.app.spec, threads: worker.capacity, workerClass: worker.workerClass,
       requestWindow: REQUEST_WINDOW_BYTES, responseWindow: RESPONSE_WINDOW_BYTES,
       profilerDir: config.profiler === null ? null : prepareProfilerDir(config.profiler, config.folder),
+      realtimeMaxMessage: isRealtimeOn(config, options.sources) ? config.realtimeMaxMessageBytes : 0,
     },
     maxInApp: assignment.maxInApp,
     queueSize: assignment.queueSize,

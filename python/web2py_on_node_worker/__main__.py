@@ -42,6 +42,7 @@ from .protocol import (
     ERR_APP_IMPORT, ERR_PROTO_UNEXPECTED, HANDSHAKE, PROTOCOL_VERSION, READY, Decoder,
     ProtocolError, decode_handshake, encode_frame,
 )
+from . import realtime
 from .router import Router
 from .workers import ExecutorUnavailable, make_executor
 from .workers.base import FLUSH_TIMEOUT_S, Outcome
@@ -86,6 +87,8 @@ def main():
         exit_now(failure.exit_status)
 
     channel = Channel(sock, decoder, executor.sender(sock))
+    # The application's publish() (realtime.py) sends on this channel from now on.
+    realtime.attach(channel, handshake['realtimeMaxMessage'])
     signals = executor.signals()
     router = Router(channel, signals, executor.submit, handshake['requestWindow'],
                     handshake['responseWindow'])

@@ -56,6 +56,7 @@ ERROR = 0x24
 WS_ACCEPT = 0x30
 WS_MESSAGE = 0x31
 WS_CLOSE = 0x32
+PUBLISH = 0x40
 
 #: name -> code, for tests, logs and the shared test vectors.
 FRAME_TYPES = {
@@ -63,14 +64,14 @@ FRAME_TYPES = {
     'REQUEST': REQUEST, 'BODY': BODY, 'CANCEL': CANCEL, 'CREDIT': CREDIT,
     'RESPONSE': RESPONSE, 'RESPONSE_BODY': RESPONSE_BODY, 'SENDFILE': SENDFILE,
     'FILE_OPENED': FILE_OPENED, 'ERROR': ERROR,
-    'WS_ACCEPT': WS_ACCEPT, 'WS_MESSAGE': WS_MESSAGE, 'WS_CLOSE': WS_CLOSE,
+    'WS_ACCEPT': WS_ACCEPT, 'WS_MESSAGE': WS_MESSAGE, 'WS_CLOSE': WS_CLOSE, 'PUBLISH': PUBLISH,
 }
 FRAME_NAMES = {code: name for name, code in FRAME_TYPES.items()}
 
 #: The keys of HANDSHAKE's JSON object: every one required, no other allowed (docs/protocol.md).
 #: The same list as HANDSHAKE_KEYS in src/protocol/frames.ts (test/unit/protocol-constants.test.ts).
 HANDSHAKE_KEYS = ('protocol', 'workerId', 'app', 'threads', 'workerClass', 'requestWindow',
-                  'responseWindow', 'profilerDir')
+                  'responseWindow', 'profilerDir', 'realtimeMaxMessage')
 
 # Error codes this worker reports (declared in src/errors/index.ts; a test checks they exist there).
 ERR_PROTO_BAD_HEADER = 'W2N_ERR_PROTO_BAD_HEADER'
@@ -159,6 +160,13 @@ def encode_ws_close(flags, request_id, code, reason=b''):
     return _HEADER.pack(WS_CLOSE, flags, 0, request_id, 2 + len(reason)) + _U16.pack(code) + reason
 
 
+def encode_publish(group, message):
+    """PUBLISH (id 0): u8 group length, the UTF-8 group (1-255 bytes), then the UTF-8 message."""
+    if not 1 <= len(group) <= 255:
+        raise ValueError('a group is 1 to 255 bytes of UTF-8, not %d' % len(group))
+    return _HEADER.pack(PUBLISH, 0, 0, 0, 1 + len(group) + len(message)) + bytes((len(group),)) + group + message
+
+
 def decode_ws_close(payload):
     """A WS_CLOSE payload -> (code, reason str). An empty payload is 1005 (no status received)."""
     if len(payload) < 2:
@@ -224,6 +232,7 @@ _HANDSHAKE_VALUES = (
     ('responseWindow', _is_count, 'an integer >= 1'),
     ('profilerDir', lambda value: value is None or (isinstance(value, str) and value != ''),
      'null or a folder'),
+    ('realtimeMaxMessage', lambda value: value.__class__ is int and value >= 0, 'an integer >= 0'),
 )
 
 

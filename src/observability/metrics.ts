@@ -22,8 +22,8 @@ export type WorkerExitReason = 'died' | 'recycled' | 'hung' | 'stopped';
 
 /** What the realtime hub counts (front/realtime/). */
 export interface RealtimeCounters {
-  /** Messages accepted from publish POSTs on this front. */
-  published(): void;
+  /** Messages published on this front: a publish POST, or an application's publish() over its worker's channel. */
+  published(via: 'http' | 'app'): void;
   /** Messages (and presence notices) that arrived from another front or instance. */
   received(via: 'front' | 'redis'): void;
   /** Frames handed to WebSocket clients. */
@@ -148,14 +148,14 @@ export class Metrics {
       name: 'w2n_realtime_redis_connected', help: 'Fronts connected to --realtime-redis now (0 while it is unreachable).', registers,
       collect() { const up = redisUp(); if (up !== null) this.set(up); },
     });
-    const published = new Counter({ name: 'w2n_realtime_messages_in_total', help: 'Messages published to the hub, by where from (http: a publish POST here; front: another front of this instance; redis: another instance).', labelNames: ['via'], registers });
+    const published = new Counter({ name: 'w2n_realtime_messages_in_total', help: 'Messages published to the hub, by where from (http: a publish POST here; app: publish() called by the application in a worker; front: another front of this instance; redis: another instance).', labelNames: ['via'], registers });
     const sent = new Counter({ name: 'w2n_realtime_messages_out_total', help: 'Messages and presence notices sent to WebSocket clients.', registers });
     const dropped = new Counter({ name: 'w2n_realtime_slow_consumers_total', help: 'WebSocket clients closed (1013) because they read slower than they were sent to.', registers });
     const refused = new Counter({ name: 'w2n_realtime_refused_total', help: 'Realtime joins and publishes refused, by reason.', labelNames: ['reason'], registers });
     const outages = new Counter({ name: 'w2n_realtime_redis_outages_total', help: 'Times the connection to --realtime-redis was lost (or could not be made).', registers });
     const viaHttp = published.labels('http');
     return {
-      published: () => viaHttp.inc(),
+      published: (via) => (via === 'http' ? viaHttp.inc() : published.inc({ via })),
       received: (via) => published.inc({ via }),
       sent: (count) => sent.inc(count),
       dropped: (count) => dropped.inc(count),

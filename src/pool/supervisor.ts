@@ -45,6 +45,8 @@ export interface PoolOptions {
   deadline: RequestDeadline;
   python: string;
   handshake: WorkerHandshake;
+  /** What the applications publish over the channel (PUBLISH): to the realtime hub. */
+  onPublish?: (group: string, message: string) => void;
   maxInApp: number | null;
   queueSize: number;
   queueTimeoutMs: number;
@@ -277,6 +279,7 @@ export class Pool {
       handshake: this.options.handshake,
       log: this.log,
       pacer: this.pacer,
+      onPublish: this.options.onPublish,
     });
     const { maxRequests, maxRequestsJitter } = this.options.recycle;
     const book: WorkerBookkeeping = {

@@ -20,7 +20,7 @@ import { escapeControl, escapeLines } from '../observability/escape.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import { FrameType, PROTOCOL_VERSION, type Frame, type HandshakeKey } from '../protocol/frames.js';
-import { decodeError, decodeReady } from '../protocol/payloads.js';
+import { decodeError, decodePublish, decodeReady } from '../protocol/payloads.js';
 import { Channel } from './channel.js';
 import { parseWorkerEvent, relayLines } from './output-relay.js';
 import type { Exchange } from './exchange.js';
@@ -34,6 +34,8 @@ export interface WorkerHandshake {
   requestWindow: number;
   responseWindow: number;
   profilerDir: string | null;
+  /** The largest message the application may publish to the realtime hub over the channel; 0: the hub is off. */
+  realtimeMaxMessage: number;
 }
 
 /** `T` when its keys are exactly `K`, else never: a HANDSHAKE key added or renamed on one side only fails the build. */
@@ -49,6 +51,8 @@ export interface WorkerOptions {
   log: Logger;
   /** Shared by every worker: whole answers go to clients at about the pace requests arrive. */
   pacer?: AnswerPacer;
+  /** The application published a message (PUBLISH): to the realtime hub. */
+  onPublish?: (group: string, message: string) => void;
 }
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
@@ -196,6 +200,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         capacity: this.capacity, startupMs: Date.now() - this.startedAt,
       });
       this.emit('ready');
+    } else if (frame.type === FrameType.PUBLISH) {
+      this.onPublish(frame);
     } else if (frame.type === FrameType.ERROR) {
       const decoded = decodeError(frame.type, frame.payload);
       if (!decoded.ok) {
@@ -211,6 +217,26 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         workerId: this.id, code: this.startError.code, message: info.message, traceback: info.traceback, isNews: this.options.isReplacement,
       });
     }
+  }
+
+  /**
+   * The application's `publish()`: to the hub. The worker checks the size and that the hub is on
+   * before it sends (the handshake told it), so a PUBLISH that breaks either is a worker that does
+   * not follow the protocol, as is one before READY.
+   */
+  private onPublish(frame: Frame): void {
+    const decoded = decodePublish(frame.type, frame.payload);
+    if (!decoded.ok) {
+      this.channel.onDecodeError(decoded.error);
+      return;
+    }
+    const limit = this.options.handshake.realtimeMaxMessage;
+    if (this.state === 'starting' || limit === 0 || Buffer.byteLength(decoded.value.message) > limit) {
+      const state = this.state === 'starting' ? 'starting' : limit === 0 ? 'realtime hub off' : `message over ${limit} bytes`;
+      this.channel.onDecodeError(new ServerError('W2N_ERR_PROTO_UNEXPECTED', { type: 'PUBLISH', state }));
+      return;
+    }
+    this.options.onPublish?.(decoded.value.group, decoded.value.message);
   }
 
   /** Bad bytes on the channel: the requests it runs get 502 now, and it is replaced. */

@@ -63,6 +63,13 @@ export function encodeWsMessageHeader(id: number, length: number, isBinary: bool
 }
 
 /** WS_CLOSE: u16 code, then the UTF-8 reason (cut to 123 bytes, RFC 6455 §5.5). */
+/** PUBLISH (a worker's; the front never sends it): for tests and tools speaking as a worker. */
+export function encodePublish(group: string, message: string): Buffer {
+  const groupBytes = Buffer.from(group, 'utf8');
+  if (groupBytes.length < 1 || groupBytes.length > 255) throw new RangeError('a group is 1 to 255 bytes');
+  return encodeFrame(FrameType.PUBLISH, 0, 0, Buffer.concat([Buffer.from([groupBytes.length]), groupBytes, Buffer.from(message, 'utf8')]));
+}
+
 export function encodeWsClose(id: number, code: number, reason: string): Buffer {
   let text = Buffer.from(reason, 'utf8');
   if (text.length > 123) text = Buffer.from(text.subarray(0, 123).toString('utf8').replace(/\uFFFD$/, ''), 'utf8');

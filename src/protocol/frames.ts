@@ -39,6 +39,7 @@ export const FrameType = {
   WS_ACCEPT: 0x30,
   WS_MESSAGE: 0x31,
   WS_CLOSE: 0x32,
+  PUBLISH: 0x40,
 } as const;
 
 /**
@@ -48,7 +49,7 @@ export const FrameType = {
  * (test/unit/protocol-constants.test.ts).
  */
 export const HANDSHAKE_KEYS = [
-  'protocol', 'workerId', 'app', 'threads', 'workerClass', 'requestWindow', 'responseWindow', 'profilerDir',
+  'protocol', 'workerId', 'app', 'threads', 'workerClass', 'requestWindow', 'responseWindow', 'profilerDir', 'realtimeMaxMessage',
 ] as const;
 export type HandshakeKey = (typeof HANDSHAKE_KEYS)[number];
 

@@ -153,6 +153,23 @@ export function decodeWsAccept(type: number, payload: Buffer): Decoded<string | 
   return ok(protocol);
 }
 
+export interface PublishPayload { group: string; message: string }
+
+/**
+ * PUBLISH from a worker (the application's `publish()`, python/web2py_on_node_worker/realtime.py):
+ * u8 group length (1-255), the UTF-8 group, then the UTF-8 message.
+ */
+export function decodePublish(type: number, payload: Buffer): Decoded<PublishPayload> {
+  if (payload.length < 1) return bad(type, 'empty, without the group length');
+  const groupLength = payload[0]!;
+  if (groupLength === 0) return bad(type, 'an empty group');
+  if (payload.length < 1 + groupLength) return bad(type, `a group of ${groupLength} bytes in ${payload.length - 1}`);
+  const group = payload.subarray(1, 1 + groupLength);
+  const message = payload.subarray(1 + groupLength);
+  if (!isUtf8(group) || !isUtf8(message)) return bad(type, 'the group or the message is not UTF-8');
+  return ok({ group: group.toString('utf8'), message: message.toString('utf8') });
+}
+
 export interface WsClosePayload { code: number; reason: string }
 
 /** RFC 6455 §5.5: a close frame's payload is at most 125 bytes, 2 of them the code. */

@@ -123,6 +123,9 @@ class PayloadVectorsTest(unittest.TestCase):
         if frame_type == 'WS_CLOSE':
             code, reason = p.decode_ws_close(payload)
             return {'code': code, 'reason': reason}
+        if frame_type == 'PUBLISH':
+            size = payload[0]
+            return {'group': payload[1:1 + size].decode('utf-8'), 'message': payload[1 + size:].decode('utf-8')}
         return json.loads(payload.decode('utf-8'))  # ERROR, READY
 
     def test_payloads_decode_to_their_fields(self):
@@ -135,6 +138,21 @@ class PayloadVectorsTest(unittest.TestCase):
                     self.assertEqual(self.decoded(frame['type'], bytes.fromhex(frame['payloadHex'])), frame['decoded'])
                     count += 1
         self.assertGreaterEqual(count, 8)
+
+
+class PublishTest(unittest.TestCase):
+    """PUBLISH as the application's publish() sends it (realtime.py), against the shared vector."""
+
+    def test_encoded_as_the_vector(self):
+        with open(os.path.join(CORPUS, 'publish.json')) as stream:
+            frame = json.load(stream)['frames'][0]
+        expected = p.encode_frame(p.PUBLISH, 0, 0, bytes.fromhex(frame['payloadHex']))
+        self.assertEqual(p.encode_publish('chat'.encode(), 'h\u00e9llo'.encode()), expected)
+
+    def test_group_bounds(self):
+        for group in (b'', b'g' * 256):
+            with self.assertRaises(ValueError):
+                p.encode_publish(group, b'x')
 
 
 class ConstantsTest(unittest.TestCase):

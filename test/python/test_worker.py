@@ -51,6 +51,29 @@ class WorkerContract:
         self.assertEqual(worker.ready['capacity'], 1 if self.WORKER_CLASS == 'sync' else self.THREADS)
         self.assertEqual(worker.ready['python'], '%d.%d.%d' % sys.version_info[:3])
 
+    def test_publish_sends_one_frame_before_the_answer(self):
+        worker = self.start('publisher:app', realtime_max_message=16)
+        published = []
+
+        def take_publish(frame):
+            if frame[0] != p.PUBLISH:
+                return False
+            published.append(frame)
+            return True
+
+        worker.start_request(1, query='group=room&message=h%C3%A9')
+        response = worker.collect(1, on_frame=take_publish)
+        self.assertEqual(response.body, b'published')
+        self.assertEqual(published, [(p.PUBLISH, 0, 0, bytes([4]) + b'room' + 'hé'.encode())])
+
+    def test_publish_refuses_what_the_hub_would_not_take(self):
+        worker = self.start('publisher:app', realtime_max_message=16)
+        self.assertEqual(worker.request(1, query='size=17').body,
+                         b'ValueError: a message of 17 bytes, over --realtime-max-message (16)')
+        self.assertIn(b'ValueError', worker.request(2, query='group=' + 'g' * 256).body)
+        off = self.start('publisher:app')  # realtimeMaxMessage 0: the hub is off
+        self.assertIn(b'RuntimeError: the realtime hub is off', off.request(1).body)
+
     def test_hello_is_one_frame(self):
         worker = self.start()
         response = worker.request(1)

@@ -78,7 +78,7 @@ class WorkerProcess:
 
     def __init__(self, app, worker_class='thread', threads=4, python=None, request_window=256 * 1024,
                  response_window=1024 * 1024, profiler_dir=None, handshake=None, send_handshake=True,
-                 env=None):
+                 env=None, realtime_max_message=0):
         front, worker_end = socket.socketpair()
         self.sock = front
         child_fd = worker_end.fileno()
@@ -94,7 +94,8 @@ class WorkerProcess:
         self.sock.settimeout(DEFAULT_TIMEOUT_S)
         self.handshake = dict(protocol=p.PROTOCOL_VERSION, app=app, workerId=1, threads=threads,
                               workerClass=worker_class, requestWindow=request_window,
-                              responseWindow=response_window, profilerDir=profiler_dir)
+                              responseWindow=response_window, profilerDir=profiler_dir,
+                              realtimeMaxMessage=realtime_max_message)
         if handshake:
             self.handshake.update(handshake)
         self.ready = None

@@ -11,7 +11,7 @@ import { encodeFileOpened, encodeRequest, encodeWsClose, encodeWsMessageHeader }
 import { FrameType, type FrameTypeName } from '../../src/protocol/frames.js';
 import {
   MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_TRACEBACK_CHARS, decodeCredit, decodeError, decodeReady, decodeResponse, decodeSendfile, decodeStrings,
-  decodeWsAccept, decodeWsClose,
+  decodeWsAccept, decodeWsClose, decodePublish,
   type Decoded,
 } from '../../src/protocol/payloads.js';
 
@@ -101,6 +101,7 @@ function decodedOf(type: FrameTypeName, payload: Buffer): unknown {
     case 'READY': return shape(decodeReady(code, payload), (value) => value);
     case 'WS_ACCEPT': return shape(decodeWsAccept(code, payload), (protocol) => ({ protocol }));
     case 'WS_CLOSE': return shape(decodeWsClose(code, payload), (value) => value);
+    case 'PUBLISH': return shape(decodePublish(code, payload), (value) => value);
     default: return undefined;
   }
 }
@@ -121,7 +122,7 @@ test('shared vectors: every payload with a layout decodes to the fields its .jso
       if (typeof actual === 'object' && actual !== null && 'error' in actual) refusals += 1;
     }
   }
-  assert.deepEqual([...seen].sort(), ['CREDIT', 'ERROR', 'READY', 'REQUEST', 'RESPONSE', 'SENDFILE', 'WS_ACCEPT', 'WS_CLOSE']);
+  assert.deepEqual([...seen].sort(), ['CREDIT', 'ERROR', 'PUBLISH', 'READY', 'REQUEST', 'RESPONSE', 'SENDFILE', 'WS_ACCEPT', 'WS_CLOSE']);
   assert.ok(refusals >= 5, `a refused payload for each layout (found ${refusals})`);
 });
 

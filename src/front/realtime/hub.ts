@@ -158,9 +158,12 @@ export class RealtimeHub {
     void this.share({ t: 'free', k: token });
   }
 
-  /** A publish POST's message: to this front's members now; resolves once the peers have it too. */
-  publish(group: string, message: string): Promise<void> {
-    this.options.counters.published();
+  /**
+   * A message published here (a POST, or an application's `publish()` over its worker's channel):
+   * to this front's members now; resolves once the peers have it too.
+   */
+  publish(group: string, message: string, via: 'http' | 'app' = 'http'): Promise<void> {
+    this.options.counters.published(via);
     this.count(this.groups.broadcast(group, message), group);
     return this.share({ t: 'msg', g: group, m: message });
   }
