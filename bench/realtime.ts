@@ -9,6 +9,8 @@
  * message received). Subscribers and publisher share this process (one clock).
  *
  *   node --import tsx bench/realtime.ts --subscribers 1000,5000 --duration 8 --web2py /work/w2p
+ *
+ * `--mode churn` and `--mode redis` are bench/realtime-churn.ts (losses under churn; two instances).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -19,11 +21,11 @@ import { WebSocket } from 'ws';
 import { freePort } from './proc.js';
 
 const REPO = join(import.meta.dirname, '..');
-const KEY = 'bench-key';
-const MESSAGE_BYTES = 100;
-const IN_FLIGHT = 8;
+export const KEY = 'bench-key';
+export const MESSAGE_BYTES = 100;
+export const IN_FLIGHT = 8;
 
-interface Target {
+export interface Target {
   name: string;
   start(port: number): ChildProcess;
   /** Processes whose memory is the server's (the fronts for ours). */
@@ -33,7 +35,7 @@ interface Target {
   signed: boolean;
 }
 
-function childPids(pid: number): number[] {
+export function childPids(pid: number): number[] {
   try {
     return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
   } catch {
@@ -41,7 +43,7 @@ function childPids(pid: number): number[] {
   }
 }
 
-function rssBytes(pids: number[]): number {
+export function rssBytes(pids: number[]): number {
   let total = 0;
   for (const pid of pids) {
     const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -50,7 +52,7 @@ function rssBytes(pids: number[]): number {
   return total;
 }
 
-function ours(name: string, extra: string[]): Target {
+export function ours(name: string, extra: string[]): Target {
   return {
     name, signed: true,
     start: (port) => spawn(process.execPath, [join(REPO, 'bin', 'web2py-on-node'), '-p', String(port), '--app', 'hello:app', '-f', join(REPO, 'bench', 'apps'),
@@ -63,7 +65,7 @@ function ours(name: string, extra: string[]): Target {
   };
 }
 
-function targets(web2py: string): Target[] {
+export function targets(web2py: string): Target[] {
   return [
     ours('ours', []),
     // Without the +name notices (quadratic in the group's size), as the raw ws server.
@@ -86,7 +88,7 @@ function targets(web2py: string): Target[] {
   ];
 }
 
-async function waitListening(port: number, timeoutMs = 30_000): Promise<void> {
+export async function waitListening(port: number, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -179,12 +181,20 @@ async function measure(target: Target, subscribers: number, durationS: number): 
 export async function runRealtimeBench(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { subscribers: { type: 'string' }, duration: { type: 'string' }, web2py: { type: 'string' }, servers: { type: 'string' }, only: { type: 'string' } },
+    options: {
+      subscribers: { type: 'string' }, duration: { type: 'string' }, web2py: { type: 'string' }, servers: { type: 'string' }, only: { type: 'string' },
+      mode: { type: 'string' }, churners: { type: 'string' },
+    },
   });
   const counts = (values.subscribers ?? '1000').split(',').map(Number);
   const durationS = Number(values.duration ?? 8);
   const web2py = values.web2py ?? '/work/w2p';
   const wanted = values.servers?.split(',') ?? ['ours', 'ours-nopresence', 'tornado', 'raw-ws'];
+  if (values.mode === 'churn' || values.mode === 'redis') {
+    const { runChurnBench } = await import('./realtime-churn.js');
+    return runChurnBench(values.mode, targets(web2py).filter((t) => wanted.includes(t.name)), counts, durationS, Number(values.churners ?? 50));
+  }
+  if (values.mode !== undefined && values.mode !== 'deliver') throw new Error(`--mode: deliver, churn or redis, not ${values.mode}`);
   const rows: Figures[] = [];
   for (const subscribers of counts) {
     for (const target of targets(web2py).filter((t) => wanted.includes(t.name))) {

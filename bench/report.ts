@@ -8,6 +8,7 @@
 import { BUSY_WARNING } from './machine.js';
 import type { LoadResult, ServerRun } from './results.js';
 import type { Scenario } from './scenarios.js';
+import { CPU_POLLS } from './status-poller.js';
 
 const num = (x: number | null | undefined, digits = 1): string =>
   x === null || x === undefined || Number.isNaN(x)
@@ -175,6 +176,59 @@ function wrkTable(s: Scenario, runs: ServerRun[], baseline: string): string[] {
   return [...out, ...notes];
 }
 
+/** How the poll's CPU was measured. */
+const CPU_POLLS_NOTE = `${CPU_POLLS} polls in a row on the idle server, after the loads`;
+
+/**
+ * The status-cost scenario: req/s with the status page polling ÷ req/s without, per round (each
+ * pair ran back to back) and over all rounds; and what the polls got.
+ */
+function statusCostLines(runs: ServerRun[]): string[] {
+  const out: string[] = [];
+  for (const run of runs.filter((r) => r.status === 'ok')) {
+    const rounds = new Map<string, { without?: number; with?: number }>();
+    let polled = 0;
+    let pollOk = 0;
+    let pollBytes = 0;
+    for (const r of run.loads) {
+      const key = r.load.replace(' + status page', '');
+      const pair = rounds.get(key) ?? {};
+      if (r.statusPoll) {
+        pair.with = r.wrk?.rps;
+        polled += r.statusPoll.polls;
+        pollOk += r.statusPoll.ok;
+        pollBytes = r.statusPoll.lastBytes;
+      } else {
+        pair.without = r.wrk?.rps;
+      }
+      rounds.set(key, pair);
+    }
+    const ratios = [...rounds.values()].flatMap((pair) => (pair.with && pair.without ? [pair.with / pair.without] : []));
+    const sum = (pick: 'with' | 'without'): number => [...rounds.values()].reduce((total, pair) => total + (pair[pick] ?? 0), 0);
+    out.push(
+      `- ${run.server}: with the status page ÷ without = **${num(sum('with') / sum('without'), 3)}** over all rounds` +
+        ` (per round: ${ratios.map((ratio) => num(ratio, 3)).join(', ')}); ${pollOk} of ${polled} polls answered 200,` +
+        ` ${num(pollBytes / 1024, 0)} KiB each. Below 1: the page costs that share of req/s; the rounds' spread is the noise.`,
+    );
+    // The same cost from CPU time: a poll a second takes pollUs of the CPU that would serve
+    // pollUs / helloUs hello requests, out of the req/s measured without the page.
+    const pollUs = run.statusPollCpu?.total.usPerRequest;
+    const without = run.loads.filter((r) => !r.statusPoll && r.cpu?.total.usPerRequest);
+    const helloUs = without.reduce((total, r) => total + r.cpu!.total.usPerRequest!, 0) / (without.length || 1);
+    const rps = sum('without') / (without.length || 1);
+    if (pollUs && helloUs && rps) {
+      const roles = run.statusPollCpu?.roles;
+      out.push(
+        `- ${run.server}: one poll costs **${num(pollUs, 0)} µs** of CPU` +
+          (roles ? ` (front ${num(roles.fronts.usPerRequest, 0)} / workers ${num(roles.workers.usPerRequest, 0)} / primary ${num(roles.primary.usPerRequest, 0)})` : '') +
+          ` (${CPU_POLLS_NOTE}); a hello request ${num(helloUs, 0)} µs; so a poll a second takes what ${num(pollUs / helloUs, 1)} hello requests` +
+          ` take, **${num((100 * pollUs) / helloUs / rps, 3)}%** of the ${num(rps, 0)} req/s measured without it.`,
+      );
+    }
+  }
+  return out;
+}
+
 /** ` HTTP/2 ÷ HTTP/1.1: ours 1.8×.` — each server's h2 req/s over its HTTP/1.1-over-TLS req/s. */
 function h2Ratios(runs: ServerRun[]): string {
   const parts: string[] = [];
@@ -323,6 +377,7 @@ export function scenarioReport(s: Scenario, runs: ServerRun[], baseline: string)
   const lines = [`### ${s.name}: ${s.about}${kind === 'bulk' ? '' : `, GET ${s.path}`}`, ''];
   lines.push(...(kind === 'idle' ? idleTable(runs) : kind === 'bulk' ? bulkTable(runs, baseline) : wrkTable(s, runs, baseline)));
   if (s.loads.some((l) => l.kind === 'rate')) lines.push('', ...rateTable(runs));
+  if (s.loads.some((l) => l.kind === 'wrk' && l.statusPoll === true)) lines.push('', ...statusCostLines(runs));
   for (const r of runs) {
     if ((r.machineBusyBefore ?? 0) > BUSY_WARNING)
       lines.push(

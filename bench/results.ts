@@ -13,6 +13,7 @@ import type { TcpCounters } from './netstat.js';
 import type { NewcomerFigures } from './newcomer.js';
 import type { RateFigures } from './rate.js';
 import type { StopResult } from './proc.js';
+import type { StatusPollFigures } from './status-poller.js';
 import type { WrkFigures } from './wrk.js';
 
 export interface LoadResult {
@@ -37,6 +38,8 @@ export interface LoadResult {
    * requests: wrk, ab, h2load, rate); ours split by role (primary, fronts, workers).
    */
   cpu?: CpuFigures;
+  /** The status-cost scenario: the status page's polls during this load (loads with `statusPoll`). */
+  statusPoll?: StatusPollFigures;
   /** The fronts scenario: connections per process of the server, sampled mid-load. */
   connSpread?: ConnSpread | null;
   /** The load could not be measured (wrk failed...). */
@@ -63,6 +66,8 @@ export interface ServerRun {
   /** Share of all CPUs busy during 1 s just before the server started (others' work). */
   machineBusyBefore?: number | null;
   loads: LoadResult[];
+  /** The status-cost scenario: CPU of one status page poll, on the idle server after the loads. */
+  statusPollCpu?: CpuFigures;
 }
 
 export interface BenchOutput {

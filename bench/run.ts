@@ -26,6 +26,7 @@ import { ListenQueueSampler } from './listenq.js';
 import { BUSY_WARNING, cpuBusyFraction, describeMachine } from './machine.js';
 import { counterDelta, tcpCounters } from './netstat.js';
 import { NewcomerProbe } from './newcomer.js';
+import { StatusPoller, statusPollCpu } from './status-poller.js';
 import { connectionHolder, freePort, isClosing, killHelpers, serverProcesses, socketInodes, startServer, stopServer, waitDrained, waitReady, withNofile, type Started } from './proc.js';
 import { runRate } from './rate.js';
 import { scenarioReport, summaryReport } from './report.js';
@@ -350,6 +351,7 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
           const probe = new NewcomerProbe(port, s.path, durationS * 1000, { tls });
           const queue = new ListenQueueSampler(port);
           const spread = s.connSpread === true ? new ConnSpreadSampler(port, started.pid, (durationS * 1000) / 2) : null;
+          const statusPage = load.kind === 'wrk' && load.statusPoll === true ? new StatusPoller(port) : null;
           // sampled just before the load, and just after it, before anything else is awaited
           const cpu = new CpuMeter(started.pid, def.hasRoles === true);
           let perRequest: (requests: number) => CpuFigures;
@@ -368,6 +370,7 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
             r.listenQueue = queue.finish();
             r.newcomer = await probe.finish();
             if (spread) r.connSpread = await spread.finish();
+            if (statusPage) r.statusPoll = await statusPage.finish();
           }
           // answered requests: the load's own count, plus the newcomer probe's answers
           const answered = r.wrk?.requests ?? (r.rate ? r.rate.ok + r.rate.rejected503 + r.rate.otherStatus : 0);
@@ -382,6 +385,11 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
       run.loads.push(r);
       progress(`    ${summary(r)}`);
       if (!r.serverAlive) break;
+    }
+    if (s.loads.some((l) => l.kind === 'wrk' && l.statusPoll === true) && started.exited === null) {
+      await waitDrained(started.pid, baseline);
+      run.statusPollCpu = await statusPollCpu(port, started.pid, def.hasRoles === true);
+      progress(`    one status page poll: ${run.statusPollCpu.total.usPerRequest?.toFixed(0) ?? '-'} µs of CPU`);
     }
   } catch (e) {
     run.status = 'failed';

@@ -16,6 +16,10 @@ export interface WrkLoad {
   timeoutS: number;
   /** Seconds of this load unless --duration is given (default: --duration's default). */
   durationS?: number;
+  /** A status page open during the load: GET /status.json once a second, as the page polls (bench/status-poller.ts). */
+  statusPoll?: boolean;
+  /** Which round of an A/B comparison this is (loads of one scenario need distinct labels). */
+  round?: number;
 }
 
 /** N idle keep-alive connections (one GET each, then silence): memory and holding power. */
@@ -147,6 +151,19 @@ export const SCENARIOS: Scenario[] = [
     connSpread: true,
   },
   {
+    name: 'status-cost',
+    about: 'hello world, keep-alive, ours alone: without and with a status page open (GET /status.json every second), interleaved, 3 rounds',
+    app: 'hello',
+    path: '/',
+    // A, B, A, B...: a machine that slows down (other work) during the run then weighs on both sides alike.
+    loads: [1, 2, 3].flatMap((round): WrkLoad[] => [
+      { kind: 'wrk', conns: 50, timeoutS: 2, round },
+      { kind: 'wrk', conns: 50, timeoutS: 2, round, statusPoll: true },
+    ]),
+    defaultServers: ['ours'],
+    optIn: true,
+  },
+  {
     name: 'hello-close',
     about: 'hello world, no keep-alive (ab, a new connection per request)',
     app: 'hello',
@@ -250,7 +267,7 @@ export const SCENARIOS: Scenario[] = [
 export function loadLabel(load: Load): string {
   switch (load.kind) {
     case 'wrk':
-      return `wrk -c${load.conns}`;
+      return `wrk -c${load.conns}${load.statusPoll === true ? ' + status page' : ''}${load.round === undefined ? '' : ` (round ${load.round})`}`;
     case 'ab':
       return `ab -c${load.conns}`;
     case 'idle':

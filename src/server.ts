@@ -38,6 +38,7 @@ import { compileProxyTrust, type ProxyTrust } from './front/proxy-trust.js';
 import { frontStartupLines } from './front/startup-lines.js';
 import { prepareProfilerDir } from './web2py/folder.js';
 import { StatusPage } from './front/builtins/status.js';
+import { createMetricsListenerHandler } from './front/builtins/metrics.js';
 import { RecentEvents } from './observability/recent-events.js';
 import { observeEvents } from './observability/event-spec.js';
 import type { FrontStatus } from './observability/status-data.js';
@@ -271,9 +272,12 @@ async function openListeners(options: FrontOptions, parts: Parts): Promise<{ set
     limits: listenerLimits(config),
     http2: config.http2 === 'on' ? { maxConcurrentStreams: config.http2MaxStreams } : null,
     log, rejections, connectionLimit, proxies,
-    handlerFor: (facts: ListenerFacts, spec) => (parts.realtime !== null && spec.kind === 'tcp' && spec.realtime === true
-      ? parts.realtime.servePort : createRequestHandler(facts, handling)),
-    upgradesFor: (spec) => parts.realtime?.upgradesFor(spec) ?? null,
+    handlerFor: (facts: ListenerFacts, spec) => {
+      if (spec.kind === 'tcp' && spec.metrics === true) return createMetricsListenerHandler(metrics, serverHeaderOf(config));
+      return parts.realtime !== null && spec.kind === 'tcp' && spec.realtime === true ? parts.realtime.servePort : createRequestHandler(facts, handling);
+    },
+    // The metrics listener takes no WebSocket: an upgrade there is an ordinary request (404).
+    upgradesFor: (spec) => (spec.kind === 'tcp' && spec.metrics === true ? null : parts.realtime?.upgradesFor(spec) ?? null),
     fallbackPort: config.port,
     inherited: assignment.listeners,
   });
@@ -320,7 +324,7 @@ function frontStatusOf({ config, assignment }: FrontOptions, parts: Parts): () =
     const { running, queued } = pool.stats;
     const rows = await pool.statusRows(assignment.index, config.maxRssBytes);
     return {
-      front: assignment.index, workerClass,
+      front: assignment.index, pid: process.pid, rssBytes: process.memoryUsage.rss(), responseTotals: [...metrics.responseTotals], workerClass,
       inApp: running, inAppLimit: assignment.maxInApp ?? workerCapacity * assignment.processes,
       queued, queueSize: assignment.queueSize,
       connections: metrics.connectionsOpen(), maxConnections: config.maxConnections,

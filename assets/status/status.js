@@ -140,7 +140,10 @@
     const schedulers = status.schedulers || [];
     document.getElementById('schedulers-section').hidden = schedulers.length === 0;
     fillRows('schedulers', schedulers, (s) => [
-      make('td', s.name), make('td', s.pid), make('td', seconds(s.uptimeSeconds)), make('td', s.restarts), make('td', s.gaveUp ? 'given up' : (s.pid === null ? 'restarting' : 'running')),
+      make('td', s.name), make('td', s.pid), make('td', seconds(s.uptimeSeconds)), make('td', s.restarts),
+      // The age of the last heartbeat it recorded in scheduler_worker, and the status it recorded.
+      make('td', s.pid === null ? '–' : s.heartbeatAgeSeconds == null ? 'none yet' : seconds(s.heartbeatAgeSeconds) + ' ago (' + s.heartbeatStatus + ')'),
+      make('td', s.gaveUp ? 'given up' : (s.pid === null ? 'restarting' : 'running')),
     ]);
     fillRows('inflight', status.inflight, (r) => [make('td', seconds(r.seconds)), make('td', r.method), make('td', r.path, 'path'), make('td', r.front)]);
     fillRows('events', status.events.slice().reverse(), (e) => [make('td', new Date(e.time).toLocaleTimeString()), make('td', e.name), make('td', e.detail, 'path')]);

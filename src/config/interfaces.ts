@@ -30,7 +30,7 @@ export interface InterfaceSpec {
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 
 /** web2py's is_valid_ip_address takes IP literals and `localhost`; the URL parser knows IPv6. */
-function isIpAddress(text: string, isBracketed: boolean): boolean {
+export function isIpAddress(text: string, isBracketed: boolean): boolean {
   if (!isBracketed) return IPV4.test(text) || text === 'localhost';
   if (!/^[0-9A-Fa-f:.]+$/.test(text)) return false;
   try {
@@ -118,4 +118,42 @@ export function interfaces(): Validator<readonly InterfaceSpec[]> {
     },
     format: (value) => value.map(formatInterface).join(';'),
   };
+}
+
+/** One TCP address to listen on, without TLS. */
+export interface ListenAddress {
+  /** The address as written, without brackets (`::`). */
+  readonly ip: string;
+  /** 0 = any free port (the chosen one is reported at start). */
+  readonly port: number;
+}
+
+/**
+ * `IP:PORT`, an IPv6 address in brackets (`[::]:9100`), as one `--interfaces` entry without its
+ * key and certificate: a listener of the server's own (`--metrics-address`), plain HTTP.
+ */
+export function listenAddress(): Validator<ListenAddress> {
+  return {
+    kind: 'string',
+    metavar: 'IP:PORT',
+    description: '`IP:PORT`, an IPv6 address in brackets (`[::]:9100`)',
+    parse(raw) {
+      if (typeof raw !== 'string') throw new InvalidValueError('not text: give IP:PORT');
+      const match = /^(?:\[([^\]]*)\]|([^:[\]]+)):(\d{1,5})$/.exec(raw.trim());
+      if (match === null) throw new InvalidValueError('expected IP:PORT (an IPv6 address in brackets: [::]:9100)');
+      const isBracketed = match[1] !== undefined;
+      const ip = match[1] ?? match[2] ?? '';
+      if (!isIpAddress(ip, isBracketed)) throw new InvalidValueError(`"${ip}" is not an IP address`);
+      const port = Number(match[3]);
+      if (port > 65535) throw new InvalidValueError(`port ${port} is not from 0 to 65535`);
+      return { ip, port };
+    },
+    format: formatListenAddress,
+    // As the config file takes it: the same text.
+    toUser: formatListenAddress,
+  };
+}
+
+function formatListenAddress({ ip, port }: ListenAddress): string {
+  return `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
 }

@@ -13,7 +13,7 @@
 
 import { availableParallelism, tmpdir } from 'node:os';
 
-import { interfaces } from './interfaces.js';
+import { interfaces, listenAddress } from './interfaces.js';
 import {
   bool, bytes, cidrList, durationMs, enumOf, fileMode, int, intOrAuto, megabytes, nullable, path, schedulerList, str, wordList,
   type Unit,
@@ -522,6 +522,23 @@ export const settings = defineSettings({
       + 'also for anyone who sends it as `Authorization: Bearer TOKEN` or `?token=TOKEN`. A wrong token gets 401; from '
       + 'elsewhere without one, `/status` is an ordinary path of the application (as `/metrics` is). Compared in constant '
       + 'time, never logged.',
+  },
+
+  statsInterval: {
+    section: 'Logging', cli: ['--stats-interval'],
+    type: durationMs({ min: 0 }), default: 60_000,
+    doc: 'Every this often, one `server.stats` line in the server log (text or JSON, as `--log-format`): memory (RSS) of '
+      + 'the primary, the front processes, the Python workers and the schedulers; connections, requests in the application '
+      + 'and in the queue now; requests answered and errors (5xx answers, the server\'s own 503s and 504s included) since the '
+      + 'previous line. `0`: no line.',
+  },
+  metricsAddress: {
+    section: 'Logging', cli: ['--metrics-address'],
+    type: nullable(listenAddress()), default: null, defaultDoc: 'none',
+    doc: 'Also serve `GET /metrics` (the whole server\'s Prometheus text, as on the loopback rule) on this separate '
+      + 'listener, to anyone who reaches it, so Prometheus can scrape a pod or a container: `0.0.0.0:9100`. Plain HTTP; '
+      + 'every other path there is 404. Bound by the server before anything listens (a port in use is one line and exit 2) '
+      + 'and served by the front processes, so it stays up while a front is replaced. Keep the port off the internet.',
   },
 
   // --- Scheduler

@@ -8,6 +8,8 @@
  * TCP listeners come first, in the order given; the first one is the "main" address.
  * `--realtime-port` adds the realtime hub's own listener last, on the first TCP listener's
  * address and with its certificate (`realtime: true`: the hub alone answers there).
+ * `--metrics-address` adds the metrics listener after it (`metrics: true`: plain HTTP, `/metrics`
+ * alone answers there).
  */
 import type { Config, SettingKey } from '../config/settings.js';
 import type { Source } from '../config/load.js';
@@ -15,7 +17,7 @@ import { ServerError } from '../errors/index.js';
 import type { TlsFiles } from './tls-files.js';
 
 export type ListenerSpec =
-  | { readonly kind: 'tcp'; readonly ip: string; readonly port: number; readonly tls: TlsFiles | null; readonly realtime?: true }
+  | { readonly kind: 'tcp'; readonly ip: string; readonly port: number; readonly tls: TlsFiles | null; readonly realtime?: true; readonly metrics?: true }
   | { readonly kind: 'unix'; readonly path: string; readonly mode: number };
 
 export interface ListenPlan {
@@ -57,7 +59,13 @@ export function planListeners(config: Readonly<Config>, sources: Readonly<Record
     const main = specs.find((spec) => spec.kind === 'tcp');
     specs.push({ kind: 'tcp', ip: main?.ip ?? config.ip, port: config.realtimePort, tls: main?.tls ?? null, realtime: true });
   }
+  if (config.metricsAddress !== null) specs.push({ kind: 'tcp', ip: config.metricsAddress.ip, port: config.metricsAddress.port, tls: null, metrics: true });
   return { specs, notes };
+}
+
+/** A listener that serves the application (not the realtime hub's or the metrics' own port). */
+export function isAppListener(spec: ListenerSpec): boolean {
+  return spec.kind === 'unix' || (spec.realtime !== true && spec.metrics !== true);
 }
 
 /** Where a listener binds: a TCP address, or a Unix socket path. */

@@ -18,7 +18,7 @@ import { LogEvents } from '../observability/events.js';
 import type { ListenerFacts } from './environ.js';
 import type { RequestHandler } from './handler.js';
 import { Http2Sessions } from './http2-sessions.js';
-import { formatBindTarget, type ListenerSpec } from './listen-plan.js';
+import { formatBindTarget, isAppListener, type ListenerSpec } from './listen-plan.js';
 import {
   createListener, isHttp2Server, listenOnDescriptor, LISTEN_BACKLOG,
   type Http2Options, type ListenerLimits, type NodeServer,
@@ -117,7 +117,7 @@ export class ListenerSet {
   }
 
   private static create(spec: ListenerSpec, tls: LoadedTls | null, options: ListenerSetOptions, opened: readonly OpenListener[]): OpenListener {
-    const firstTcp = opened.find((listener) => listener.spec.kind === 'tcp' && listener.spec.realtime !== true);
+    const firstTcp = opened.find((listener) => listener.spec.kind === 'tcp' && isAppListener(listener.spec));
     const facts: ListenerFacts = spec.kind === 'tcp'
       ? { serverName: spec.ip, serverPort: String(spec.port), isTls: tls !== null, clientCertificates: tls?.ca != null, proxies: options.proxies }
       : { serverName: UNIX_SERVER_NAME, serverPort: firstTcp?.facts.serverPort ?? String(options.fallbackPort), isTls: false, isUnixSocket: true, proxies: options.proxies };
@@ -146,7 +146,7 @@ export class ListenerSet {
 
   /** The bound TCP ports, in order, without repeats (one admin password file each). */
   get tcpPorts(): number[] {
-    return [...new Set(this.listeners.filter((l) => l.spec.kind === 'tcp' && l.spec.realtime !== true).map((l) => Number(l.facts.serverPort)))];
+    return [...new Set(this.listeners.filter((l) => l.spec.kind === 'tcp' && isAppListener(l.spec)).map((l) => Number(l.facts.serverPort)))];
   }
 
   /** SERVER_PORT of the Unix socket listener, if any (its password file). */

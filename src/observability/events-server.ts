@@ -14,6 +14,14 @@ export const serverEvents = defineEvents({
   'server.draining': { level: 'info', message: 'stopping: finishing in-flight requests', fields: ['signal', 'inFlight', 'gracefulTimeoutSeconds'] },
   'server.stopped': { level: 'info', message: 'stopped', fields: ['signal', 'unfinished'] },
   'server.forced_stop': { level: 'warn', message: 'second signal: stopping at once', fields: ['signal'] },
+  'server.stats': {
+    level: 'info', message: 'stats',
+    fields: ['seconds', 'requests', 'errors', 'connections', 'inApp', 'queued', 'fronts', 'workers', 'rssMb', 'primaryRssMb', 'frontsRssMb', 'workersRssMb', 'schedulersRssMb'],
+    doc: 'Every `--stats-interval`, written by the primary for the whole server. `requests`: responses sent in the last '
+      + '`seconds`; `errors`: those of them with a 5xx status (the server\'s own 503s and 504s included); `connections`, '
+      + '`inApp`, `queued`: now. `rssMb`: the resident memory of every process of the server (MB), then the same by kind '
+      + '(`schedulersRssMb` only with `-K`). A front that did not answer within 1 s is left out of the line, and its requests are counted in the next.',
+  },
   'app.chosen': { level: 'info', message: 'application', fields: ['kind', 'detail'] },
   'config.warning': {
     level: 'warn', message: { field: 'warning' }, fields: ['warning'],
@@ -158,6 +166,12 @@ export const serverLogEvents = {
   },
   frontReloadFailed(log: Logger, f: { index: number; reason: string }) {
     emit(log, 'front.reload_failed', f);
+  },
+  serverStats(log: Logger, f: {
+    seconds: number; requests: number; errors: number; connections: number; inApp: number; queued: number; fronts: number; workers: number;
+    rssMb: number; primaryRssMb: number; frontsRssMb: number; workersRssMb: number; schedulersRssMb: number | undefined;
+  }) {
+    emit(log, 'server.stats', f);
   },
   primaryGone(log: Logger) {
     emit(log, 'front.primary_gone', {});

@@ -84,8 +84,17 @@ export class Metrics {
   /** The status page's last five minutes, second by second (started by the front, see StatusHistory). */
   readonly history = new StatusHistory();
 
+  /**
+   * Responses sent since this front started, by class (index 0 to 5: 0xx..5xx): the primary's
+   * `server.stats` line takes the difference between two of its lines (prom-client's counter is
+   * read asynchronously only).
+   */
+  readonly responseTotals: number[] = [0, 0, 0, 0, 0, 0];
+
   responseSent(statusCode: number, durationMs: number): void {
-    this.responsesByClass[Math.min(5, Math.floor(statusCode / 100))]?.inc();
+    const statusClass = Math.min(5, Math.floor(statusCode / 100));
+    this.responsesByClass[statusClass]?.inc();
+    this.responseTotals[statusClass] = (this.responseTotals[statusClass] ?? 0) + 1;
     this.history.responseEnded(statusCode, durationMs);
   }
 

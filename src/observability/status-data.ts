@@ -42,6 +42,11 @@ export interface EventRow {
 /** One front's part, sent to the primary over IPC. */
 export interface FrontStatus {
   front: number;
+  /** The front process's id and resident memory (the `server.stats` line). */
+  pid: number;
+  rssBytes: number | null;
+  /** Responses it sent since it started, by class 0xx..5xx (the `server.stats` line takes differences). */
+  responseTotals: number[];
   /** The worker class its workers run (`thread`, `gevent`, `sync`). */
   workerClass: string;
   inApp: number;
@@ -75,6 +80,9 @@ export interface SchedulerRow {
   uptimeSeconds: number | null;
   restarts: number;
   gaveUp: boolean;
+  /** Seconds since it last recorded its heartbeat in `scheduler_worker` (null: none seen yet), and the status it recorded. */
+  heartbeatAgeSeconds: number | null;
+  heartbeatStatus: string | null;
 }
 
 export interface ServerStatus {
@@ -147,6 +155,7 @@ export function readFrontStatus(raw: unknown): FrontStatus | null {
   if (!isRaw(raw)) return null;
   return {
     front: num(raw.front),
+    pid: num(raw.pid), rssBytes: numOrNull(raw.rssBytes), responseTotals: counts(raw.responseTotals, 6),
     workerClass: text(raw.workerClass, 20),
     inApp: num(raw.inApp), inAppLimit: num(raw.inAppLimit), queued: num(raw.queued), queueSize: num(raw.queueSize),
     connections: num(raw.connections), maxConnections: num(raw.maxConnections), websockets: numOrNull(raw.websockets),

@@ -11,7 +11,7 @@
  * worker is started first; only once it is ready does the old one stop taking requests, finish
  * those it has, and leave (SHUTDOWN). If the fresh one cannot start, the old one stays.
  */
-import { readFile } from 'node:fs/promises';
+import { rssOf } from '../observability/rss.js';
 import { ServerError } from '../errors/index.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
@@ -422,16 +422,3 @@ export class Pool {
   }
 }
 
-/**
- * A process's resident memory from /proc/PID/status (0 when it lists none: a process on its way
- * out); null when the file cannot be read (it is gone, or this is not Linux).
- */
-async function rssOf(pid: number | undefined): Promise<number | null> {
-  if (pid === undefined) return null;
-  try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-  } catch {
-    return null;
-  }
-}

@@ -14,7 +14,7 @@
 import type { Config, SettingKey } from '../config/settings.js';
 import type { Source } from '../config/load.js';
 import type { Logger } from '../observability/log.js';
-import { planListeners, type ListenerSpec, type ListenPlan } from '../front/listen-plan.js';
+import { isAppListener, planListeners, type ListenerSpec, type ListenPlan } from '../front/listen-plan.js';
 import { loadTls, tlsToPem, type TlsPem } from '../front/tls-files.js';
 import { LogEvents } from '../observability/events.js';
 import { preflight, resolveFronts, shareOf } from './preflight.js';
@@ -25,6 +25,7 @@ import { Fronts } from './fronts.js';
 import type { FrontAssignment, PrimaryMessage } from './messages.js';
 import { ServerMetrics } from './server-metrics.js';
 import { ServerStatus, type StatusFacts } from './server-status.js';
+import { ServerStatsLine } from './server-stats.js';
 import { RecentEvents } from '../observability/recent-events.js';
 import { observeEvents } from '../observability/event-spec.js';
 import { Schedulers } from './schedulers.js';
@@ -119,7 +120,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     const tls: TlsFiles = { current: readTls(plan.specs) };
     const writePassword = checked.app.spec.kind === 'web2py' ? passwordWriter(config, checked.app.spec.folder, say) : null;
     // Ports known now get their password file before anything binds; port 0 once it is chosen.
-    // The realtime hub's port (--realtime-port) serves no application: no password file.
+    // The realtime hub's port (--realtime-port) and the metrics port serve no application: no password file.
     for (const spec of plan.specs) if (isAppTcp(spec) && spec.kind === 'tcp' && spec.port !== 0) writePassword?.(spec.port);
     if (!plan.specs.some(isAppTcp)) writePassword?.(config.port);
     // 2. The sockets: closed at a stop once the fronts are told, so the kernel refuses instead of queueing for nobody.
@@ -129,24 +130,34 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     // 3. The fronts; the last start-up line comes once every front is ready.
     const schedulers = createSchedulers(options, checked);
     const statusFacts: StatusFacts = { listeners: sockets.map((socket) => socket.label), fronts: resolveFronts(config), reloads: 0 };
-    const fronts = createFronts(options, log, lifecycle, { checked, sockets, tls, schedulers, statusFacts });
+    const { fronts, statsLine } = createFronts(options, log, lifecycle, { checked, sockets, tls, schedulers, statusFacts });
     const lines = await fronts.start(() => {
-      for (const socket of sockets) say(isAppTcp(socket.spec) || socket.spec.kind === 'unix' ? `starting on ${socket.label}...` : `realtime hub on ${socket.label}`);
+      for (const socket of sockets) say(startingLine(socket));
       for (const note of plan.notes) say(note);
     });
     for (const line of lines) say(line);
+    statsLine.start();
     // 4. After the fronts: a scheduler that starts tasks before the web server serves helps no one.
     if (schedulers !== null) startSchedulers(schedulers, lifecycle, options);
     return runningPrimary({ lifecycle, log, fronts, frontCount: resolveFronts(config), schedulers, sockets, plan, tls, statusFacts });
   });
 }
 
-const isAppTcp = (spec: ListenerSpec): boolean => spec.kind === 'tcp' && spec.realtime !== true;
+/** The seed's `starting on IP:PORT...` for the application's listeners; the hub's and the metrics' own say what they are. */
+function startingLine({ spec, label }: BoundSocket): string {
+  if (isAppListener(spec)) return `starting on ${label}...`;
+  return spec.kind === 'tcp' && spec.metrics === true ? `metrics on http://${label}/metrics` : `realtime hub on ${label}`;
+}
 
-/** The front processes, their metrics, and their part of a stop (told first; awaited last). */
+const isAppTcp = (spec: ListenerSpec): boolean => spec.kind === 'tcp' && isAppListener(spec);
+
+/**
+ * The front processes, their metrics, status and `server.stats` line (started once the fronts
+ * are ready), and their part of a stop (told first; awaited last).
+ */
 function createFronts(options: PrimaryOptions, log: Logger, lifecycle: Lifecycle, bound: {
   checked: Awaited<ReturnType<typeof preflight>>; sockets: readonly BoundSocket[]; tls: TlsFiles; schedulers: Schedulers | null; statusFacts: StatusFacts;
-}): Fronts {
+}): { fronts: Fronts; statsLine: ServerStatsLine } {
   const { config, sources } = options;
   const count = resolveFronts(config);
   const { stdio, listeners } = descriptorPlan(bound.sockets, config.acceptBatch);
@@ -183,6 +194,12 @@ function createFronts(options: PrimaryOptions, log: Logger, lifecycle: Lifecycle
       front.send({ type: 'realtime-relayed', id: message.id });
     }
   });
+  const statsLine = new ServerStatsLine(config.statsIntervalMs, {
+    fronts: () => status.frontParts(),
+    livePids: () => fronts.live.flatMap((front) => (front.pid === undefined ? [] : [front.pid])),
+    schedulerPids: schedulers === null ? null : () => schedulers.facts().map((row) => row.pid),
+  }, log);
+  lifecycle.add('stats line', { stopAccepting: () => statsLine.stop(), kill: () => statsLine.stop() });
   fronts.on('restarted', () => metrics.frontRestarted());
   fronts.on('gaveUp', (error) => options.onGiveUp(error));
   // Fronts bounds each front's stop itself (its graceful timeout and a margin, then a kill).
@@ -192,7 +209,7 @@ function createFronts(options: PrimaryOptions, log: Logger, lifecycle: Lifecycle
     close: () => stopped,
     kill: () => fronts.killAll(),
   });
-  return fronts;
+  return { fronts, statsLine };
 }
 
 /** `-K`: web2py's schedulers (web2py folders only), made now, started once the fronts are ready. */

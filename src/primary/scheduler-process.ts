@@ -6,10 +6,17 @@
  * web2py.py runs the scheduler's loop in that very process. It leads a process group of its own,
  * so the task processes it starts can be killed with it and a terminal's Ctrl-C reaches the
  * primary only. Its stdout and stderr become `scheduler.output` lines of the server log.
+ *
+ * web2py.py runs through python/w2n_scheduler.py, which runs it in the same process unchanged
+ * and tells the server each heartbeat the scheduler records (its `scheduler_worker` row) as a
+ * line on a fourth pipe, descriptor 3: the heartbeat age of the status page and /metrics. A pipe
+ * of its own, not stdout, where tasks print what they like.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from '../observability/log.js';
 import { LogEvents } from '../observability/events.js';
 
@@ -17,6 +24,10 @@ import { LogEvents } from '../observability/events.js';
 const LAST_LINES = 5;
 /** A line of output longer than this is cut in the log (a task printing megabytes on one line). */
 const MAX_LINE = 4_096;
+/** The launcher, shipped in the package: python/w2n_scheduler.py. */
+export const SCHEDULER_SCRIPT = fileURLToPath(new URL('../../python/w2n_scheduler.py', import.meta.url));
+/** What the launcher writes on descriptor 3 for each heartbeat: `heartbeat ACTIVE`, `heartbeat RUNNING`... */
+const HEARTBEAT_LINE = /^heartbeat ([A-Z_]{1,20})$/;
 
 export interface SchedulerProcessOptions {
   /** The `-K` entry, `APP[:GROUP...]`; with a worker number when there are several: the log's name. */
@@ -34,14 +45,16 @@ export class SchedulerProcess {
   /** The primary asked it to leave: its exit is no death. */
   stopAsked = false;
   private readonly recent: string[] = [];
+  /** When it last said it recorded its heartbeat (Date.now()), and the status it recorded; null: not yet. */
+  lastHeartbeat: { at: number; status: string } | null = null;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(options: SchedulerProcessOptions) {
     this.name = options.name;
     const { log } = options;
-    this.child = spawn(options.python, [join(options.folder, 'web2py.py'), '-K', options.entry], {
+    this.child = spawn(options.python, [SCHEDULER_SCRIPT, join(options.folder, 'web2py.py'), '-K', options.entry], {
       cwd: options.folder,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       detached: true,
       // Output reaches the log as it is printed, not in 8 KiB blocks when a buffer fills.
       env: { ...process.env, PYTHONUNBUFFERED: '1' },
@@ -67,6 +80,17 @@ export class SchedulerProcess {
         LogEvents.schedulerOutput(log, { name: this.name, schedulerPid: this.pid, stream, line });
       });
     }
+    this.readHeartbeats();
+  }
+
+  private readHeartbeats(): void {
+    const pipe = this.child.stdio[3];
+    if (!(pipe instanceof Readable)) return;
+    // A task process (forked) inherits the descriptor; a line that is not the launcher's is ignored.
+    createInterface({ input: pipe, crlfDelay: Infinity }).on('line', (line) => {
+      const match = HEARTBEAT_LINE.exec(line);
+      if (match !== null) this.lastHeartbeat = { at: Date.now(), status: match[1]! };
+    });
   }
 
   get pid(): number | undefined {

@@ -80,6 +80,8 @@ export class Schedulers {
       uptimeSeconds: slot.process === null ? null : (now - slot.process.startedAt) / 1000,
       restarts: slot.restarts,
       gaveUp: slot.gaveUp,
+      heartbeatAgeSeconds: slot.process?.lastHeartbeat == null ? null : (now - slot.process.lastHeartbeat.at) / 1000,
+      heartbeatStatus: slot.process?.lastHeartbeat?.status ?? null,
     }));
   }
 

@@ -12,9 +12,10 @@ import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 import type { FrontProcess } from './front-process.js';
 import { FrontCollection } from './front-collection.js';
+import type { SchedulerRow } from '../observability/status-data.js';
 
 /** What the scheduler supervisor tells /metrics. */
-interface SchedulerCounts { readonly running: number; readonly count: number; readonly restarts: number }
+interface SchedulerCounts { readonly running: number; readonly count: number; readonly restarts: number; facts(): SchedulerRow[] }
 
 export class ServerMetrics {
   private readonly registry = new Registry();
@@ -32,6 +33,14 @@ export class ServerMetrics {
       new Gauge({ name: 'w2n_scheduler_processes_wanted', help: 'web2py scheduler processes (-K) the server keeps running: -K entries times --scheduler-workers.', registers, collect() { this.set(schedulers.count); } });
       // A counter the supervisor keeps; read at scrape time.
       new Counter({ name: 'w2n_scheduler_restarts_total', help: 'web2py scheduler processes started to replace one that died.', registers, collect() { this.reset(); this.inc(schedulers.restarts); } });
+      new Gauge({
+        name: 'w2n_scheduler_heartbeat_age_seconds', labelNames: ['scheduler'], registers,
+        help: 'Seconds since each running scheduler process (-K entry, #n with --scheduler-workers) last recorded its heartbeat in scheduler_worker; absent until its first one is seen.',
+        collect() {
+          this.reset();
+          for (const row of schedulers.facts()) if (row.heartbeatAgeSeconds !== null) this.set({ scheduler: row.name }, row.heartbeatAgeSeconds);
+        },
+      });
     }
   }
 

@@ -60,6 +60,11 @@ export class ServerStatus {
     this.collection.answered(front, id, status);
   }
 
+  /** Every live front's own part, as each sent it (the `server.stats` line reads them). */
+  async frontParts(): Promise<FrontStatus[]> {
+    return this.collection.gather();
+  }
+
   private async gather(): Promise<ReturnType<typeof mergeStatus>> {
     const fronts = await this.collection.gather();
     fronts.sort((a, b) => a.front - b.front);

@@ -14,13 +14,13 @@ import { after, test } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import { httpGet } from '../helpers/http-get.js';
 import { assertOneLine, fixtures, runToExit, startServer, waitForLog } from '../helpers/server.js';
-import { pollPause } from '../helpers/waits.js';
+import { pollPause, waitUntil } from '../helpers/waits.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'w2n-scheduler-'));
 after(() => rmSync(temp, { recursive: true, force: true }));
 
 /** A copy of the web2py fixture with applications in the given scheduler modes, and a state folder. */
-function tree(name: string, apps: Record<string, 'idle' | 'long-task' | 'crash'>): { folder: string; state: string } {
+function tree(name: string, apps: Record<string, 'idle' | 'long-task' | 'crash' | 'no-heartbeat'>): { folder: string; state: string } {
   const folder = join(temp, name);
   cpSync(join(fixtures, 'web2py'), folder, { recursive: true });
   for (const [app, mode] of Object.entries(apps)) {
@@ -96,6 +96,33 @@ test('-K APP --scheduler-workers 2: both run, output in the log; one killed come
   const started = (await files(state, /^jobs\.\d+\.started$/, 5)).map(pidOf);
   for (const pid of started) assert.equal(alive(pid), false, `scheduler ${pid} outlived the server`);
   assert.equal((await files(state, /^jobs\.\d+\.stopped$/, 4)).length, 4);
+});
+
+test('heartbeat age: each heartbeat the scheduler records reaches the status page and /metrics; its other debug records stay hidden', async () => {
+  const { folder, state } = tree('heartbeat', { jobs: 'idle', stuck: 'no-heartbeat' });
+  const server = await startServer(['-f', folder, '-K', 'jobs,stuck'], { env: { SCHEDULER_FIXTURE_DIR: state }, readyPattern: /^scheduler: 2 processes /m });
+  try {
+    type Row = { name: string; pid: number | null; heartbeatAgeSeconds: number | null; heartbeatStatus: string | null };
+    const rows = async (): Promise<Row[]> => (JSON.parse((await httpGet(server.port, '/status.json')).body.toString()) as { schedulers: Row[] }).schedulers;
+    let jobs: Row | undefined;
+    await waitUntil('a heartbeat of jobs', async () => {
+      jobs = (await rows()).find((row) => row.name === 'jobs');
+      return jobs?.heartbeatAgeSeconds != null;
+    });
+    assert.ok(jobs!.heartbeatAgeSeconds! >= 0, `age ${jobs!.heartbeatAgeSeconds}`);
+    assert.equal(jobs!.heartbeatStatus, 'ACTIVE');
+    const stuck = (await rows()).find((row) => row.name === 'stuck')!;
+    assert.notEqual(stuck.pid, null, 'alive');
+    assert.equal(stuck.heartbeatAgeSeconds, null, 'alive but no heartbeat: none shown');
+    const metrics = (await httpGet(server.port, '/metrics')).body.toString();
+    assert.match(metrics, /^w2n_scheduler_heartbeat_age_seconds\{scheduler="jobs"\} [\d.e-]+$/m);
+    assert.doesNotMatch(metrics, /scheduler="stuck"/);
+    // web2py's own level (WARNING) still decides what it prints: its warning, not its info or debug records.
+    await waitForLog(server, /a warning web2py shows/, { times: 2 });
+    assert.doesNotMatch(server.stderr(), /recording heartbeat|looping|TICKER|freeing workers/);
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
 });
 
 test('stop during a task that swallows SIGTERM: the scheduler and its task process are killed after --scheduler-stop-timeout', async () => {

@@ -17,6 +17,7 @@ import {
 import {
   bool, bytes, cidrList, durationMs, enumOf, int, InvalidValueError, megabytes, nullable, path, str, wordList, type Validator,
 } from '../../src/config/validators.js';
+import { listenAddress } from '../../src/config/interfaces.js';
 import { ServerError } from '../../src/errors/index.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2n-config-'));
@@ -127,6 +128,8 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   logLevel: { raw: 'debug', value: 'debug' },
   logFormat: { raw: 'json', value: 'json' },
   statusToken: { raw: 'a-long-random-token', value: 'a-long-random-token' },
+  statsInterval: { raw: '0.5', value: 500 },
+  metricsAddress: { raw: '[::]:9100', value: { ip: '::', port: 9100 } },
   scheduler: { raw: 'app1,app2:fast:slow', value: ['app1', 'app2:fast:slow'] },
   schedulerWorkers: { raw: '3', value: 3 },
   schedulerStopTimeout: { raw: '2.5', value: 2500 },
@@ -253,7 +256,7 @@ describe('defaults, precedence and sources', () => {
       realtimeKey: null, realtimeKeyFile: null, realtimePrefix: '/_ws/', realtimePort: null, realtimeTokens: false, realtimeTokenTtlMs: 300_000,
       realtimePresence: 'on', realtimeRedis: null, realtimeMaxMessageBytes: 64 * 1024, realtimeMaxConnections: null, realtimeSendBufferBytes: 1024 * 1024,
       realtimePingIntervalMs: 30_000, realtimeOrigins: null, realtimeCompression: 'off',
-      logLevel: 'info', logFormat: 'text', statusToken: null, scheduler: [], schedulerWorkers: 1, schedulerStopTimeoutMs: 10_000, config: null,
+      logLevel: 'info', logFormat: 'text', statusToken: null, statsIntervalMs: 60_000, metricsAddress: null, scheduler: [], schedulerWorkers: 1, schedulerStopTimeoutMs: 10_000, config: null,
     });
     assert.ok(config.processes >= 1 && config.processes <= 256);
     assert.ok(settingKeys.every((key) => sources[key] === 'default'));
@@ -426,6 +429,22 @@ describe('validators', () => {
       assert.equal(durationMs().format(ms), written);
       assert.equal(durationMs().toUser?.(ms), Number(written));
     }
+  });
+
+  test('listenAddress: IP:PORT, IPv6 in brackets, no TLS fields', () => {
+    const address = listenAddress();
+    assert.deepEqual(address.parse('0.0.0.0:9100', context), { ip: '0.0.0.0', port: 9100 });
+    assert.deepEqual(address.parse(' [::1]:0 ', context), { ip: '::1', port: 0 });
+    assert.deepEqual(address.parse('localhost:9100', context), { ip: 'localhost', port: 9100 });
+    assert.equal(address.format({ ip: '::', port: 9100 }), '[::]:9100');
+    for (const raw of ['9100', ':9100', '0.0.0.0', '0.0.0.0:', '::1:9100', '0.0.0.0:9100:key.pem:cert.pem', '0.0.0.0:abc', '[::1:9100']) {
+      rejects(address, raw, 'expected IP:PORT (an IPv6 address in brackets: [::]:9100)');
+    }
+    rejects(address, 'example.com:9100', '"example.com" is not an IP address');
+    rejects(address, '300.1.1.1:9100', '"300.1.1.1" is not an IP address');
+    rejects(address, '[zz]:9100', '"zz" is not an IP address');
+    rejects(address, '0.0.0.0:70000', 'port 70000 is not from 0 to 65535');
+    rejects(address, 9100, 'not text: give IP:PORT');
   });
 
   test('megabytes: whole MB, kept in bytes', () => {

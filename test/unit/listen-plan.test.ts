@@ -11,7 +11,7 @@ import { after, describe, test } from 'node:test';
 import { formatInterface, interfaces } from '../../src/config/interfaces.js';
 import { loadConfig } from '../../src/config/load.js';
 import { InvalidValueError } from '../../src/config/validators.js';
-import { planListeners } from '../../src/front/listen-plan.js';
+import { isAppListener, planListeners } from '../../src/front/listen-plan.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2n-plan-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -104,6 +104,13 @@ describe('the listener plan', () => {
     assert.deepEqual(plan(['--unix-socket', socket, '-p', '9']).specs.map((spec) => spec.kind), ['tcp', 'unix']);
     assert.deepEqual(plan(['--unix-socket', socket, '-i', '0.0.0.0']).specs.map((spec) => spec.kind), ['tcp', 'unix']);
     assert.deepEqual(plan(['--unix-socket', socket, '--interfaces', '127.0.0.1:1;127.0.0.1:2']).specs.map((spec) => spec.kind), ['tcp', 'tcp', 'unix']);
+  });
+
+  test('--metrics-address: its own plain listener, last, never an application listener (TLS of -c/-k not taken)', () => {
+    const specs = plan(['--realtime-port', '8001', '--metrics-address', '[::]:9100', '-c', cert, '-k', key]).specs;
+    assert.deepEqual(specs.at(-1), { kind: 'tcp', ip: '::', port: 9100, tls: null, metrics: true });
+    assert.deepEqual(specs.map(isAppListener), [true, false, false]);
+    assert.equal(plan([]).specs.some((spec) => spec.kind === 'tcp' && spec.metrics === true), false);
   });
 
   test('--unix-socket-mode is octal', () => {
