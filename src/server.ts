@@ -12,12 +12,12 @@
  * workers and the access log close, newest first. A start that fails is rolled back by the same
  * steps. A new part of the front joins the same way: one `lifecycle.add(name, steps)` in its step.
  */
-import { join } from 'node:path';
 import type { Config, SettingKey } from './config/settings.js';
 import type { Source } from './config/load.js';
 import { LogEvents } from './observability/events.js';
 import type { Logger } from './observability/log.js';
-import { AccessLog, ACCESS_LOG_FILE_NAME } from './observability/access-log.js';
+import { AccessLog, accessLogTarget } from './observability/access-log.js';
+import { accessLineFormatter } from './observability/access-formats.js';
 import { Pool, type PoolOptions } from './pool/supervisor.js';
 import { Metrics } from './observability/metrics.js';
 import { CodeWatcher, watchTargets } from './pool/code-watcher.js';
@@ -103,7 +103,6 @@ interface Parts {
   lifecycle: Lifecycle;
   log: Logger;
   accessLog: AccessLog | null;
-  accessLogFile: string;
   metrics: Metrics;
   pool: Pool;
   workerClass: WorkerHandshake['workerClass'];
@@ -138,7 +137,7 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
       tlsLine: listeners.set.tlsLine(),
       proxies: listeners.proxies,
       hasProxyHeaders: options.sources.proxyHeaders !== 'default',
-      accessLogFile: parts.accessLog === null ? null : parts.accessLogFile,
+      accessLog: parts.accessLog === null ? null : { file: parts.accessLog.file, format: config.accessLogFormat },
     });
     // The realtime line goes before the last one (the access log's), which says the start is over.
     if (parts.realtime !== null) lines.splice(lines.length - 1, 0, parts.realtime.line);
@@ -146,18 +145,18 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
   });
 }
 
-/** Step: the access log (`-l`), flushed and closed last of all. */
-function openAccessLog(options: FrontOptions, lifecycle: Lifecycle): { accessLog: AccessLog | null; accessLogFile: string } {
+/** Step: the access log (`-l`, `--access-log`), flushed and closed last of all. */
+function openAccessLog(options: FrontOptions, lifecycle: Lifecycle): AccessLog | null {
   const { config, assignment } = options;
   const app = assignment.app.spec;
-  const accessLogFile = join(app.kind === 'web2py' ? app.folder : config.folder, ACCESS_LOG_FILE_NAME);
-  const accessLog = config.logging ? AccessLog.open(accessLogFile) : null;
+  const target = accessLogTarget({ ...config, folder: app.kind === 'web2py' ? app.folder : config.folder });
+  const accessLog = target === null ? null : AccessLog.openTarget(target);
   if (accessLog !== null) lifecycle.add('access log', { close: () => accessLog.close() });
-  return { accessLog, accessLogFile };
+  return accessLog;
 }
 
 /** Step: the metrics and the pool of workers (not started yet: the listeners come first). */
-function createPool(options: FrontOptions, log: Logger, lifecycle: Lifecycle, files: { accessLog: AccessLog | null; accessLogFile: string }): Parts {
+function createPool(options: FrontOptions, log: Logger, lifecycle: Lifecycle, accessLog: AccessLog | null): Parts {
   const metrics = new Metrics();
   metrics.serveFrom(options.serverMetrics);
   metrics.history.start();
@@ -169,7 +168,7 @@ function createPool(options: FrontOptions, log: Logger, lifecycle: Lifecycle, fi
   lifecycle.add('pool', { drain: () => pool.whenIdle(), close: () => pool.stop(WORKER_STOP_TIMEOUT_MS), kill: () => pool.kill() });
   lifecycle.add('status history', { close: () => metrics.history.stop(), kill: () => metrics.history.stop() });
   return {
-    lifecycle, log, ...files, metrics, pool, workerClass: worker.workerClass, workerCapacity: worker.capacity, workerClassWhy: worker.why, events, realtime: null,
+    lifecycle, log, accessLog, metrics, pool, workerClass: worker.workerClass, workerCapacity: worker.capacity, workerClassWhy: worker.why, events, realtime: null,
   };
 }
 
@@ -249,7 +248,7 @@ function handlerOptions(options: FrontOptions, parts: Parts, rejections: ClientR
     maxBytes: config.maxBodyBytes, memoryBytes: config.bodyBufferSizeBytes, spoolDir: config.spoolDir, chunkedInput: config.chunkedInput,
   }, log);
   return {
-    pool: parts.pool, log, accessLog: parts.accessLog, staticHandler, metrics, rejections, serverHeader: serverHeaderOf(config), bodies,
+    pool: parts.pool, log, accessLog: parts.accessLog, formatAccessLine: accessLineFormatter(config.accessLogFormat), staticHandler, metrics, rejections, serverHeader: serverHeaderOf(config), bodies,
     statusPage: new StatusPage(config.statusToken, options.serverStatus),
     headLimits: { maxRequestLine: config.maxRequestLineBytes, maxHeaders: config.maxHeaders },
     isDraining: () => lifecycle.isStopping,
@@ -334,7 +333,7 @@ function frontStatusOf({ config, assignment }: FrontOptions, parts: Parts): () =
   };
 }
 
-function runningFront({ lifecycle, pool, metrics, accessLog, accessLogFile, log, realtime }: Parts, reloadWorkers: (why: string) => Promise<void>, status: () => Promise<FrontStatus>): RunningFront {
+function runningFront({ lifecycle, pool, metrics, accessLog, log, realtime }: Parts, reloadWorkers: (why: string) => Promise<void>, status: () => Promise<FrontStatus>): RunningFront {
   return {
     pool, metrics, reloadWorkers, realtime, status,
     stop: async (signal, handOver = false) => { await lifecycle.stop(signal, { handOver }); },
@@ -342,7 +341,7 @@ function runningFront({ lifecycle, pool, metrics, accessLog, accessLogFile, log,
     reopenLogs: async () => {
       if (accessLog === null) return;
       await accessLog.reopen();
-      LogEvents.logReopened(log, { file: accessLogFile });
+      LogEvents.logReopened(log, { file: accessLog.file });
     },
   };
 }

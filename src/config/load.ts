@@ -89,8 +89,10 @@ function parseCommandLine(argv: readonly string[]): CommandLine {
   });
   const values = new Map<SettingKey, RawValue>();
   const actions: Record<ActionKey, boolean> = { help: false, version: false, printConfig: false, checkConfig: false };
-  for (const token of tokens) {
-    if (token.kind === 'option-terminator') continue;
+  // Lone `-` values taken by a switch before them (`-l -`): their index in `tokens`.
+  const takenDashes = new Set<number>();
+  for (const [index, token] of tokens.entries()) {
+    if (token.kind === 'option-terminator' || takenDashes.has(index)) continue;
     if (token.kind === 'positional') throw new ServerError('W2N_ERR_CONFIG_UNKNOWN_OPTION', { option: token.value });
     const target = parser.targets.get(token.name);
     if (target === undefined) throw new ServerError('W2N_ERR_CONFIG_UNKNOWN_OPTION', { option: token.rawName });
@@ -106,6 +108,12 @@ function parseCommandLine(argv: readonly string[]): CommandLine {
     }
     // A bare switch means true; `--logging=false` is parsed by the setting's validator.
     const raw = kind === 'boolean' && token.value === undefined ? true : token.value;
+    const dashSets = specOf(target.setting).dashSets;
+    const next = tokens[index + 1];
+    if (dashSets !== undefined && raw === true && next?.kind === 'positional' && next.value === '-') {
+      takenDashes.add(index + 1);   // `-l -`: on, and written to stdout
+      values.set(dashSets as SettingKey, { raw: '-', source: 'argv', option: `${option} -`, origin: 'argv' });
+    }
     const earlier = values.get(target.setting);
     if (specOf(target.setting).repeatable === true && earlier !== undefined && typeof earlier.raw === 'string' && typeof raw === 'string') {
       values.set(target.setting, { ...earlier, raw: `${earlier.raw},${raw}` });   // -K a -K b = -K a,b

@@ -53,6 +53,12 @@ interface SettingBase<T> {
   readonly metavar?: string;
   /** The flag may be given several times; the values are joined with `,` (web2py.py's `-K`). */
   readonly repeatable?: true;
+  /**
+   * A switch that may be followed by a lone `-` (`-l -`): then it is on, and this other setting
+   * gets the value `-` (stdout). A lone `-` is no option and no value of anything else, so
+   * `-l` followed by another flag still reads as before.
+   */
+  readonly dashSets?: string;
 }
 
 /** Forwarding headers a trusted proxy may be believed about (waitress's `trusted_proxy_headers`). */
@@ -162,8 +168,9 @@ export const settings = defineSettings({
   },
   logging: {
     section: 'Seed options (as web2py_on_gevent.py)', cli: ['-l', '--logging'], seed: true,
-    type: bool(), default: false,
-    doc: 'Write the access log to `httpserver.log` in the web2py folder, in web2py\'s line format.',
+    type: bool(), default: false, dashSets: 'accessLog',
+    doc: 'Write the access log to `httpserver.log` in the web2py folder, in web2py\'s line format. `-l -` writes it to '
+      + 'stdout instead (as `--access-log -`).',
   },
   profiler: {
     section: 'Seed options (as web2py_on_gevent.py)', cli: ['-F', '--profiler'], seed: true,
@@ -513,6 +520,28 @@ export const settings = defineSettings({
     section: 'Logging', cli: ['--log-format'],
     type: enumOf(['text', 'json']), default: 'text',
     doc: 'Server log as readable lines, or one JSON object per line.',
+  },
+
+  accessLog: {
+    section: 'Logging', cli: ['--access-log'], metavar: 'PATH|-',
+    type: nullable(str({ pattern: /^[^\0]+$/, expected: 'a file path, or `-` for stdout' })), default: null,
+    defaultDoc: 'off; `httpserver.log` with `-l`',
+    doc: 'Write the access log here: a file (appended to; a relative path is in the web2py folder, as `httpserver.log` '
+      + 'is; SIGUSR1 reopens it), or `-` for stdout (containers). Every front process writes whole lines with one '
+      + '`write()` each batch (`O_APPEND` for a file; at most 4096 bytes of whole lines per write to a pipe, which the '
+      + 'kernel keeps whole), so lines of several fronts never mix. Lines are for the requests that reach the application '
+      + 'or the static files, including the answers the front makes for them (413, 503, 504...).',
+  },
+  accessLogFormat: {
+    section: 'Logging', cli: ['--access-log-format'],
+    type: enumOf(['web2py', 'combined', 'json']), default: 'web2py',
+    doc: '`web2py`: web2py\'s own line, byte for byte (`127.0.0.1, 2024-06-10 14:03:07, GET, /app/default/index, '
+      + 'HTTP/1.1, 200, 0.012345`; escapes nothing, as web2py). `combined`: Apache/nginx combined format, then the '
+      + 'duration in seconds and the request id (`1.2.3.4 - - [10/Jun/2024:14:03:07 +0200] "GET /a?b=1 HTTP/1.1" 200 '
+      + '512 "referer" "agent" 0.012345 "req-id"`); bytes outside printable ASCII, `"` and `\\` written `\\xHH` as nginx '
+      + 'does. `json`: one JSON object per line, ASCII only (see the README). In `combined` and `json` a field sent by '
+      + 'the client is cut (ending `...`) past a budget (request target 1800 characters, referer 1000, user agent 500, '
+      + 'method 32) so that a line always fits one atomic write of 4096 bytes.',
   },
 
   statusToken: {

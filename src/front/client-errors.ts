@@ -23,6 +23,7 @@ import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { isRequestLineOverflow } from './request-checks.js';
 import { FrontGuard } from './guard.js';
+import { countBody, requestIdHeader, requestIdOf } from './request-id.js';
 
 /** How long a refused connection may stay half-closed, reading and dropping what the client still sends. */
 const LINGER_MS = 2_000;
@@ -65,13 +66,14 @@ export class ClientRejections {
 
   /** A request whose head is refused (request-checks.ts): answered in order, then the connection closes. */
   refuseRequest(req: IncomingMessage, res: ServerResponse, code: ErrorCode, details: ErrorDetails): void {
-    const error = this.#record(code, details, req.socket.remoteAddress);
+    const error = this.#record(code, details, req.socket.remoteAddress, requestIdOf(res));
     this.#closing.add(req.socket);
     res.shouldKeepAlive = false;
     const { status, body } = answerOf(error);
-    const headers = ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body))];
+    const headers = ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), ...requestIdHeader(res)];
     if (this.serverHeader !== null) headers.push('Server', this.serverHeader);
     res.writeHead(status, headers);
+    countBody(res, Buffer.byteLength(body));
     res.end(body);
   }
 
@@ -134,9 +136,9 @@ export class ClientRejections {
     socket.once('close', () => clearTimeout(timer));
   }
 
-  #record(code: ErrorCode, details: ErrorDetails, remoteAddr: string | undefined): ServerError {
+  #record(code: ErrorCode, details: ErrorDetails, remoteAddr: string | undefined, requestId?: string): ServerError {
     const error = new ServerError(code, details);
-    LogEvents.clientError(this.options.log, { code, remoteAddr, reason: error.message });
+    LogEvents.clientError(this.options.log, { code, remoteAddr, reason: error.message, requestId });
     this.options.metrics.clientRejected(code.replace(/^W2N_ERR_(?:CLIENT_)?/, '').toLowerCase());
     return error;
   }

@@ -10,6 +10,8 @@
  *   and --proxy-headers names them: web2py trusts X-Forwarded-Proto from anyone, which would
  *   let a remote client make a plain-HTTP request look like HTTPS (admin refuses plain HTTP
  *   from non-local clients), and takes request.client from X-Forwarded-For.
+ * - X-Request-ID: a trusted proxy's well-formed one is kept, any other is replaced by a new id
+ *   (request-id.ts), so HTTP_X_REQUEST_ID is always the id the logs and the answer carry.
  * - Header names holding `_` are dropped (as nginx and gunicorn do): `X_Forwarded_Proto` and
  *   `X-Forwarded-Proto` would otherwise both become HTTP_X_FORWARDED_PROTO.
  * HTTP/2 requests (Node's compatibility API) come with their pseudo-headers in `rawHeaders`:
@@ -19,6 +21,7 @@
  */
 
 import { FORWARDING_HEADERS, normalizeAddress, resolveForwarding, type ForwardingValues, type ProxyTrust } from './proxy-trust.js';
+import { isWellFormedRequestId, newRequestId } from './request-id.js';
 
 export { normalizeAddress };
 
@@ -49,7 +52,7 @@ export interface RequestFacts {
 }
 
 export type EnvironResult =
-  | { pairs: string[]; hasBody: boolean; pathInfo: string; remoteAddr: string }
+  | { pairs: string[]; hasBody: boolean; pathInfo: string; remoteAddr: string; requestId: string }
   | { badRequest: string };
 
 export const SERVER_SOFTWARE = 'web2py-on-node';
@@ -110,6 +113,8 @@ export function buildEnviron(request: RequestFacts, listener: ListenerFacts): En
   // Most requests have no repeated header: collect into a Map only to join duplicates.
   const joined = new Map<string, string>();
   let authority: string | null = null;
+  let sentRequestId: string | null = null;
+  let requestIdCount = 0;
   const raw = request.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
@@ -121,6 +126,11 @@ export function buildEnviron(request: RequestFacts, listener: ListenerFacts): En
     if (name.includes('_')) continue;
     if (FORWARDING_HEADERS.has(name)) {
       forwarding = collectForwarding(forwarding, name, value);
+      continue;
+    }
+    if (name === 'x-request-id') {
+      sentRequestId = value;
+      requestIdCount += 1;
       continue;
     }
     let key: string;
@@ -144,6 +154,7 @@ export function buildEnviron(request: RequestFacts, listener: ListenerFacts): En
   const proxies = listener.proxies;
   // A Unix socket peer has no address: it is trusted by the `unix` keyword alone.
   const isPeerTrusted = proxies != null && (listener.isUnixSocket === true ? proxies.trustsUnixPeers : proxies.isTrusted(remoteAddr));
+  const requestId = isPeerTrusted && requestIdCount === 1 && isWellFormedRequestId(sentRequestId!) ? sentRequestId! : newRequestId();
   if (forwarding !== null && proxies != null && isPeerTrusted) {
     const view = resolveForwarding(forwarding, proxies, { scheme, host: joined.get('HTTP_HOST') });
     if ('badRequest' in view) return view;
@@ -171,7 +182,8 @@ export function buildEnviron(request: RequestFacts, listener: ListenerFacts): En
   ];
   if (scheme === 'https') pairs.push('HTTPS', 'on');
   for (const [key, value] of joined) pairs.push(key, value);
-  return { pairs, hasBody, pathInfo, remoteAddr };
+  pairs.push('HTTP_X_REQUEST_ID', requestId);
+  return { pairs, hasBody, pathInfo, remoteAddr, requestId };
 }
 
 /**

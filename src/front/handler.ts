@@ -10,7 +10,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Http2ServerRequest } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../observability/log.js';
-import { formatAccessLine, type AccessLog } from '../observability/access-log.js';
+import type { ErrorCode, ErrorDetails } from '../errors/index.js';
+import type { AccessLog } from '../observability/access-log.js';
+import { formatAccessLine, type AccessLineFormatter, type RequestAccessEntry } from '../observability/access-formats.js';
 import { encodeStrings } from '../protocol/encode.js';
 import { Exchange } from '../pool/exchange.js';
 import { buildEnviron, type ListenerFacts } from './environ.js';
@@ -28,6 +30,7 @@ import type { RequestBodies } from './request-body.js';
 import { whenConnectionFree } from './answer-gate.js';
 import { isAnswerComplete, isResponseGone } from './response-gone.js';
 import { originalTarget } from './raw-target-bytes.js';
+import { bodyBytesOf, newRequestId, noteRequestId } from './request-id.js';
 
 export interface RequestDispatcher {
   dispatch(exchange: Exchange): void;
@@ -38,6 +41,8 @@ export interface HandlerOptions {
   pool: RequestDispatcher;
   log: Logger;
   accessLog: AccessLog | null;
+  /** The access log's line format (`--access-log-format`). */
+  formatAccessLine: AccessLineFormatter;
   /** True once a graceful stop began: answers carry `Connection: close`. */
   isDraining: () => boolean;
   /** Told when each response starts and when it is closed (finished or cut): in-flight count. */
@@ -69,12 +74,16 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
   const { pool, log, accessLog } = options;
   const { onResponseOpened, staticHandler, metrics, rejections, headLimits, serverHeader, bodies, statusPage } = options;
   const { guard } = rejections;
+  // web2py's line has no Referer nor User-Agent: its requests never build Node's header object for it.
+  const formatLine = options.formatAccessLine;
+  const readsHeaders = formatLine !== formatAccessLine;
   // Answers made by the front itself carry the Server header; the application's get it in the sink.
   const stampServer = serverHeader === null ? (): void => {} : (res: ServerResponse): void => { res.setHeader('Server', serverHeader); };
   const onResponseClosed = function (this: TimedResponse): void {
     metrics.responseSent(this.statusCode, performance.now() - (this[STARTED_AT] ?? performance.now()));
     options.onResponseClosed();
   };
+  const refuse = refuser(rejections, onResponseClosed);
   return (req, res: TimedResponse) => {
     const socket = req.socket;
     // Requests Node parsed behind a refused one on the same connection reach nothing.
@@ -91,8 +100,7 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     // `GET / HTTP/2.0` on an HTTP/1.x connection is not an HTTP/2 request: 505, closed.
     const refusal = checkHttpVersion(req.httpVersionMajor, req.httpVersionMinor, isHttp2Request(req)) ?? checkRequestHead(req, headLimits);
     if (refusal !== null) {
-      res.on('close', onResponseClosed);
-      rejections.refuseRequest(req, res, refusal.code, refusal.details);
+      refuse(res, refusal.code, refusal.details);
       return;
     }
     if (target === HEALTH_PATH) {
@@ -111,10 +119,11 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     }, listener);
 
     if ('badRequest' in environ) {
-      res.on('close', onResponseClosed);
-      rejections.refuseRequest(req, res, 'W2N_ERR_CLIENT_BAD_REQUEST', { reason: environ.badRequest });
+      refuse(res, 'W2N_ERR_CLIENT_BAD_REQUEST', { reason: environ.badRequest });
       return;
     }
+    noteRequestId(res, environ.requestId);
+    const writeAccessLine = accessLog === null ? null : () => accessLog.write(formatLine(accessEntry(req, res, target, environ, startedAt, readsHeaders)));
     // The client as resolved: through a trusted proxy on 127.0.0.1, the world is not loopback.
     if (statusPage !== null && StatusPage.owns(environ.pathInfo) && answerStatus(statusPage, req, res, environ, () => {
       res.on('close', onResponseClosed);
@@ -134,11 +143,10 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     }
 
     if (staticHandler !== null && staticHandler(req, res, environ.pathInfo)) {
-      const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr, startedAt);
       res.on('close', () => {
         try {
           onResponseClosed.call(res);
-          if (logLine !== null) accessLog!.write(logLine(res.statusCode));
+          writeAccessLine?.();
         } catch (error: unknown) {
           guard.caught('access-log', error, ignore);
         }
@@ -158,14 +166,13 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       whenConnectionFree(res, () => pool.dispatch(started));
     };
     // One listener per response (this is the hot path): cancel if cut short, log, count.
-    const logLine = accessLog === null ? null : startAccessLine(req, environ.pathInfo, environ.remoteAddr, startedAt);
     res.on('close', () => {
       // Behind the guard, without a closure more on the hot path.
       try {
         onResponseClosed.call(res);
         // Not res.writableFinished alone: HTTP/2 reports it true on a stream the client reset.
         if (!isAnswerComplete(res)) exchange?.cancel();
-        if (logLine !== null) accessLog!.write(logLine(res.statusCode));
+        writeAccessLine?.();
       } catch (error: unknown) {
         guard.caught('response.close', error, ignore);
       }
@@ -197,6 +204,15 @@ function hasHttp2Body(req: IncomingMessage): boolean {
 
 function ignore(): void {}
 
+/** Refuses a request (request-checks.ts, environ.ts); it gets a new id: its head is not one to take anything from. */
+function refuser(rejections: ClientRejections, onResponseClosed: (this: ServerResponse) => void) {
+  return (res: ServerResponse, code: ErrorCode, details: ErrorDetails): void => {
+    res.on('close', onResponseClosed);
+    noteRequestId(res, newRequestId());
+    rejections.refuseRequest(res.req, res, code, details);
+  };
+}
+
 /** /status, /status.json, /status/assets/*: answered (true) when the client may see them, else left to the app (false). */
 function answerStatus(page: StatusPage, req: IncomingMessage, res: ServerResponse, environ: { pathInfo: string; remoteAddr: string }, prepare: () => void): boolean {
   const target = req.url ?? '/';
@@ -210,14 +226,20 @@ function answerStatus(page: StatusPage, req: IncomingMessage, res: ServerRespons
 }
 
 /**
- * Captures what web2py's access line needs at the start; returns the line maker for the end.
- * `remoteAddr` is environ REMOTE_ADDR (the client a trusted proxy named), as web2py logs it;
- * `startedAt` is when the request reached the handler (performance.now()), shared with the status page.
+ * The access line's facts, read when the response closed. `remoteAddr` is environ REMOTE_ADDR
+ * (the client a trusted proxy named), as web2py logs it; the duration runs from when the request
+ * reached the handler (`startedAt`, performance.now(), shared with the status page) to now, and
+ * the time is now (web2py's `datetime.today()` after the application ran; nginx's `$time_local`).
  */
-function startAccessLine(req: IncomingMessage, pathInfo: string, remoteAddr: string, startedAt: number): (status: number) => string {
-  const entry = {
-    remoteAddr, time: new Date(), method: req.method ?? 'GET',
-    pathInfo, protocol: `HTTP/${req.httpVersion}`,
+function accessEntry(
+  req: IncomingMessage, res: ServerResponse, target: string, environ: { pathInfo: string; remoteAddr: string; requestId: string },
+  startedAt: number, readsHeaders: boolean,
+): RequestAccessEntry {
+  const headers = readsHeaders ? req.headers : {};
+  return {
+    remoteAddr: environ.remoteAddr, time: new Date(), method: req.method ?? 'GET', pathInfo: environ.pathInfo,
+    protocol: `HTTP/${req.httpVersion}`, status: res.statusCode, seconds: (performance.now() - startedAt) / 1000,
+    target, bodyBytes: bodyBytesOf(res, isAnswerComplete(res)), referer: headers.referer, userAgent: headers['user-agent'],
+    requestId: environ.requestId,
   };
-  return (status) => formatAccessLine({ ...entry, status, seconds: (performance.now() - startedAt) / 1000 });
 }

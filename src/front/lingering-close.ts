@@ -16,6 +16,7 @@
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { sendPlainError } from './response-sink.js';
+import { countBody, requestIdHeader, requestIdOf } from './request-id.js';
 
 /** How long a refused client may go on sending before the connection is cut. */
 export const LINGER_MS = 5_000;
@@ -31,7 +32,7 @@ export function answerAndClose(req: IncomingMessage, res: ServerResponse, status
   }
   if (req.httpVersionMajor >= 2) {
     // HTTP/2: the stream is answered and reset on its own; the connection carries others.
-    sendPlainError(res, statusCode, text);
+    sendPlainError(res, statusCode, text, requestIdHeader(res));
     return;
   }
   if (res.socket === null) {
@@ -41,8 +42,12 @@ export function answerAndClose(req: IncomingMessage, res: ServerResponse, status
     return;
   }
   const body = Buffer.from(text, 'utf8');
+  // The id is printable ASCII (request-id.ts): safe in a head written by hand.
+  const requestId = requestIdOf(res);
   socket.write(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? ''}\r\nConnection: close\r\n`
-    + `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n`);
+    + `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n`
+    + `${requestId === '' ? '' : `X-Request-ID: ${requestId}\r\n`}\r\n`);
+  countBody(res, body.length);
   socket.end(body);
   // The parser goes on taking the body off the wire; nobody listens, so it is discarded.
   req.resume();

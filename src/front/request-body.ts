@@ -22,6 +22,7 @@ import type { Logger } from '../observability/log.js';
 import { spoolBody, type SpooledBody } from './body-spool.js';
 import { withContentLength } from './environ.js';
 import { answerAndClose } from './lingering-close.js';
+import { requestIdOf } from './request-id.js';
 
 export interface BodyPolicy {
   /** --max-body */
@@ -110,7 +111,7 @@ export class RequestBodies {
 
   private refuseTooLarge(req: IncomingMessage, res: ServerResponse, reason: string): void {
     const error = new ServerError('W2N_ERR_CLIENT_BODY_TOO_LARGE', { limit: this.policy.maxBytes, reason });
-    LogEvents.clientError(this.log, { code: error.code, remoteAddr: req.socket.remoteAddress, reason: error.message });
+    LogEvents.clientError(this.log, { code: error.code, remoteAddr: req.socket.remoteAddress, reason: error.message, requestId: requestIdOf(res) });
     answerAndClose(req, res, 413, `Payload Too Large: the request body is limited to ${this.policy.maxBytes} bytes\n`);
   }
 }

@@ -29,6 +29,7 @@ import type { AppFailure, Exchange, ResponseHead, ResponseSink } from '../pool/e
 import { streamFileBody } from './file-body.js';
 import { failResponse, type FrontGuard } from './guard.js';
 import { isResponseGone } from './response-gone.js';
+import { countBody, requestIdHeader, requestIdOf } from './request-id.js';
 
 const shortBodies: Record<number, string> = {
   500: 'Internal Server Error\n',
@@ -41,6 +42,7 @@ const shortBodies: Record<number, string> = {
 export function sendPlainError(res: ServerResponse, statusCode: number, body: string, extraHeaders: string[] = []): void {
   const bytes = Buffer.from(body, 'utf8');
   res.writeHead(statusCode, ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(bytes.length), ...extraHeaders]);
+  countBody(res, bytes.length);
   res.end(bytes);
 }
 
@@ -135,7 +137,10 @@ export class HttpResponseSink implements ResponseSink {
         this.breakResponse(`a body of ${body.length} bytes with Content-Length ${this.declaredLength}`);
         return;
       }
-      if (this.commitHead()) this.guard.run('response.end', () => this.res.end(body), () => this.cut('could not end the response'));
+      if (this.commitHead()) {
+        countBody(this.res, body.length);
+        this.guard.run('response.end', () => this.res.end(body), () => this.cut('could not end the response'));
+      }
     } else {
       this.declaredLength = this.promisedLength(head);
       if (body.length > 0) this.write(body);
@@ -191,6 +196,7 @@ export class HttpResponseSink implements ResponseSink {
         return;
       }
       this.bodyBytes += length;
+      countBody(this.res, length);
       streamFileBody(file, this.res, length, this.guard, {
         onShort: (sent, expected) => this.cut(`the file handed over (wsgi.file_wrapper) ended after ${sent} of ${expected} bytes: it shrank`),
         onError: (cause) => this.fail({ error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: `file hand-off failed: ${cause.message}` }) }),
@@ -210,7 +216,9 @@ export class HttpResponseSink implements ResponseSink {
   private answerFailure(failure: AppFailure): void {
     const { error } = failure;
     const ex = this.exchange;
-    const facts = { reqId: ex?.id ?? 0, workerId: ex?.workerId ?? 0, method: ex?.label.method ?? '', path: ex?.label.path ?? '', code: error.code };
+    const facts = {
+      reqId: ex?.id ?? 0, requestId: requestIdOf(this.res), workerId: ex?.workerId ?? 0, method: ex?.label.method ?? '', path: ex?.label.path ?? '', code: error.code,
+    };
     if (error.code === 'W2N_ERR_APP_EXCEPTION' || error.code === 'W2N_ERR_APP_BAD_RESPONSE') {
       LogEvents.appException(this.log, { ...facts, message: error.message, traceback: failure.traceback ?? '', headersSent: this.isHeadCommitted });
     } else if (error.code === 'W2N_ERR_WORKER_DIED') {
@@ -237,6 +245,7 @@ export class HttpResponseSink implements ResponseSink {
     }
     if (!this.commitHead()) return;
     this.bodyBytes += chunk.length;
+    countBody(this.res, chunk.length);
     this.guard.run('response.write', () => {
       const hasRoom = this.res.write(chunk);
       this.unacknowledgedBytes += chunk.length;
@@ -280,7 +289,7 @@ export class HttpResponseSink implements ResponseSink {
       this.cut(`the application's body does not match its head: ${reason}`);
       return;
     }
-    LogEvents.badResponse(this.log, { reqId: this.exchange?.id ?? 0, reason });
+    LogEvents.badResponse(this.log, { reqId: this.exchange?.id ?? 0, requestId: requestIdOf(this.res), reason });
     this.isAbandoned = true;
     this.pendingHead = null;
     this.exchange?.cancel();
@@ -292,7 +301,7 @@ export class HttpResponseSink implements ResponseSink {
     if (this.isAbandoned) return;
     this.isAbandoned = true;
     const ex = this.exchange;
-    LogEvents.responseCut(this.log, { reqId: ex?.id ?? 0, method: ex?.label.method ?? '', path: ex?.label.path ?? '', reason });
+    LogEvents.responseCut(this.log, { reqId: ex?.id ?? 0, requestId: requestIdOf(this.res), method: ex?.label.method ?? '', path: ex?.label.path ?? '', reason });
     ex?.cancel();
     this.res.destroy();
   }
@@ -307,6 +316,9 @@ export class HttpResponseSink implements ResponseSink {
       const headers = head.headers;
       if (head.statusCode === 204) removeHeader(headers, 'content-length');
       if (this.serverHeader !== null && !hasHeader(headers, 'server')) headers.push('Server', this.serverHeader);
+      // The front's id, never the application's own: the logs and the answer must agree.
+      removeHeader(headers, 'x-request-id');
+      headers.push(...requestIdHeader(this.res));
       // Node checks every name (a token) and value (no CR, LF, NUL; latin-1) and throws on a bad one.
       if (this.isHttp2) this.res.writeHead(head.statusCode, http2Headers(headers));
       else this.res.writeHead(head.statusCode, head.reason, headers);
@@ -323,6 +335,7 @@ export class HttpResponseSink implements ResponseSink {
   /** Headers of an answer the front makes in the app's place. */
   private frontHeaders(headers: string[]): string[] {
     if (this.serverHeader !== null) headers.push('Server', this.serverHeader);
+    headers.push(...requestIdHeader(this.res));
     return headers;
   }
 

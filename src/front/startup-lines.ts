@@ -28,8 +28,8 @@ export interface FrontStartupFacts {
   proxies: ProxyTrust | null;
   /** `--proxy-headers` was given (it needs `--trusted-proxies` to mean anything). */
   hasProxyHeaders: boolean;
-  /** The access log's path; null when it is off. */
-  accessLogFile: string | null;
+  /** The access log's path (or `stdout`) and format; null when it is off. */
+  accessLog: { file: string; format: string } | null;
 }
 
 export function frontStartupLines(facts: FrontStartupFacts): string[] {
@@ -46,6 +46,9 @@ export function frontStartupLines(facts: FrontStartupFacts): string[] {
   lines.push(facts.proxies === null
     ? `trusted proxies: none (forwarding headers are dropped${facts.hasProxyHeaders ? '; --proxy-headers needs --trusted-proxies' : ''})`
     : `trusted proxies: ${facts.proxies.description}`);
-  lines.push(facts.accessLogFile === null ? 'access log: off (-l to write httpserver.log)' : `access log: ${facts.accessLogFile}`);
+  // web2py's format in a file is the seed's line, unchanged: `access log: /srv/web2py/httpserver.log`.
+  const { accessLog } = facts;
+  lines.push(accessLog === null ? 'access log: off (-l to write httpserver.log, --access-log - for stdout)'
+    : `access log: ${accessLog.file}${accessLog.format === 'web2py' && accessLog.file !== 'stdout' ? '' : ` (${accessLog.format} format)`}`);
   return lines;
 }

@@ -1,87 +1,38 @@
-/** @module web2py's access log (httpserver.log): its exact line, and a buffered append-only writer. */
+/**
+ * @module The access log's writer: buffered lines, appended to a file or written to stdout.
+ *
+ * Several front processes may write to the same place (`--fronts N`), so each write() carries
+ * whole lines only: to a regular file opened with O_APPEND a write lands whole at the end; to
+ * a pipe (stdout under Docker or systemd) the kernel keeps a write whole only up to PIPE_BUF
+ * (4096 bytes on Linux), so there batches are cut into writes of at most that many bytes of
+ * whole lines. A `combined` or `json` line always fits (access-formats.ts FIELD_BUDGETS); a
+ * longer web2py line is written alone. A pipe left non-blocking by another process answers
+ * EAGAIN when full: the same write is tried again a little later, lines waiting meanwhile.
+ */
 
-import { close as closeFd, open as openFd, openSync, write as writeFd } from 'node:fs';
-import { resolve } from 'node:path';
+import { close as closeFd, fstatSync, open as openFd, openSync, write as writeFd } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
 import { ServerError } from '../errors/index.js';
+import { ACCESS_LOG_FILE_NAME } from './access-formats.js';
 
 const openAsync = promisify(openFd);
 const closeAsync = promisify(closeFd);
 const writeAsync = promisify(writeFd);
 
-/** handlers/web2py_on_gevent.py: `appfactory(..., logfilename='httpserver.log', ...)`, in the web2py folder. */
-export const ACCESS_LOG_FILE_NAME = 'httpserver.log';
-
-export interface AccessEntry {
-  /** environ["REMOTE_ADDR"] */
-  remoteAddr: string;
-  /** When the request finished; printed in local time, like `datetime.datetime.today()`. */
-  time: Date;
-  /** environ["REQUEST_METHOD"] */
-  method: string;
-  /**
-   * environ["PATH_INFO"] as PEP 3333 gives it: percent-decoded, one char per byte (latin-1),
-   * so a UTF-8 "é" arrives as "Ã©" and is written as UTF-8 again, as web2py does.
-   */
-  pathInfo: string;
-  /** environ["SERVER_PROTOCOL"], e.g. "HTTP/1.1" */
-  protocol: string;
-  status: number;
-  /** Time spent in the application, in seconds. */
-  seconds: number;
-}
+/** `--access-log -` (and `-l -`): the lines go to stdout. */
+export const STDOUT = '-';
 
 /**
- * The line gluon/main.py appfactory.app_with_logging writes, including its newline:
- *   line = "%s, %s, %s, %s, %s, %s, %f\n" % (
- *       environ["REMOTE_ADDR"],
- *       datetime.datetime.today().strftime("%Y-%m-%d %H:%M:%S"),
- *       environ["REQUEST_METHOD"],
- *       environ["PATH_INFO"].replace(",", "%2C"),
- *       environ["SERVER_PROTOCOL"],
- *       (status_headers[0])[:3],
- *       time.time() - time_in,
- *   )
- * e.g. `127.0.0.1, 2024-06-10 14:03:07, GET, /welcome/default/index, HTTP/1.1, 200, 0.012345`.
- * Like web2py, nothing else is escaped: a decoded %0A in the path reaches the file as is.
+ * Where the access log goes: `-` (stdout), an absolute file path, or null when it is off.
+ * `--access-log` wins; else `-l` means web2py's `httpserver.log`. A relative path is in the
+ * web2py folder (`folder`), where httpserver.log is.
  */
-export function formatAccessLine(e: AccessEntry): string {
-  return `${e.remoteAddr}, ${formatLocalDateTime(e.time)}, ${e.method}, ${e.pathInfo.replaceAll(',', '%2C')}, `
-    + `${e.protocol}, ${String(e.status).slice(0, 3)}, ${formatPercentF(e.seconds)}\n`;
-}
-
-/** strftime("%Y-%m-%d %H:%M:%S") of the local time. */
-function formatLocalDateTime(time: Date): string {
-  const pad2 = (n: number): string => String(n).padStart(2, '0');
-  return `${String(time.getFullYear()).padStart(4, '0')}-${pad2(time.getMonth() + 1)}-${pad2(time.getDate())} `
-    + `${pad2(time.getHours())}:${pad2(time.getMinutes())}:${pad2(time.getSeconds())}`;
-}
-
-/**
- * Python's `"%f" % x`: six decimals, correctly rounded, ties to even. `toFixed(6)` is also
- * correctly rounded but breaks exact ties upwards (0.0078125 → "0.007813" where Python says
- * "0.007812"), so exact ties are detected on the exact decimal expansion and fixed.
- */
-export function formatPercentF(x: number): string {
-  if (Number.isNaN(x)) return 'nan';
-  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
-  const sign = x < 0 || Object.is(x, -0) ? '-' : '';
-  const magnitude = Math.abs(x);
-  return sign + (isExactTieAtSixDecimals(magnitude) ? roundTieToEven(magnitude) : magnitude.toFixed(6));
-}
-
-function isExactTieAtSixDecimals(magnitude: number): boolean {
-  if (magnitude >= 1e21) return false; // toFixed switches to exponent form; no seconds are this large
-  const digits = magnitude.toFixed(100).split('.')[1] ?? '';
-  return digits[6] === '5' && /^0*$/.test(digits.slice(7));
-}
-
-function roundTieToEven(magnitude: number): string {
-  const truncated = magnitude.toFixed(100).slice(0, -94); // integer part, '.', six decimals
-  const lastDigit = Number(truncated.at(-1));
-  if (lastDigit % 2 === 0) return truncated;
-  return (Number(truncated) + 1e-6).toFixed(6); // odd last digit: away from zero, to even
+export function accessLogTarget(facts: { logging: boolean; accessLog: string | null; folder: string }): string | null {
+  if (facts.accessLog === STDOUT) return STDOUT;
+  if (facts.accessLog !== null) return resolve(facts.folder, facts.accessLog);
+  return facts.logging ? join(facts.folder, ACCESS_LOG_FILE_NAME) : null;
 }
 
 export interface AccessLogOptions {
@@ -98,16 +49,28 @@ export interface AccessLogOptions {
 const DEFAULT_FLUSH_INTERVAL_MS = 50;
 const DEFAULT_FLUSH_THRESHOLD_BYTES = 64 * 1024;
 const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** Linux's PIPE_BUF: a write to a pipe of at most this many bytes is never mixed with another's. */
+export const ATOMIC_PIPE_WRITE_BYTES = 4096;
+/** Longest pause before trying a write again that a full pipe refused (EAGAIN). */
+const MAX_RETRY_PAUSE_MS = 200;
+
+/** Where lines go: a file (opened by path: reopened on SIGUSR1) or a descriptor we do not own (stdout). */
+type Target = { kind: 'file'; path: string } | { kind: 'descriptor'; label: string };
 
 /**
- * Appends access lines to one file. web2py opens, appends and closes the file per request
- * (`write_file(logfilename, line, "a")`); here lines are buffered and written in batches by
- * one file descriptor opened in append mode, so a request costs an array push. All file
- * operations run one after another on a promise chain, so order is kept across reopen().
+ * Appends access lines to one file, or writes them to stdout. web2py opens, appends and closes
+ * the file per request (`write_file(logfilename, line, "a")`); here lines are buffered and
+ * written in batches by one file descriptor opened in append mode, so a request costs an array
+ * push. All file operations run one after another on a promise chain, so order is kept across
+ * reopen().
  */
 export class AccessLog {
+  /** The file's absolute path, or `stdout`. */
   readonly file: string;
+  readonly #target: Target;
   #fd: number | null;
+  /** Most bytes of whole lines per write(): unlimited for a regular file, PIPE_BUF for anything else. */
+  #maxWriteBytes: number;
   #pendingLines: string[] = [];
   #pendingBytes = 0;
   #droppedLineCount = 0;
@@ -120,9 +83,11 @@ export class AccessLog {
   readonly #maxBufferedBytes: number;
   readonly #onError: (err: unknown) => void;
 
-  private constructor(file: string, fd: number, options: AccessLogOptions) {
-    this.file = file;
+  private constructor(target: Target, fd: number, options: AccessLogOptions) {
+    this.#target = target;
+    this.file = target.kind === 'file' ? target.path : target.label;
     this.#fd = fd;
+    this.#maxWriteBytes = maxWriteBytesOf(fd);
     this.#flushIntervalMs = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
     this.#flushThresholdBytes = options.flushThresholdBytes ?? DEFAULT_FLUSH_THRESHOLD_BYTES;
     this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
@@ -138,7 +103,17 @@ export class AccessLog {
     } catch (err: unknown) {
       throw logFileError(absoluteFile, err);
     }
-    return new AccessLog(absoluteFile, fd, options);
+    return new AccessLog({ kind: 'file', path: absoluteFile }, fd, options);
+  }
+
+  /** The log `accessLogTarget` chose: stdout (fd 1) or the file, opened now. */
+  static openTarget(target: string, options: AccessLogOptions = {}): AccessLog {
+    return target === STDOUT ? AccessLog.toDescriptor(1, 'stdout', options) : AccessLog.open(target, options);
+  }
+
+  /** Writes to a descriptor this log does not own (stdout: fd 1): never closed nor reopened. */
+  static toDescriptor(fd: number, label: string, options: AccessLogOptions = {}): AccessLog {
+    return new AccessLog({ kind: 'descriptor', label }, fd, options);
   }
 
   /** Lines dropped because the disk fell behind, a write failed, or the log was closed. */
@@ -167,11 +142,14 @@ export class AccessLog {
   reopen(): Promise<void> {
     if (this.#closing !== null) return this.#closing;
     let failure: ServerError | null = null;
+    const target = this.#target;
     void this.#enqueue(async () => {
       await this.#writePending();
+      if (target.kind !== 'file') return; // stdout: nothing to reopen
       await this.#closeFd();
       try {
-        this.#fd = await openAsync(this.file, 'a');
+        this.#fd = await openAsync(target.path, 'a');
+        this.#maxWriteBytes = maxWriteBytesOf(this.#fd);
       } catch (err: unknown) {
         failure = logFileError(this.file, err); // lines are dropped until a reopen succeeds
       }
@@ -229,17 +207,22 @@ export class AccessLog {
       this.#droppedLineCount += lines.length;
       return;
     }
-    try {
-      await writeFully(this.#fd, Buffer.from(lines.join(''), 'utf8'));
-    } catch (err: unknown) {
-      this.#droppedLineCount += lines.length;
-      this.#report(logFileError(this.file, err));
+    const batches = batchesOf(lines, this.#maxWriteBytes);
+    for (const [index, batch] of batches.entries()) {
+      try {
+        await writeFully(this.#fd, batch.data);
+      } catch (err: unknown) {
+        for (const rest of batches.slice(index)) this.#droppedLineCount += rest.lineCount;
+        this.#report(logFileError(this.file, err));
+        return;
+      }
     }
   }
 
   /** A failed close is reported, not thrown: reopen() must still open the file again. */
   async #closeFd(): Promise<void> {
     const fd = this.#fd;
+    if (this.#target.kind !== 'file') return; // not ours to close
     this.#fd = null;
     if (fd === null) return;
     try {
@@ -250,12 +233,54 @@ export class AccessLog {
   }
 }
 
-/** fs.write may write part of a buffer; write the rest. */
+/** A regular file takes any batch whole (O_APPEND); a pipe, a terminal or a socket: PIPE_BUF. */
+function maxWriteBytesOf(fd: number): number {
+  try {
+    return fstatSync(fd).isFile() ? Infinity : ATOMIC_PIPE_WRITE_BYTES;
+  } catch {
+    return ATOMIC_PIPE_WRITE_BYTES;
+  }
+}
+
+/** Lines joined into writes of at most `maxBytes` each, whole lines only (a longer line alone). */
+export function batchesOf(lines: readonly string[], maxBytes: number): { data: Buffer; lineCount: number }[] {
+  if (maxBytes === Infinity) return [{ data: Buffer.from(lines.join(''), 'utf8'), lineCount: lines.length }];
+  const batches: { data: Buffer; lineCount: number }[] = [];
+  let pending: string[] = [];
+  let pendingBytes = 0;
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    batches.push({ data: Buffer.from(pending.join(''), 'utf8'), lineCount: pending.length });
+    pending = [];
+    pendingBytes = 0;
+  };
+  for (const line of lines) {
+    const bytes = Buffer.byteLength(line, 'utf8');
+    if (pendingBytes + bytes > maxBytes) flush();
+    pending.push(line);
+    pendingBytes += bytes;
+  }
+  flush();
+  return batches;
+}
+
+/**
+ * fs.write may write part of a buffer (only a write above PIPE_BUF, to a pipe); write the rest.
+ * EAGAIN (a full pipe that another process made non-blocking) writes nothing: try again soon.
+ */
 async function writeFully(fd: number, data: Buffer): Promise<void> {
   let offsetBytes = 0;
+  let pauseMs = 1;
   while (offsetBytes < data.length) {
-    const { bytesWritten } = await writeAsync(fd, data, offsetBytes, data.length - offsetBytes, null);
-    offsetBytes += bytesWritten;
+    try {
+      const { bytesWritten } = await writeAsync(fd, data, offsetBytes, data.length - offsetBytes, null);
+      offsetBytes += bytesWritten;
+      pauseMs = 1;
+    } catch (err: unknown) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      await new Promise((resume) => setTimeout(resume, pauseMs));
+      pauseMs = Math.min(pauseMs * 2, MAX_RETRY_PAUSE_MS);
+    }
   }
 }
 

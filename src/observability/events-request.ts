@@ -8,7 +8,7 @@ import type { ErrorCode } from '../errors/index.js';
 import { defineEvents } from './event-spec.js';
 import type { Logger } from './log.js';
 
-const request = ['reqId', 'workerId', 'method', 'path'] as const;
+const request = ['reqId', 'requestId', 'workerId', 'method', 'path'] as const;
 
 export const requestEvents = defineEvents({
   'request.failed': {
@@ -22,16 +22,16 @@ export const requestEvents = defineEvents({
     fields: [...request, 'code', 'message', 'headersSent'],
   },
   'request.bad_response': {
-    level: 'error', message: 'the application sent a response the front cannot send', fields: ['reqId', 'reason'],
+    level: 'error', message: 'the application sent a response the front cannot send', fields: ['reqId', 'requestId', 'reason'],
     doc: 'Its head breaks HTTP (Node refused it) or its body does not match its Content-Length: answered 500.',
   },
   'response.cut': {
     level: 'error', message: 'a response could not be finished as its head promised: the connection was cut, never reused',
-    fields: ['reqId', 'method', 'path', 'reason'],
+    fields: ['reqId', 'requestId', 'method', 'path', 'reason'],
   },
   'client.error': {
-    level: 'code', message: 'bad client input', fields: ['code', 'remoteAddr', 'reason'],
-    doc: 'Once per refused request or connection (400, 408, 413, 431...): the reason names what was wrong.',
+    level: 'code', message: 'bad client input', fields: ['code', 'remoteAddr', 'reason', 'requestId'],
+    doc: 'Once per refused request or connection (400, 408, 413, 431...): the reason names what was wrong; `requestId` is the refused request\'s X-Request-ID (none for a refused connection).',
   },
   'client.flood': { level: 'code', message: 'a client flooded the server: its connection was closed', fields: ['code', 'remoteAddr', 'reason'] },
   'connections.full': {
@@ -43,14 +43,14 @@ export const requestEvents = defineEvents({
   },
   'body.spool_failed': { level: 'code', message: 'cannot spool a request body to disk: answered 500', fields: ['code', 'folder', 'reason'] },
   'static.refused': {
-    level: 'debug', message: 'static file request refused', fields: ['status', 'reason', 'path'],
+    level: 'debug', message: 'static file request refused', fields: ['status', 'reason', 'path', 'requestId'],
     doc: 'A static file request the front answers 4xx itself, as web2py would: a path web2py refuses (400), a missing file (404), a directory or an unreadable file (403), no satisfiable range (416).',
   },
-  'static.failed': { level: 'warn', message: 'static file failed', fields: ['path', 'reason'] },
+  'static.failed': { level: 'warn', message: 'static file failed', fields: ['path', 'reason', 'requestId'] },
 });
 
 const { emit } = requestEvents;
-interface RequestFacts { reqId: number; workerId: number; method: string; path: string }
+interface RequestFacts { reqId: number; requestId: string; workerId: number; method: string; path: string }
 
 export const requestLogEvents = {
   appException(log: Logger, f: RequestFacts & { code: ErrorCode; message: string; traceback: string; headersSent: boolean }) {
@@ -62,14 +62,14 @@ export const requestLogEvents = {
   requestTimedOut(log: Logger, f: RequestFacts & { code: ErrorCode; message: string; headersSent: boolean }) {
     emit(log, 'request.timed_out', f);
   },
-  badResponse(log: Logger, f: { reqId: number; reason: string }) {
+  badResponse(log: Logger, f: { reqId: number; requestId: string; reason: string }) {
     emit(log, 'request.bad_response', f);
   },
-  responseCut(log: Logger, f: { reqId: number; method: string; path: string; reason: string }) {
+  responseCut(log: Logger, f: { reqId: number; requestId: string; method: string; path: string; reason: string }) {
     emit(log, 'response.cut', f);
   },
-  clientError(log: Logger, f: { code: ErrorCode; remoteAddr: string | undefined; reason: string }) {
-    emit(log, 'client.error', f);
+  clientError(log: Logger, f: { code: ErrorCode; remoteAddr: string | undefined; reason: string; requestId?: string | undefined }) {
+    emit(log, 'client.error', { ...f, requestId: f.requestId });
   },
   clientFlood(log: Logger, f: { code: ErrorCode; remoteAddr: string | undefined; reason: string }) {
     emit(log, 'client.flood', f);
@@ -86,10 +86,10 @@ export const requestLogEvents = {
   bodySpoolFailed(log: Logger, f: { code: ErrorCode; folder: string; reason: string }) {
     emit(log, 'body.spool_failed', f);
   },
-  staticRefused(log: Logger, f: { status: number; reason: string; path: string }) {
+  staticRefused(log: Logger, f: { status: number; reason: string; path: string; requestId: string }) {
     emit(log, 'static.refused', f);
   },
-  staticFailed(log: Logger, f: { path: string; reason: string }) {
+  staticFailed(log: Logger, f: { path: string; reason: string; requestId: string }) {
     emit(log, 'static.failed', f);
   },
 } as const;

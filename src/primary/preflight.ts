@@ -5,12 +5,11 @@
  * Everything that can be wrong with the configuration is found here, so a bad start is one
  * clear error with nothing listening; the fronts use what was found.
  */
-import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import type { Config, SettingKey } from '../config/settings.js';
 import type { Source } from '../config/load.js';
 import { ServerError } from '../errors/index.js';
-import { AccessLog, ACCESS_LOG_FILE_NAME } from '../observability/access-log.js';
+import { AccessLog, accessLogTarget, STDOUT } from '../observability/access-log.js';
 import { probePython, type PythonFacts, type WorkerHandshake } from '../pool/worker.js';
 import { probeSpoolDir } from '../front/body-spool.js';
 import { checkSchedulerApps, checkWeb2pyFolder, isWeb2pyFolder, prepareProfilerDir } from '../web2py/folder.js';
@@ -44,15 +43,15 @@ export function shareOf(total: number, index: number, fronts: number): number {
  * anything (one clear error, nothing listening). The front uses what it found.
  */
 export async function preflight(config: Readonly<Config>, sources: Readonly<Record<SettingKey, Source>>): Promise<{
-  app: FrontAssignment['app']; python: PythonFacts; accessLogFile: string;
+  app: FrontAssignment['app']; python: PythonFacts;
 }> {
   const chosen = chooseApp(config, sources);
   if (config.scheduler.length > 0) checkSchedulerApps(chosen.app.kind === 'web2py' ? chosen.app.folder : null, config.scheduler);
   const python = await probePython(config.python);
   if (config.profiler !== null) prepareProfilerDir(config.profiler, config.folder);
-  const accessLogFile = join(chosen.app.kind === 'web2py' ? chosen.app.folder : config.folder, ACCESS_LOG_FILE_NAME);
-  if (config.logging) await AccessLog.open(accessLogFile).close();
+  const accessLog = accessLogTarget({ ...config, folder: chosen.app.kind === 'web2py' ? chosen.app.folder : config.folder });
+  if (accessLog !== null && accessLog !== STDOUT) await AccessLog.open(accessLog).close();
   const spoolProblem = config.chunkedInput === 'spool' ? probeSpoolDir(config.spoolDir) : null;
   if (spoolProblem !== null) throw new ServerError('W2N_ERR_SPOOL_DIR', { folder: config.spoolDir, reason: spoolProblem });
-  return { app: { spec: chosen.app, hasRoutes: chosen.hasRoutes, detail: chosen.detail }, python, accessLogFile };
+  return { app: { spec: chosen.app, hasRoutes: chosen.hasRoutes, detail: chosen.detail }, python };
 }

@@ -2,13 +2,14 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { isServerError } from '../../src/errors/index.js';
-import { AccessLog, formatAccessLine, formatPercentF, type AccessEntry } from '../../src/observability/access-log.js';
+import { AccessLog, accessLogTarget, ATOMIC_PIPE_WRITE_BYTES, batchesOf } from '../../src/observability/access-log.js';
+import { formatAccessLine, formatPercentF, type AccessEntry } from '../../src/observability/access-formats.js';
 
 /**
  * gluon/main.py appfactory.app_with_logging's line, fed the same inputs (datetime.today() is
@@ -208,3 +209,39 @@ describe('AccessLog', () => {
     assert.equal(readFileSync(file, 'utf8'), 'ok\n');
   });
 });
+
+describe('AccessLog to a pipe or stdout', () => {
+  it('cuts a batch into writes of at most PIPE_BUF bytes of whole lines; a longer line alone', () => {
+    const lines = ['a'.repeat(1000) + '\n', 'b'.repeat(3000) + '\n', 'c'.repeat(100) + '\n', 'd'.repeat(5000) + '\n', 'é\n'];
+    const batches = batchesOf(lines, ATOMIC_PIPE_WRITE_BYTES);
+    assert.deepEqual(batches.map((b) => b.lineCount), [2, 1, 1, 1]);
+    assert.ok(batches.every((b) => b.data.length <= ATOMIC_PIPE_WRITE_BYTES || b.lineCount === 1));
+    assert.ok(batches.every((b) => b.data.at(-1) === 0x0a), 'each write ends a line');
+    assert.equal(Buffer.concat(batches.map((b) => b.data)).toString('utf8'), lines.join(''));
+    assert.equal(batchesOf(lines, Infinity).length, 1, 'a regular file takes the batch in one write');
+  });
+
+  it('writes to a descriptor it does not own, and leaves it open on close', async () => {
+    const file = freshFile();
+    const fd = openSync(file, 'a');
+    const log = AccessLog.toDescriptor(fd, 'stdout');
+    assert.equal(log.file, 'stdout');
+    log.write('one\n');
+    await log.reopen(); // nothing to reopen: flushes
+    log.write('two\n');
+    await log.close();
+    writeSync(fd, 'still open\n');
+    closeSync(fd);
+    assert.equal(readFileSync(file, 'utf8'), 'one\ntwo\nstill open\n');
+  });
+
+  it('--access-log: `-` is stdout, a relative path is in the web2py folder; -l alone is httpserver.log', () => {
+    const folder = '/srv/web2py';
+    assert.equal(accessLogTarget({ logging: false, accessLog: null, folder }), null);
+    assert.equal(accessLogTarget({ logging: true, accessLog: null, folder }), '/srv/web2py/httpserver.log');
+    assert.equal(accessLogTarget({ logging: false, accessLog: '-', folder }), '-');
+    assert.equal(accessLogTarget({ logging: true, accessLog: 'logs/access.log', folder }), '/srv/web2py/logs/access.log');
+    assert.equal(accessLogTarget({ logging: false, accessLog: '/var/log/w2n.log', folder }), '/var/log/w2n.log');
+  });
+});
+

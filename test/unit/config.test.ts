@@ -18,7 +18,7 @@ import {
   bool, bytes, cidrList, durationMs, enumOf, int, InvalidValueError, megabytes, nullable, path, str, wordList, type Validator,
 } from '../../src/config/validators.js';
 import { listenAddress } from '../../src/config/interfaces.js';
-import { ServerError } from '../../src/errors/index.js';
+import { isServerError, ServerError } from '../../src/errors/index.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2n-config-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -127,6 +127,8 @@ const samples: { readonly [K in SettingKey]: { readonly raw: string | null; read
   proxyHeaders: { raw: 'forwarded', value: ['forwarded'] },
   logLevel: { raw: 'debug', value: 'debug' },
   logFormat: { raw: 'json', value: 'json' },
+  accessLog: { raw: '-', value: '-' },
+  accessLogFormat: { raw: 'combined', value: 'combined' },
   statusToken: { raw: 'a-long-random-token', value: 'a-long-random-token' },
   statsInterval: { raw: '0.5', value: 500 },
   metricsAddress: { raw: '[::]:9100', value: { ip: '::', port: 9100 } },
@@ -148,6 +150,21 @@ describe('command line', () => {
       });
     }
   }
+
+  test('-l - turns the access log on, to stdout; -l before another flag reads as before', () => {
+    for (const argv of [['-l', '-'], ['--logging', '-', '-p', '9'], ['-p', '9', '-l', '-']]) {
+      const { config, sources } = load({ argv });
+      assert.deepEqual([config.logging, config.accessLog, sources.accessLog], [true, '-', 'argv'], argv.join(' '));
+    }
+    const plain = load({ argv: ['-l', '-p', '9'] }).config;
+    assert.deepEqual([plain.logging, plain.accessLog, plain.port], [true, null, 9]);
+    // The last word wins, as for any flag.
+    assert.equal(load({ argv: ['-l', '-', '--access-log', 'a.log'] }).config.accessLog, 'a.log');
+    assert.equal(load({ argv: ['--access-log', 'a.log', '-l', '-'] }).config.accessLog, '-');
+    // A lone `-` anywhere else is still no option.
+    assert.throws(() => load({ argv: ['-p', '9', '-'] }), (error: unknown) => isServerError(error) && error.code === 'W2N_ERR_CONFIG_UNKNOWN_OPTION');
+    assert.throws(() => load({ argv: ['--reload', '-'] }), (error: unknown) => isServerError(error) && error.code === 'W2N_ERR_CONFIG_UNKNOWN_OPTION');
+  });
 
   test('-p8000, -p 8000, --port=8000 and --port 8000 all work', () => {
     for (const argv of [['-p8000'], ['-p', '8000'], ['--port=8000'], ['--port', '8000']]) {
@@ -256,7 +273,8 @@ describe('defaults, precedence and sources', () => {
       realtimeKey: null, realtimeKeyFile: null, realtimePrefix: '/_ws/', realtimePort: null, realtimeTokens: false, realtimeTokenTtlMs: 300_000,
       realtimePresence: 'on', realtimeRedis: null, realtimeMaxMessageBytes: 64 * 1024, realtimeMaxConnections: null, realtimeSendBufferBytes: 1024 * 1024,
       realtimePingIntervalMs: 30_000, realtimeOrigins: null, realtimeCompression: 'off',
-      logLevel: 'info', logFormat: 'text', statusToken: null, statsIntervalMs: 60_000, metricsAddress: null, scheduler: [], schedulerWorkers: 1, schedulerStopTimeoutMs: 10_000, config: null,
+      logLevel: 'info', logFormat: 'text', accessLog: null, accessLogFormat: 'web2py', statusToken: null, statsIntervalMs: 60_000, metricsAddress: null,
+      scheduler: [], schedulerWorkers: 1, schedulerStopTimeoutMs: 10_000, config: null,
     });
     assert.ok(config.processes >= 1 && config.processes <= 256);
     assert.ok(settingKeys.every((key) => sources[key] === 'default'));

@@ -47,7 +47,7 @@ test('lines that report an error take its level from the error table', () => {
   const { log, lines } = capture();
   LogEvents.clientError(log, { code: 'W2N_ERR_CLIENT_BAD_REQUEST', remoteAddr: '127.0.0.1', reason: 'x' });
   LogEvents.clientFlood(log, { code: 'W2N_ERR_CLIENT_FLOOD', remoteAddr: '127.0.0.1', reason: 'x' });
-  LogEvents.requestTimedOut(log, { reqId: 1, workerId: 1, method: 'GET', path: '/', code: 'W2N_ERR_WORKER_TIMEOUT', message: 'm', headersSent: false });
+  LogEvents.requestTimedOut(log, { reqId: 1, requestId: 'r', workerId: 1, method: 'GET', path: '/', code: 'W2N_ERR_WORKER_TIMEOUT', message: 'm', headersSent: false });
   LogEvents.workerProtocolError(log, { workerId: 1, pid: 2, code: 'W2N_ERR_PROTO_BAD_PAYLOAD', message: 'm' });
   const got = lines().map((line) => [line.code, levelNames[line.level as number]]);
   assert.deepEqual(got, [
@@ -99,13 +99,13 @@ test('text lines: a value cannot forge a field or a line (issue 14: the header a
   const written: string[] = [];
   const log = createLogger({ level: 'debug', format: 'text', destination: { write: (line: string) => written.push(line) } });
   const message = "the application broke the WSGI rules: header 'X-Evil': value 'x\" code=W2N_ERR_FORGED reqId=9\\n\u202e' is not a latin-1 string";
-  LogEvents.appException(log, { reqId: 1, workerId: 2, method: 'GET', path: '/a b', code: 'W2N_ERR_APP_BAD_RESPONSE', message, traceback: '', headersSent: false });
-  LogEvents.staticRefused(log, { status: 400, reason: 'x', path: '/\u001b[2J\u2028' });
+  LogEvents.appException(log, { reqId: 1, requestId: 'r-1', workerId: 2, method: 'GET', path: '/a b', code: 'W2N_ERR_APP_BAD_RESPONSE', message, traceback: '', headersSent: false });
+  LogEvents.staticRefused(log, { status: 400, reason: 'x', path: '/\u001b[2J\u2028', requestId: 'r-1' });
   const [failed, refused] = written;
   assert.equal(failed!.trimEnd().split('\n').length, 1, 'one line');
   assert.match(failed!, / request\.failed the application failed this request\b/);
   const unquoted = failed!.replace(/"(?:[^"\\]|\\.)*"/g, '""');
-  assert.deepEqual(unquoted.match(/ [a-zA-Z]+=/g), [' reqId=', ' workerId=', ' method=', ' path=', ' code=', ' message=', ' headersSent='], 'the fields, none forged');
+  assert.deepEqual(unquoted.match(/ [a-zA-Z]+=/g), [' reqId=', ' requestId=', ' workerId=', ' method=', ' path=', ' code=', ' message=', ' headersSent='], 'the fields, none forged');
   assert.match(failed!, / code=W2N_ERR_APP_BAD_RESPONSE /);
   assert.match(failed!, / message="the application broke the WSGI rules: header 'X-Evil': value 'x\\" code=W2N_ERR_FORGED reqId=9\\\\n\\u202e' is not/);
   assert.match(failed!, / path="\/a b"/);

@@ -29,6 +29,7 @@ import { FrontGuard } from '../guard.js';
 import type { CachedFile, FileCache } from './file-cache.js';
 import { mapStaticUrl, type StaticUrl } from './web2py-url.js';
 import { isResponseGone } from '../response-gone.js';
+import { countBody, REQUEST_ID_HEADER, requestIdHeader, requestIdOf } from '../request-id.js';
 
 export interface StaticHandlerOptions {
   /** The web2py folder: files come from `<web2pyFolder>/applications/<app>/static`. */
@@ -61,7 +62,11 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
   const { log } = options;
   const serverHeader = options.serverHeader ?? null;
   // Only once the request is taken: a request passed to Python gets its Server header there.
-  const stampServer = (res: ServerResponse): void => { if (serverHeader !== null) res.setHeader('Server', serverHeader); };
+  const stampServer = (res: ServerResponse): void => {
+    if (serverHeader !== null) res.setHeader('Server', serverHeader);
+    const requestId = requestIdOf(res);
+    if (requestId !== '') res.setHeader(REQUEST_ID_HEADER, requestId);
+  };
   const roots = new StaticRoots(join(options.web2pyFolder, 'applications'));
   const { cache } = options;
   const guard = options.guard ?? new FrontGuard(log, { frontBug() {} });
@@ -71,7 +76,7 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     if (mapped.kind === 'pass') return false;
     if (mapped.kind === 'refuse') {
       stampServer(res);
-      LogEvents.staticRefused(log, { status: 400, reason: mapped.reason, path: pathInfo });
+      LogEvents.staticRefused(log, { status: 400, reason: mapped.reason, path: pathInfo, requestId: requestIdOf(res) });
       answerLikeWeb2py(res, 400, { web2pyError: 'invalid path', body: INVALID_REQUEST_BODY });
       return true;
     }
@@ -84,8 +89,9 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
       return true;
     }
     stampServer(res);
-    serveFile(req, res, root, mapped, cache, { log, guard, path: pathInfo }).catch((error: unknown) => {
-      LogEvents.staticFailed(log, { path: pathInfo, reason: String(error) });
+    const context = { log, guard, path: pathInfo, requestId: requestIdOf(res) };
+    serveFile(req, res, root, mapped, cache, context).catch((error: unknown) => {
+      LogEvents.staticFailed(log, { path: pathInfo, reason: String(error), requestId: context.requestId });
       if (res.headersSent) res.destroy();
       else answerLikeWeb2py(res, 500, {});
     });
@@ -162,7 +168,7 @@ async function resolveInside(root: string, candidate: string): Promise<Resolved>
 const cacheKey = (root: string, file: string): string => `${root}\0${file}`;
 
 /** What streaming a file needs besides the request: the log, the guard, the path for messages. */
-interface StreamContext { readonly log: Logger; readonly guard: FrontGuard; readonly path: string }
+interface StreamContext { readonly log: Logger; readonly guard: FrontGuard; readonly path: string; readonly requestId: string }
 
 async function serveFile(
   req: IncomingMessage, res: ServerResponse, root: string, url: StaticUrl & { kind: 'file' }, cache: FileCache, context: StreamContext,
@@ -228,6 +234,7 @@ function answerFromMemory(req: IncomingMessage, res: ServerResponse, cached: Cac
     && fresh(headers, { etag: chosen.etag, 'last-modified': chosen.lastModified });
   const fields: (string | number)[] = [];
   if (serverHeader !== null) fields.push('Server', serverHeader);
+  fields.push(...requestIdHeader(res));
   if (cached.vary) fields.push('Vary', 'Accept-Encoding');
   // send's notModified(): the content fields go, the validators stay.
   if (coding !== null) {
@@ -244,8 +251,12 @@ function answerFromMemory(req: IncomingMessage, res: ServerResponse, cached: Cac
   }
   fields.push('Content-Type', cached.contentType, 'Content-Length', chosen.body.length);
   res.writeHead(200, fields as string[]);
-  if (req.method === 'HEAD') res.end();
-  else res.end(chosen.body);
+  if (req.method === 'HEAD') {
+    res.end();
+  } else {
+    countBody(res, chosen.body.length);
+    res.end(chosen.body);
+  }
 }
 
 /** Ranges and If-Match / If-Unmodified-Since are rare: they are answered from disk, by send. */
@@ -363,7 +374,7 @@ function streamCounted(req: IncomingMessage, res: ServerResponse, path: string, 
 }
 
 function logShortFile(req: IncomingMessage, context: StreamContext, reason: string): void {
-  LogEvents.responseCut(context.log, { reqId: 0, method: req.method ?? 'GET', path: context.path, reason });
+  LogEvents.responseCut(context.log, { reqId: 0, requestId: context.requestId, method: req.method ?? 'GET', path: context.path, reason });
 }
 
 /** send takes a URL-encoded path (it decodes it): each segment of the real path, encoded. */
@@ -394,7 +405,7 @@ function answerSendError(res: ServerResponse, error: SendError, context: StreamC
 
 /** A 4xx the front answers for a static file: logged at debug with its reason, then answered as web2py does. */
 function refuse(context: StreamContext, res: ServerResponse, status: number, answer: WebError, reason?: string): void {
-  LogEvents.staticRefused(context.log, { status, reason: reason ?? answer.web2pyError ?? String(status), path: context.path });
+  LogEvents.staticRefused(context.log, { status, reason: reason ?? answer.web2pyError ?? String(status), path: context.path, requestId: context.requestId });
   answerLikeWeb2py(res, status, answer);
 }
 
@@ -484,7 +495,8 @@ interface WebError {
  * (`404 NOT FOUND`). Headers set earlier for the file are dropped unless `keepHeaders`.
  */
 function answerLikeWeb2py(res: ServerResponse, status: number, answer: WebError): void {
-  if (answer.keepHeaders !== true) for (const name of res.getHeaderNames()) res.removeHeader(name);
+  // The request's id stays: the answer and the log lines must agree (request-id.ts).
+  if (answer.keepHeaders !== true) for (const name of res.getHeaderNames()) if (name !== 'x-request-id') res.removeHeader(name);
   const reason = WEB2PY_REASONS[status] ?? 'UNKNOWN ERROR';
   const body = Buffer.from(answer.body ?? `${status} ${reason}`);
   res.statusCode = status;
