@@ -30,7 +30,8 @@ import { RequestBodies } from './front/request-body.js';
 import { createStaticHandler, isStaticOffloadEnabled, type StaticOffloadFacts } from './front/static/serve.js';
 import type { ListenerFacts } from './front/environ.js';
 import type { ListenerLimits } from './front/listeners.js';
-import { planListeners } from './front/listen-plan.js';
+import { planListeners, type ListenerSpec } from './front/listen-plan.js';
+import type { UpgradeTaker } from './front/upgrade.js';
 import { ListenerSet } from './front/listener-set.js';
 import { ClientRejections } from './front/client-errors.js';
 import { ConnectionLimit, warnIfFileLimitLow } from './front/connection-limit.js';
@@ -42,7 +43,8 @@ import { createMetricsListenerHandler } from './front/builtins/metrics.js';
 import { RecentEvents } from './observability/recent-events.js';
 import { observeEvents } from './observability/event-spec.js';
 import type { FrontStatus } from './observability/status-data.js';
-import { startRealtime, type Realtime } from './front/realtime/setup.js';
+import { maxWebSocketsOf, originsOf, startRealtime, type Realtime } from './front/realtime/setup.js';
+import { AppWebSockets } from './front/websocket/app-sockets.js';
 import type { SiblingLink } from './front/realtime/sibling-peers.js';
 
 /** Bytes of request body in flight to one worker per request, and of response back. */
@@ -112,6 +114,8 @@ interface Parts {
   events: RecentEvents;
   /** The realtime hub (front/realtime/), null when off. */
   realtime: Realtime | null;
+  /** The applications' WebSockets (front/websocket/). */
+  appWebSockets: AppWebSockets;
 }
 
 export async function startFront(options: FrontOptions): Promise<{ front: RunningFront; lines: string[] }> {
@@ -124,6 +128,7 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
   });
   return lifecycle.start(async () => {
     const parts = createPool(options, log, lifecycle, openAccessLog(options, lifecycle));
+    parts.appWebSockets = openAppWebSockets(options, parts);
     parts.realtime = openRealtime(options, parts);
     const listeners = await openListeners(options, parts);
     const reloadWorkers = workerReloader(parts, options.assignment.processes);
@@ -169,18 +174,51 @@ function createPool(options: FrontOptions, log: Logger, lifecycle: Lifecycle, ac
   lifecycle.add('status history', { close: () => metrics.history.stop(), kill: () => metrics.history.stop() });
   return {
     lifecycle, log, accessLog, metrics, pool, workerClass: worker.workerClass, workerCapacity: worker.capacity, workerClassWhy: worker.why, events, realtime: null,
+    appWebSockets: null as unknown as AppWebSockets, // the next step's
   };
+}
+
+/**
+ * Step: the applications' WebSockets (`wsgi.websocket`). Registered after the pool, so that a
+ * stop drains them before it waits for the pool: once the other requests in flight are done,
+ * each is closed 1001; its application hears the close and returns, freeing its worker slot.
+ */
+function openAppWebSockets(options: FrontOptions, { log, metrics, lifecycle }: Parts): AppWebSockets {
+  const { config } = options;
+  const sockets: AppWebSockets = new AppWebSockets({
+    maxMessageBytes: config.realtimeMaxMessageBytes, sendBufferBytes: config.realtimeSendBufferBytes,
+    pingIntervalMs: config.realtimePingIntervalMs, origins: originsOf(config), maxConnections: maxWebSocketsOf(config),
+    log, counters: metrics.appWebSockets(() => sockets.openCount),
+  });
+  const { inFlight } = lifecycle;
+  lifecycle.add('application WebSockets', {
+    stopAccepting: () => sockets.drain(),
+    drain: async () => {
+      // Only WebSockets left in flight (each holds its response open until it closes).
+      await new Promise<void>((resolve) => {
+        const check = (): void => { if (inFlight.count <= sockets.count) resolve(); };
+        inFlight.onClose(check);
+        check();
+      });
+      await sockets.closeAll();
+    },
+    close: () => sockets.closeAll(),
+    kill: () => sockets.kill(),
+  });
+  return sockets;
 }
 
 /**
  * Step: the realtime hub (when on). A stop refuses joins at once; its members are closed 1001
  * once the requests in flight are done (pages reconnect to another front or instance).
  */
-function openRealtime(options: FrontOptions, { log, metrics, lifecycle }: Parts): Realtime | null {
+function openRealtime(options: FrontOptions, { log, metrics, lifecycle, appWebSockets }: Parts): Realtime | null {
   const { config, sources, assignment } = options;
   const realtime = startRealtime({
     config, sources, log, metrics, instanceId: assignment.instanceId, siblingLink: options.realtimeLink, isFirst: assignment.index === 1,
+    otherConnections: () => appWebSockets.count,
   });
+  if (realtime !== null) appWebSockets.countWith(() => realtime.hub.connectionCount);
   if (realtime !== null) lifecycle.add('realtime', { stopAccepting: () => realtime.hub.drain(), close: () => realtime.hub.close(), kill: () => realtime.hub.kill() });
   return realtime;
 }
@@ -255,6 +293,7 @@ function handlerOptions(options: FrontOptions, parts: Parts, rejections: ClientR
     onResponseOpened: () => lifecycle.inFlight.open(),
     onResponseClosed: () => lifecycle.inFlight.close(),
     realtime: parts.realtime === null ? null : parts.realtime.serveUnderPrefix,
+    appWebSockets: parts.appWebSockets,
   };
 }
 
@@ -276,13 +315,20 @@ async function openListeners(options: FrontOptions, parts: Parts): Promise<{ set
       return parts.realtime !== null && spec.kind === 'tcp' && spec.realtime === true ? parts.realtime.servePort : createRequestHandler(facts, handling);
     },
     // The metrics listener takes no WebSocket: an upgrade there is an ordinary request (404).
-    upgradesFor: (spec) => (spec.kind === 'tcp' && spec.metrics === true ? null : parts.realtime?.upgradesFor(spec) ?? null),
+    upgradesFor: (spec) => (spec.kind === 'tcp' && spec.metrics === true ? null : upgradesFor(spec, parts)),
     fallbackPort: config.port,
     inherited: assignment.listeners,
   });
   lifecycle.add('listeners', set.stopSteps(lifecycle.inFlight));
   announceListening(options, log, set);
   return { set, proxies };
+}
+
+/** The realtime hub's upgrades first (its paths), then the applications' WebSockets; none on `--realtime-port`. */
+function upgradesFor(spec: ListenerSpec, { realtime, appWebSockets }: Parts): UpgradeTaker {
+  const hub = realtime?.upgradesFor(spec) ?? null;
+  if (spec.kind === 'tcp' && spec.realtime === true) return (req, socket, head, serve) => hub?.(req, socket, head, serve) ?? false;
+  return (req, socket, head, serve) => hub?.(req, socket, head, serve) === true || appWebSockets.take(req, socket, head, serve);
 }
 
 /** The first front logs the listeners and the application; every front tells the primary it listens. */
@@ -327,7 +373,7 @@ function frontStatusOf({ config, assignment }: FrontOptions, parts: Parts): () =
       inApp: running, inAppLimit: assignment.maxInApp ?? workerCapacity * assignment.processes,
       queued, queueSize: assignment.queueSize,
       connections: metrics.connectionsOpen(), maxConnections: config.maxConnections,
-      websockets: parts.realtime?.hub.connectionCount ?? null,
+      websockets: parts.realtime?.hub.connectionCount ?? null, appWebSockets: parts.appWebSockets.openCount,
       history: metrics.history.samples(), ...rows, events: events.list(),
     };
   };

@@ -88,6 +88,7 @@
     gauge('queue', now.queued, now.queueSize);
     gauge('connections', now.connections, now.maxConnections);
     if (now.websockets !== null && now.websockets !== undefined) gauge('WebSocket connections', now.websockets, now.maxWebsockets ?? null);
+    if (now.appWebSockets) gauge('application WebSockets', now.appWebSockets, now.inAppLimit);
   }
 
   const series = {

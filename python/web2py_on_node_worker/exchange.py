@@ -30,7 +30,7 @@ class Exchange:
     """The state of one request id. Fields the reader writes are changed under Signals.lock."""
 
     __slots__ = ('request_id', 'payload', 'body', 'credit', 'is_cancelled', 'file_opened', 'condition',
-                 'runner', 'is_interrupted', 'stop_with', 'response')
+                 'runner', 'is_interrupted', 'stop_with', 'response', 'websocket')
 
     def __init__(self, request_id, payload, response_window):
         self.request_id = request_id
@@ -52,6 +52,8 @@ class Exchange:
         self.stop_with = None
         #: the wsgi.Response, once the request runs: whether its END frame already went out
         self.response = None
+        #: the websocket.WebSocket of a REQUEST with FLAG_UPGRADE, else None
+        self.websocket = None
 
 
 class Signals:

@@ -34,6 +34,10 @@ FLAG_END = 0x01
 #: Flag bit 1, on CANCEL only: the request ran past the front's deadline (``--timeout``); the
 #: worker raises RequestTimeout inside the request's thread or greenlet (see interrupt.py).
 FLAG_TIMEOUT = 0x02
+#: Flag bit 2, on REQUEST: a valid WebSocket handshake the front can complete (wsgi.websocket).
+FLAG_UPGRADE = 0x04
+#: Flag bit 2, on WS_MESSAGE: a binary message (else text, UTF-8).
+FLAG_BINARY = 0x04
 
 HANDSHAKE = 0x01
 READY = 0x02
@@ -49,6 +53,9 @@ RESPONSE_BODY = 0x21
 SENDFILE = 0x22
 FILE_OPENED = 0x23
 ERROR = 0x24
+WS_ACCEPT = 0x30
+WS_MESSAGE = 0x31
+WS_CLOSE = 0x32
 
 #: name -> code, for tests, logs and the shared test vectors.
 FRAME_TYPES = {
@@ -56,6 +63,7 @@ FRAME_TYPES = {
     'REQUEST': REQUEST, 'BODY': BODY, 'CANCEL': CANCEL, 'CREDIT': CREDIT,
     'RESPONSE': RESPONSE, 'RESPONSE_BODY': RESPONSE_BODY, 'SENDFILE': SENDFILE,
     'FILE_OPENED': FILE_OPENED, 'ERROR': ERROR,
+    'WS_ACCEPT': WS_ACCEPT, 'WS_MESSAGE': WS_MESSAGE, 'WS_CLOSE': WS_CLOSE,
 }
 FRAME_NAMES = {code: name for name, code in FRAME_TYPES.items()}
 
@@ -83,6 +91,9 @@ _HEADER = struct.Struct('>BBHII')
 _RESPONSE_HEADER = struct.Struct('>BBHIII')
 _U32 = struct.Struct('>I')
 _SENDFILE = struct.Struct('>IQQ')
+_U16 = struct.Struct('>H')
+#: RFC 6455 section 5.5: a close frame's payload is at most 125 bytes, 2 of them the code.
+MAX_CLOSE_REASON_BYTES = 123
 
 
 class ProtocolError(Exception):
@@ -141,6 +152,18 @@ def encode_sendfile(request_id, fd, offset, length):
 def decode_sendfile(payload):
     """-> (fd, offset, length)"""
     return _SENDFILE.unpack_from(payload)
+
+
+def encode_ws_close(flags, request_id, code, reason=b''):
+    """WS_CLOSE: u16 close code, then the UTF-8 reason (at most MAX_CLOSE_REASON_BYTES)."""
+    return _HEADER.pack(WS_CLOSE, flags, 0, request_id, 2 + len(reason)) + _U16.pack(code) + reason
+
+
+def decode_ws_close(payload):
+    """A WS_CLOSE payload -> (code, reason str). An empty payload is 1005 (no status received)."""
+    if len(payload) < 2:
+        return 1005, ''
+    return _U16.unpack_from(payload)[0], bytes(payload[2:]).decode('utf-8', 'replace')
 
 
 def encode_strings(strings):

@@ -11,9 +11,15 @@ from .body import InputStream
 from .exchange import Exchange
 from .protocol import (
     BODY, CANCEL, CREDIT, ERR_NOT_READY, ERR_PROTO_UNEXPECTED, FILE_OPENED, FLAG_END, FLAG_TIMEOUT,
-    FRAME_NAMES, PING, PONG, REQUEST, SHUTDOWN, ProtocolError, decode_u32, encode_frame,
+    FLAG_UPGRADE, FRAME_NAMES, PING, PONG, REQUEST, SHUTDOWN, WS_CLOSE, WS_MESSAGE, ProtocolError,
+    decode_u32, decode_ws_close, encode_frame,
 )
+from .websocket import WebSocket
 from .wsgi import send_error
+
+
+#: frames that may come for a request that already ended: dropped
+_LATE_FRAMES = frozenset((BODY, CANCEL, CREDIT, FILE_OPENED, WS_MESSAGE, WS_CLOSE))
 
 
 class Router:
@@ -47,7 +53,7 @@ class Router:
                 continue
             exchange = self.exchanges.get(request_id)
             if exchange is None:
-                if frame_type in (BODY, CANCEL, CREDIT, FILE_OPENED):
+                if frame_type in _LATE_FRAMES:
                     continue  # late: the request already ended
                 self._unexpected(frame_type, 'request %d not running' % request_id)
             signals = self._signals
@@ -66,6 +72,14 @@ class Router:
                     continue
                 with signals.lock:
                     exchange.is_cancelled = True
+                    signals.notify(exchange)
+            elif frame_type == WS_MESSAGE and exchange.websocket is not None:
+                with signals.lock:
+                    exchange.websocket.deliver(payload, flags)
+                    signals.notify(exchange)
+            elif frame_type == WS_CLOSE and exchange.websocket is not None:
+                with signals.lock:
+                    exchange.websocket.deliver_close(*decode_ws_close(payload))
                     signals.notify(exchange)
             elif frame_type == FILE_OPENED:
                 with signals.lock:
@@ -90,6 +104,8 @@ class Router:
         exchange = Exchange(request_id, payload, self._response_window)
         if not flags & FLAG_END:
             exchange.body = InputStream(exchange, self._signals, self._channel, self._request_window)
+        elif flags & FLAG_UPGRADE:
+            exchange.websocket = WebSocket(exchange, self._channel, self._signals, self._request_window)
         self.exchanges[request_id] = exchange
         self._submit(exchange)
 

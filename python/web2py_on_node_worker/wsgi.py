@@ -457,14 +457,24 @@ class RequestRunner:
         environ = build_environ(exchange.payload, self._environ_base,
                                 body if body is not None else io.BytesIO(b''))
         response = exchange.response = Response(exchange, self._channel, self._signals, environ)
+        websocket = exchange.websocket
+        if websocket is not None:
+            websocket.bind(environ)
         try:
             result = self._app(environ, response.start_response)
             try:
-                response.send_result(result)
+                if websocket is None or not websocket.is_accepted:
+                    if websocket is not None:
+                        websocket.decline()
+                    response.send_result(result)
             finally:
                 close = getattr(result, 'close', None)
                 if close is not None:
                     close()
+            if websocket is not None and websocket.is_accepted:
+                # What an upgraded application returns is ignored (gevent-websocket); its last word.
+                websocket.finish()
+                response.is_complete = True
         except BaseException as error:  # noqa: B902 - whatever the app raises, its request gets 500
             # Not the application's: the front closed the channel (sync mode), or the request
             # was interrupted (interrupt.py sends its last word).

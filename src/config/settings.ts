@@ -476,31 +476,34 @@ export const settings = defineSettings({
   realtimeMaxMessage: {
     section: 'Realtime (WebSocket messaging)', cli: ['--realtime-max-message'],
     type: bytes({ min: 1, max: 64 * 1024 * 1024 }), default: 64 * 1024,
-    doc: 'Largest message a publish POST may carry (413 past it) and largest frame a client may send (closed 1009).',
+    doc: 'Largest message a publish POST may carry (413 past it) and largest message a client may send on a WebSocket, '
+      + 'the hub\'s or an application\'s `wsgi.websocket` (closed 1009; for an application\'s, at most 16 MiB, one protocol frame).',
   },
   realtimeMaxConnections: {
     section: 'Realtime (WebSocket messaging)', cli: ['--realtime-max-connections'],
     type: nullable(int({ min: 1 })), default: null, defaultDoc: 'none',
-    doc: 'WebSocket connections each front process holds at most (none: half of `--max-connections`); past it a join is '
-      + 'answered 503. They count against `--max-connections` too, so pages and publishes are still served when the WebSockets are many.',
+    doc: 'WebSocket connections each front process holds at most, the hub\'s and the applications\' (`wsgi.websocket`) together '
+      + '(none: half of `--max-connections`); past it a join or upgrade is answered 503. They count against `--max-connections` '
+      + 'too, so pages and publishes are still served when the WebSockets are many.',
   },
   realtimeSendBuffer: {
     section: 'Realtime (WebSocket messaging)', cli: ['--realtime-send-buffer'],
     type: bytes({ min: 1024 }), default: 1024 * 1024,
     doc: 'Bytes a connection may have waiting to be sent; a client that reads slower than its group is sent to is '
-      + 'closed (1013, try again later) rather than growing the front\'s memory.',
+      + 'closed (1013, try again later) rather than growing the front\'s memory. An application\'s WebSocket is also held '
+      + 'back by flow control (its `send()` waits), so this closes it only when set below the worker\'s 1 MiB window.',
   },
   realtimePingInterval: {
     section: 'Realtime (WebSocket messaging)', cli: ['--realtime-ping-interval'],
     type: durationMs({ min: 0 }), default: 30_000,
-    doc: 'Ping each connection this often; one that has not answered the previous ping is closed (dead peers, '
-      + 'half-open connections behind NAT). `0`: no pings.',
+    doc: 'Ping each WebSocket (the hub\'s and the applications\') this often; one that has not answered the previous ping is '
+      + 'closed (dead peers, half-open connections behind NAT, a client that reads nothing). `0`: no pings.',
   },
   realtimeOrigins: {
     section: 'Realtime (WebSocket messaging)', cli: ['--realtime-origins'], metavar: 'ORIGINS',
     type: nullable(str()), default: null, defaultDoc: 'any origin',
-    doc: 'Comma-separated origins (`https://example.com,https://www.example.com`) whose pages may join; a join with another '
-      + '`Origin` is answered 403. Default: any, as web2py\'s `check_origin` returns True.',
+    doc: 'Comma-separated origins (`https://example.com,https://www.example.com`) whose pages may join, or open an '
+      + 'application\'s WebSocket; one with another `Origin` is answered 403. Default: any, as web2py\'s `check_origin` returns True.',
   },
   realtimeCompression: {
     section: 'Realtime (WebSocket messaging)', cli: ['--realtime-compression'],

@@ -31,6 +31,7 @@ import { whenConnectionFree } from './answer-gate.js';
 import { isAnswerComplete, isResponseGone } from './response-gone.js';
 import { originalTarget } from './raw-target-bytes.js';
 import { bodyBytesOf, newRequestId, noteRequestId } from './request-id.js';
+import type { AppWebSockets } from './websocket/app-sockets.js';
 
 export interface RequestDispatcher {
   dispatch(exchange: Exchange): void;
@@ -60,6 +61,8 @@ export interface HandlerOptions {
   serverHeader: string | null;
   /** Body limits, 100-continue, chunked bodies spooled or streamed. */
   bodies: RequestBodies;
+  /** The applications' WebSockets: the sink of an upgrade request they took (front/websocket/app-sockets.ts). */
+  appWebSockets: AppWebSockets | null;
   /** The realtime hub's paths (front/realtime/setup.ts): true when it served the request; null: hub off. */
   realtime: ((req: IncomingMessage, res: ServerResponse, target: string, remoteAddr: string) => boolean) | null;
 }
@@ -156,10 +159,11 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
 
     if (listener.clientCertificates === true) environ.pairs.push(...clientCertificatePairs(socket));
     const sink = new HttpResponseSink(res, log, serverHeader, guard);
+    const upgradable = options.appWebSockets?.sinkFor(req, res, sink) ?? sink;
     const label = { method: req.method ?? 'GET', path: environ.pathInfo };
     let exchange: Exchange | null = null;
     const start = (pairs: string[], body: Readable | null): void => {
-      const started = new Exchange(encodeStrings(pairs), body, sink, label);
+      const started = new Exchange(encodeStrings(pairs), body, upgradable, label);
       exchange = started;
       sink.exchange = started;
       // A pipelined HTTP/1.1 request waits until the answers before it are written out.

@@ -46,6 +46,21 @@ export function sendPlainError(res: ServerResponse, statusCode: number, body: st
   res.end(bytes);
 }
 
+/** The log line of a failed request (the app raised, its worker died or it timed out); `headersSent`: it can only be cut now. */
+export function logFailure(log: Logger, exchange: Exchange | null, failure: AppFailure, headersSent: boolean, requestId: string): void {
+  const { error } = failure;
+  const facts = {
+    reqId: exchange?.id ?? 0, requestId, workerId: exchange?.workerId ?? 0, method: exchange?.label.method ?? '', path: exchange?.label.path ?? '', code: error.code,
+  };
+  if (error.code === 'W2N_ERR_APP_EXCEPTION' || error.code === 'W2N_ERR_APP_BAD_RESPONSE') {
+    LogEvents.appException(log, { ...facts, message: error.message, traceback: failure.traceback ?? '', headersSent });
+  } else if (error.code === 'W2N_ERR_WORKER_DIED') {
+    LogEvents.requestWorkerDied(log, facts);
+  } else if (error.code === 'W2N_ERR_WORKER_TIMEOUT') {
+    LogEvents.requestTimedOut(log, { ...facts, message: error.message, headersSent });
+  }
+}
+
 /** Header names an HTTP/2 response must not carry (Node's isIllegalConnectionSpecificHeader, and TE). */
 const connectionSpecific = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'te']);
 
@@ -81,6 +96,11 @@ export class HttpResponseSink implements ResponseSink {
   ) {
     res.strictContentLength = true;
     this.isHttp2 = res.req.httpVersionMajor === 2;
+  }
+
+  /** The X-Request-ID of the request this answers (for log lines written by others on its behalf). */
+  get requestId(): string {
+    return requestIdOf(this.res);
   }
 
   // The channel calls these from its socket's data events: a bug in them must cost this response only.
@@ -215,17 +235,7 @@ export class HttpResponseSink implements ResponseSink {
 
   private answerFailure(failure: AppFailure): void {
     const { error } = failure;
-    const ex = this.exchange;
-    const facts = {
-      reqId: ex?.id ?? 0, requestId: requestIdOf(this.res), workerId: ex?.workerId ?? 0, method: ex?.label.method ?? '', path: ex?.label.path ?? '', code: error.code,
-    };
-    if (error.code === 'W2N_ERR_APP_EXCEPTION' || error.code === 'W2N_ERR_APP_BAD_RESPONSE') {
-      LogEvents.appException(this.log, { ...facts, message: error.message, traceback: failure.traceback ?? '', headersSent: this.isHeadCommitted });
-    } else if (error.code === 'W2N_ERR_WORKER_DIED') {
-      LogEvents.requestWorkerDied(this.log, facts);
-    } else if (error.code === 'W2N_ERR_WORKER_TIMEOUT') {
-      LogEvents.requestTimedOut(this.log, { ...facts, message: error.message, headersSent: this.isHeadCommitted });
-    }
+    logFailure(this.log, this.exchange, failure, this.isHeadCommitted, requestIdOf(this.res));
     if (this.isAbandoned) return;
     this.isAbandoned = true;
     if (this.isHeadCommitted || this.res.headersSent) {

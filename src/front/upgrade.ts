@@ -1,7 +1,9 @@
 /**
- * @module `Upgrade:` and `CONNECT` on HTTP/1.1 connections: the realtime hub's WebSockets, else ordinary requests.
+ * @module `Upgrade:` and `CONNECT` on HTTP/1.1 connections: WebSockets (the realtime hub's, the
+ * applications'), else ordinary requests.
  *
- * The realtime hub (front/realtime/) takes the upgrades on its paths first (`takeUpgrade`).
+ * The realtime hub (front/realtime/) takes the upgrades on its paths first (`takeUpgrade`), then
+ * the applications' WebSockets take a WebSocket handshake (front/websocket/app-sockets.ts).
  * llhttp stops parsing at the end of a head that asks for an upgrade (`Connection: upgrade` with
  * `Upgrade:`), since what follows would be another protocol. Without an `upgrade` listener Node
  * then serves that request as an ordinary one, but throws away the rest of the packet it came in:
@@ -16,7 +18,7 @@
  * where Node alone would reset the connection without an answer.
  */
 import { createRequire } from 'node:module';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ClientRejections } from './client-errors.js';
 import { watchConnection } from './raw-target-bytes.js';
@@ -31,10 +33,15 @@ const { _connectionListener: httpConnectionListener } = createRequire(import.met
 
 interface UpgradeServer {
   on(event: 'upgrade' | 'connect', listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown;
+  emit(event: 'request', req: IncomingMessage, res: ServerResponse): boolean;
 }
 
-/** Takes an upgrade (true) or leaves it to be served as a request (false). */
-export type UpgradeTaker = (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+/**
+ * Takes an upgrade (true) or leaves it to be served as a request (false). `serve` hands a
+ * request to the listener's request handler (an application's WebSocket is served as a request
+ * on a response of its own: front/websocket/app-sockets.ts).
+ */
+export type UpgradeTaker = (req: IncomingMessage, socket: Duplex, head: Buffer, serve: (req: IncomingMessage, res: ServerResponse) => void) => boolean;
 
 /**
  * `maxHeaders`: Node keeps only this many fields of a head; a head that reached it is refused (431),
@@ -44,16 +51,27 @@ export function serveUpgradesAsRequests(
   server: UpgradeServer, rejections: ClientRejections, { maxHeaders, maxHeaderBytes }: { maxHeaders: number; maxHeaderBytes: number },
   takeUpgrade: UpgradeTaker | null = null,
 ): void {
+  const serveUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (takeUpgrade?.(req, socket, head, (request, res) => server.emit('request', request, res)) === true) return;
+    socket.unshift(head.length === 0 ? replayedHead(req) : Buffer.concat([replayedHead(req), head]));
+    httpConnectionListener.call(server, socket);
+    watchConnection(socket, maxHeaderBytes);
+  };
   server.on('upgrade', (req, socket, head) => {
     const count = req.rawHeaders.length >> 1;
     if (count >= maxHeaders) {
       rejections.refuseConnection(socket, 'W2N_ERR_CLIENT_TOO_MANY_HEADERS', { count, limit: maxHeaders });
       return;
     }
-    if (takeUpgrade?.(req, socket, head) === true) return;
-    socket.unshift(head.length === 0 ? replayedHead(req) : Buffer.concat([replayedHead(req), head]));
-    httpConnectionListener.call(server, socket);
-    watchConnection(socket, maxHeaderBytes);
+    // Pipelined behind a request whose answer is still being written: served once that answer
+    // is out (served at once, the connection code taking the socket again would never hear of
+    // the earlier answer's end, and this request would never be answered).
+    const earlier = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (earlier !== null && earlier !== undefined) {
+      earlier.once('finish', () => serveUpgrade(req, socket, head));
+      return;
+    }
+    serveUpgrade(req, socket, head);
   });
   server.on('connect', (_req, socket) => {
     rejections.refuseConnection(socket, 'W2N_ERR_CLIENT_BAD_REQUEST', { reason: 'CONNECT is not served here' });

@@ -35,6 +35,15 @@ export interface RealtimeCounters {
   redisOutage(): void;
 }
 
+/** What the applications' WebSockets count (front/websocket/, `wsgi.websocket`). */
+export interface AppWebSocketCounters {
+  messageIn(): void;
+  messageOut(): void;
+  slowConsumer(): void;
+  /** Upgrades refused before the application saw them, by reason (`origin`, `full`, `stopping`). */
+  refused(reason: string): void;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly responses: Counter<'class'>;
@@ -152,6 +161,23 @@ export class Metrics {
       dropped: (count) => dropped.inc(count),
       refused: (reason) => refused.inc({ reason }),
       redisOutage: () => outages.inc(),
+    };
+  }
+
+  /** The applications' WebSocket counters; the gauge reads `open()` when scraped. */
+  appWebSockets(open: () => number): AppWebSocketCounters {
+    const registers = [this.registry];
+    new Gauge({ name: 'w2n_app_websockets_open', help: 'Application WebSockets (wsgi.websocket) open now; each holds a worker slot.', registers, collect() { this.set(open()); } });
+    const messages = new Counter({ name: 'w2n_app_websocket_messages_total', help: 'Messages on application WebSockets, by direction (in: from clients; out: to clients).', labelNames: ['direction'], registers });
+    const slow = new Counter({ name: 'w2n_app_websocket_slow_consumers_total', help: 'Application WebSocket clients closed (1013) because they read slower than the application sent.', registers });
+    const refused = new Counter({ name: 'w2n_app_websocket_refused_total', help: 'WebSocket upgrades refused before the application saw them, by reason.', labelNames: ['reason'], registers });
+    const into = messages.labels('in');
+    const out = messages.labels('out');
+    return {
+      messageIn: () => into.inc(),
+      messageOut: () => out.inc(),
+      slowConsumer: () => slow.inc(),
+      refused: (reason) => refused.inc({ reason }),
     };
   }
 

@@ -57,6 +57,8 @@ export interface FrontStatus {
   connections: number;
   maxConnections: number;
   websockets: number | null;
+  /** Applications' WebSockets open now (`wsgi.websocket`; each holds a request slot). */
+  appWebSockets: number;
   history: SecondSample[];
   workers: WorkerRow[];
   inflight: InFlightRow[];
@@ -89,7 +91,7 @@ export interface ServerStatus {
   server: ServerFacts;
   now: {
     inApp: number; inAppLimit: number; queued: number; queueSize: number;
-    connections: number; maxConnections: number; websockets: number | null;
+    connections: number; maxConnections: number; websockets: number | null; appWebSockets: number;
   };
   history: ChartPoint[];
   workers: WorkerRow[];
@@ -111,6 +113,7 @@ export function mergeStatus(server: ServerFacts, fronts: readonly FrontStatus[],
     now: {
       inApp: sum((f) => f.inApp), inAppLimit: sum((f) => f.inAppLimit), queued: sum((f) => f.queued), queueSize: sum((f) => f.queueSize),
       connections: sum((f) => f.connections), maxConnections: sum((f) => f.maxConnections), websockets,
+      appWebSockets: sum((f) => f.appWebSockets),
     },
     // The last second may still be open on some fronts: what all have closed is charted.
     history: toChartPoints(mergeHistories(fronts.map((front) => front.history))),
@@ -159,6 +162,7 @@ export function readFrontStatus(raw: unknown): FrontStatus | null {
     workerClass: text(raw.workerClass, 20),
     inApp: num(raw.inApp), inAppLimit: num(raw.inAppLimit), queued: num(raw.queued), queueSize: num(raw.queueSize),
     connections: num(raw.connections), maxConnections: num(raw.maxConnections), websockets: numOrNull(raw.websockets),
+    appWebSockets: num(raw.appWebSockets),
     history: rows(raw.history, 400, readSample),
     workers: rows(raw.workers, 1_024, (w) => ({
       front: num(w.front), pid: numOrNull(w.pid), state: text(w.state, 20), inFlight: num(w.inFlight), served: num(w.served),

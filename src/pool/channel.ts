@@ -15,6 +15,7 @@ import { encodeCredit, encodeFileOpened, encodeFrame, encodeHeader, encodeJson, 
 import { FLAG_END, FLAG_TIMEOUT, FrameType, MAX_CHUNK, MAX_PAYLOAD, frameTypeName, type Frame } from '../protocol/frames.js';
 import { decodeCredit, decodeError, decodeResponse, decodeSendfile, type ErrorPayload } from '../protocol/payloads.js';
 import type { AppFailure, Exchange } from './exchange.js';
+import { WebSocketFrames, type WebSocketState } from './websocket-frames.js';
 import { RequestTable } from './request-table.js';
 import type { AnswerPacer } from './answer-pacer.js';
 import { systemClock, type Clock } from './clock.js';
@@ -51,6 +52,8 @@ interface Running {
   timedOutAtMs: number;
   /** The worker sent its RESPONSE (the head): body frames may follow, another RESPONSE may not. */
   hasHead: boolean;
+  /** Where its WebSocket is (websocket-frames.ts); `no` for an ordinary request. */
+  websocket: WebSocketState;
 }
 
 const MAX_REQUEST_ID = 0xffffffff;
@@ -73,6 +76,7 @@ export const FLUSH_CORKED_BYTES = 8 * 1024;
 export class Channel {
   private readonly running = new RequestTable<Running>();
   private readonly decoder: FrameDecoder;
+  private readonly websockets: WebSocketFrames<Running>;
   private nextId = 1;
   private isCorked = false;
   private isClosed = false;
@@ -89,6 +93,15 @@ export class Channel {
     private readonly clock: Clock = systemClock,
   ) {
     this.decoder = new FrameDecoder((frame) => this.onFrame(frame), (error) => this.onDecodeError(error), MAX_PAYLOAD, STREAMED_FRAMES);
+    this.websockets = new WebSocketFrames<Running>({
+      write: (bytes) => this.write(bytes),
+      isRunning: (entry) => this.running.get(entry.exchange.id) === entry,
+      acknowledge: (entry, bytes) => this.acknowledge(entry, bytes),
+      end: (entry) => this.end(entry),
+      outOfOrder: (frame, state) => this.outOfOrder(frame, state),
+      onDecodeError: (error) => this.onDecodeError(error),
+      now: () => this.clock.now(),
+    }, windows);
     socket.on('data', (chunk: Buffer) => {
       if (!this.isBroken) this.decoder.push(chunk);
     });
@@ -108,6 +121,8 @@ export class Channel {
   sendControl(type: (typeof FrameType)['HANDSHAKE' | 'SHUTDOWN'], payload?: unknown): void {
     const bytes = payload === undefined ? undefined : Buffer.isBuffer(payload) ? payload : encodeJson(payload);
     this.write(encodeFrame(type, 0, 0, bytes));
+    // A draining worker (reload, recycle) would wait for its open WebSockets for ever: close them.
+    if (type === FrameType.SHUTDOWN) this.websockets.closeAll(this.running.values(), 1001, 'server restarting');
   }
 
   /** Starts an exchange on this worker. */
@@ -118,13 +133,14 @@ export class Channel {
     const entry: Running = {
       exchange, bodyBytesInFlight: 0, isBodyPaused: false, isResponseComplete: false, pendingCreditBytes: 0, responseBytesUncredited: 0,
       startedAtMs: this.clock.now(), timedOutAtMs: 0, hasHead: false,
+      websocket: exchange.sink.websocket !== undefined && exchange.body === null ? 'offered' : 'no',
     };
     this.running.add(id, entry);
     exchange.attach({
       acknowledge: (bytes) => this.acknowledge(entry, bytes),
       cancel: () => this.cancel(entry),
     });
-    this.write(encodeRequest(id, exchange.environ, exchange.body !== null));
+    this.write(encodeRequest(id, exchange.environ, exchange.body !== null, entry.websocket === 'offered'));
     if (exchange.body !== null) this.pumpBody(entry);
   }
 
@@ -151,6 +167,8 @@ export class Channel {
     let isHung = false;
     let timedOut = 0;
     for (const entry of this.running.values()) {
+      // An open WebSocket has no deadline (keep-alive pings watch it); its clock restarts when it closes.
+      if (entry.websocket === 'open') continue;
       if (entry.timedOutAtMs === 0) {
         if (nowMs - entry.startedAtMs < timeoutMs) continue;
         entry.timedOutAtMs = nowMs;
@@ -250,6 +268,8 @@ export class Channel {
    */
   private cancel(entry: Running): void {
     if (this.running.get(entry.exchange.id) !== entry) return;
+    // An accepted WebSocket's client is gone: its application hears it as a close, as on gevent-websocket.
+    if (this.websockets.cancel(entry)) return;
     entry.isResponseComplete = true; // no more credits: nobody reads the answer
     this.write(encodeFrame(FrameType.CANCEL, 0, entry.exchange.id));
   }
@@ -278,6 +298,7 @@ export class Channel {
       if (isLast || frame.type === FrameType.ERROR || frame.type === FrameType.SENDFILE) this.end(entry);
       return;
     }
+    if (this.websockets.isWebSocketFrame(frame, entry)) return;
     switch (frame.type) {
       case FrameType.RESPONSE: {
         if (entry.hasHead) return this.outOfOrder(frame, 'head already sent');
@@ -331,6 +352,7 @@ export class Channel {
         if (entry.isBodyPaused && entry.bodyBytesInFlight < this.windows.requestWindowBytes) {
           entry.isBodyPaused = false;
           entry.exchange.body?.resume();
+          entry.exchange.sink.websocket?.resume();
         }
         return;
       }

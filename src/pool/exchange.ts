@@ -29,6 +29,37 @@ export interface ResponseSink {
   sendFile(path: string, offset: number, length: number, onOpened: (isOpen: boolean) => void): void;
   /** The request failed: 5xx if no head was sent, else the connection must be cut. */
   fail(failure: AppFailure): void;
+  /**
+   * Present when the request is a WebSocket handshake the front can complete: the REQUEST goes
+   * out with FLAG_UPGRADE, and the application may accept it (WS_ACCEPT) instead of answering.
+   */
+  readonly websocket?: WebSocketSink;
+}
+
+/**
+ * The front's half of an application's WebSocket (docs/protocol.md, "WebSockets"): the pool calls
+ * these once the application accepted the handshake; `link` is how the front talks back.
+ */
+export interface WebSocketSink {
+  /** WS_ACCEPT: complete the handshake (101) with this subprotocol (null: none). */
+  accept(protocol: string | null, link: WebSocketLink): void;
+  /** WS_MESSAGE from the application: send it to the client. */
+  message(data: Buffer, isBinary: boolean): void;
+  /** WS_CLOSE from the application (`isLast`: its handler returned; the exchange is over). */
+  close(code: number, reason: string, isLast: boolean): void;
+  /** The worker has not credited enough of the client's messages: stop reading the client. */
+  pause(): void;
+  resume(): void;
+}
+
+/** What the front tells the pool about an accepted WebSocket. */
+export interface WebSocketLink {
+  /** A message from the client, for the application. */
+  message(data: Buffer, isBinary: boolean): void;
+  /** The client's side closed (or the front closed it): the application's receive() gets None. */
+  closed(code: number, reason: string): void;
+  /** n bytes of the application's messages were written to the client: credit them. */
+  acknowledge(bytes: number): void;
 }
 
 export type ExchangeState = 'new' | 'queued' | 'running' | 'done';

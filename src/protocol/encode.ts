@@ -5,7 +5,7 @@
  * header and the payload to one writev (see pool/channel.ts). Small control frames use
  * `encodeFrame`, which returns one buffer.
  */
-import { FLAG_END, FrameType, HEADER_BYTES, MAX_PAYLOAD, type FrameTypeCode } from './frames.js';
+import { FLAG_BINARY, FLAG_END, FLAG_UPGRADE, FrameType, HEADER_BYTES, MAX_PAYLOAD, type FrameTypeCode } from './frames.js';
 
 export function encodeHeader(type: FrameTypeCode, flags: number, id: number, payloadBytes: number): Buffer {
   if (payloadBytes > MAX_PAYLOAD) throw new RangeError(`payload of ${payloadBytes} bytes exceeds ${MAX_PAYLOAD}`);
@@ -52,6 +52,22 @@ export function encodeFileOpened(id: number, isOpen: boolean): Buffer {
   return encodeFrame(FrameType.FILE_OPENED, 0, id, Buffer.from([isOpen ? 1 : 0]));
 }
 
-export function encodeRequest(id: number, environ: Buffer, hasBody: boolean): Buffer {
-  return encodeFrame(FrameType.REQUEST, hasBody ? 0 : FLAG_END, id, environ);
+/** `isUpgrade`: a WebSocket handshake the front can complete (FLAG_UPGRADE; such a request has no body). */
+export function encodeRequest(id: number, environ: Buffer, hasBody: boolean, isUpgrade = false): Buffer {
+  return encodeFrame(FrameType.REQUEST, (hasBody ? 0 : FLAG_END) | (isUpgrade ? FLAG_UPGRADE : 0), id, environ);
+}
+
+/** The header of a WS_MESSAGE (the message's bytes follow, unjoined): FLAG_BINARY for a binary one. */
+export function encodeWsMessageHeader(id: number, length: number, isBinary: boolean): Buffer {
+  return encodeHeader(FrameType.WS_MESSAGE, isBinary ? FLAG_BINARY : 0, id, length);
+}
+
+/** WS_CLOSE: u16 code, then the UTF-8 reason (cut to 123 bytes, RFC 6455 §5.5). */
+export function encodeWsClose(id: number, code: number, reason: string): Buffer {
+  let text = Buffer.from(reason, 'utf8');
+  if (text.length > 123) text = Buffer.from(text.subarray(0, 123).toString('utf8').replace(/\uFFFD$/, ''), 'utf8');
+  const payload = Buffer.allocUnsafe(2 + text.length);
+  payload.writeUInt16BE(code, 0);
+  text.copy(payload, 2);
+  return encodeFrame(FrameType.WS_CLOSE, 0, id, payload);
 }

@@ -16,6 +16,10 @@ export const MAX_CHUNK = 256 * 1024;
 export const FLAG_END = 0x01;
 /** Flag bit 1, on CANCEL: the request ran past --timeout; interrupt its thread or greenlet. */
 export const FLAG_TIMEOUT = 0x02;
+/** Flag bit 2, on REQUEST: a valid WebSocket handshake the front can complete (the app gets `wsgi.websocket`). */
+export const FLAG_UPGRADE = 0x04;
+/** Flag bit 2, on WS_MESSAGE: a binary message (else text, UTF-8). */
+export const FLAG_BINARY = 0x04;
 
 export const FrameType = {
   HANDSHAKE: 0x01,
@@ -32,6 +36,9 @@ export const FrameType = {
   SENDFILE: 0x22,
   FILE_OPENED: 0x23,
   ERROR: 0x24,
+  WS_ACCEPT: 0x30,
+  WS_MESSAGE: 0x31,
+  WS_CLOSE: 0x32,
 } as const;
 
 /**

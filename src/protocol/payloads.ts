@@ -1,5 +1,5 @@
 /**
- * @module Payload decoders for the frames a worker sends: RESPONSE, SENDFILE, CREDIT, ERROR, READY.
+ * @module Payload decoders for the frames a worker sends: RESPONSE, SENDFILE, CREDIT, ERROR, READY, WS_ACCEPT, WS_CLOSE.
  *
  * The pool parses no payload bytes itself: every layout is read here.
  *
@@ -9,6 +9,7 @@
  * a bad frame header: the worker is replaced. The shared vectors in test/corpus/frames/ hold what
  * each of these decodes to (`decoded`), for this codec and the Python one alike.
  */
+import { isUtf8 } from 'node:buffer';
 import { ServerError } from '../errors/index.js';
 import { frameTypeName } from './frames.js';
 
@@ -139,4 +140,36 @@ function parseObject(type: number, payload: Buffer): Decoded<Record<string, unkn
 
 function truncate(text: string, limit: number): string {
   return text.length <= limit ? text : `${text.slice(0, limit)}… (${text.length - limit} more characters)`;
+}
+
+/** RFC 7230 token: what a Sec-WebSocket-Protocol value may be. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** WS_ACCEPT: the subprotocol the application chose (latin-1 token), or empty for none → null. */
+export function decodeWsAccept(type: number, payload: Buffer): Decoded<string | null> {
+  if (payload.length === 0) return ok(null);
+  const protocol = payload.toString('latin1');
+  if (payload.length > 255 || !TOKEN.test(protocol)) return bad(type, 'the subprotocol is not a short token');
+  return ok(protocol);
+}
+
+export interface WsClosePayload { code: number; reason: string }
+
+/** RFC 6455 §5.5: a close frame's payload is at most 125 bytes, 2 of them the code. */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+/** Close codes an endpoint may send (RFC 6455 §7.4; 1004-1006 and 1015 are never sent). */
+export function isSendableCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
+
+/** WS_CLOSE from a worker: u16 code (one an endpoint may send), then a UTF-8 reason of at most 123 bytes. */
+export function decodeWsClose(type: number, payload: Buffer): Decoded<WsClosePayload> {
+  if (payload.length < 2) return bad(type, `${payload.length} bytes, shorter than the 2-byte code`);
+  if (payload.length > 2 + MAX_CLOSE_REASON_BYTES) return bad(type, `a reason of ${payload.length - 2} bytes, more than ${MAX_CLOSE_REASON_BYTES}`);
+  const code = payload.readUInt16BE(0);
+  if (!isSendableCloseCode(code)) return bad(type, `close code ${code} may not be sent`);
+  const reason = payload.subarray(2);
+  if (!isUtf8(reason)) return bad(type, 'the reason is not UTF-8');
+  return ok({ code, reason: reason.toString('utf8') });
 }

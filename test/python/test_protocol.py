@@ -118,6 +118,11 @@ class PayloadVectorsTest(unittest.TestCase):
             return {'fd': fd, 'offset': offset, 'length': length}
         if frame_type == 'CREDIT':
             return {'bytes': p.decode_u32(payload)}
+        if frame_type == 'WS_ACCEPT':
+            return {'protocol': payload.decode('latin-1') or None}
+        if frame_type == 'WS_CLOSE':
+            code, reason = p.decode_ws_close(payload)
+            return {'code': code, 'reason': reason}
         return json.loads(payload.decode('utf-8'))  # ERROR, READY
 
     def test_payloads_decode_to_their_fields(self):
@@ -147,7 +152,8 @@ class ConstantsTest(unittest.TestCase):
     def test_limits_match_typescript(self):
         with open(os.path.join(REPO, 'src', 'protocol', 'frames.ts')) as stream:
             source = stream.read()
-        for name in ('PROTOCOL_VERSION', 'HEADER_BYTES', 'MAX_PAYLOAD', 'MAX_CHUNK', 'FLAG_END', 'FLAG_TIMEOUT'):
+        for name in ('PROTOCOL_VERSION', 'HEADER_BYTES', 'MAX_PAYLOAD', 'MAX_CHUNK', 'FLAG_END', 'FLAG_TIMEOUT',
+                     'FLAG_UPGRADE', 'FLAG_BINARY'):
             with self.subTest(name=name):
                 expression = re.search(r'export const %s = ([^;]+);' % name, source).group(1)
                 self.assertRegex(expression, r'^[0-9x*\sA-Fa-f]+$')
@@ -335,3 +341,19 @@ class DecoderErrorsTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class WebSocketFramesTest(unittest.TestCase):
+    """The worker's WebSocket frames are encoded as the shared vector (websocket.hex) has them."""
+
+    def test_ws_close_and_accept_match_the_vector(self):
+        with open(os.path.join(CORPUS, 'websocket.json')) as stream:
+            frames = json.load(stream)['frames']
+        by_comment = {(f['type'], f['flags']): f for f in frames}
+        close = by_comment[('WS_CLOSE', 0)]
+        expected = p.encode_frame(p.WS_CLOSE, 0, close['id'], bytes.fromhex(close['payloadHex']))
+        self.assertEqual(p.encode_ws_close(0, close['id'], 4000, b'bye'), expected)
+        last = by_comment[('WS_CLOSE', p.FLAG_END)]
+        self.assertEqual(p.encode_ws_close(p.FLAG_END, last['id'], 1000),
+                         p.encode_frame(p.WS_CLOSE, p.FLAG_END, last['id'], bytes.fromhex(last['payloadHex'])))
+        self.assertEqual(p.decode_ws_close(b''), (1005, ''))

@@ -7,10 +7,11 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorTable, workerError, type ErrorSpec } from '../../src/errors/index.js';
-import { encodeFileOpened } from '../../src/protocol/encode.js';
+import { encodeFileOpened, encodeRequest, encodeWsClose, encodeWsMessageHeader } from '../../src/protocol/encode.js';
 import { FrameType, type FrameTypeName } from '../../src/protocol/frames.js';
 import {
   MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_TRACEBACK_CHARS, decodeCredit, decodeError, decodeReady, decodeResponse, decodeSendfile, decodeStrings,
+  decodeWsAccept, decodeWsClose,
   type Decoded,
 } from '../../src/protocol/payloads.js';
 
@@ -98,6 +99,8 @@ function decodedOf(type: FrameTypeName, payload: Buffer): unknown {
     case 'CREDIT': return shape(decodeCredit(code, payload), (bytes) => ({ bytes }));
     case 'ERROR': return shape(decodeError(code, payload), (value) => value);
     case 'READY': return shape(decodeReady(code, payload), (value) => value);
+    case 'WS_ACCEPT': return shape(decodeWsAccept(code, payload), (protocol) => ({ protocol }));
+    case 'WS_CLOSE': return shape(decodeWsClose(code, payload), (value) => value);
     default: return undefined;
   }
 }
@@ -118,7 +121,7 @@ test('shared vectors: every payload with a layout decodes to the fields its .jso
       if (typeof actual === 'object' && actual !== null && 'error' in actual) refusals += 1;
     }
   }
-  assert.deepEqual([...seen].sort(), ['CREDIT', 'ERROR', 'READY', 'REQUEST', 'RESPONSE', 'SENDFILE']);
+  assert.deepEqual([...seen].sort(), ['CREDIT', 'ERROR', 'READY', 'REQUEST', 'RESPONSE', 'SENDFILE', 'WS_ACCEPT', 'WS_CLOSE']);
   assert.ok(refusals >= 5, `a refused payload for each layout (found ${refusals})`);
 });
 
@@ -150,4 +153,23 @@ test('ERROR codes are read through the error table: on a request, at start, and 
     const rule = (spec as ErrorSpec).fromWorker;
     if (rule?.detail !== undefined) assert.match(spec.message, new RegExp(`\\{${rule.detail}\\}`), `${code}: its worker detail is in its message`);
   }
+});
+
+test('WebSocket frames are encoded as the shared vector (websocket.hex) has them', () => {
+  const vector = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'corpus', 'frames', 'websocket.json'), 'utf8')) as {
+    frames: { type: FrameTypeName; flags: number; id: number; payloadHex: string }[];
+  };
+  const wire = (frame: { type: FrameTypeName; flags: number; id: number; payloadHex: string }): string => {
+    const length = Buffer.from(frame.payloadHex, 'hex').length;
+    return `${FrameType[frame.type].toString(16).padStart(2, '0')}${frame.flags.toString(16).padStart(2, '0')}0000${frame.id.toString(16).padStart(8, '0')}${length.toString(16).padStart(8, '0')}${frame.payloadHex}`;
+  };
+  const [request, , text, , binary, close] = vector.frames;
+  assert.equal(encodeRequest(6, Buffer.from(request!.payloadHex, 'hex'), false, true).toString('hex'), wire(request!));
+  assert.equal(encodeWsMessageHeader(6, 6, false).toString('hex') + text!.payloadHex, wire(text!));
+  assert.equal(encodeWsMessageHeader(6, 2, true).toString('hex') + binary!.payloadHex, wire(binary!));
+  assert.equal(encodeWsClose(6, 4000, 'bye').toString('hex'), wire(close!));
+  // A reason longer than RFC 6455 allows is cut to 123 bytes, never mid-character.
+  const long = encodeWsClose(1, 1000, 'é'.repeat(100));
+  assert.equal(long.readUInt32BE(8), 2 + 122);
+  assert.equal(decodeWsClose(FrameType.WS_CLOSE, long.subarray(12)).ok, true);
 });

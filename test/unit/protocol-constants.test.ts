@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WORKER_EVENTS, WORKER_EVENT_PREFIX } from '../../src/pool/output-relay.js';
-import { FLAG_END, FLAG_TIMEOUT, FrameType, HANDSHAKE_KEYS, HEADER_BYTES, MAX_CHUNK, MAX_PAYLOAD, PROTOCOL_VERSION } from '../../src/protocol/frames.js';
+import { FLAG_BINARY, FLAG_END, FLAG_TIMEOUT, FLAG_UPGRADE, FrameType, HANDSHAKE_KEYS, HEADER_BYTES, MAX_CHUNK, MAX_PAYLOAD, PROTOCOL_VERSION } from '../../src/protocol/frames.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -20,11 +20,11 @@ from web2py_on_node_worker import protocol as p
 names = ${JSON.stringify(Object.keys(FrameType))}
 print(json.dumps({"types": {n: getattr(p, n) for n in names},
   "PROTOCOL_VERSION": p.PROTOCOL_VERSION, "HEADER_BYTES": p.HEADER_BYTES, "MAX_PAYLOAD": p.MAX_PAYLOAD,
-  "MAX_CHUNK": p.MAX_CHUNK, "FLAG_END": p.FLAG_END, "FLAG_TIMEOUT": p.FLAG_TIMEOUT,
+  "MAX_CHUNK": p.MAX_CHUNK, "FLAG_END": p.FLAG_END, "FLAG_TIMEOUT": p.FLAG_TIMEOUT, "FLAG_UPGRADE": p.FLAG_UPGRADE, "FLAG_BINARY": p.FLAG_BINARY,
   "HANDSHAKE_KEYS": list(p.HANDSHAKE_KEYS)}))`;
   const python = JSON.parse(execFileSync('python3', ['-c', script], { encoding: 'utf8' })) as Record<string, unknown>;
   assert.deepEqual(python, {
-    types: { ...FrameType }, PROTOCOL_VERSION, HEADER_BYTES, MAX_PAYLOAD, MAX_CHUNK, FLAG_END, FLAG_TIMEOUT,
+    types: { ...FrameType }, PROTOCOL_VERSION, HEADER_BYTES, MAX_PAYLOAD, MAX_CHUNK, FLAG_END, FLAG_TIMEOUT, FLAG_UPGRADE, FLAG_BINARY,
     HANDSHAKE_KEYS: [...HANDSHAKE_KEYS],
   });
 });

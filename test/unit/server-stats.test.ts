@@ -11,7 +11,7 @@ import type { FrontStatus, WorkerRow } from '../../src/observability/status-data
 function front(pid: number, responseTotals: number[], extra: Partial<FrontStatus> = {}): FrontStatus {
   return {
     front: 1, pid, rssBytes: 50 * 1024 * 1024, responseTotals, workerClass: 'thread', inApp: 1, inAppLimit: 8, queued: 2, queueSize: 1024,
-    connections: 3, maxConnections: 10_000, websockets: null, history: [], workers: [], inflight: [], events: [], ...extra,
+    connections: 3, maxConnections: 10_000, websockets: null, appWebSockets: 0, history: [], workers: [], inflight: [], events: [], ...extra,
   };
 }
 

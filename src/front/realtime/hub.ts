@@ -22,14 +22,11 @@ import type { Peers, RealtimeEvent } from './events.js';
 import { Groups, type Member } from './groups.js';
 import { Tokens, type TokenArm } from './tokens.js';
 import { NO_TOKEN, joinNotice, leaveNotice, type Route } from './wire.js';
+import { closeThenCut, isValidHandshake, refuseUpgrade, type Refusal } from '../websocket/handshake.js';
 
-/** A slow consumer or a stopping server's member that has not finished its close handshake by then is cut. */
-const CLOSE_WAIT_MS = 1_000;
 /** Armed tokens kept at most (the oldest goes first). */
 const MAX_TOKENS = 100_000;
 const TOKEN_SWEEP_MS = 60_000;
-/** RFC 6455 §4.1: 16 random bytes in base64. */
-const CLIENT_KEY = /^[+/0-9A-Za-z]{21}[AQgw]==$/;
 
 export interface HubOptions {
   /** null: publishing is unsigned (loopback clients only). */
@@ -45,6 +42,8 @@ export interface HubOptions {
   /** null: any origin. */
   origins: ReadonlySet<string> | null;
   compression: boolean;
+  /** WebSockets of the applications (front/websocket/), counted within `maxConnections` too. */
+  otherConnections: () => number;
   log: Logger;
   counters: RealtimeCounters;
 }
@@ -66,13 +65,8 @@ class Connection implements Member {
   }
 }
 
-/** A close frame, then the socket cut if the peer does not answer it (a slow reader never will). */
-function closeThenCut(ws: WebSocket, code: number, reason: string): void {
-  ws.close(code, reason);
-  setTimeout(() => ws.terminate(), CLOSE_WAIT_MS).unref();
-}
 
-export type Refusal = { status: 400 | 403 | 404 | 503; reason: string };
+export type { Refusal };
 
 export class RealtimeHub {
   readonly options: HubOptions;
@@ -133,12 +127,8 @@ export class RealtimeHub {
   private checkJoin(req: IncomingMessage, target: Route): Refusal | null {
     if (target.kind !== 'join') return { status: 404, reason: 'not a join path' };
     if (this.isDraining) return { status: 503, reason: 'stopping' };
-    if (this.connections.size >= this.options.maxConnections) return { status: 503, reason: 'full' };
-    const key = req.headers['sec-websocket-key'];
-    const version = req.headers['sec-websocket-version'];
-    if (req.method !== 'GET' || typeof key !== 'string' || !CLIENT_KEY.test(key) || (version !== '13' && version !== '8')) {
-      return { status: 400, reason: 'bad handshake' };
-    }
+    if (this.connections.size + this.options.otherConnections() >= this.options.maxConnections) return { status: 503, reason: 'full' };
+    if (!isValidHandshake(req)) return { status: 400, reason: 'bad handshake' };
     const { origins } = this.options;
     if (origins !== null && !origins.has(req.headers.origin ?? '')) return { status: 403, reason: 'origin' };
     if (this.options.tokens && (target.token === NO_TOKEN || !this.tokens.take(target.token))) return { status: 403, reason: 'token' };
@@ -250,17 +240,4 @@ export class RealtimeHub {
     for (const connection of this.connections) connection.ws.terminate();
     for (const peer of this.peers) void peer.close();
   }
-}
-
-const STATUS_TEXT: Record<Refusal['status'], string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
-
-/** A plain HTTP answer to a refused join, and the connection closed. */
-function refuseUpgrade(socket: Duplex, refusal: Refusal): void {
-  const body = `${refusal.reason}\n`;
-  const extra = refusal.status === 503 ? 'Retry-After: 5\r\n' : refusal.status === 400 ? 'Sec-WebSocket-Version: 13\r\n' : '';
-  if (socket.writable) {
-    socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_TEXT[refusal.status]}\r\nConnection: close\r\n${extra}`
-      + `Content-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-  }
-  setTimeout(() => socket.destroy(), CLOSE_WAIT_MS).unref();
 }

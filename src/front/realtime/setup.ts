@@ -65,6 +65,18 @@ export interface RealtimeContext {
   siblingLink: SiblingLink | null;
   /** Whether this front logs the server-wide line (the first front). */
   isFirst: boolean;
+  /** The applications' WebSockets open now: one limit for both (`maxWebSocketsOf`). */
+  otherConnections: () => number;
+}
+
+/** WebSockets (the hub's and the applications') one front holds at most. */
+export function maxWebSocketsOf(config: Readonly<Config>): number {
+  return config.realtimeMaxConnections ?? Math.max(1, Math.floor(config.maxConnections / 2));
+}
+
+/** `--realtime-origins` as a set; null: any origin. */
+export function originsOf(config: Readonly<Config>): ReadonlySet<string> | null {
+  return config.realtimeOrigins === null ? null : new Set(config.realtimeOrigins.split(',').map((origin) => origin.trim()).filter(Boolean));
 }
 
 export function startRealtime(context: RealtimeContext): Realtime | null {
@@ -74,13 +86,12 @@ export function startRealtime(context: RealtimeContext): Realtime | null {
   let redis: RedisPeers | null = null;
   const hubRef: { hub: RealtimeHub | null } = { hub: null };
   const counters = metrics.realtime(() => hubRef.hub?.connectionCount ?? 0, () => (redis === null ? null : redis.state));
-  const origins = config.realtimeOrigins === null ? null : new Set(config.realtimeOrigins.split(',').map((origin) => origin.trim()).filter(Boolean));
   const hub = new RealtimeHub({
     key, tokens: config.realtimeTokens, tokenTtlMs: config.realtimeTokenTtlMs,
     presence: config.realtimePresence === 'on', maxMessageBytes: config.realtimeMaxMessageBytes,
-    maxConnections: config.realtimeMaxConnections ?? Math.max(1, Math.floor(config.maxConnections / 2)),
+    maxConnections: maxWebSocketsOf(config), otherConnections: context.otherConnections,
     sendBufferBytes: config.realtimeSendBufferBytes, pingIntervalMs: config.realtimePingIntervalMs,
-    origins, compression: config.realtimeCompression === 'on', log, counters,
+    origins: originsOf(config), compression: config.realtimeCompression === 'on', log, counters,
   });
   hubRef.hub = hub;
   const peers: Peers[] = [];
@@ -111,7 +122,7 @@ export function startRealtime(context: RealtimeContext): Realtime | null {
     const path = mark === -1 ? target : target.slice(0, mark);
     return { path: path.replace(/^\/+/, ''), query: mark === -1 ? '' : target.slice(mark + 1) };
   };
-  const takeUpgrade = (locate: (target: string) => { path: string; query: string } | null): UpgradeTaker => (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  const takeUpgrade = (locate: (target: string) => { path: string; query: string } | null): UpgradeTaker => (req: IncomingMessage, socket: Duplex, head: Buffer): boolean => {
     const where = locate(req.url ?? '/');
     if (where === null) return false;
     hub.upgrade(req, socket, head, route(where.path));
