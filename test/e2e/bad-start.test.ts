@@ -7,7 +7,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { assertOneLine, fixtures, runToExit } from '../helpers/server.js';
+import { assertOneLine, fixtures, runToExit, serverEnv } from '../helpers/server.js';
 import { makeCertificate } from '../helpers/tls.js';
 
 
@@ -54,7 +54,7 @@ test('no permission to bind a low port (as an unprivileged user)', async (t) => 
     return;
   }
   const result = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, join(fixtures, '..', '..', 'bin', 'web2py-on-node'),
-    '-p', '81', '--app', 'hello:app', '-f', apps], { encoding: 'utf8', cwd: '/tmp' });
+    '-p', '81', '--app', 'hello:app', '-f', apps], { encoding: 'utf8', cwd: '/tmp', env: serverEnv(undefined) });
   assertOneLine({ code: result.status, stderr: result.stderr }, 'W2N_ERR_LISTEN_DENIED', /permission denied/);
 });
 

@@ -55,10 +55,23 @@ export function waitForStarted(server: StartedServer, tag: string, { timeoutMs =
   return waitForLog(server, new RegExp(`request started: ${tag.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:[ "]|$)`), { timeoutMs, times });
 }
 
+/**
+ * The environment a server under test gets: this one without the test harness's own W2N_ variables
+ * (W2N_TEST_*, W2N_FAULT_SECONDS, W2N_STATUS_SCREENSHOT), which the server would rightly warn
+ * about as unknown settings, an extra stderr line that tests of exact output would trip on.
+ */
+export function serverEnv(extra: Record<string, string> | undefined): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/^W2N_(?:TEST_|FAULT_SECONDS$|STATUS_SCREENSHOT$)/.test(name)) env[name] = value;
+  }
+  return { ...env, ...extra };
+}
+
 export async function startServer(args: string[], options: RunOptions = {}): Promise<StartedServer> {
   const child = spawn(process.execPath, [binPath, '-p', '0', '--processes', '2', ...args], {
     cwd: options.cwd ?? repoRoot,
-    env: { ...process.env, ...options.env },
+    env: serverEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
@@ -106,7 +119,7 @@ export async function startServer(args: string[], options: RunOptions = {}): Pro
 /** Runs the CLI expecting it to exit by itself (bad configuration): its status and output. */
 export async function runToExit(args: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [binPath, ...args], {
-    cwd: options.cwd ?? repoRoot, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: options.cwd ?? repoRoot, env: serverEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
   let stdout = '';
