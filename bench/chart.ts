@@ -71,7 +71,7 @@ export function chartSvg(scenarios: Scenario[], output: BenchOutput): string {
 <rect width="100%" height="100%" fill="#fff"/>
 <text x="8" y="20" class="title">${esc(baseline)} ÷ peer, req/s (bulk: MB/s) at the same load (log scale; right of 1×: ${esc(baseline)} is faster)</text>
 <text x="8" y="36" class="sub">${esc(`${output.meta.started.slice(0, 10)} · ${m.cpuModel}, ${m.cores} cores, Linux ${m.kernel} · ${output.meta.command}`)}</text>
-<text x="8" y="50" class="sub">${esc(`green: ${baseline} faster · orange: the peer faster · grey: a limit (raw Node.js, nginx) · blue: ${baseline} with another worker class · ⚠ the machine was over ${Math.round(BUSY_WARNING * 100)}% busy before that server started`)}</text>
+<text x="8" y="50" class="sub">${esc(`green: ${baseline} faster · orange: the peer faster · grey: a limit (raw Node.js, nginx, web2py with no HTTP) · blue: ${baseline} with another worker class · ⚠ the machine was over ${Math.round(BUSY_WARNING * 100)}% busy before that server started`)}</text>
 ${ticks.join('\n')}
 ${body.join('\n')}
 </svg>

@@ -142,6 +142,13 @@ function wrkTable(s: Scenario, runs: ServerRun[], baseline: string): string[] {
       ' within 2 s (starved). wrk cannot see connections a server never serves; this can.',
     CPU_NOTE,
   ];
+  if (runs.some((r) => r.server === 'ceiling' && r.status === 'ok'))
+    notes.push(
+      'ceiling: no HTTP at all (bench/web2py_ceiling.py): as many Python processes as the servers run call' +
+        ' `gluon.main.wsgibase` in a loop with the environ of a wrk GET, same interpreter, same cores, warmed up as the' +
+        ' servers are; its p50/p99 are the time of one call, its CPU what the processes measured themselves' +
+        ' (time.process_time). No server can do more than it with the same processes.',
+    );
   if (s.connSpread)
     notes.push(
       'connections per front: established connections on the port held by each front process (children of the' +
@@ -385,8 +392,8 @@ export function scenarioReport(s: Scenario, runs: ServerRun[], baseline: string)
   return `${lines.join('\n')}\n`;
 }
 
-/** Servers that are a limit to compare with (raw Node.js, nginx), not a peer to beat. */
-export const LIMITS = ['node', 'nginx'];
+/** Servers that are a limit to compare with (raw Node.js, nginx, web2py with no HTTP), not a peer to beat. */
+export const LIMITS = ['node', 'nginx', 'ceiling'];
 /** The seed: what web2py users run today with web2py_on_gevent.py. */
 export const SEED = 'gevent';
 

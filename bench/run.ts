@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { runAb } from './ab.js';
 import { ConnSpreadSampler } from './conns.js';
+import { runCeiling } from './ceiling.js';
 import { CpuMeter, type CpuFigures } from './cpu.js';
 import { makeBulkFile, perConnBytes, runBulk, warmUpBulk } from './bulk.js';
 import { H2LOAD, runH2load } from './h2load.js';
@@ -269,6 +270,35 @@ function makeCertificate(run: string): { cert: string; key: string } {
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
     '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
   return { cert, key };
+}
+
+/**
+ * A `noHttp` entry (the web2py ceiling): no server to start; each wrk load of the scenario is one
+ * run of its command on a fresh copy of the tree, warmed up and timed by the driver itself.
+ */
+async function benchNoHttp(def: ServerDef, version: string, s: Scenario, o: Options, scratchRoot: string): Promise<ServerRun> {
+  const run: ServerRun = { scenario: s.name, server: def.name, about: def.about, status: 'ok', version, loads: [] };
+  run.machineBusyBefore = await cpuBusyFraction();
+  let fields: Fields | null = null;
+  try {
+    fields = prepareRun(s, def, o, scratchRoot, await freePort());
+    run.cmd = def.command(fields);
+    run.cwd = def.cwd(fields);
+    for (const load of s.loads) {
+      if (isClosing() || load.kind !== 'wrk') continue;
+      progress(`${s.name} ${def.name} ${loadLabel(load)} ...`);
+      const r = await runCeiling(run.cmd, s.path, loadLabel(load), loadDuration(load, o), o.warmupS);
+      run.loads.push(r);
+      progress(`    ${summary(r)}`);
+    }
+  } catch (e) {
+    run.status = 'failed';
+    run.reason = (e as Error).message;
+    progress(`${s.name} ${def.name} FAILED: ${run.reason}`);
+  } finally {
+    if (fields?.tree) rmSync(fields.tree, { recursive: true, force: true });
+  }
+  return run;
 }
 
 /** One server, one scenario: start, wait, warm up, each load in order, stop. */
@@ -540,7 +570,7 @@ async function main(): Promise<void> {
           progress(`${s.name} ${name}: skipped (${d && !d.ok ? d.why : '?'})`);
           continue;
         }
-        output.runs.push(await benchServer(def, d.version, s, o, logDir, scratchRoot));
+        output.runs.push(await (def.noHttp === true ? benchNoHttp(def, d.version, s, o, scratchRoot) : benchServer(def, d.version, s, o, logDir, scratchRoot)));
         save(); // after each server: a partial run still counts
       }
     }

@@ -178,7 +178,8 @@ export const SCENARIOS: Scenario[] = [
     path: '/welcome/default/index',
     // gunicorn-gevent's p99 passes 1.4 s here (PEERS.md): a longer timeout keeps it in the p99
     loads: [{ kind: 'wrk', conns: 20, timeoutS: 5 }],
-    defaultServers: ['ours', ...WEB2PY_PEERS],
+    // ceiling: the application alone in as many processes, no HTTP (bench/ceiling.ts): the limit
+    defaultServers: ['ours', ...WEB2PY_PEERS, 'ceiling'],
   },
   {
     name: 'web2py-download',

@@ -70,6 +70,11 @@ export interface ServerDef {
    * their descendants workers (ours). CPU per request is then reported per role.
    */
   hasRoles?: boolean;
+  /**
+   * Not a server: `command` runs the application in-process with no HTTP (the web2py ceiling,
+   * bench/ceiling.ts) and reports each load's figures itself.
+   */
+  noHttp?: boolean;
 }
 
 /**
@@ -286,6 +291,16 @@ export const SERVERS: ServerDef[] = [
       const v = await firstLine('nginx', ['-v'], true);
       return v ? { ok: true, version: v } : { ok: false, why: 'nginx not installed' };
     },
+  },
+  {
+    // the web2py scenario's limit: the application alone, in as many processes as the servers run
+    name: 'ceiling',
+    about: 'no HTTP: 2 Python processes calling gluon.main.wsgibase in a loop (bench/web2py_ceiling.py): the limit',
+    serves: ['web2py'],
+    noHttp: true,
+    command: (f) => [PY, join(BENCH_DIR, 'web2py_ceiling.py'), '--folder', f.tree, '--processes', '2', '--port', String(f.port)],
+    cwd: (f) => f.tree,
+    detect: async () => (existsSync(PY) ? { ok: true, version: `bench/web2py_ceiling.py with ${PY}` } : { ok: false, why: `${PY} missing` }),
   },
   {
     name: 'node',

@@ -5,6 +5,8 @@ REQUEST for each one answered, in one send per batch, as the Node front's cork b
 Not a test (a timing is never an assertion); run it by hand:
 
     python3 bench/worker-micro.py --worker-class thread --threads 8
+    /usr/bin/python3 bench/worker-micro.py --web2py /tmp/w2p-copy --path /welcome/default/index \
+        --worker-class gevent --requests 300 --warmup 30 --concurrency 10
 """
 
 import argparse
@@ -21,10 +23,11 @@ from web2py_on_node_worker import protocol as p  # noqa: E402
 
 
 def run(args):
-    with WorkerProcess(wsgi_app(args.app), worker_class=args.worker_class, threads=args.threads,
+    app = {'kind': 'web2py', 'folder': args.web2py} if args.web2py else wsgi_app(args.app)
+    with WorkerProcess(app, worker_class=args.worker_class, threads=args.threads,
                        python=args.python) as worker:
         ready = worker.wait_ready()
-        payload = encode_pairs(environ_pairs(path='/', headers={
+        payload = encode_pairs(environ_pairs(path=args.path, headers={
             'Host': 'localhost:8000', 'User-Agent': 'bench', 'Accept': '*/*'}))
         header = struct.Struct('>BBHII')
 
@@ -90,6 +93,8 @@ def main():
     parser.add_argument('--warmup', type=int, default=5000)
     parser.add_argument('--concurrency', type=int, default=50)
     parser.add_argument('--python', default=sys.executable)
+    parser.add_argument('--web2py', metavar='DIR', help='serve this web2py tree (a copy: web2py writes in it) instead of --app')
+    parser.add_argument('--path', default='/', help='PATH_INFO of every request')
     run(parser.parse_args())
 
 

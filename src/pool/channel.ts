@@ -12,7 +12,7 @@ import { ServerError, workerError } from '../errors/index.js';
 import { escapeControl, escapeLines } from '../observability/escape.js';
 import { FrameDecoder } from '../protocol/decode.js';
 import { encodeCredit, encodeFileOpened, encodeFrame, encodeHeader, encodeJson, encodeRequest } from '../protocol/encode.js';
-import { FLAG_END, FLAG_TIMEOUT, FrameType, MAX_CHUNK, frameTypeName, type Frame } from '../protocol/frames.js';
+import { FLAG_END, FLAG_TIMEOUT, FrameType, MAX_CHUNK, MAX_PAYLOAD, frameTypeName, type Frame } from '../protocol/frames.js';
 import { decodeCredit, decodeError, decodeResponse, decodeSendfile, type ErrorPayload } from '../protocol/payloads.js';
 import type { AppFailure, Exchange } from './exchange.js';
 import { WebSocketFrames, type WebSocketState } from './websocket-frames.js';
@@ -59,6 +59,13 @@ interface Running {
 const MAX_REQUEST_ID = 0xffffffff;
 
 /**
+ * Response body frames reach the sink piece by piece as the socket reads them, never joined
+ * (protocol/decode.ts): the sink writes any split of a body, and the window counts bytes, not
+ * frames.
+ */
+const STREAMED_FRAMES: ReadonlySet<number> = new Set([FrameType.RESPONSE_BODY]);
+
+/**
  * Corked bytes that go out at once instead of at the end of the turn. Why: a turn's poll phase
  * can be long (hundreds of clients connecting and sending at once: the README, "Measured, not
  * assumed"); held to its end, the first requests read would reach the worker as late as the
@@ -85,7 +92,7 @@ export class Channel {
     /** When a request started, for its deadline (expire); tests pass a simulated one (clock.ts). */
     private readonly clock: Clock = systemClock,
   ) {
-    this.decoder = new FrameDecoder((frame) => this.onFrame(frame), (error) => this.onDecodeError(error));
+    this.decoder = new FrameDecoder((frame) => this.onFrame(frame), (error) => this.onDecodeError(error), MAX_PAYLOAD, STREAMED_FRAMES);
     this.websockets = new WebSocketFrames<Running>({
       write: (bytes) => this.write(bytes),
       isRunning: (entry) => this.running.get(entry.exchange.id) === entry,

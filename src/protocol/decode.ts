@@ -4,17 +4,21 @@
  * Fed any split of the byte stream (all at once, byte by byte, random chunks) it yields the same
  * frames. Payloads are views into the pushed chunks when a frame lies within one chunk (the
  * common case), so nothing is copied; a frame split across chunks is joined once, when complete
- * (never re-concatenated per chunk, so a 16 MiB payload costs one copy).
+ * (never re-concatenated per chunk, so a 16 MiB payload costs one copy). Frames of the types
+ * given as `streamedTypes` are not joined at all: a payload split across chunks comes out as
+ * several frames of that type and id, one per chunk's part, in order, the frame's flags on the
+ * last piece only (FLAG_END included), so their payloads, joined, are the frame's.
  * On bad bytes it reports one typed ServerError and ignores everything after it: the caller
  * closes the channel.
  */
 import { ServerError } from '../errors/index.js';
-import { FrameType, HEADER_BYTES, MAX_PAYLOAD, frameTypeName, type Frame, type FrameTypeCode } from './frames.js';
+import { FLAG_END, FrameType, HEADER_BYTES, MAX_PAYLOAD, frameTypeName, type Frame, type FrameTypeCode } from './frames.js';
 
 export type FrameHandler = (frame: Frame) => void;
 export type ErrorHandler = (error: ServerError) => void;
 
 const knownTypes = new Set<number>(Object.values(FrameType));
+const NONE: ReadonlySet<number> = new Set();
 
 export class FrameDecoder {
   private pending: Buffer[] = [];
@@ -22,11 +26,14 @@ export class FrameDecoder {
   /** Bytes needed before the pending data can make progress. */
   private neededBytes = HEADER_BYTES;
   private hasFailed = false;
+  /** A streamed frame whose payload is still coming: its header, and the bytes it still has to deliver. */
+  private streaming: { type: FrameTypeCode; flags: number; id: number; remaining: number } | null = null;
 
   constructor(
     private readonly onFrame: FrameHandler,
     private readonly onError: ErrorHandler,
     private readonly maxPayloadBytes: number = MAX_PAYLOAD,
+    private readonly streamedTypes: ReadonlySet<number> = NONE,
   ) {}
 
   /** Bytes held waiting for the rest of a frame. */
@@ -52,6 +59,11 @@ export class FrameDecoder {
   private consume(data: Buffer): void {
     let offset = 0;
     while (!this.hasFailed) {
+      if (this.streaming !== null) {
+        offset = this.stream(data, offset, this.streaming);
+        if (offset === data.length) return;
+        continue;
+      }
       const available = data.length - offset;
       if (available < HEADER_BYTES) {
         this.keep(data, offset, HEADER_BYTES);
@@ -65,6 +77,11 @@ export class FrameDecoder {
       if (reserved !== 0) return this.fail(new ServerError('W2N_ERR_PROTO_BAD_HEADER', { reason: `reserved field is ${reserved}, must be 0` }));
       if (!knownTypes.has(type)) return this.fail(new ServerError('W2N_ERR_PROTO_UNKNOWN_TYPE', { type: `0x${type.toString(16).padStart(2, '0')}` }));
       if (length > this.maxPayloadBytes) return this.fail(new ServerError('W2N_ERR_PROTO_TOO_LARGE', { length, limit: this.maxPayloadBytes }));
+      if (available < HEADER_BYTES + length && this.streamedTypes.has(type)) {
+        this.streaming = { type: type as FrameTypeCode, flags, id, remaining: length };
+        offset += HEADER_BYTES;
+        continue;
+      }
       if (available < HEADER_BYTES + length) {
         this.keep(data, offset, HEADER_BYTES + length);
         return;
@@ -73,6 +90,18 @@ export class FrameDecoder {
       offset = start + length;
       this.onFrame({ type: type as FrameTypeCode, flags, id, payload: data.subarray(start, offset) });
     }
+  }
+
+  /** The streamed frame's next piece from `data` at `offset` (none when nothing is there); returns the new offset. */
+  private stream(data: Buffer, offset: number, frame: NonNullable<FrameDecoder['streaming']>): number {
+    const size = Math.min(frame.remaining, data.length - offset);
+    if (size === 0) return offset;
+    frame.remaining -= size;
+    const isLastPiece = frame.remaining === 0;
+    if (isLastPiece) this.streaming = null;
+    const flags = isLastPiece ? frame.flags : frame.flags & ~FLAG_END;
+    this.onFrame({ type: frame.type, flags, id: frame.id, payload: data.subarray(offset, offset + size) });
+    return offset + size;
   }
 
   private keep(data: Buffer, offset: number, neededBytes: number): void {

@@ -83,6 +83,14 @@ class WorkerContract:
         self.assertEqual(response.headers, [('Content-Type', 'text/plain'), ('Content-Length', '13')])
         self.assertEqual(response.body, b'Hello, World!')
 
+    def test_the_heap_of_the_import_is_frozen_and_requests_are_not(self):
+        # gc.freeze after the app loads: full collections skip the application's modules
+        worker = self.start('gcstate:app')
+        state = json.loads(worker.request(1).body)
+        self.assertGreater(state['frozen'], 0)
+        self.assertTrue(state['module_frozen'])
+        self.assertFalse(state['request_frozen'])
+
     def test_many_pipelined_requests(self):
         worker = self.start()
         for request_id in range(1, 201):

@@ -106,6 +106,52 @@ test('a payload split over many chunks is joined once and intact', () => {
   assert.equal(decoder.bufferedBytes, 0);
 });
 
+test('streamed types: a split payload comes out in pieces, in order, the flags on the last piece only', () => {
+  const body = Buffer.from(Array.from({ length: 300 }, (_, i) => i % 251));
+  const bytes = Buffer.concat([
+    encodeFrame(FrameType.RESPONSE_BODY, 0, 3, body),
+    encodeFrame(FrameType.PING, 0, 0),
+    encodeFrame(FrameType.RESPONSE_BODY, FLAG_END, 3, body),
+    encodeFrame(FrameType.RESPONSE_BODY, FLAG_END, 4),
+    encodeFrame(FrameType.RESPONSE, 0, 5, Buffer.from([0, 0, 0, 6, ...Buffer.from('200 OKbody')])),
+  ]);
+  let seed = 99;
+  const sizes: Record<string, () => number> = {
+    whole: () => bytes.length, byteByByte: () => 1, random: () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return 1 + (seed % 97); },
+  };
+  for (const [name, size] of Object.entries(sizes)) {
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder((f) => frames.push({ ...f, payload: Buffer.from(f.payload) }), (e) => assert.fail(e.message), MAX_PAYLOAD, new Set([FrameType.RESPONSE_BODY]));
+    for (let offset = 0; offset < bytes.length;) {
+      const n = size();
+      decoder.push(bytes.subarray(offset, offset + n));
+      offset += n;
+    }
+    // joined as the sink sees them: a piece with FLAG_END, a whole body, or a frame of another type closes one
+    const joined: { type: number; flags: number; id: number; payload: Buffer }[] = [];
+    let open: Frame[] = [];
+    for (const f of frames) {
+      assert.ok(f.payload.length > 0 || f.type !== FrameType.RESPONSE_BODY || (f.flags & FLAG_END) !== 0, `${name}: no empty piece`);
+      open.push(f);
+      const total = open.reduce((t, p) => t + p.payload.length, 0);
+      if (f.type !== FrameType.RESPONSE_BODY || (f.flags & FLAG_END) !== 0 || total === body.length) {
+        for (const p of open.slice(0, -1)) assert.equal(p.flags, 0, `${name}: flags on the last piece only`);
+        joined.push({ type: f.type, flags: f.flags, id: f.id, payload: Buffer.concat(open.map((p) => p.payload)) });
+        open = [];
+      }
+    }
+    assert.deepEqual(joined.map((f) => [f.type, f.flags, f.id, f.payload.length]), [
+      [FrameType.RESPONSE_BODY, 0, 3, 300], [FrameType.PING, 0, 0, 0], [FrameType.RESPONSE_BODY, FLAG_END, 3, 300],
+      [FrameType.RESPONSE_BODY, FLAG_END, 4, 0], [FrameType.RESPONSE, 0, 5, 14],
+    ], name);
+    assert.ok(joined[0]!.payload.equals(body) && joined[2]!.payload.equals(body), `${name}: payloads intact`);
+    // a RESPONSE (not a streamed type) is still joined whole
+    assert.equal(frames.filter((f) => f.type === FrameType.RESPONSE).length, 1, name);
+    if (name === 'byteByByte') assert.ok(frames.length > 600, 'split into pieces, not joined');
+    assert.equal(decoder.bufferedBytes, 0, name);
+  }
+});
+
 test('strings are NUL-separated latin-1', () => {
   const strings = ['PATH_INFO', '/caf\u00e9', 'HTTP_X', ''];
   const bytes = encodeStrings(strings);
