@@ -143,6 +143,7 @@ describe('hub on one front: wire protocol, web2py bugs fixed, bad input', () => 
   });
 
   test('a client that never reads is closed, not buffered without bound', async () => {
+    const seatedBefore = await metric(server.url('/metrics'), 'w2n_realtime_connections');
     const reader = await join(ws('realtime/slow'));
     const stuck = rawHandshake(server.port, '/_ws/realtime/slow');
     assert.match(await stuck.answer, /^HTTP\/1\.1 101 /);
@@ -161,6 +162,8 @@ describe('hub on one front: wire protocol, web2py bugs fixed, bad input', () => 
     stuck.socket.destroy();
     await reader.received(sent);
     reader.ws.close();
+    // Both unseated before the next test counts the seated (the server's close comes after the client's).
+    await until(async () => await metric(server.url('/metrics'), 'w2n_realtime_connections') === seatedBefore, 'the slow test\'s members unseated');
   });
 
   test('a burst of connections opened and dropped at once: all unseated, the hub serves on, memory bounded', async () => {
