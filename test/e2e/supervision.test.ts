@@ -106,14 +106,18 @@ test('--fronts 2: two front processes, each with its share of the workers; /metr
     assert.match(metrics, /^w2n_workers 4$/m);
     assert.match(metrics, /^w2n_fronts 2$/m);
     // 40 connections at once: each front accepts some (the spread is printed; both must serve).
-    const agents = Array.from({ length: 40 }, () => new Agent({ keepAlive: true, maxSockets: 1 }));
-    const answers = await Promise.all(agents.map((agent) => get(server.port, '/crash/alive', agent)));
+    // The kernel wakes whichever front waits in accept(); on a busy machine one front can take a
+    // whole round, so up to five rounds are made before concluding that one never serves.
     const byFront = new Map<number, number>();
-    for (const answer of answers) {
-      const front = parentOf(Number(answer.body.replace('alive ', '')));
-      byFront.set(front, (byFront.get(front) ?? 0) + 1);
+    for (let round = 0; round < 5 && byFront.size < 2; round += 1) {
+      const agents = Array.from({ length: 40 }, () => new Agent({ keepAlive: true, maxSockets: 1 }));
+      const answers = await Promise.all(agents.map((agent) => get(server.port, '/crash/alive', agent)));
+      for (const answer of answers) {
+        const front = parentOf(Number(answer.body.replace('alive ', '')));
+        byFront.set(front, (byFront.get(front) ?? 0) + 1);
+      }
+      for (const agent of agents) agent.destroy();
     }
-    for (const agent of agents) agent.destroy();
     console.log(`--fronts 2, 40 connections: ${JSON.stringify(Object.fromEntries(byFront))} per front`);
     assert.equal(byFront.size, 2, 'both fronts served');
   } finally {
