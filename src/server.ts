@@ -88,7 +88,8 @@ export interface RunningFront {
   /** `--reload`: replace every worker without dropping a request. */
   reloadWorkers(why: string): Promise<void>;
   /** This front's part of the status page. */
-  status(): Promise<FrontStatus>;
+  /** This front's part of the status page, with the history's seconds after `historySince` (0: all). */
+  status(historySince?: number): Promise<FrontStatus>;
 }
 
 /** `auto` follows the seed: gevent when the interpreter has it, else a thread pool. */
@@ -367,9 +368,9 @@ function watchCode({ config, assignment }: FrontOptions, { log, lifecycle }: Par
 }
 
 /** This front's part of the status page: its gauges, its last five minutes, its workers, its events. */
-function frontStatusOf({ config, assignment }: FrontOptions, parts: Parts): () => Promise<FrontStatus> {
+function frontStatusOf({ config, assignment }: FrontOptions, parts: Parts): (historySince?: number) => Promise<FrontStatus> {
   const { pool, metrics, events, workerClass, workerCapacity } = parts;
-  return async () => {
+  return async (historySince = 0) => {
     const { running, queued } = pool.stats;
     const rows = await pool.statusRows(assignment.index, config.maxRssBytes);
     return {
@@ -378,12 +379,12 @@ function frontStatusOf({ config, assignment }: FrontOptions, parts: Parts): () =
       queued, queueSize: assignment.queueSize,
       connections: metrics.connectionsOpen(), maxConnections: config.maxConnections,
       websockets: parts.realtime?.hub.connectionCount ?? null, appWebSockets: parts.appWebSockets.openCount,
-      history: metrics.history.samples(), ...rows, events: events.list(),
+      history: metrics.history.samples(historySince), ...rows, events: events.list(),
     };
   };
 }
 
-function runningFront({ lifecycle, pool, metrics, accessLog, log, realtime }: Parts, reloadWorkers: (why: string) => Promise<void>, status: () => Promise<FrontStatus>): RunningFront {
+function runningFront({ lifecycle, pool, metrics, accessLog, log, realtime }: Parts, reloadWorkers: (why: string) => Promise<void>, status: (historySince?: number) => Promise<FrontStatus>): RunningFront {
   return {
     pool, metrics, reloadWorkers, realtime, status,
     stop: async (signal, handOver = false) => { await lifecycle.stop(signal, { handOver }); },

@@ -112,7 +112,7 @@ function onMessage(raw: unknown): void {
     case 'collect-status': {
       const { id } = message;
       if (front === null) send({ type: 'status-collected', id, status: null });
-      else front.status().then((status) => send({ type: 'status-collected', id, status }), () => send({ type: 'status-collected', id, status: null }));
+      else front.status(message.historySince).then((status) => send({ type: 'status-collected', id, status }), () => send({ type: 'status-collected', id, status: null }));
       return;
     }
     case 'status':

@@ -160,9 +160,9 @@ export class StatusHistory {
     this.current.timeouts += 1;
   }
 
-  /** The closed samples, oldest first (copies: the caller may send them anywhere). */
-  samples(): SecondSample[] {
-    return this.ring.map((sample) => structuredClone(sample));
+  /** The closed samples after epoch second `since` (0: all), oldest first (copies: the caller may send them anywhere). */
+  samples(since = 0): SecondSample[] {
+    return this.ring.filter((sample) => sample.t > since).map((sample) => structuredClone(sample));
   }
 }
 

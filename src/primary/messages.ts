@@ -42,8 +42,11 @@ export type PrimaryMessage =
   | { type: 'collect-metrics'; id: number }
   /** The whole server's metrics, in Prometheus text, for the front's pending `/metrics` answer `id`. */
   | { type: 'metrics'; id: number; text: string | null }
-  /** Send this front's part of the status page back with `id`. */
-  | { type: 'collect-status'; id: number }
+  /**
+   * Send this front's part of the status page back with `id`, with the history's seconds after
+   * `historySince` only (an epoch second; 0: all): the primary keeps the earlier ones.
+   */
+  | { type: 'collect-status'; id: number; historySince: number }
   /** The whole server's status (JSON text of a ServerStatus) for the front's pending `/status.json` answer `id`. */
   | { type: 'status'; id: number; json: string | null }
   /** A realtime event another front published (relayed to every front but its sender). */
@@ -121,7 +124,7 @@ export function readPrimaryMessage(raw: unknown): PrimaryMessage | null {
     case 'metrics':
       return isCount(raw.id) && (typeof raw.text === 'string' || raw.text === null) ? { type: 'metrics', id: raw.id, text: raw.text } : null;
     case 'collect-status':
-      return isCount(raw.id) ? { type: 'collect-status', id: raw.id } : null;
+      return isCount(raw.id) && isCount(raw.historySince) ? { type: 'collect-status', id: raw.id, historySince: raw.historySince } : null;
     case 'status':
       return isCount(raw.id) && (typeof raw.json === 'string' || raw.json === null) ? { type: 'status', id: raw.id, json: raw.json } : null;
     case 'realtime': {

@@ -9,6 +9,7 @@
 import { serverVersion } from '../version.js';
 import type { Config } from '../config/settings.js';
 import { mergeStatus, type FrontStatus, type SchedulerRow, type ServerFacts } from '../observability/status-data.js';
+import { HISTORY_SECONDS, type SecondSample } from '../observability/status-history.js';
 import type { RecentEvents } from '../observability/recent-events.js';
 import { FrontCollection } from './front-collection.js';
 import type { FrontProcess } from './front-process.js';
@@ -37,6 +38,12 @@ function configSummary(config: Readonly<Config>, workerClass: string): Record<st
 export class ServerStatus {
   private readonly startedAt = Date.now();
   private readonly collection: FrontCollection<FrontStatus>;
+  /**
+   * Each front's history as far as the primary has it, by pid. A poll asks a front only for the
+   * seconds after the last one kept (the page polls every second: about one sample instead of
+   * HISTORY_SECONDS of histograms, which were most of a poll's cost, over IPC each time).
+   */
+  private readonly histories = new Map<number, SecondSample[]>();
 
   constructor(
     liveFronts: () => FrontProcess[],
@@ -45,7 +52,7 @@ export class ServerStatus {
     private readonly events: RecentEvents,
     private readonly schedulers: (() => SchedulerRow[]) | null,
   ) {
-    this.collection = new FrontCollection(liveFronts, (front, id) => front.send({ type: 'collect-status', id }));
+    this.collection = new FrontCollection(liveFronts, (front, id) => front.send({ type: 'collect-status', id, historySince: this.lastSecondOf(front.pid) }));
   }
 
   /** Gathers every front's part and answers `asker`'s pending request `id`. */
@@ -60,13 +67,30 @@ export class ServerStatus {
     this.collection.answered(front, id, status);
   }
 
-  /** Every live front's own part, as each sent it (the `server.stats` line reads them). */
+  /** Every live front's own part, with its whole history (the `server.stats` line reads them). */
   async frontParts(): Promise<FrontStatus[]> {
-    return this.collection.gather();
+    const fronts = await this.collection.gather();
+    const answered = new Set<number>();
+    for (const status of fronts) {
+      answered.add(status.pid);
+      const kept = this.histories.get(status.pid) ?? [];
+      const last = kept.at(-1)?.t ?? 0;
+      // Two polls at once may both bring the same new seconds: each second is kept once.
+      const history = [...kept, ...status.history.filter((sample) => sample.t > last)].slice(-HISTORY_SECONDS);
+      this.histories.set(status.pid, history);
+      status.history = history;
+    }
+    // A front gone (or that did not answer: it sends its whole history next time) is forgotten.
+    for (const pid of this.histories.keys()) if (!answered.has(pid)) this.histories.delete(pid);
+    return fronts;
+  }
+
+  private lastSecondOf(pid: number | undefined): number {
+    return (pid === undefined ? undefined : this.histories.get(pid)?.at(-1)?.t) ?? 0;
   }
 
   private async gather(): Promise<ReturnType<typeof mergeStatus>> {
-    const fronts = await this.collection.gather();
+    const fronts = await this.frontParts();
     fronts.sort((a, b) => a.front - b.front);
     const workerClass = fronts[0]?.workerClass ?? 'unknown';
     const server: ServerFacts = {
