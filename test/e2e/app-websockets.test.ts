@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { fixtures, startServer, workerPids, type StartedServer } from '../helpers/server.js';
+import { fixtures, frontPid, startServer, workerPids, type StartedServer } from '../helpers/server.js';
 import { httpGet } from '../helpers/http-get.js';
 import { makeCertificate } from '../helpers/tls.js';
 import { metric } from '../helpers/realtime.js';
@@ -284,6 +284,29 @@ test('an Upgrade request pipelined behind another is served once the first answe
     assert.match(await exchange('bad', /WebSocket only/), /^HTTP\/1\.1 200 OK[\s\S]*HTTP\/1\.1 400 Bad Request[\s\S]*WebSocket only$/);
     assert.match(await exchange(Buffer.alloc(16, 1).toString('base64'), /\r\n\r\n[\s\S]*101 Switching Protocols[\s\S]*\r\n\r\n/),
       /^HTTP\/1\.1 200 OK[\s\S]*HTTP\/1\.1 101 Switching Protocols/);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a handshake reset while it waits for a worker costs that connection only: the front does not crash', async () => {
+  const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', '--worker-class', 'thread', '--threads', '1']);
+  try {
+    const front = frontPid(server);
+    // /hold takes the one slot; the next handshake waits in the queue, its socket in the front's hands.
+    const hold = await connect(server, '/hold');
+    assert.equal(await hold.text(), 'ready');
+    const queued = connectTcp(server.port, '127.0.0.1');
+    queued.on('error', () => {});
+    await once(queued, 'connect');
+    queued.write(`GET /echo HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 2).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    await waitUntil('the handshake is queued', async () => await metric(server.url('/metrics'), 'w2n_queue_length') === 1);
+    queued.resetAndDestroy(); // RST: the front's read fails with ECONNRESET
+    // The front dropped the queued request (no slot leaked) and still answers.
+    await waitUntil('the queue is empty again', async () => await metric(server.url('/metrics'), 'w2n_queue_length') === 0);
+    assert.equal(frontPid(server), front, 'the same front');
+    assert.doesNotMatch(server.stderr(), /front\.crashed/);
+    hold.ws.terminate();
   } finally {
     await server.stop();
   }
