@@ -311,3 +311,34 @@ test('a handshake reset while it waits for a worker costs that connection only: 
     await server.stop();
   }
 });
+
+test('a malformed Sec-WebSocket-Protocol, or HTTP/1.0, is no WebSocket handshake: the app answers it as a request (never a 101 logged for a 400)', async () => {
+  const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', '--worker-class', 'thread', '--access-log', '-', '--access-log-format', 'json']);
+  try {
+    const ask = async (head: string): Promise<string> => {
+      const socket = connectTcp(server.port, '127.0.0.1');
+      let text = '';
+      const done = new Promise<void>((resolve) => {
+        socket.on('data', (chunk: Buffer) => {
+          text += chunk.toString('latin1');
+          if (/\r\n\r\n[\s\S]*(?:WebSocket only|protocol=chat)/.test(text)) resolve();
+        });
+        socket.on('close', () => resolve());
+      });
+      socket.write(`GET /proto HTTP/${head}\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 3).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      await done;
+      socket.destroy();
+      return text;
+    };
+    for (const bad of ['1.1\r\nSec-WebSocket-Protocol: chat, chat', '1.1\r\nSec-WebSocket-Protocol: ,,, chat', '1.1\r\nSec-WebSocket-Protocol: chat,', '1.1\r\nSec-WebSocket-Protocol: "chat"', '1.0\r\nSec-WebSocket-Protocol: chat']) {
+      assert.match(await ask(bad), /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*X-Request-ID: [\s\S]*WebSocket only$/, JSON.stringify(bad));
+    }
+    // Well formed (whitespace around the commas, as ws takes it): upgraded.
+    assert.match(await ask('1.1\r\nSec-WebSocket-Protocol: superchat ,\tchat'), /^HTTP\/1\.1 101 Switching Protocols\r\n[\s\S]*Sec-WebSocket-Protocol: chat\r\n/);
+    await waitUntil('six access lines', () => server.stdout().split('\n').filter((line) => line.includes('"uri":"/proto"')).length === 6);
+    const statuses = server.stdout().split('\n').filter((line) => line.includes('"uri":"/proto"')).map((line) => (JSON.parse(line) as { status: number }).status);
+    assert.deepEqual(statuses, [400, 400, 400, 400, 400, 101]);
+  } finally {
+    await server.stop();
+  }
+});
