@@ -58,6 +58,12 @@ export function serveUpgradesAsRequests(
     watchConnection(socket, maxHeaderBytes);
   };
   server.on('upgrade', (req, socket, head) => {
+    // Node took its own error listener off the socket before handing it over: without one, a
+    // client's reset (ECONNRESET) while the handshake waits for a worker, for the answer pipelined
+    // before it, or for a refusal's close would be an uncaught error that ends the front. The
+    // error destroys the socket; whoever holds it hears 'close' (ws and Node's connection code add
+    // their own listeners when they take it).
+    socket.on('error', ignoreError);
     const count = req.rawHeaders.length >> 1;
     if (count >= maxHeaders) {
       rejections.refuseConnection(socket, 'W2N_ERR_CLIENT_TOO_MANY_HEADERS', { count, limit: maxHeaders });
@@ -77,6 +83,8 @@ export function serveUpgradesAsRequests(
     rejections.refuseConnection(socket, 'W2N_ERR_CLIENT_BAD_REQUEST', { reason: 'CONNECT is not served here' });
   });
 }
+
+function ignoreError(): void {}
 
 /** The request's head as it came, less the `upgrade` token of its Connection header(s). */
 function replayedHead(req: IncomingMessage): Buffer {

@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { fixtures, startServer, workerPids, type StartedServer } from '../helpers/server.js';
+import { fixtures, frontPid, startServer, workerPids, type StartedServer } from '../helpers/server.js';
 import { httpGet } from '../helpers/http-get.js';
 import { makeCertificate } from '../helpers/tls.js';
 import { metric } from '../helpers/realtime.js';
@@ -284,6 +284,60 @@ test('an Upgrade request pipelined behind another is served once the first answe
     assert.match(await exchange('bad', /WebSocket only/), /^HTTP\/1\.1 200 OK[\s\S]*HTTP\/1\.1 400 Bad Request[\s\S]*WebSocket only$/);
     assert.match(await exchange(Buffer.alloc(16, 1).toString('base64'), /\r\n\r\n[\s\S]*101 Switching Protocols[\s\S]*\r\n\r\n/),
       /^HTTP\/1\.1 200 OK[\s\S]*HTTP\/1\.1 101 Switching Protocols/);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a handshake reset while it waits for a worker costs that connection only: the front does not crash', async () => {
+  const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', '--worker-class', 'thread', '--threads', '1']);
+  try {
+    const front = frontPid(server);
+    // /hold takes the one slot; the next handshake waits in the queue, its socket in the front's hands.
+    const hold = await connect(server, '/hold');
+    assert.equal(await hold.text(), 'ready');
+    const queued = connectTcp(server.port, '127.0.0.1');
+    queued.on('error', () => {});
+    await once(queued, 'connect');
+    queued.write(`GET /echo HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 2).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    await waitUntil('the handshake is queued', async () => await metric(server.url('/metrics'), 'w2n_queue_length') === 1);
+    queued.resetAndDestroy(); // RST: the front's read fails with ECONNRESET
+    // The front dropped the queued request (no slot leaked) and still answers.
+    await waitUntil('the queue is empty again', async () => await metric(server.url('/metrics'), 'w2n_queue_length') === 0);
+    assert.equal(frontPid(server), front, 'the same front');
+    assert.doesNotMatch(server.stderr(), /front\.crashed/);
+    hold.ws.terminate();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a malformed Sec-WebSocket-Protocol, or HTTP/1.0, is no WebSocket handshake: the app answers it as a request (never a 101 logged for a 400)', async () => {
+  const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', '--worker-class', 'thread', '--access-log', '-', '--access-log-format', 'json']);
+  try {
+    const ask = async (head: string): Promise<string> => {
+      const socket = connectTcp(server.port, '127.0.0.1');
+      let text = '';
+      const done = new Promise<void>((resolve) => {
+        socket.on('data', (chunk: Buffer) => {
+          text += chunk.toString('latin1');
+          if (/\r\n\r\n[\s\S]*(?:WebSocket only|protocol=chat)/.test(text)) resolve();
+        });
+        socket.on('close', () => resolve());
+      });
+      socket.write(`GET /proto HTTP/${head}\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 3).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      await done;
+      socket.destroy();
+      return text;
+    };
+    for (const bad of ['1.1\r\nSec-WebSocket-Protocol: chat, chat', '1.1\r\nSec-WebSocket-Protocol: ,,, chat', '1.1\r\nSec-WebSocket-Protocol: chat,', '1.1\r\nSec-WebSocket-Protocol: "chat"', '1.0\r\nSec-WebSocket-Protocol: chat']) {
+      assert.match(await ask(bad), /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*X-Request-ID: [\s\S]*WebSocket only$/, JSON.stringify(bad));
+    }
+    // Well formed (whitespace around the commas, as ws takes it): upgraded.
+    assert.match(await ask('1.1\r\nSec-WebSocket-Protocol: superchat ,\tchat'), /^HTTP\/1\.1 101 Switching Protocols\r\n[\s\S]*Sec-WebSocket-Protocol: chat\r\n/);
+    await waitUntil('six access lines', () => server.stdout().split('\n').filter((line) => line.includes('"uri":"/proto"')).length === 6);
+    const statuses = server.stdout().split('\n').filter((line) => line.includes('"uri":"/proto"')).map((line) => (JSON.parse(line) as { status: number }).status);
+    assert.deepEqual(statuses, [400, 400, 400, 400, 400, 101]);
   } finally {
     await server.stop();
   }

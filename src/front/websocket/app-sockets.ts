@@ -26,7 +26,7 @@ import { MAX_PAYLOAD } from '../../protocol/frames.js';
 import type { ResponseSink } from '../../pool/exchange.js';
 import type { HttpResponseSink } from '../response-sink.js';
 import { AppWebSocket, type AppSocketHost } from './app-socket.js';
-import { CLOSE_WAIT_MS, asksForWebSocket, closeThenCut, isValidHandshake, refuseUpgrade, type Refusal } from './handshake.js';
+import { CLOSE_WAIT_MS, asksForWebSocket, closeThenCut, hasWellFormedProtocols, isValidHandshake, refuseUpgrade, type Refusal } from './handshake.js';
 
 export interface AppWebSocketOptions {
   maxMessageBytes: number;
@@ -97,7 +97,9 @@ export class AppWebSockets implements AppSocketHost {
    */
   take(req: IncomingMessage, socket: Duplex, head: Buffer, serve: ServeRequest): boolean {
     // Not a WebSocket handshake (no valid key or version, a body): an ordinary request, as before.
-    if (!asksForWebSocket(req) || !isValidHandshake(req) || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return false;
+    // A malformed Sec-WebSocket-Protocol or HTTP/1.0 (RFC 6455 §4.1 asks for 1.1) too.
+    if (!asksForWebSocket(req) || !isValidHandshake(req) || !hasWellFormedProtocols(req) || req.httpVersion === '1.0'
+      || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return false;
     const refusal = this.check(req);
     if (refusal !== null) {
       this.options.counters.refused(refusal.reason);

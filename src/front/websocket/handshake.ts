@@ -23,6 +23,22 @@ export function isValidHandshake(req: IncomingMessage): boolean {
   return req.method === 'GET' && typeof key === 'string' && CLIENT_KEY.test(key) && (version === '13' || version === '8');
 }
 
+/** RFC 7230 token chars. */
+const PROTOCOL_LIST = /^[-!#$%&'*+.^_`|~0-9A-Za-z]+(?:[ \t]*,[ \t]*[-!#$%&'*+.^_`|~0-9A-Za-z]+)*$/;
+
+/**
+ * No Sec-WebSocket-Protocol, or a list ws accepts (tokens, comma-separated, none twice). ws's
+ * handleUpgrade refuses any other with its own 400, which for an application's WebSocket would
+ * come after the application had accepted it (its access line saying 101).
+ */
+export function hasWellFormedProtocols(req: IncomingMessage): boolean {
+  const header = req.headers['sec-websocket-protocol'];
+  if (header === undefined) return true;
+  if (!PROTOCOL_LIST.test(header)) return false;
+  const protocols = header.split(',').map((protocol) => protocol.trim());
+  return new Set(protocols).size === protocols.length;
+}
+
 /** `Upgrade: websocket` (any case, among other tokens). */
 export function asksForWebSocket(req: IncomingMessage): boolean {
   const upgrade = req.headers.upgrade;
