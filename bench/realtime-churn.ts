@@ -18,7 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { freePort } from './proc.js';
-import { IN_FLIGHT, KEY, MESSAGE_BYTES, ours, waitListening, type Target } from './realtime.js';
+import { IN_FLIGHT, KEY, MESSAGE_BYTES, ours, seatAll, waitListening, type Target } from './realtime.js';
 
 const GROUP = 'bench';
 
@@ -52,17 +52,8 @@ function open(url: string, received: Received): Promise<WebSocket> {
 }
 
 async function seat(urls: string[], count: number): Promise<{ sockets: WebSocket[]; received: Received[] }> {
-  const sockets: WebSocket[] = [];
-  const received: Received[] = [];
-  for (let opened = 0; opened < count;) {
-    const batch = Math.min(200, count - opened);
-    await Promise.all(Array.from({ length: batch }, async (_, i) => {
-      const r = new Received();
-      received.push(r);
-      sockets.push(await open(urls[(opened + i) % urls.length]!, r));
-    }));
-    opened += batch;
-  }
+  const received = Array.from({ length: count }, () => new Received());
+  const sockets = await seatAll(urls, count, (index) => (data) => received[index]!.take(data));
   return { sockets, received };
 }
 

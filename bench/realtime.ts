@@ -101,6 +101,23 @@ export async function waitListening(port: number, timeoutMs = 30_000): Promise<v
   }
 }
 
+/** Opens `count` WebSockets, 200 at a time, the i-th to `urls[i % urls.length]`, each with `onMessage(i)`'s handler. */
+export async function seatAll(urls: string[], count: number, onMessage: (index: number) => (data: Buffer) => void): Promise<WebSocket[]> {
+  const sockets: WebSocket[] = [];
+  for (let opened = 0; opened < count;) {
+    const batch = Math.min(200, count - opened);
+    await Promise.all(Array.from({ length: batch }, (_, i) => new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(urls[(opened + i) % urls.length]!, { perMessageDeflate: false });
+      ws.on('message', onMessage(opened + i));
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      sockets.push(ws);
+    })));
+    opened += batch;
+  }
+  return sockets;
+}
+
 interface Figures {
   server: string;
   subscribers: number;
@@ -123,23 +140,12 @@ async function measure(target: Target, subscribers: number, durationS: number): 
     const latencies: number[] = [];
     let delivered = 0;
     let counting = false;
-    const sockets: WebSocket[] = [];
     const seatStart = performance.now();
-    for (let opened = 0; opened < subscribers;) {
-      const batch = Math.min(200, subscribers - opened);
-      await Promise.all(Array.from({ length: batch }, () => new Promise<void>((resolve, reject) => {
-        const ws = new WebSocket(target.joinUrl(port, 'bench'), { perMessageDeflate: false });
-        ws.on('message', (data: Buffer) => {
-          if (!counting || data[0] === 0x2b /* + */ || data[0] === 0x2d /* - */) return;
-          delivered += 1;
-          latencies.push(performance.now() - Number(data.toString('latin1', 0, 20).trim()));
-        });
-        ws.once('open', () => resolve());
-        ws.once('error', reject);
-        sockets.push(ws);
-      })));
-      opened += batch;
-    }
+    const sockets = await seatAll([target.joinUrl(port, 'bench')], subscribers, () => (data) => {
+      if (!counting || data[0] === 0x2b /* + */ || data[0] === 0x2d /* - */) return;
+      delivered += 1;
+      latencies.push(performance.now() - Number(data.toString('latin1', 0, 20).trim()));
+    });
     const seatSeconds = (performance.now() - seatStart) / 1000;
     // Presence notices of the joins drain before the load.
     await new Promise((r) => setTimeout(r, 2000));
