@@ -104,7 +104,11 @@ async function allOf(...checks: Promise<Detected>[]): Promise<Detected> {
   return { ok: true, version: results.map((r) => (r.ok ? r.version : '')).join(', ') };
 }
 
-const OURS_BIN = join(REPO_ROOT, 'bin', 'web2py-on-node');
+/**
+ * A second built checkout for A/B runs in one bench run (`ours-base`, `ours-base-thread`): set
+ * W2N_BENCH_BASE to its root (e.g. a `git worktree` of the commit before, built with `npm run build`).
+ */
+const BASE_ROOT = process.env.W2N_BENCH_BASE ?? '';
 
 const isWeb2py = (f: Fields): boolean => f.kind === 'web2py' || f.kind === 'static';
 /** Folder the WSGI app is imported from: bench/apps, or the web2py copy (wsgihandler.py at its root). */
@@ -138,14 +142,15 @@ async function uwsgiDetect(plugins: string[]): Promise<Detected> {
  * gevent), so the comparison is of servers, not of Python builds. `extraArgs` may depend on the
  * scenario (the overload scenario's admission limits).
  */
-function ours(name: string, about: string, extraArgs: (f: Fields) => string[], processes = 2): ServerDef {
+function ours(name: string, about: string, extraArgs: (f: Fields) => string[], processes = 2, root = REPO_ROOT): ServerDef {
+  const bin = join(root, 'bin', 'web2py-on-node');
   return {
     name,
     about,
     serves: WSGI,
     hasRoles: true,
     command: (f) => [
-      'node', OURS_BIN,
+      'node', bin,
       ...(isWeb2py(f) ? ['-f', f.tree, '-a', 'secret'] : ['--app', `${f.kind}:app`]),
       '-i', '127.0.0.1', '-p', String(f.port), '--processes', String(processes), '--python', PY, '--log-level', 'warn',
       ...(f.tls === null ? [] : ['-c', f.tls.cert, '-k', f.tls.key]),
@@ -155,10 +160,11 @@ function ours(name: string, about: string, extraArgs: (f: Fields) => string[], p
     cwd: appDir,
     readyPath: '/health', // 200 only once its workers are ready
     async detect() {
-      if (!existsSync(OURS_BIN)) return { ok: false, why: `${OURS_BIN} does not exist yet` };
+      if (root === '') return { ok: false, why: 'W2N_BENCH_BASE is not set (the root of a built checkout to compare with)' };
+      if (!existsSync(bin)) return { ok: false, why: `${bin} does not exist yet` };
       // the bin imports the compiled front; building is the lead's step, not the bench's
-      if (!existsSync(join(REPO_ROOT, 'dist', 'cli', 'main.js'))) return { ok: false, why: 'not built: run `npm run build`' };
-      const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version?: string };
+      if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) return { ok: false, why: `${root} is not built: run \`npm run build\`` };
+      const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: string };
       return { ok: true, version: `web2py-on-node ${pkg.version ?? '?'}` };
     },
   };
@@ -210,6 +216,8 @@ export const SERVERS: ServerDef[] = [
   // did on the project machine (200 gave 3,895, 250 gave 4,549).
   ours('ours-thread-210', 'web2py-on-node, 2 Python workers, --worker-class thread --threads 210', (f) => ['--worker-class', 'thread', '--threads', '210', ...overloadArgs(f)]),
   ours('ours-fronts2', 'web2py-on-node, --fronts 2 --processes 2 (one Python worker per front)', (f) => ['--fronts', '2', ...overloadArgs(f)]),
+  ours('ours-base', 'A/B: the checkout at W2N_BENCH_BASE, as `ours`', (f) => [...overloadArgs(f), ...frontsArgs(f)], 2, BASE_ROOT),
+  ours('ours-base-thread', 'A/B: the checkout at W2N_BENCH_BASE, as `ours-thread`', (f) => ['--worker-class', 'thread', ...overloadArgs(f)], 2, BASE_ROOT),
   ours('ours-fronts4', 'web2py-on-node, --fronts 4 --processes 4 (one Python worker per front)', (f) => ['--fronts', '4', ...overloadArgs(f)], 4),
   {
     name: 'gevent',
