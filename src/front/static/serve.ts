@@ -26,7 +26,7 @@ import type { Logger } from '../../observability/log.js';
 import { LogEvents } from '../../observability/events.js';
 import { streamFileBody } from '../file-body.js';
 import { FrontGuard } from '../guard.js';
-import type { CachedFile, FileCache } from './file-cache.js';
+import type { CachedFile, FileCache, FoundFile } from './file-cache.js';
 import { mapStaticUrl, type StaticUrl } from './web2py-url.js';
 import { isResponseGone } from '../response-gone.js';
 import { countBody, REQUEST_ID_HEADER, requestIdHeader, requestIdOf } from '../request-id.js';
@@ -196,8 +196,27 @@ async function serveFile(
   setWeb2pyHeaders(res, url);
   streamWithSend(req, res, served, candidate, context);
   if (cache.admits(found.stats.size)) {
-    cache.fill({ key: cacheKey(root, url.file), namedAs: candidate, file: { path: found.path, stats: found.stats }, siblings: precompressed.siblings });
+    const file = { path: found.path, stats: found.stats };
+    const { siblings } = precompressed;
+    cache.fill({ key: cacheKey(root, url.file), namedAs: candidate, file, siblings, recheck: () => isUnchanged(root, candidate, file, siblings) });
   }
+}
+
+/** The cache's recheck (file-cache.ts): the same lookups as serveFile, and every answer the same as when read. */
+async function isUnchanged(root: string, candidate: string, file: FoundFile, siblings: readonly Sibling[]): Promise<boolean> {
+  const now = await resolveInside(root, candidate);
+  if (now.kind !== 'file' || !isSameFile(now, file)) return false;
+  const nowSiblings = await findSiblings(root, candidate, now.stats);
+  return nowSiblings.length === siblings.length && nowSiblings.every((sibling, index) => {
+    const then = siblings[index]!;
+    return sibling.coding === then.coding && sibling.fresh === then.fresh && isSameFile(sibling.file, then.file);
+  });
+}
+
+/** The same real path and, as far as stat can tell, the same content (any write moves ctime). */
+function isSameFile(a: FoundFile, b: FoundFile): boolean {
+  return a.path === b.path && a.stats.dev === b.stats.dev && a.stats.ino === b.stats.ino && a.stats.size === b.stats.size
+    && a.stats.mtimeMs === b.stats.mtimeMs && a.stats.ctimeMs === b.stats.ctimeMs;
 }
 
 /** Every precompressed sibling inside the static folder, and whether choosePrecompressed would take it. */
