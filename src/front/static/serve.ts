@@ -264,18 +264,33 @@ function answerFromMemory(req: IncomingMessage, res: ServerResponse, cached: Cac
   if (coding === null) fields.push('Last-Modified', chosen.lastModified);
   fields.push('ETag', chosen.etag);
   if (isNotModified) {
-    res.writeHead(304, fields as string[]);
+    writeHeadOnce(req, res, 304, fields);
     res.end();
     return;
   }
   fields.push('Content-Type', cached.contentType, 'Content-Length', chosen.body.length);
-  res.writeHead(200, fields as string[]);
+  writeHeadOnce(req, res, 200, fields);
   if (req.method === 'HEAD') {
     res.end();
   } else {
     countBody(res, chosen.body.length);
     res.end(chosen.body);
   }
+}
+
+/**
+ * The head of an answer from memory, each name once. HTTP/1: the flat list, Node's fast path.
+ * HTTP/2: an object, because Node's compatibility writeHead, given a list, first removes each
+ * name (validated, trimmed, lower-cased) in case setHeader set it, then appends it.
+ */
+function writeHeadOnce(req: IncomingMessage, res: ServerResponse, status: number, fields: (string | number)[]): void {
+  if (req.httpVersionMajor !== 2) {
+    res.writeHead(status, fields as string[]);
+    return;
+  }
+  const headers: Record<string, string | number> = {};
+  for (let i = 0; i < fields.length; i += 2) headers[fields[i] as string] = fields[i + 1]!;
+  res.writeHead(status, headers);
 }
 
 /** Ranges and If-Match / If-Unmodified-Since are rare: they are answered from disk, by send. */
