@@ -93,6 +93,29 @@ function splitTarget(target: string): { path: string; query: string } | null {
   return question < 0 ? { path: rest, query: '' } : { path: rest.slice(0, question), query: rest.slice(question + 1) };
 }
 
+/**
+ * `HTTP_<NAME>` of a lower-case header name, remembered for the names seen first (a client's
+ * usual dozen): no upper-casing and replacing for every header of every request. Bounded, so
+ * a client sending ever new names only costs the work it always did.
+ */
+const httpKeys = new Map<string, string>();
+const MAX_HTTP_KEYS = 256;
+const MAX_REMEMBERED_NAME = 64;
+
+function httpKey(name: string): string {
+  const known = httpKeys.get(name);
+  if (known !== undefined) return known;
+  const key = `HTTP_${name.toUpperCase().replace(/-/g, '_')}`;
+  if (httpKeys.size < MAX_HTTP_KEYS && name.length <= MAX_REMEMBERED_NAME) httpKeys.set(name, key);
+  return key;
+}
+
+const SERVER_PROTOCOLS = new Map([['1.1', 'HTTP/1.1'], ['1.0', 'HTTP/1.0'], ['2.0', 'HTTP/2.0']]);
+
+function serverProtocol(version: string): string {
+  return SERVER_PROTOCOLS.get(version) ?? `HTTP/${version}`;
+}
+
 /** Forwarding headers are lists: repeated lines join with `,`. */
 function collectForwarding(into: ForwardingValues | null, name: string, value: string): ForwardingValues {
   const values = into ?? {};
@@ -141,7 +164,7 @@ export function buildEnviron(request: RequestFacts, listener: ListenerFacts): En
       key = 'CONTENT_TYPE';
     } else {
       if (name === 'transfer-encoding') hasBody = true;
-      key = `HTTP_${name.toUpperCase().replace(/-/g, '_')}`;
+      key = httpKey(name);
     }
     const previous = joined.get(key);
     joined.set(key, previous === undefined ? value : `${previous}${key === 'HTTP_COOKIE' ? '; ' : ','}${value}`);
@@ -171,7 +194,7 @@ export function buildEnviron(request: RequestFacts, listener: ListenerFacts): En
     'PATH_INFO', pathInfo,
     'QUERY_STRING', parts.query,
     'REQUEST_URI', request.target,
-    'SERVER_PROTOCOL', `HTTP/${request.httpVersion}`,
+    'SERVER_PROTOCOL', serverProtocol(request.httpVersion),
     'SERVER_NAME', listener.serverName,
     'SERVER_PORT', listener.serverPort,
     'SERVER_SOFTWARE', SERVER_SOFTWARE,

@@ -52,7 +52,7 @@ export function decodeResponse(type: number, payload: Buffer): Decoded<ResponseP
   if (payload.length < 4) return bad(type, `${payload.length} bytes, shorter than the 4-byte head length`);
   const headBytes = payload.readUInt32BE(0);
   if (headBytes > payload.length - 4) return bad(type, `head length ${headBytes} past the payload's ${payload.length - 4} bytes`);
-  return ok({ head: decodeHead(payload.subarray(4, 4 + headBytes)), body: payload.subarray(4 + headBytes) });
+  return ok({ head: decodeHead(headBytes === 0 ? [] : payload.toString('latin1', 4, 4 + headBytes).split('\0')), body: payload.subarray(4 + headBytes) });
 }
 
 /** NUL-separated latin-1 strings: `k1 NUL v1 NUL k2 …` (docs/protocol.md, "Strings"); encodeStrings' inverse. */
@@ -60,13 +60,20 @@ export function decodeStrings(payload: Buffer): string[] {
   return payload.length === 0 ? [] : payload.toString('latin1').split('\0');
 }
 
-/** `"200 OK" NUL name NUL value …` → status code, reason and the flat header list. */
-function decodeHead(bytes: Buffer): ResponseHead | null {
-  const [statusLine, ...headers] = decodeStrings(bytes);
+/** `"200 OK" NUL name NUL value …`, as decodeStrings splits it (read straight from the payload, no subarray) → status code, reason and the flat header list. */
+function decodeHead(headers: string[]): ResponseHead | null {
+  // The status line taken off the front in place (this runs once per response).
+  const statusLine = headers.shift();
   if (statusLine === undefined || headers.length % 2 !== 0) return null;
-  const match = /^(\d{3})(?: (.*))?$/s.exec(statusLine);
-  if (match === null) return null;
-  return { statusCode: Number(match[1]), reason: match[2] ?? '', headers };
+  // `NNN` or `NNN reason`: three ASCII digits, then nothing or a space and any reason.
+  if (statusLine.length < 3 || !isDigit(statusLine, 0) || !isDigit(statusLine, 1) || !isDigit(statusLine, 2)) return null;
+  if (statusLine.length > 3 && statusLine.charCodeAt(3) !== 0x20) return null;
+  return { statusCode: Number(statusLine.slice(0, 3)), reason: statusLine.length > 3 ? statusLine.slice(4) : '', headers };
+}
+
+function isDigit(text: string, at: number): boolean {
+  const code = text.charCodeAt(at);
+  return code >= 0x30 && code <= 0x39;
 }
 
 export interface SendfilePayload { fd: number; offset: number; length: number }
