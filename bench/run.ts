@@ -344,7 +344,10 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
         if (load.kind === 'idle') {
           r.idle = await runIdle(load, port, s.path, connectionHolder(started.pid));
         } else if (load.kind === 'bulk') {
+          // CPU over the whole load, divided by its requests (one per connection); the table shows it per GiB
+          const cpu = new CpuMeter(started.pid, def.hasRoles === true);
           r.bulk = await runBulk(load, port, o.bulkBytes, connectionHolder(started.pid));
+          r.cpu = cpu.stop()(load.conns);
         } else {
           const durationS = loadDuration(load, o);
           r.durationS = durationS;
