@@ -430,6 +430,8 @@ export interface Comparison {
   baseP99Ms: number;
   /** The baseline's µs of CPU per request (its whole tree), null where not measured (bulk, idle). */
   baseCpuUs: number | null;
+  /** Of that, the front processes' share (ours: the roles' `fronts`), null for a server without roles. */
+  baseFrontUs: number | null;
   /** server -> baseline rate ÷ its rate. */
   ratios: Map<string, number>;
   /** Servers (the baseline included) that started on a busy machine: their figures are suspect. */
@@ -448,8 +450,11 @@ export function comparisons(scenarios: Scenario[], runs: ServerRun[], baseline: 
     for (const b of base?.loads ?? []) {
       const own = rateOf(b);
       if (!own) continue;
+      // a bulk load's CPU is per GiB (its own table), not per request
+      const cpu = b.kind === 'bulk' ? undefined : b.cpu;
       const c: Comparison = {
-        scenario: s.name, load: b.load, baseRate: own.rate, unit: own.unit, baseP99Ms: b.wrk?.p99Ms ?? NaN, baseCpuUs: b.cpu?.total.usPerRequest ?? null,
+        scenario: s.name, load: b.load, baseRate: own.rate, unit: own.unit, baseP99Ms: b.wrk?.p99Ms ?? NaN, baseCpuUs: cpu?.total.usPerRequest ?? null,
+        baseFrontUs: cpu?.roles?.fronts.usPerRequest ?? null,
         ratios: new Map(), busy: new Set(), seed: null, best: null, limit: null,
       };
       for (const run of ok) {
@@ -474,8 +479,8 @@ export function summaryReport(scenarios: Scenario[], runs: ServerRun[], baseline
   const lines = [
     `### Summary: ${baseline} against the seed (${SEED}) and the best peer`,
     '',
-    `| scenario | load | ${baseline} req/s | ${baseline} p99 ms | ${baseline} CPU µs/req | ÷ seed | best peer (req/s) | ÷ best peer | limit (req/s) | ÷ limit |`,
-    '|---|---|---:|---:|---:|---:|---|---:|---|---:|',
+    `| scenario | load | ${baseline} req/s | ${baseline} p99 ms | ${baseline} CPU µs/req | front µs/req | ÷ seed | best peer (req/s) | ÷ best peer | limit (req/s) | ÷ limit |`,
+    '|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|',
   ];
   let bytes = false;
   for (const c of comparisons(scenarios, runs, baseline)) {
@@ -484,7 +489,7 @@ export function summaryReport(scenarios: Scenario[], runs: ServerRun[], baseline
     const unit = c.unit === 'MB/s' ? ' MB/s' : '';
     bytes ||= c.unit === 'MB/s';
     lines.push(
-      `| ${c.scenario} | ${c.load} | ${num(c.baseRate, 0)}${unit} | ${num(c.baseP99Ms, 2)} | ${num(c.baseCpuUs, 1)} | ${x(c.seed)}` +
+      `| ${c.scenario} | ${c.load} | ${num(c.baseRate, 0)}${unit} | ${num(c.baseP99Ms, 2)} | ${num(c.baseCpuUs, 1)} | ${num(c.baseFrontUs, 1)} | ${x(c.seed)}` +
         ` | ${c.best ? `${c.best.server} (${num(c.best.rate, 0)}${unit})` : '-'} | ${x(c.best && c.baseRate / c.best.rate)}` +
         ` | ${c.limit ? `${c.limit.server} (${num(c.limit.rate, 0)}${unit})` : '-'} | ${x(c.limit && c.baseRate / c.limit.rate)} |`,
     );
