@@ -36,14 +36,12 @@ export function whenConnectionFree(res: ServerResponse | Http2ServerResponse, go
     sessionGate(res.stream).admit(res.stream, go);
     return;
   }
-  // No closure for the usual case (the socket is there): this runs for every request.
-  if (res.socket !== null) proceedOn(res.socket as Socket, go);
-  else res.once('socket', (socket: Socket) => proceedOn(socket, go));
-}
-
-function proceedOn(socket: Socket, go: () => void): void {
-  if (socket.writableNeedDrain) socket.once('drain', go);
-  else go();
+  const proceed = (socket: Socket): void => {
+    if (socket.writableNeedDrain) socket.once('drain', go);
+    else go();
+  };
+  if (res.socket !== null) proceed(res.socket as Socket);
+  else res.once('socket', proceed);
 }
 
 const gates = new WeakMap<Http2Session, SessionGate>();

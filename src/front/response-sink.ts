@@ -29,7 +29,7 @@ import type { AppFailure, Exchange, ResponseHead, ResponseSink } from '../pool/e
 import { streamFileBody } from './file-body.js';
 import { failResponse, type FrontGuard } from './guard.js';
 import { isResponseGone } from './response-gone.js';
-import { countBody, REQUEST_ID_HEADER, requestIdHeader, requestIdOf } from './request-id.js';
+import { countBody, requestIdHeader, requestIdOf } from './request-id.js';
 
 const shortBodies: Record<number, string> = {
   500: 'Internal Server Error\n',
@@ -108,7 +108,7 @@ export class HttpResponseSink implements ResponseSink {
     try {
       this.writeHead(head, body, isComplete);
     } catch (error: unknown) {
-      this.guard.caught('sink.head', error, () => this.contain());
+      this.guard.caught('sink.head', error, this.contain);
     }
   }
 
@@ -116,7 +116,7 @@ export class HttpResponseSink implements ResponseSink {
     try {
       this.writeBody(chunk, isLast);
     } catch (error: unknown) {
-      this.guard.caught('sink.body', error, () => this.contain());
+      this.guard.caught('sink.body', error, this.contain);
     }
   }
 
@@ -124,7 +124,7 @@ export class HttpResponseSink implements ResponseSink {
     try {
       this.streamFile(path, offset, length, onOpened);
     } catch (error: unknown) {
-      this.guard.caught('sink.sendFile', error, () => this.contain());
+      this.guard.caught('sink.sendFile', error, this.contain);
     }
   }
 
@@ -132,16 +132,16 @@ export class HttpResponseSink implements ResponseSink {
     try {
       this.answerFailure(failure);
     } catch (error: unknown) {
-      this.guard.caught('sink.fail', error, () => this.contain());
+      this.guard.caught('sink.fail', error, this.contain);
     }
   }
 
-  /** After a bug: the exchange is cancelled, the response answered 500 or cut. A method, not a bound field: no closure per response. */
-  private contain(): void {
+  /** After a bug: the exchange is cancelled, the response answered 500 or cut. */
+  private readonly contain = (): void => {
     this.isAbandoned = true;
     this.exchange?.cancel();
     failResponse(this.res);
-  }
+  };
 
   private writeHead(head: ResponseHead, body: Buffer, isComplete: boolean): void {
     if (this.isAbandoned) return;
@@ -159,12 +159,7 @@ export class HttpResponseSink implements ResponseSink {
       }
       if (this.commitHead()) {
         countBody(this.res, body.length);
-        // guard.run's work, without its two closures on every whole answer.
-        try {
-          this.res.end(body);
-        } catch (error: unknown) {
-          this.guard.caught('response.end', error, () => this.cut('could not end the response'));
-        }
+        this.guard.run('response.end', () => this.res.end(body), () => this.cut('could not end the response'));
       }
     } else {
       this.declaredLength = this.promisedLength(head);
@@ -290,7 +285,7 @@ export class HttpResponseSink implements ResponseSink {
     if (this.res.req.method === 'HEAD' || isBodyless(head.statusCode)) return null;
     const headers = head.headers;
     for (let i = 0; i < headers.length; i += 2) {
-      if (isNamed(headers[i]!, 'content-length')) return /^\d+$/.test(headers[i + 1]!) ? Number(headers[i + 1]) : null;
+      if (headers[i]!.toLowerCase() === 'content-length') return /^\d+$/.test(headers[i + 1]!) ? Number(headers[i + 1]) : null;
     }
     return null;
   }
@@ -333,8 +328,7 @@ export class HttpResponseSink implements ResponseSink {
       if (this.serverHeader !== null && !hasHeader(headers, 'server')) headers.push('Server', this.serverHeader);
       // The front's id, never the application's own: the logs and the answer must agree.
       removeHeader(headers, 'x-request-id');
-      const requestId = requestIdOf(this.res);
-      if (requestId !== '') headers.push(REQUEST_ID_HEADER, requestId);
+      headers.push(...requestIdHeader(this.res));
       // Node checks every name (a token) and value (no CR, LF, NUL; latin-1) and throws on a bad one.
       if (this.isHttp2) this.res.writeHead(head.statusCode, http2Headers(headers));
       else this.res.writeHead(head.statusCode, head.reason, headers);
@@ -358,28 +352,12 @@ export class HttpResponseSink implements ResponseSink {
 }
 
 function hasHeader(headers: readonly string[], lowerName: string): boolean {
-  for (let i = 0; i < headers.length; i += 2) if (isNamed(headers[i]!, lowerName)) return true;
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === lowerName) return true;
   return false;
 }
 
 function removeHeader(headers: string[], lowerName: string): void {
-  for (let i = headers.length - 2; i >= 0; i -= 2) if (isNamed(headers[i]!, lowerName)) headers.splice(i, 2);
-}
-
-/**
- * `name.toLowerCase() === lowerName` for the ASCII names looked for here, without a lower-cased
- * copy of every header name on every check (several per response). The only non-ASCII
- * characters that lower-case to ASCII are K (U+212A → k, in none of these names) and İ (U+0130
- * → two characters, so never the same length).
- */
-function isNamed(name: string, lowerName: string): boolean {
-  if (name.length !== lowerName.length) return false;
-  for (let i = 0; i < name.length; i += 1) {
-    let code = name.charCodeAt(i);
-    if (code >= 0x41 && code <= 0x5a) code |= 0x20;
-    if (code !== lowerName.charCodeAt(i)) return false;
-  }
-  return true;
+  for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i]!.toLowerCase() === lowerName) headers.splice(i, 2);
 }
 
 function isBodyless(statusCode: number): boolean {

@@ -51,27 +51,12 @@ export class AnswerPacer {
 
   /** Writes a whole answer now, or in a later turn if this turn has written its share. */
   write(answer: () => void): void {
-    if (this.mayWriteNow()) {
+    if (this.waitingCount === 0 && this.writtenThisTurn < this.budget) {
+      this.writtenThisTurn += 1;
+      this.scheduleTurn();
       answer();
       return;
     }
-    this.wait(answer);
-  }
-
-  /**
-   * True when an answer may be written now (counted as written: the caller writes it at once);
-   * else the caller hands it to `wait`. Lets the hot path build no closure for an answer that
-   * goes out straight away.
-   */
-  mayWriteNow(): boolean {
-    if (this.waitingCount !== 0 || this.writtenThisTurn >= this.budget) return false;
-    this.writtenThisTurn += 1;
-    this.scheduleTurn();
-    return true;
-  }
-
-  /** An answer to write in a later turn (when `mayWriteNow` said no). */
-  wait(answer: () => void): void {
     this.waiting.push(answer);
     this.scheduleTurn();
   }

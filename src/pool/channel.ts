@@ -14,7 +14,7 @@ import { FrameDecoder } from '../protocol/decode.js';
 import { encodeCredit, encodeFileOpened, encodeFrame, encodeHeader, encodeJson, encodeRequest } from '../protocol/encode.js';
 import { FLAG_END, FLAG_TIMEOUT, FrameType, MAX_CHUNK, MAX_PAYLOAD, frameTypeName, type Frame } from '../protocol/frames.js';
 import { decodeCredit, decodeError, decodeResponse, decodeSendfile, type ErrorPayload } from '../protocol/payloads.js';
-import type { AppFailure, Exchange, ExchangeControl } from './exchange.js';
+import type { AppFailure, Exchange } from './exchange.js';
 import { WebSocketFrames, type WebSocketState } from './websocket-frames.js';
 import { RequestTable } from './request-table.js';
 import type { AnswerPacer } from './answer-pacer.js';
@@ -54,37 +54,6 @@ interface Running {
   hasHead: boolean;
   /** Where its WebSocket is (websocket-frames.ts); `no` for an ordinary request. */
   websocket: WebSocketState;
-}
-
-interface EntryHooks {
-  acknowledge(entry: Running, bytes: number): void;
-  cancel(entry: Running): void;
-}
-
-/** A running request, and its exchange's way back to the channel (Exchange.attach): one object per request. */
-class RunningEntry implements Running, ExchangeControl {
-  bodyBytesInFlight = 0;
-  isBodyPaused = false;
-  isResponseComplete = false;
-  pendingCreditBytes = 0;
-  responseBytesUncredited = 0;
-  timedOutAtMs = 0;
-  hasHead = false;
-
-  constructor(
-    private readonly hooks: EntryHooks,
-    readonly exchange: Exchange,
-    public startedAtMs: number,
-    public websocket: WebSocketState,
-  ) {}
-
-  acknowledge(bytes: number): void {
-    this.hooks.acknowledge(this, bytes);
-  }
-
-  cancel(): void {
-    this.hooks.cancel(this);
-  }
 }
 
 const MAX_REQUEST_ID = 0xffffffff;
@@ -161,9 +130,16 @@ export class Channel {
     const id = this.allocateId();
     exchange.id = id;
     exchange.state = 'running';
-    const entry = new RunningEntry(this.entryHooks, exchange, this.clock.now(), exchange.sink.websocket !== undefined && exchange.body === null ? 'offered' : 'no');
+    const entry: Running = {
+      exchange, bodyBytesInFlight: 0, isBodyPaused: false, isResponseComplete: false, pendingCreditBytes: 0, responseBytesUncredited: 0,
+      startedAtMs: this.clock.now(), timedOutAtMs: 0, hasHead: false,
+      websocket: exchange.sink.websocket !== undefined && exchange.body === null ? 'offered' : 'no',
+    };
     this.running.add(id, entry);
-    exchange.attach(entry);
+    exchange.attach({
+      acknowledge: (bytes) => this.acknowledge(entry, bytes),
+      cancel: () => this.cancel(entry),
+    });
     this.write(encodeRequest(id, exchange.environ, exchange.body !== null, entry.websocket === 'offered'));
     if (exchange.body !== null) this.pumpBody(entry);
   }
@@ -232,12 +208,6 @@ export class Channel {
       this.socket.cork();
     }
   }
-
-  /** What every request's entry calls back (built once per channel, not as closures per request). */
-  private readonly entryHooks: EntryHooks = {
-    acknowledge: (entry, bytes) => this.acknowledge(entry, bytes),
-    cancel: (entry) => this.cancel(entry),
-  };
 
   private readonly uncork = (): void => {
     this.isCorked = false;
@@ -347,8 +317,8 @@ export class Channel {
         }
         this.finish(entry);
         // A whole answer: written now, or in a later turn when a burst of them comes in.
-        if (this.pacer === null || this.pacer.mayWriteNow()) sink.head(head, body, true);
-        else this.pacer.wait(() => sink.head(head, body, true));
+        if (this.pacer === null) sink.head(head, body, true);
+        else this.pacer.write(() => sink.head(head, body, true));
         return;
       }
       case FrameType.RESPONSE_BODY:
