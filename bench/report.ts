@@ -58,6 +58,14 @@ function rolesCell(r: LoadResult): string {
   return `${num(x.fronts.usPerRequest, 1)} / ${num(x.workers.usPerRequest, 1)} / ${num(x.primary.usPerRequest, 2)}`;
 }
 
+/** A bulk load's CPU per GiB moved: ours `front / workers`, the others their whole tree. */
+function bulkCpuCell(r: LoadResult, moved: number): string {
+  const c = r.cpu;
+  if (!c || moved <= 0) return '-';
+  const perGib = (ms: number): string => num((ms * MIB * 1024) / moved, 0);
+  return c.roles ? `${perGib(c.roles.fronts.cpuMs)} / ${perGib(c.roles.workers.cpuMs)}` : perGib(c.total.cpuMs);
+}
+
 /** Connections per front (ours) or per process (others) mid-load, most first: "520 / 480". */
 function spreadCell(run: ServerRun, r: LoadResult): string {
   const c = r.connSpread;
@@ -318,8 +326,8 @@ const restPeak = (rest: number, peak: number | null): string => (peak === null ?
 function bulkTable(runs: ServerRun[], baseline: string): string[] {
   const base = runs.find((r) => r.server === baseline && r.status === 'ok');
   const out = [
-    `| server | load | MB/s | ${baseline} ÷ it | seconds | front RSS MiB (rest → peak) | workers RSS MiB Σ (rest → peak) | largest worker MiB | errors |`,
-    '|---|---|---:|---:|---:|---|---|---:|---|',
+    `| server | load | MB/s | ${baseline} ÷ it | seconds | CPU ms/GiB (front / workers) | front RSS MiB (rest → peak) | workers RSS MiB Σ (rest → peak) | largest worker MiB | errors |`,
+    '|---|---|---:|---:|---:|---:|---|---|---:|---|',
   ];
   let appReadFile = false;
   const hows = new Map<string, string>();
@@ -328,7 +336,7 @@ function bulkTable(runs: ServerRun[], baseline: string): string[] {
     for (const r of run.loads) {
       const b = r.bulk;
       if (!b) {
-        out.push(`| ${run.server} | ${r.load} | - | - | - | - | - | - | ${errorsCell(r)} |`);
+        out.push(`| ${run.server} | ${r.load} | - | - | - | - | - | - | - | ${errorsCell(r)} |`);
         continue;
       }
       size = b.bytesPerConn;
@@ -347,7 +355,7 @@ function bulkTable(runs: ServerRun[], baseline: string): string[] {
       const errors = b.errors.join('; ') || '-';
       out.push(
         `| ${run.server} | ${r.load}${mark} | ${num(b.mbps, 0)} | ${ratioCell(baseMbps, b.mbps ?? undefined)} | ${num(b.seconds, 2)}` +
-          ` | ${restPeak(m.frontRestKb, m.frontPeakKb)} | ${m.workersPeakKb === null ? '-' : `${restPeak(m.workersRestKb, m.workersPeakKb)} (${m.workers})`}` +
+          ` | ${bulkCpuCell(r, b.moved)} | ${restPeak(m.frontRestKb, m.frontPeakKb)} | ${m.workersPeakKb === null ? '-' : `${restPeak(m.workersRestKb, m.workersPeakKb)} (${m.workers})`}` +
           ` | ${mib(m.workerMaxPeakKb)} | ${errors}${r.serverAlive ? '' : ' (server died)'} |`,
       );
     }
@@ -359,6 +367,8 @@ function bulkTable(runs: ServerRun[], baseline: string): string[] {
       ' MB/s = 10^6 bytes over the whole load, from the first request to the last answer, only when every byte count' +
       ` checked out (the body received, or the count the app answered). ${baseline} ÷ it: the MB/s of ${baseline} ÷ this server's.` +
       (base ? '' : ` **${baseline} did not run: no ratios.**`),
+    'CPU ms/GiB: the server tree\'s CPU during the load (read from /proc just before and after it, as for the other' +
+      ' scenarios) per GiB moved; for ours, `front / workers` (the primary\'s share is about 0), for the others the whole tree.',
     'RSS: sampled from /proc every 100 ms (front = the PID started: the Node.js front for ours, the master for gunicorn' +
       ' and uWSGI, the only process for the others; workers = every other process of its session or started by it, summed at each sample, count in' +
       ' brackets), and each process\'s VmHWM, reset before the load, read after it (a spike between samples still shows).',
@@ -420,6 +430,8 @@ export interface Comparison {
   baseP99Ms: number;
   /** The baseline's µs of CPU per request (its whole tree), null where not measured (bulk, idle). */
   baseCpuUs: number | null;
+  /** Of that, the front processes' share (ours: the roles' `fronts`), null for a server without roles. */
+  baseFrontUs: number | null;
   /** server -> baseline rate ÷ its rate. */
   ratios: Map<string, number>;
   /** Servers (the baseline included) that started on a busy machine: their figures are suspect. */
@@ -438,8 +450,11 @@ export function comparisons(scenarios: Scenario[], runs: ServerRun[], baseline: 
     for (const b of base?.loads ?? []) {
       const own = rateOf(b);
       if (!own) continue;
+      // a bulk load's CPU is per GiB (its own table), not per request
+      const cpu = b.kind === 'bulk' ? undefined : b.cpu;
       const c: Comparison = {
-        scenario: s.name, load: b.load, baseRate: own.rate, unit: own.unit, baseP99Ms: b.wrk?.p99Ms ?? NaN, baseCpuUs: b.cpu?.total.usPerRequest ?? null,
+        scenario: s.name, load: b.load, baseRate: own.rate, unit: own.unit, baseP99Ms: b.wrk?.p99Ms ?? NaN, baseCpuUs: cpu?.total.usPerRequest ?? null,
+        baseFrontUs: cpu?.roles?.fronts.usPerRequest ?? null,
         ratios: new Map(), busy: new Set(), seed: null, best: null, limit: null,
       };
       for (const run of ok) {
@@ -464,8 +479,8 @@ export function summaryReport(scenarios: Scenario[], runs: ServerRun[], baseline
   const lines = [
     `### Summary: ${baseline} against the seed (${SEED}) and the best peer`,
     '',
-    `| scenario | load | ${baseline} req/s | ${baseline} p99 ms | ${baseline} CPU µs/req | ÷ seed | best peer (req/s) | ÷ best peer | limit (req/s) | ÷ limit |`,
-    '|---|---|---:|---:|---:|---:|---|---:|---|---:|',
+    `| scenario | load | ${baseline} req/s | ${baseline} p99 ms | ${baseline} CPU µs/req | front µs/req | ÷ seed | best peer (req/s) | ÷ best peer | limit (req/s) | ÷ limit |`,
+    '|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|',
   ];
   let bytes = false;
   for (const c of comparisons(scenarios, runs, baseline)) {
@@ -474,7 +489,7 @@ export function summaryReport(scenarios: Scenario[], runs: ServerRun[], baseline
     const unit = c.unit === 'MB/s' ? ' MB/s' : '';
     bytes ||= c.unit === 'MB/s';
     lines.push(
-      `| ${c.scenario} | ${c.load} | ${num(c.baseRate, 0)}${unit} | ${num(c.baseP99Ms, 2)} | ${num(c.baseCpuUs, 1)} | ${x(c.seed)}` +
+      `| ${c.scenario} | ${c.load} | ${num(c.baseRate, 0)}${unit} | ${num(c.baseP99Ms, 2)} | ${num(c.baseCpuUs, 1)} | ${num(c.baseFrontUs, 1)} | ${x(c.seed)}` +
         ` | ${c.best ? `${c.best.server} (${num(c.best.rate, 0)}${unit})` : '-'} | ${x(c.best && c.baseRate / c.best.rate)}` +
         ` | ${c.limit ? `${c.limit.server} (${num(c.limit.rate, 0)}${unit})` : '-'} | ${x(c.limit && c.baseRate / c.limit.rate)} |`,
     );

@@ -328,8 +328,9 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
     const bulkLoads = s.loads.filter((l): l is BulkLoad => l.kind === 'bulk');
     if (bulkLoads.length > 0) await warmUpBulk(bulkLoads, port, bulkWarmUpBytes(o.bulkBytes, bulkLoads));
     else if (s.loads.some((l) => l.kind !== 'idle')) {
-      const maxConns = Math.max(...s.loads.map((l) => l.conns));
-      await warmUp(url, Math.min(maxConns, 10), o.warmupS);
+      // The warm-up has the first load's connection count: the load it precedes then meets every
+      // server in its steady state (a JIT warmed on that traffic, pools and greenlets grown).
+      await warmUp(url, warmUpConns(s), o.warmupS);
     }
     // What the server holds at rest (listening sockets, worker channels): the drain target.
     const baseline = socketInodes(serverProcesses(started.pid)).size;
@@ -344,7 +345,10 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
         if (load.kind === 'idle') {
           r.idle = await runIdle(load, port, s.path, connectionHolder(started.pid));
         } else if (load.kind === 'bulk') {
+          // CPU over the whole load, divided by its requests (one per connection); the table shows it per GiB
+          const cpu = new CpuMeter(started.pid, def.hasRoles === true);
           r.bulk = await runBulk(load, port, o.bulkBytes, connectionHolder(started.pid));
+          r.cpu = cpu.stop()(load.conns);
         } else {
           const durationS = loadDuration(load, o);
           r.durationS = durationS;
@@ -463,6 +467,12 @@ function ownDurations(scenarios: Scenario[], o: Options): string {
     .filter((s) => s.loads.some((l) => l.kind === 'wrk' && loadDuration(l, o) !== o.durationS))
     .map((s) => `, ${s.name} ${Math.max(...s.loads.map((l) => loadDuration(l, o)))} s`)
     .join('');
+}
+
+/** Connections of the warm-up: the scenario's first load's (sleep: 500, as its load; hello: 50). */
+function warmUpConns(s: Scenario): number {
+  const first = s.loads.find((l) => l.kind !== 'idle');
+  return first === undefined ? 10 : first.conns;
 }
 
 /** Seconds a timed load runs: its own duration if it has one and --duration was not given. */

@@ -36,7 +36,7 @@ import sys
 import traceback
 
 from .app import AppLoadError, load_app
-from .channel import Channel, ChannelClosed, read_first_frame
+from .channel import Channel, ChannelClosed, enlarge_send_buffer, read_first_frame
 from .diagnostics import install_stack_dump
 from .exits import EXIT_APP_IMPORT, EXIT_OK, EXIT_PROTOCOL, exit_now
 from .protocol import (
@@ -75,6 +75,7 @@ def main():
         executor.prepare()
         # Re-made after prepare(): under gevent the socket class is now the cooperative one.
         sock = socket.socket(fileno=sock.detach())
+        enlarge_send_buffer(sock, handshake['responseWindow'])
         app = _load_app(handshake['app'])
         _freeze_loaded_heap()
     except ChannelClosed:

@@ -20,6 +20,27 @@ from .protocol import Decoder, ProtocolError
 RECV_BYTES = 512 * 1024
 
 
+#: Largest send buffer asked for (the kernel doubles it for its bookkeeping, and caps it at
+#: net.core.wmem_max, 4 MiB by default on Linux).
+MAX_SEND_BUFFER = 1024 * 1024
+
+
+def enlarge_send_buffer(sock, response_window):
+    """Let the socket hold a whole response window (at most MAX_SEND_BUFFER) before a send blocks.
+
+    Why: a Unix socket's default send buffer (net.core.wmem_default, 208 KiB) holds about three
+    64 KiB body frames, so a worker streaming a body blocked every few frames and waited for the
+    front to read (a wake-up each way per frame); 4 x 128 MiB app-made downloads cost the workers
+    about 2.5 times the CPU (README, "Downloads, the worker's send buffer"). The buffer is the
+    kernel's memory, bounded by this size, not the worker's. Best effort: a kernel that refuses
+    keeps its default, which only costs speed.
+    """
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, min(response_window, MAX_SEND_BUFFER))
+    except OSError:
+        pass
+
+
 class ChannelClosed(BaseException):
     """The channel is gone (EOF from the front, or bad bytes from it).
 

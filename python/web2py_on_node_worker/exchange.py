@@ -4,9 +4,10 @@ The reader (the thread that reads the channel) delivers what the front sends for
 body bytes, response credit, cancellation, the FILE_OPENED answer. The thread running the
 application waits for those. How it waits depends on the executor:
 
-- ``Signals``: threads (or gevent greenlets, once threading is monkey-patched) wait on a
-  Condition that the reader notifies. One lock guards every exchange; a Condition is made only
-  for an exchange that actually waits, so a hello-world request never builds one.
+- ``Signals``: threads wait on a Condition that the reader notifies. One lock guards every
+  exchange; a Condition is made only for an exchange that actually waits, so a hello-world
+  request never builds one. The gevent class waits on a gevent Event instead, kept in the same
+  slot (``GreenletSignals``, workers/ggevent.py).
 - ``PumpSignals``: one thread does everything (sync mode), so waiting means reading and
   dispatching frames itself until what it waits for has arrived.
 """

@@ -37,8 +37,11 @@ export type SpoolOutcome =
 
 /** Writes are batched; past this many bytes waiting for the disk, the source is paused. */
 const WRITE_HIGH_WATER_BYTES = 256 * 1024;
-/** Read size of the file stream sent to the worker (the channel splits it into frames). */
-const READ_CHUNK_BYTES = 64 * 1024;
+/**
+ * Read size of the file stream sent to the worker: one BODY frame per read (the protocol's
+ * MAX_CHUNK). 64 KiB reads cost a quarter more front CPU per byte (README, "Uploads").
+ */
+const READ_CHUNK_BYTES = 256 * 1024;
 const FILE_PREFIX = 'w2n-body-';
 /** Chunks smaller than this are copied together into blocks of BLOCK_BYTES. */
 const SMALL_CHUNK_BYTES = 16 * 1024;
@@ -88,7 +91,7 @@ export class SpooledBody {
     return this.file !== null;
   }
 
-  /** The body as a stream (once): its chunks, or the file read in 64 KiB pieces. */
+  /** The body as a stream (once): its chunks, or the file read in READ_CHUNK_BYTES pieces. */
   stream(): Readable {
     if (this.streamed !== null) throw new Error('SpooledBody.stream() called twice');
     if (this.file === null || this.size === 0) {

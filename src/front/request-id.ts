@@ -3,7 +3,8 @@
  *
  * A request from a trusted proxy (the `--trusted-proxies` rule that already decides about
  * X-Forwarded-*, environ.ts) keeps the X-Request-ID that proxy sent, if it is well formed: one
- * header, 1 to 200 printable ASCII characters other than `"` and `\`. Any other request gets a
+ * header, 1 to 200 printable ASCII characters other than `"`, `\` and `,` (a comma is HTTP's list
+ * separator: "a,b" is two ids joined by a proxy chain, not one). Any other request gets a
  * new one (a random UUID: unique across fronts and restarts, and about as cheap as a counter,
  * since Node draws the random bytes in batches). A client's own X-Request-ID never reaches the
  * application: the environ's HTTP_X_REQUEST_ID is always this id.
@@ -18,8 +19,11 @@ import type { Http2ServerResponse } from 'node:http2';
 
 export const REQUEST_ID_HEADER = 'X-Request-ID';
 
-/** 1-200 chars of printable ASCII, without `"` and `\` (they would need escaping in every log format). */
-const WELL_FORMED = /^[\x21\x23-\x5b\x5d-\x7e]{1,200}$/;
+/**
+ * 1-200 chars of printable ASCII, without `"` and `\` (they would need escaping in every log
+ * format) and `,` (a list of ids, which log parsers split on).
+ */
+const WELL_FORMED = /^[\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]{1,200}$/;
 
 export function isWellFormedRequestId(value: string): boolean {
   return WELL_FORMED.test(value);

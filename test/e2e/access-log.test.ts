@@ -93,7 +93,7 @@ describe('--access-log - --access-log-format json, two fronts, trusting 127.0.0.
   });
 
   test('a malformed X-Request-ID, even from the trusted proxy, is replaced', async () => {
-    for (const bad of ['has space', 'x'.repeat(201), 'quo"te']) {
+    for (const bad of ['has space', 'x'.repeat(201), 'quo"te', 'id-a,id-b']) {
       const answer = await call(server.port, '/echo/z', { headers: { 'X-Request-ID': bad } });
       assert.ok(answer.requestId !== undefined && answer.requestId !== bad, bad);
       assert.equal((JSON.parse(answer.body) as { environ: Record<string, string> }).environ['HTTP_X_REQUEST_ID'], answer.requestId);

@@ -5,7 +5,7 @@
  * copy of the web2py fixture (as static.test.ts).
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,12 +14,12 @@ import { after, before, describe, test } from 'node:test';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 
 import { decodePath } from '../../src/front/environ.js';
-import { FileCache, REVALIDATE_MS } from '../../src/front/static/file-cache.js';
+import { FileCache, RECHECK_MS, REVALIDATE_MS } from '../../src/front/static/file-cache.js';
 import { createStaticHandler } from '../../src/front/static/serve.js';
 import { createLogger } from '../../src/observability/log.js';
 import { fixtures } from '../helpers/server.js';
 import { httpGet, type HttpAnswer } from '../helpers/http-get.js';
-import { waitUntil } from '../helpers/waits.js';
+import { deliberateWait, waitUntil } from '../helpers/waits.js';
 
 let scratch: string;
 let staticDir: string;
@@ -149,6 +149,43 @@ describe('freshness and bounds', () => {
     // The watch drops the entry at once; REVALIDATE_MS is the bound when a watch misses.
     await until(async () => (await get(port, '/welcome/static/js/app.js')).body.toString() === 'changed();\n',
       'the new content', REVALIDATE_MS * 3);
+  });
+
+  test('a hot file stays in memory past the revalidation period (rechecked in the background, not expired)', async () => {
+    const cache = new FileCache({ maxBytes: 1024 * 1024, maxFileBytes: 256 * 1024 });
+    const port = await listen(cache, join(scratch, 'web2py'));
+    await get(port, '/welcome/static/css/web2py.css');
+    await until(() => cache.bytes > 0, 'the cache to fill');
+    const started = performance.now();
+    let asked = 0;
+    while (performance.now() - started < REVALIDATE_MS * 2.5) {
+      assert.deepEqual((await get(port, '/welcome/static/css/web2py.css')).body, css);
+      asked += 1;
+      await deliberateWait(20, 'requests spread over more than two revalidation periods');
+    }
+    assert.equal(cache.hits, asked, 'every answer after the first came from memory');
+  });
+
+  test('a change no watch sees (a folder symlink swapped) is served within the bound', async () => {
+    const web2py = join(scratch, 'swapped');
+    cpSync(join(fixtures, 'web2py'), web2py, { recursive: true });
+    const staticFolder = join(web2py, 'applications', 'welcome', 'static');
+    mkdirSync(join(staticFolder, 'v1'));
+    mkdirSync(join(staticFolder, 'v2'));
+    writeFileSync(join(staticFolder, 'v1', 'site.css'), 'one {}\n');
+    writeFileSync(join(staticFolder, 'v2', 'site.css'), 'two {}\n');
+    symlinkSync('v1', join(staticFolder, 'live'));
+    const cache = new FileCache({ maxBytes: 1024 * 1024, maxFileBytes: 256 * 1024 });
+    const port = await listen(cache, web2py);
+    await get(port, '/welcome/static/live/site.css');
+    await until(() => cache.bytes > 0, 'the cache to fill');
+    // Hits past RECHECK_MS start the recheck that must see the swap.
+    await deliberateWait(RECHECK_MS + 50, 'the entry old enough for a hit to start a recheck');
+    assert.equal((await get(port, '/welcome/static/live/site.css')).body.toString(), 'one {}\n');
+    symlinkSync('v2', join(staticFolder, 'live.new'));
+    renameSync(join(staticFolder, 'live.new'), join(staticFolder, 'live'));
+    await until(async () => (await get(port, '/welcome/static/live/site.css')).body.toString() === 'two {}\n',
+      'the new folder\'s file', REVALIDATE_MS * 3);
   });
 
   test('files above the per-file limit are never kept; the total stays within its bound', async () => {

@@ -458,6 +458,30 @@ class GeventWorkerTest(PoolContract, WorkerContract, unittest.TestCase):
         ThreadWorkerTest.test_requests_run_concurrently(self)
 
 
+class SendBufferTest(unittest.TestCase):
+    """The channel's send buffer holds a response window (channel.enlarge_send_buffer)."""
+
+    def socket(self):
+        sock, peer = socket.socketpair()
+        self.addCleanup(sock.close)
+        self.addCleanup(peer.close)
+        return sock
+
+    def test_it_is_the_window_up_to_the_cap(self):
+        from web2py_on_node_worker.channel import MAX_SEND_BUFFER, enlarge_send_buffer
+        try:
+            with open('/proc/sys/net/core/wmem_max') as f:
+                kernel_max = int(f.read())
+        except OSError:
+            self.skipTest('no /proc/sys/net/core/wmem_max')
+        for window in (256 * 1024, 16 * 1024 * 1024):
+            sock = self.socket()
+            enlarge_send_buffer(sock, window)
+            # Linux doubles what it is asked for (its bookkeeping), after capping it at wmem_max.
+            self.assertEqual(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF),
+                             2 * min(window, MAX_SEND_BUFFER, kernel_max))
+
+
 class StartFailureTest(unittest.TestCase):
 
     def start_failing(self, app, **options):

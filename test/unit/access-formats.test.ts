@@ -128,11 +128,11 @@ describe('formats', () => {
 });
 
 describe('request ids', () => {
-  it('a well-formed X-Request-ID is 1-200 printable ASCII chars, without quote or backslash', () => {
-    for (const good of ['a', 'abc-123', '5f0c6b8e-1e2d-4c1b-9d7a-0e4f2a1b3c4d', 'Root=1-67891233-abcdef012345678912345678;Self=x', 'x'.repeat(200)]) {
+  it('a well-formed X-Request-ID is 1-200 printable ASCII chars, without quote, backslash or comma', () => {
+    for (const good of ['a', 'abc-123', '5f0c6b8e-1e2d-4c1b-9d7a-0e4f2a1b3c4d', 'Root=1-67891233-abcdef012345678912345678;Self=x', 'x'.repeat(200), 'a;b=c+d/e_f.g:h']) {
       assert.ok(isWellFormedRequestId(good), good);
     }
-    for (const bad of ['', 'x'.repeat(201), 'a b', 'a"b', 'a\\b', 'a\nb', 'a\0', '\xe9', 'a\tb']) {
+    for (const bad of ['', 'x'.repeat(201), 'a b', 'a"b', 'a\\b', 'a\nb', 'a\0', '\xe9', 'a\tb', 'a,b', ',']) {
       assert.ok(!isWellFormedRequestId(bad), JSON.stringify(bad));
     }
   });

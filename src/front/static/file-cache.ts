@@ -7,11 +7,18 @@
  * those of its fresh precompressed siblings are kept here, with the validators send would give.
  *
  * Invalidation: each cached file is watched (inotify) and dropped on any event; and an entry is
- * trusted for at most REVALIDATE_MS, after which the next request goes to disk and refills it —
- * that also covers what a watch cannot see (a folder symlink swapped, a sibling created, a
- * watch that could not be set up). A file that changes while it is read is not cached.
+ * trusted for at most REVALIDATE_MS after the disk was last seen to hold it — that also covers
+ * what a watch cannot see (a folder symlink swapped, a sibling created, a watch that could not be
+ * set up). A hit on an entry older than RECHECK_MS looks at the disk again in the background
+ * (serve.ts's `recheck`: realpaths and stats, no read): unchanged, the entry is trusted from the
+ * moment that look began; changed, it is dropped. A hot file thus never expires, where letting it
+ * expire sent every request of the next moment (hundreds at once over HTTP/2) to disk, each with
+ * send, realpaths and stats, until one refill ended. A file that changes while it is read is not
+ * cached.
  *
- * Bounded by total bytes (least recently used dropped first) and by the size of one file.
+ * Bounded by total bytes (least recently used dropped first) and by the size of one file. A hit
+ * only stamps its entry (no Map delete and set per hit: that showed in the CPU profile); the
+ * least recently used is found by a scan when something must go, which only a fill causes.
  */
 import { watch, type FSWatcher, type Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -51,6 +58,11 @@ export interface FillRequest {
   readonly file: FoundFile;
   /** Every existing sibling by coding, with whether serve.ts would choose it (not stale). */
   readonly siblings: readonly { readonly coding: string; readonly file: FoundFile; readonly fresh: boolean }[];
+  /**
+   * Looks at the disk again (no read): true when it still holds what `file` and `siblings` say
+   * (same real paths, inodes, sizes, times; the same siblings). Absent: the entry simply expires.
+   */
+  readonly recheck?: () => Promise<boolean>;
 }
 
 export interface FileCacheLimits {
@@ -62,17 +74,23 @@ export interface FileCacheLimits {
 
 /** How long an entry is trusted without looking at the disk again. */
 export const REVALIDATE_MS = 1_000;
+/** From this age on, a hit starts a recheck in the background (half the bound: time to finish). */
+export const RECHECK_MS = REVALIDATE_MS / 2;
 
 interface Entry {
   readonly file: CachedFile;
   readonly bytes: number;
-  readonly filledAt: number;
+  /** When the disk was last seen to hold this (performance.now()): the fill, or a recheck's start. */
+  checkedAt: number;
   readonly watchers: FSWatcher[];
+  readonly recheck: (() => Promise<boolean>) | undefined;
+  rechecking: boolean;
+  /** The hit count when it was last used: the smallest goes first. */
+  lastUsed: number;
 }
 
 export class FileCache {
   readonly #limits: FileCacheLimits;
-  /** Map order is recency order: a hit moves its entry to the end. */
   readonly #entries = new Map<string, Entry>();
   readonly #filling = new Set<string>();
   #bytes = 0;
@@ -105,13 +123,14 @@ export class FileCache {
   get(key: string): CachedFile | undefined {
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
-    if (performance.now() - entry.filledAt > REVALIDATE_MS) {
+    const age = performance.now() - entry.checkedAt;
+    if (age > REVALIDATE_MS) {
       this.#drop(key);
       return undefined;
     }
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    if (age > RECHECK_MS && !entry.rechecking && entry.recheck !== undefined) this.#recheck(key, entry, entry.recheck);
     this.#hits += 1;
+    entry.lastUsed = this.#hits;
     return entry.file;
   }
 
@@ -128,6 +147,22 @@ export class FileCache {
     this.#read(request).then((entry) => {
       if (entry !== null) this.#keep(key, entry);
     }, () => { /* unreadable now: it stays uncached, served from disk */ }).finally(() => this.#filling.delete(key));
+  }
+
+  /**
+   * The disk as it is now, in the background. Renewed from `startedAt`: the disk was seen to hold
+   * the entry at some moment after it, so REVALIDATE_MS still bounds how stale an answer can be.
+   */
+  #recheck(key: string, entry: Entry, recheck: () => Promise<boolean>): void {
+    entry.rechecking = true;
+    const startedAt = performance.now();
+    void recheck().catch(() => false).then((same) => {
+      entry.rechecking = false;
+      // Dropped (a watch event) or replaced meanwhile: that entry is no longer this one's to renew.
+      if (this.#entries.get(key) !== entry) return;
+      if (same) entry.checkedAt = startedAt;
+      else this.#drop(key);
+    });
   }
 
   /** Drops every entry and closes every watch (server stop, tests). */
@@ -177,7 +212,7 @@ export class FileCache {
         vary: request.siblings.length > 0,
       };
       const bytes = bodies.reduce((sum, body) => sum + body.length, 0);
-      return { file, bytes, filledAt: performance.now(), watchers };
+      return { file, bytes, checkedAt: performance.now(), watchers, recheck: request.recheck, rechecking: false, lastUsed: this.#hits };
     } catch (error: unknown) {
       close();
       throw error;
@@ -190,9 +225,21 @@ export class FileCache {
       return;
     }
     this.#drop(key);
-    while (this.#bytes + entry.bytes > this.#limits.maxBytes) this.#drop(this.#entries.keys().next().value!);
+    while (this.#bytes + entry.bytes > this.#limits.maxBytes) this.#drop(this.#leastRecentlyUsed());
     this.#entries.set(key, entry);
     this.#bytes += entry.bytes;
+  }
+
+  #leastRecentlyUsed(): string {
+    let oldest = '';
+    let oldestUse = Infinity;
+    for (const [key, entry] of this.#entries) {
+      if (entry.lastUsed < oldestUse) {
+        oldest = key;
+        oldestUse = entry.lastUsed;
+      }
+    }
+    return oldest;
   }
 
   #drop(key: string): void {

@@ -26,7 +26,7 @@ import type { Logger } from '../../observability/log.js';
 import { LogEvents } from '../../observability/events.js';
 import { streamFileBody } from '../file-body.js';
 import { FrontGuard } from '../guard.js';
-import type { CachedFile, FileCache } from './file-cache.js';
+import type { CachedFile, FileCache, FoundFile } from './file-cache.js';
 import { mapStaticUrl, type StaticUrl } from './web2py-url.js';
 import { isResponseGone } from '../response-gone.js';
 import { countBody, REQUEST_ID_HEADER, requestIdHeader, requestIdOf } from '../request-id.js';
@@ -196,8 +196,27 @@ async function serveFile(
   setWeb2pyHeaders(res, url);
   streamWithSend(req, res, served, candidate, context);
   if (cache.admits(found.stats.size)) {
-    cache.fill({ key: cacheKey(root, url.file), namedAs: candidate, file: { path: found.path, stats: found.stats }, siblings: precompressed.siblings });
+    const file = { path: found.path, stats: found.stats };
+    const { siblings } = precompressed;
+    cache.fill({ key: cacheKey(root, url.file), namedAs: candidate, file, siblings, recheck: () => isUnchanged(root, candidate, file, siblings) });
   }
+}
+
+/** The cache's recheck (file-cache.ts): the same lookups as serveFile, and every answer the same as when read. */
+async function isUnchanged(root: string, candidate: string, file: FoundFile, siblings: readonly Sibling[]): Promise<boolean> {
+  const now = await resolveInside(root, candidate);
+  if (now.kind !== 'file' || !isSameFile(now, file)) return false;
+  const nowSiblings = await findSiblings(root, candidate, now.stats);
+  return nowSiblings.length === siblings.length && nowSiblings.every((sibling, index) => {
+    const then = siblings[index]!;
+    return sibling.coding === then.coding && sibling.fresh === then.fresh && isSameFile(sibling.file, then.file);
+  });
+}
+
+/** The same real path and, as far as stat can tell, the same content (any write moves ctime). */
+function isSameFile(a: FoundFile, b: FoundFile): boolean {
+  return a.path === b.path && a.stats.dev === b.stats.dev && a.stats.ino === b.stats.ino && a.stats.size === b.stats.size
+    && a.stats.mtimeMs === b.stats.mtimeMs && a.stats.ctimeMs === b.stats.ctimeMs;
 }
 
 /** Every precompressed sibling inside the static folder, and whether choosePrecompressed would take it. */
@@ -245,18 +264,33 @@ function answerFromMemory(req: IncomingMessage, res: ServerResponse, cached: Cac
   if (coding === null) fields.push('Last-Modified', chosen.lastModified);
   fields.push('ETag', chosen.etag);
   if (isNotModified) {
-    res.writeHead(304, fields as string[]);
+    writeHeadOnce(req, res, 304, fields);
     res.end();
     return;
   }
   fields.push('Content-Type', cached.contentType, 'Content-Length', chosen.body.length);
-  res.writeHead(200, fields as string[]);
+  writeHeadOnce(req, res, 200, fields);
   if (req.method === 'HEAD') {
     res.end();
   } else {
     countBody(res, chosen.body.length);
     res.end(chosen.body);
   }
+}
+
+/**
+ * The head of an answer from memory, each name once. HTTP/1: the flat list, Node's fast path.
+ * HTTP/2: an object, because Node's compatibility writeHead, given a list, first removes each
+ * name (validated, trimmed, lower-cased) in case setHeader set it, then appends it.
+ */
+function writeHeadOnce(req: IncomingMessage, res: ServerResponse, status: number, fields: (string | number)[]): void {
+  if (req.httpVersionMajor !== 2) {
+    res.writeHead(status, fields as string[]);
+    return;
+  }
+  const headers: Record<string, string | number> = {};
+  for (let i = 0; i < fields.length; i += 2) headers[fields[i] as string] = fields[i + 1]!;
+  res.writeHead(status, headers);
 }
 
 /** Ranges and If-Match / If-Unmodified-Since are rare: they are answered from disk, by send. */
