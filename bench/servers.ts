@@ -105,8 +105,9 @@ async function allOf(...checks: Promise<Detected>[]): Promise<Detected> {
 }
 
 /**
- * A second built checkout for A/B runs in one bench run (`ours-base`, `ours-base-thread`): set
- * W2N_BENCH_BASE to its root (e.g. a `git worktree` of the commit before, built with `npm run build`).
+ * A second built checkout for A/B runs in one bench run (`ours-base`, `ours-base-thread`,
+ * `ours-base-thread-210`): set W2N_BENCH_BASE to its root (e.g. a `git worktree` of the commit
+ * before, built with `npm run build`).
  */
 const BASE_ROOT = process.env.W2N_BENCH_BASE ?? '';
 
@@ -218,6 +219,7 @@ export const SERVERS: ServerDef[] = [
   ours('ours-fronts2', 'web2py-on-node, --fronts 2 --processes 2 (one Python worker per front)', (f) => ['--fronts', '2', ...overloadArgs(f)]),
   ours('ours-base', 'A/B: the checkout at W2N_BENCH_BASE, as `ours`', (f) => [...overloadArgs(f), ...frontsArgs(f)], 2, BASE_ROOT),
   ours('ours-base-thread', 'A/B: the checkout at W2N_BENCH_BASE, as `ours-thread`', (f) => ['--worker-class', 'thread', ...overloadArgs(f)], 2, BASE_ROOT),
+  ours('ours-base-thread-210', 'A/B: the checkout at W2N_BENCH_BASE, as `ours-thread-210`', (f) => ['--worker-class', 'thread', '--threads', '210', ...overloadArgs(f)], 2, BASE_ROOT),
   ours('ours-fronts4', 'web2py-on-node, --fronts 4 --processes 4 (one Python worker per front)', (f) => ['--fronts', '4', ...overloadArgs(f)], 4),
   {
     name: 'gevent',

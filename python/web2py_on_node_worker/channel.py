@@ -2,14 +2,16 @@
 
 Only one thread (the reader) reads. Any thread may send, through the channel's sender: by default
 a DirectSender, which writes each frame at once under a lock that keeps frames whole on the wire;
-the gevent worker class passes its own, which batches (workers/ggevent.py). Nothing here knows
-about WSGI, requests or worker classes.
+the thread class passes a HoldingSender, which holds one thread's frames back to write them
+together (workers/thread.py), and the gevent class its own, which batches (workers/ggevent.py).
+Nothing here knows about WSGI, requests or worker classes.
 """
 
 import errno
 import socket
 import sys
 import threading
+from threading import get_ident
 
 from .exits import EXIT_CHANNEL_LOST, exit_now
 from .protocol import Decoder, ProtocolError
@@ -105,6 +107,79 @@ class DirectSender:
 
     def flush(self, timeout=None):
         """Nothing is ever queued: every frame is written when send returns."""
+
+
+#: HoldingSender writes what it holds once it holds this many bytes, or this many pieces (a
+#: sendmsg takes at most IOV_MAX, 1024 on Linux)
+MAX_HELD_BYTES = 64 * 1024
+MAX_HELD_PIECES = 512
+
+
+class HoldingSender(DirectSender):
+    """A DirectSender that holds back the frames of one thread (the holder) until ``release``.
+
+    Frames are whole and in order per thread either way: the holder's frames leave in the order
+    it sent them, before anything it sends after ``release``; frames of other threads go out at
+    once, maybe before the holder's held ones (the front needs order only within a request, and
+    a request's frames come from the thread that runs it).
+    """
+
+    def __init__(self, sock):
+        super().__init__(sock)
+        self._holder = None
+        self._held = []
+        self._held_bytes = 0
+
+    def hold(self, ident):
+        """From now on, hold what thread ``ident`` sends (the thread itself calls this)."""
+        with self._lock:
+            self._holder = ident
+
+    def release(self, ident=None):
+        """Write everything held; stop holding for ``ident`` (None: whoever holds)."""
+        with self._lock:
+            if ident is None or self._holder == ident:
+                self._holder = None
+            if self._held:
+                self._write_held()
+
+    def send(self, frame):
+        with self._lock:
+            if self._holder != get_ident():
+                self._write(frame)
+                return
+            self._held.append(frame)
+            self._held_bytes += len(frame)
+            if self._held_bytes >= MAX_HELD_BYTES or len(self._held) >= MAX_HELD_PIECES:
+                self._write_held()
+
+    def send_parts(self, parts):
+        with self._lock:
+            if self._holder != get_ident():
+                sendmsg_all(self._sock, parts)
+                return
+            self._held.extend(parts)
+            self._held_bytes += sum(map(len, parts))
+            if self._held_bytes >= MAX_HELD_BYTES or len(self._held) >= MAX_HELD_PIECES:
+                self._write_held()
+
+    def flush(self, timeout=None):
+        """Write everything held (before the worker exits)."""
+        self.release()
+
+    def _write(self, frame):
+        try:
+            self._sock.sendall(frame)
+        except OSError as error:
+            _exit_if_lost(error)
+            raise
+
+    def _write_held(self):
+        held = self._held
+        self._held = []
+        self._held_bytes = 0
+        for start in range(0, len(held), MAX_HELD_PIECES):
+            sendmsg_all(self._sock, held[start:start + MAX_HELD_PIECES])
 
 
 class Channel:

@@ -33,7 +33,7 @@ import threading
 import time
 import traceback
 
-from .channel import DirectSender
+from .channel import DirectSender, HoldingSender
 from .exchange import RequestCancelled, RequestTimeout
 from .protocol import ERR_REQUEST_CANCELLED, ERR_WORKER_TIMEOUT
 from .wsgi import send_error
@@ -60,7 +60,8 @@ def is_protected(frame):
 
 
 # A frame half written would break every other request (the gevent class protects its own sender).
-protect(DirectSender.send, DirectSender.send_parts)
+protect(DirectSender.send, DirectSender.send_parts, HoldingSender.send, HoldingSender.send_parts,
+        HoldingSender.release)
 
 
 class Interrupts:
