@@ -1,14 +1,14 @@
 """``wsgi.input``: the request body, fed by BODY frames, crediting the front as it is read.
 
 Flow control (docs/protocol.md, "Flow control"): the front may have at most ``requestWindow``
-un-credited body bytes in flight. This stream credits what the application has consumed, in
-batches of a quarter window, and always before it waits for more (otherwise both sides would
-wait on each other). Nothing is credited once the last BODY frame has arrived.
+un-credited body bytes in flight. This stream credits what the application has consumed
+(credit.py: in batches of a quarter window, and always before it waits for more). Nothing is
+credited once the last BODY frame has arrived.
 """
 
 from collections import deque
 
-from .protocol import encode_credit
+from .credit import ConsumedCredit
 
 
 class ClientDisconnected(OSError):
@@ -28,14 +28,12 @@ class InputStream:
     def __init__(self, exchange, signals, channel, request_window):
         self._exchange = exchange
         self._signals = signals
-        self._channel = channel
         self._chunks = deque()
         #: read position inside self._chunks[0]
         self._offset = 0
         self._buffered = 0
         self._has_all = False
-        self._uncredited = 0
-        self._credit_batch = max(1, request_window // 4)
+        self._credit = ConsumedCredit(channel, exchange.request_id, request_window)
 
     # --- reader side (the caller holds signals.lock)
 
@@ -148,13 +146,9 @@ class InputStream:
         taken = len(part)
         with self._signals.lock:
             self._buffered -= taken
-        if not self._has_all:
-            self._uncredited += taken
-            if self._uncredited >= self._credit_batch:
-                self._send_credit()
+        if not self._has_all and self._credit.add(taken):
+            self._send_credit()
         return part
 
     def _send_credit(self):
-        if self._uncredited and not self._has_all:
-            self._channel.send(encode_credit(self._exchange.request_id, self._uncredited))
-        self._uncredited = 0
+        self._credit.flush(not self._has_all)

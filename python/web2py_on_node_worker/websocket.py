@@ -27,8 +27,9 @@ as a blocking socket write waits for a slow client.
 
 from collections import deque
 
+from .credit import ConsumedCredit
 from .protocol import (
-    FLAG_BINARY, FLAG_END, MAX_CLOSE_REASON_BYTES, MAX_PAYLOAD, WS_ACCEPT, WS_MESSAGE, encode_credit,
+    FLAG_BINARY, FLAG_END, MAX_CLOSE_REASON_BYTES, MAX_PAYLOAD, WS_ACCEPT, WS_MESSAGE,
     encode_frame, encode_header, encode_ws_close,
 )
 
@@ -56,8 +57,7 @@ class WebSocket:
         #: the application answered with HTTP (or returned): accepting is no longer possible
         self._is_declined = False
         self.is_accepted = False
-        self._uncredited = 0
-        self._credit_batch = max(1, request_window // 4)
+        self._credit = ConsumedCredit(channel, exchange.request_id, request_window)
         self.environ = None
         self.path = None
         self.origin = None
@@ -127,8 +127,7 @@ class WebSocket:
                     return None
             self._send_credit()
             signals.wait_until(exchange, self._has_news)
-        self._uncredited += len(data)
-        if self._uncredited >= self._credit_batch:
+        if self._credit.add(len(data)):
             self._send_credit()
         return data if is_binary else data.decode('utf-8')
 
@@ -182,9 +181,7 @@ class WebSocket:
         return self._messages or self._closed_by_client is not None or self._exchange.is_cancelled
 
     def _send_credit(self):
-        if self._uncredited and self._closed_by_client is None:
-            self._channel.send(encode_credit(self._exchange.request_id, self._uncredited))
-        self._uncredited = 0
+        self._credit.flush(self._closed_by_client is None)
 
     def _take_credit(self, size):
         """Wait until the front's window for this socket is open; take ``size`` bytes of it.
