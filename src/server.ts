@@ -298,6 +298,7 @@ function handlerOptions(options: FrontOptions, parts: Parts, rejections: ClientR
     onResponseOpened: () => lifecycle.inFlight.open(),
     onResponseClosed: () => lifecycle.inFlight.close(),
     realtime: parts.realtime === null ? null : parts.realtime.serveUnderPrefix,
+    ...(parts.realtime === null ? {} : { realtimeOwns: parts.realtime.isUnderPrefix }),
     appWebSockets: parts.appWebSockets,
   };
 }

@@ -21,6 +21,7 @@ import { HttpResponseSink } from './response-sink.js';
 import { failResponse } from './guard.js';
 import { answerHealth, HEALTH_PATH } from './builtins/health.js';
 import type { StaticHandler } from './static/serve.js';
+import { createHttp2StaticTaker, type Http2StreamTaker } from './http2-static.js';
 import { answerMetrics, isLoopback, METRICS_PATH } from './builtins/metrics.js';
 import { StatusPage } from './builtins/status.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -65,17 +66,22 @@ export interface HandlerOptions {
   appWebSockets: AppWebSockets | null;
   /** The realtime hub's paths (front/realtime/setup.ts): true when it served the request; null: hub off. */
   realtime: ((req: IncomingMessage, res: ServerResponse, target: string, remoteAddr: string) => boolean) | null;
+  /** Whether `realtime` would take this target (under its prefix); absent: nothing is. */
+  realtimeOwns?: (target: string) => boolean;
 }
 
-export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+export interface RequestHandler {
+  (req: IncomingMessage, res: ServerResponse): void;
+  /** On an HTTP/2 listener, put in front of Node's compatibility layer (listeners.ts): cached static files. */
+  readonly takeHttp2Stream?: Http2StreamTaker;
+}
 
 /** When the response's request reached the handler (performance.now()): its latency for the status page. */
 const STARTED_AT = Symbol('startedAt');
 type TimedResponse = ServerResponse & { [STARTED_AT]?: number };
 
 export function createRequestHandler(listener: ListenerFacts, options: HandlerOptions): RequestHandler {
-  const { pool, log, accessLog } = options;
-  const { onResponseOpened, staticHandler, metrics, rejections, headLimits, serverHeader, bodies, statusPage } = options;
+  const { pool, log, accessLog, onResponseOpened, staticHandler, metrics, rejections, headLimits, serverHeader, bodies, statusPage } = options;
   const { guard } = rejections;
   // web2py's line has no Referer nor User-Agent: its requests never build Node's header object for it.
   const formatLine = options.formatAccessLine;
@@ -87,7 +93,7 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     options.onResponseClosed();
   };
   const refuse = refuser(rejections, onResponseClosed);
-  return (req, res: TimedResponse) => {
+  const handle = (req: IncomingMessage, res: TimedResponse): void => {
     const socket = req.socket;
     // Requests Node parsed behind a refused one on the same connection reach nothing.
     if (rejections.isClosing(socket)) return;
@@ -191,6 +197,20 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       start(environ.pairs, null);
     }
   };
+  return staticHandler === null ? handle : Object.assign(handle, { takeHttp2Stream: http2StaticTaker(listener, options, staticHandler, readsHeaders) });
+}
+
+/** Cached static files on HTTP/2 streams (http2-static.ts), with what the handler would use for them. */
+function http2StaticTaker(listener: ListenerFacts, options: HandlerOptions, staticHandler: StaticHandler, readsHeaders: boolean): Http2StreamTaker {
+  const { statusPage } = options;
+  return createHttp2StaticTaker({
+    listener, staticHandler, readsHeaders, headLimits: options.headLimits, serverHeader: options.serverHeader, metrics: options.metrics,
+    accessLog: options.accessLog, formatAccessLine: options.formatAccessLine, guard: options.rejections.guard,
+    onResponseOpened: options.onResponseOpened, onResponseClosed: options.onResponseClosed,
+    // What the handler answers before the static files; the status page's paths are left to it whoever asks.
+    isClaimed: (target, pathInfo) => target === HEALTH_PATH || target === METRICS_PATH || (statusPage !== null && StatusPage.owns(pathInfo))
+      || (options.realtimeOwns?.(target) ?? false),
+  });
 }
 
 /**

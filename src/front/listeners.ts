@@ -14,12 +14,13 @@
  */
 import { createServer as createHttpServer, type Server as HttpServer, type ServerOptions } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { createSecureServer, type Http2SecureServer } from 'node:http2';
+import { createSecureServer, type Http2SecureServer, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ServerError } from '../errors/index.js';
 import { secureContextOptions, type LoadedTls } from './tls-files.js';
 import type { RequestHandler } from './handler.js';
+import type { Http2StreamTaker } from './http2-static.js';
 import { enforceHttp1Deadlines } from './http1-on-http2.js';
 import type { ClientError, ClientRejections } from './client-errors.js';
 import { serveUpgradesAsRequests, type UpgradeTaker } from './upgrade.js';
@@ -126,6 +127,7 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
     });
     // Node's compatibility API: Http2ServerRequest/Response have what the handler uses.
     server.on('request', handler);
+    if (handler.takeHttp2Stream !== undefined) takeStreamsFirst(server, handler.takeHttp2Stream);
     http2Servers.add(server);
     // The HTTP/1.1 side reads these from the server object (http's connection listener).
     Object.assign(server, {
@@ -159,6 +161,20 @@ export function createListener(handler: RequestHandler, options: ListenerOptions
   // HTTP/2 server this covers both its HTTP/2 streams and its HTTP/1.1 connections.
   server.on('checkContinue', handler);
   return server;
+}
+
+/**
+ * The 'request' listener made Node add its compatibility layer as a 'stream' listener (one that
+ * makes an Http2ServerRequest and Http2ServerResponse and emits 'request'). `take` sees each
+ * stream first; a stream it leaves goes to that listener with the same arguments, as before.
+ */
+function takeStreamsFirst(server: Http2SecureServer, take: Http2StreamTaker): void {
+  const compatibility = server.listeners('stream') as ((...args: unknown[]) => void)[];
+  server.removeAllListeners('stream');
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+    if (take(stream, headers, rawHeaders)) return;
+    for (const listener of compatibility) listener.call(server, stream, headers, flags, rawHeaders);
+  });
 }
 
 const http2Servers = new WeakSet<NodeServer>();

@@ -15,6 +15,7 @@ import { once } from 'node:events';
 import { fixtures, startServer, waitForStarted, type StartedServer } from '../helpers/server.js';
 import { waitUntil } from '../helpers/waits.js';
 import { makeCertificate } from '../helpers/tls.js';
+import { Flag, frame, FrameType, RawH2, rstFrame, type Frame } from '../helpers/h2-frames.js';
 
 const apps = join(fixtures, 'apps');
 const certificate = makeCertificate();
@@ -244,23 +245,163 @@ describe('HTTP/2 with the fixture apps', () => {
   });
 });
 
+/** The frames of one request written by hand (RawH2), in the order received, up to its END_STREAM or RST_STREAM. */
+async function framesOf(connection: RawH2, method: string, path: string, extra: [string, string][] = []): Promise<Frame[]> {
+  const id = connection.nextStreamId;
+  connection.nextStreamId += 2;
+  connection.write(connection.headers(id, method, path, extra));
+  await connection.waitFor((f) => f.streamId === id && ((f.flags & Flag.END_STREAM) !== 0 || f.type === FrameType.RST_STREAM));
+  const frames = connection.frames.filter((f) => f.streamId === id);
+  // The connection's flow-control window back (RawH2 gives none): the next answers are not held up.
+  const received = frames.reduce((sum, f) => sum + (f.type === FrameType.DATA ? f.payload.length : 0), 0);
+  if (received > 0) connection.write(windowUpdate(received));
+  return frames;
+}
+
+const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
+
+function windowUpdate(increment: number): Buffer {
+  const payload = Buffer.alloc(4);
+  payload.writeUInt32BE(increment);
+  return frame(FrameType.WINDOW_UPDATE, 0, 0, payload);
+}
+
+/**
+ * Node's compatibility layer ends every answer with an empty DATA frame (END_STREAM once its
+ * `waitForTrailers` found no trailers); an answer made on the stream itself (front/http2-static.ts)
+ * ends with its HEADERS or its last DATA.
+ */
+function isAnsweredOnStream(frames: Frame[]): boolean {
+  const last = frames.at(-1);
+  return last !== undefined && (last.flags & Flag.END_STREAM) !== 0 && (last.type === FrameType.HEADERS || last.payload.length > 0);
+}
+
+/** A head to compare: without the date and the request id (each answer has its own). */
+function sameFields(headers: IncomingHttpHeaders): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => name !== 'date' && name !== 'x-request-id'));
+}
+
 describe('HTTP/2 static files of a web2py app', () => {
   let server: StartedServer;
+  /** The same tree with --static-cache-size 0: every answer from disk, through the compatibility layer. */
+  let diskServer: StartedServer;
   let session: ClientHttp2Session;
+  let diskSession: ClientHttp2Session;
   const scratch = mkdtempSync(join(tmpdir(), 'w2n-h2-web2py-'));
   const folder = join(scratch, 'web2py');
   cpSync(join(fixtures, 'web2py'), folder, { recursive: true });
   const css = readFileSync(join(folder, 'applications', 'welcome', 'static', 'css', 'web2py.css'));
+  const big = Buffer.alloc(32 * 1024, 0x62);
+  writeFileSync(join(folder, 'applications', 'welcome', 'static', 'big.bin'), big);
+  const accessLines = (path: string): string[] => readFileSync(join(folder, 'httpserver.log'), 'utf8').split('\n').filter((line) => line.includes(`, ${path}, `));
 
   before(async () => {
-    server = await startServer(['-f', folder, ...tlsArgs], { scheme: 'https' });
-    session = await connect(server.port);
+    [server, diskServer] = await Promise.all([
+      startServer(['-f', folder, '-l', ...tlsArgs], { scheme: 'https' }),
+      startServer(['-f', folder, '--static-cache-size', '0', ...tlsArgs], { scheme: 'https' }),
+    ]);
+    [session, diskSession] = await Promise.all([connect(server.port), connect(diskServer.port)]);
   });
   after(async () => {
     session.close();
+    diskSession.close();
     assert.equal(await server.stop(), 0);
+    assert.equal(await diskServer.stop(), 0);
     rmSync(scratch, { recursive: true, force: true });
     assert.doesNotMatch(server.stderr(), /Warning/);
+  });
+
+  test('a cached file is answered on the stream itself, with the head and body the compatibility layer gives from disk', async () => {
+    const connection = await RawH2.open(server.port, ca);
+    try {
+      const path = '/welcome/static/js/app.js';
+      const first = await framesOf(connection, 'GET', path);
+      assert.equal(isAnsweredOnStream(first), false, 'the first answer comes from disk, through the compatibility layer');
+      await waitUntil('the file cached', async () => isAnsweredOnStream(await framesOf(connection, 'GET', path)));
+      const lastModified = String((await h2(diskSession, { ':path': path })).headers['last-modified']);
+      const etag = String((await h2(diskSession, { ':path': path })).headers.etag);
+      const cases: { name: string; path: string; method?: string; extra?: [string, string][]; status: number }[] = [
+        { name: 'GET', path, status: 200 },
+        { name: 'HEAD', path, method: 'HEAD', status: 200 },
+        { name: '304 by ETag', path, extra: [['if-none-match', etag]], status: 304 },
+        { name: '304 by Last-Modified', path, extra: [['if-modified-since', lastModified]], status: 304 },
+        { name: 'versioned', path: '/welcome/static/_2.1.1/js/app.js', status: 200 },
+        { name: 'attachment', path: `${path}?attachment`, status: 200 },
+      ];
+      for (const { name, path: casePath, method = 'GET', extra = [], status } of cases) {
+        const request = { ':method': method, ':path': casePath, ...Object.fromEntries(extra) };
+        await waitUntil(`${name}: cached`, async () => isAnsweredOnStream(await framesOf(connection, method, casePath, extra)));
+        const fromMemory = await h2(session, request);
+        const fromDisk = await h2(diskSession, request);
+        assert.equal(fromMemory.headers[':status'], status, name);
+        assert.deepEqual(sameFields(fromMemory.headers), sameFields(fromDisk.headers), name);
+        assert.deepEqual(fromMemory.body, fromDisk.body, name);
+        assert.match(String(fromMemory.headers['x-request-id']), /^[0-9a-f-]{36}$/, name);
+      }
+      // A range and a precondition are served from disk, through the compatibility layer, and right.
+      const range = await framesOf(connection, 'GET', path, [['range', 'bytes=0-4']]);
+      assert.equal(isAnsweredOnStream(range), false);
+      const ranged = await h2(session, { ':path': path, range: 'bytes=0-4' });
+      assert.equal(ranged.headers[':status'], 206);
+      assert.equal(ranged.body.length, 5);
+      assert.equal((await h2(session, { ':path': path, 'if-match': '"nope"' })).headers[':status'], 412);
+    } finally {
+      connection.close();
+    }
+  });
+
+  test('an answer from memory has its access line: HTTP/2.0, the status, the client', async () => {
+    const path = '/welcome/static/css/web2py.css';
+    const connection = await RawH2.open(server.port, ca);
+    try {
+      await waitUntil('the file cached', async () => isAnsweredOnStream(await framesOf(connection, 'GET', path)));
+    } finally {
+      connection.close();
+    }
+    // The GETs above may still be in the log's buffer: the HEAD line, written after them, says all are out.
+    await h2(session, { ':method': 'HEAD', ':path': path });
+    let lines: string[] = [];
+    await waitUntil('the access lines', () => {
+      lines = accessLines(path);
+      return lines.some((line) => line.includes(', HEAD, '));
+    });
+    const line = /^127\.0\.0\.1, \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, (GET|HEAD), \/welcome\/static\/css\/web2py\.css, HTTP\/2\.0, 200, \d+\.\d{6}$/;
+    for (const each of lines) assert.match(each, line);
+  });
+
+  test('a client that resets a stream mid-answer: the stream closes, its line is written, the connection carries on', async () => {
+    const path = '/welcome/static/big.bin';
+    const connection = await RawH2.open(server.port, ca);
+    try {
+      await waitUntil('the file cached', async () => isAnsweredOnStream(await framesOf(connection, 'GET', path)));
+    } finally {
+      connection.close();
+    }
+    // A client window of 1,000 bytes per stream: the answer stops after its first DATA until the client reads.
+    const slow = await RawH2.open(server.port, ca, { [SETTINGS_INITIAL_WINDOW_SIZE]: 1000 });
+    try {
+      const before = accessLines(path).length;
+      const id = slow.nextStreamId;
+      slow.nextStreamId += 2;
+      slow.write(slow.headers(id, 'GET', path));
+      const data = await slow.waitFor((f) => f.streamId === id && f.type === FrameType.DATA);
+      assert.equal(data?.payload.length, 1000);
+      assert.equal((data.flags & Flag.END_STREAM), 0, 'the answer is not over');
+      slow.write(rstFrame(id));
+      let lines: string[] = [];
+      await waitUntil('the reset stream\'s access line', () => {
+        lines = accessLines(path).slice(before);
+        return lines.length > 0;
+      });
+      assert.match(lines[0]!, /, GET, \/welcome\/static\/big\.bin, HTTP\/2\.0, 200, /);
+      // The connection carries on: a HEAD on a new stream is answered.
+      const head = await framesOf(slow, 'HEAD', path);
+      assert.equal(head.length, 1);
+      assert.equal(head[0]!.type, FrameType.HEADERS);
+      assert.ok(isAnsweredOnStream(head));
+    } finally {
+      slow.close();
+    }
   });
 
   test('200 with validators, 304, a range and several ranges', async () => {

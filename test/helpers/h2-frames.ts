@@ -31,9 +31,10 @@ function literal(name: string, value: string): Buffer {
   return Buffer.concat([Buffer.from([0x00, n.length]), n, Buffer.from([v.length]), v]);
 }
 
-/** An HPACK block for a request. */
-export function requestBlock(method: string, path: string, authority = 'localhost'): Buffer {
-  return Buffer.concat([literal(':method', method), literal(':scheme', 'https'), literal(':path', path), literal(':authority', authority)]);
+/** An HPACK block for a request, with `extra` header fields (lower-case names) after the pseudo-headers. */
+export function requestBlock(method: string, path: string, authority = 'localhost', extra: readonly (readonly [string, string])[] = []): Buffer {
+  return Buffer.concat([literal(':method', method), literal(':scheme', 'https'), literal(':path', path), literal(':authority', authority),
+    ...extra.map(([name, value]) => literal(name, value))]);
 }
 
 export function settingsFrame(settings: Record<number, number> = {}): Buffer {
@@ -90,8 +91,8 @@ export class RawH2 {
   }
 
   /** HEADERS (END_HEADERS | END_STREAM) of a request on `streamId`. */
-  headers(streamId: number, method: string, path: string): Buffer {
-    return frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, streamId, requestBlock(method, path));
+  headers(streamId: number, method: string, path: string, extra: readonly (readonly [string, string])[] = []): Buffer {
+    return frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, streamId, requestBlock(method, path, 'localhost', extra));
   }
 
   /** Resolves when a received frame matches (or the connection closed: then null). */

@@ -28,6 +28,8 @@ export interface Realtime {
   hub: RealtimeHub;
   /** The main listeners' hook: serves a hub request and returns true, or false for the application's. */
   serveUnderPrefix(req: IncomingMessage, res: ServerResponse, target: string, remoteAddr: string | undefined): boolean;
+  /** Whether serveUnderPrefix would take this target (it is under the prefix). */
+  isUnderPrefix(target: string): boolean;
   /** The request handler of `--realtime-port`. */
   servePort(req: IncomingMessage, res: ServerResponse): void;
   upgradesFor(spec: ListenerSpec): UpgradeTaker | null;
@@ -144,6 +146,7 @@ export function startRealtime(context: RealtimeContext): Realtime | null {
       serveHubRequest(hub, req, res, at.path, at.query, remoteAddr);
       return true;
     },
+    isUnderPrefix: (target) => underPrefix(target) !== null,
     servePort: (req, res) => {
       const at = atRoot(req.url ?? '/');
       try {

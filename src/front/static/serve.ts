@@ -15,7 +15,7 @@
  */
 import { createReadStream, realpathSync, statSync, type Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { join, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -29,7 +29,7 @@ import { FrontGuard } from '../guard.js';
 import type { CachedFile, FileCache, FoundFile } from './file-cache.js';
 import { mapStaticUrl, type StaticUrl } from './web2py-url.js';
 import { isResponseGone } from '../response-gone.js';
-import { countBody, REQUEST_ID_HEADER, requestIdHeader, requestIdOf } from '../request-id.js';
+import { countBody, REQUEST_ID_HEADER, requestIdOf } from '../request-id.js';
 
 export interface StaticHandlerOptions {
   /** The web2py folder: files come from `<web2pyFolder>/applications/<app>/static`. */
@@ -44,7 +44,28 @@ export interface StaticHandlerOptions {
 }
 
 /** true: the request is taken (answered, or being answered); false: pass it to Python. */
-export type StaticHandler = (req: IncomingMessage, res: ServerResponse, pathInfo: string) => boolean;
+export interface StaticHandler {
+  (req: IncomingMessage, res: ServerResponse, pathInfo: string): boolean;
+  /**
+   * For an HTTP/2 stream answered without Node's compatibility layer (front/http2-static.ts): the
+   * cached file a plain GET or HEAD of this path gets from memory, or null when the request must
+   * go the usual way (not a static URL, not cached, a Range or a precondition to evaluate).
+   */
+  readonly cachedFor: (method: string, pathInfo: string, query: string, headers: IncomingHttpHeaders) => MemoryHit | null;
+}
+
+/** A request the cache answers: the file, and the URL's facts that pick web2py's headers. */
+export interface MemoryHit {
+  readonly cached: CachedFile;
+  readonly url: StaticUrl & { kind: 'file' };
+}
+
+/** What answering a MemoryHit sends: the status, the head as a flat name, value list, the body (null: none). */
+export interface MemoryAnswer {
+  readonly status: 200 | 304;
+  readonly fields: (string | number)[];
+  readonly body: Buffer | null;
+}
 
 /** gluon/main.py, for versioned URLs: `Cache-Control: max-age=315360000` and this Expires. */
 const VERSIONED_MAX_AGE = 'max-age=315360000';
@@ -70,7 +91,15 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
   const roots = new StaticRoots(join(options.web2pyFolder, 'applications'));
   const { cache } = options;
   const guard = options.guard ?? new FrontGuard(log, { frontBug() {} });
-  return (req, res, pathInfo) => {
+  const cachedFor = (method: string, pathInfo: string, query: string, headers: IncomingHttpHeaders): MemoryHit | null => {
+    if ((method !== 'GET' && method !== 'HEAD') || !cache.enabled || !isPlainRequest(headers)) return null;
+    const url = mapStaticUrl(pathInfo, query);
+    if (url.kind !== 'file') return null;
+    const root = roots.get(url.app);
+    const cached = root === null ? undefined : cache.get(cacheKey(root, url.file));
+    return cached === undefined ? null : { cached, url };
+  };
+  const handle = (req: IncomingMessage, res: ServerResponse, pathInfo: string): boolean => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const mapped = mapStaticUrl(pathInfo, queryOf(req.url ?? '/'));
     if (mapped.kind === 'pass') return false;
@@ -83,9 +112,9 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     // An unknown application: web2py answers (404 today), exactly as it would.
     const root = roots.get(mapped.app);
     if (root === null) return false;
-    const cached = cache.enabled && isPlainRequest(req) ? cache.get(cacheKey(root, mapped.file)) : undefined;
+    const cached = cache.enabled && isPlainRequest(req.headers) ? cache.get(cacheKey(root, mapped.file)) : undefined;
     if (cached !== undefined) {
-      answerFromMemory(req, res, cached, mapped, serverHeader);
+      answerFromMemory(req, res, answerOf(req.method, req.headers, { cached, url: mapped }, serverHeader, requestIdOf(res)));
       return true;
     }
     stampServer(res);
@@ -97,6 +126,7 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     });
     return true;
   };
+  return Object.assign(handle, { cachedFor });
 }
 
 /** QUERY_STRING of a request target (web2py's `?attachment` test reads it). */
@@ -231,10 +261,10 @@ async function findSiblings(root: string, candidate: string, original: Stats): P
 
 /**
  * The answer send and serveFile would give, from memory: same headers in the same order, 304 on
- * either validator.
+ * either validator. `requestId` '' for none.
  */
-function answerFromMemory(req: IncomingMessage, res: ServerResponse, cached: CachedFile, url: StaticUrl & { kind: 'file' }, serverHeader: string | null): void {
-  const headers = req.headers;
+export function answerOf(method: string | undefined, headers: IncomingHttpHeaders, hit: MemoryHit, serverHeader: string | null, requestId: string): MemoryAnswer {
+  const { cached, url } = hit;
   let chosen = cached.identity;
   let coding: string | null = null;
   if (cached.encoded.size > 0) {
@@ -247,13 +277,13 @@ function answerFromMemory(req: IncomingMessage, res: ServerResponse, cached: Cac
       }
     }
   }
-  // One writeHead with a flat list (Node's fast path: no per-header setHeader), in the order the
-  // disk answer gets them from serveFile and send; a sibling's Last-Modified comes with its coding.
+  // A flat list (Node's HTTP/1 fast path: no per-header setHeader), in the order the disk answer
+  // gets them from serveFile and send; a sibling's Last-Modified comes with its coding.
   const isNotModified = (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined)
     && fresh(headers, { etag: chosen.etag, 'last-modified': chosen.lastModified });
   const fields: (string | number)[] = [];
   if (serverHeader !== null) fields.push('Server', serverHeader);
-  fields.push(...requestIdHeader(res));
+  if (requestId !== '') fields.push(REQUEST_ID_HEADER, requestId);
   if (cached.vary) fields.push('Vary', 'Accept-Encoding');
   // send's notModified(): the content fields go, the validators stay.
   if (coding !== null) {
@@ -263,18 +293,18 @@ function answerFromMemory(req: IncomingMessage, res: ServerResponse, cached: Cac
   fields.push(...web2pyHeaderPairs(url), 'Accept-Ranges', 'bytes');
   if (coding === null) fields.push('Last-Modified', chosen.lastModified);
   fields.push('ETag', chosen.etag);
-  if (isNotModified) {
-    writeHeadOnce(req, res, 304, fields);
-    res.end();
-    return;
-  }
+  if (isNotModified) return { status: 304, fields, body: null };
   fields.push('Content-Type', cached.contentType, 'Content-Length', chosen.body.length);
-  writeHeadOnce(req, res, 200, fields);
-  if (req.method === 'HEAD') {
+  return { status: 200, fields, body: method === 'HEAD' ? null : chosen.body };
+}
+
+function answerFromMemory(req: IncomingMessage, res: ServerResponse, answer: MemoryAnswer): void {
+  writeHeadOnce(req, res, answer.status, answer.fields);
+  if (answer.body === null) {
     res.end();
   } else {
-    countBody(res, chosen.body.length);
-    res.end(chosen.body);
+    countBody(res, answer.body.length);
+    res.end(answer.body);
   }
 }
 
@@ -294,8 +324,7 @@ function writeHeadOnce(req: IncomingMessage, res: ServerResponse, status: number
 }
 
 /** Ranges and If-Match / If-Unmodified-Since are rare: they are answered from disk, by send. */
-function isPlainRequest(req: IncomingMessage): boolean {
-  const headers = req.headers;
+function isPlainRequest(headers: IncomingHttpHeaders): boolean {
   return headers.range === undefined && headers['if-match'] === undefined && headers['if-unmodified-since'] === undefined;
 }
 
