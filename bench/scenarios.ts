@@ -197,7 +197,7 @@ export const SCENARIOS: Scenario[] = [
     app: 'static',
     path: '/welcome/static/css/web2py.css',
     loads: [{ kind: 'wrk', conns: 20, timeoutS: 2 }],
-    defaultServers: ['ours', ...WEB2PY_PEERS, 'nginx'],
+    defaultServers: ['ours', ...WEB2PY_PEERS, 'nginx', 'node'],
   },
   {
     name: 'h2-hello',
@@ -206,7 +206,7 @@ export const SCENARIOS: Scenario[] = [
     path: '/',
     tls: true,
     loads: TLS_LOADS,
-    defaultServers: ['ours'],
+    defaultServers: ['ours', 'node'],
   },
   {
     name: 'h2-static',
@@ -215,7 +215,7 @@ export const SCENARIOS: Scenario[] = [
     path: '/welcome/static/css/web2py.css',
     tls: true,
     loads: TLS_LOADS,
-    defaultServers: ['ours'],
+    defaultServers: ['ours', 'node'],
   },
   {
     name: 'sleep',

@@ -314,13 +314,22 @@ export const SERVERS: ServerDef[] = [
   },
   {
     name: 'node',
-    about: 'raw Node.js http (hello, or the bulk routes): the front-end limit',
-    serves: ['hello', 'bulk'],
-    command: (f) => ['node', join(f.apps, f.kind === 'bulk' ? 'node_bulk.mjs' : 'node_hello.mjs'), String(f.port)],
+    about: 'raw Node.js http (hello, the bulk routes, or the static file from memory with the same headers): the front-end limit',
+    serves: ['hello', 'bulk', 'static'],
+    command: (f) => ['node', ...nodeApp(f), ...(f.tls === null ? [] : [f.tls.cert, f.tls.key])],
     cwd: (f) => f.apps,
+    // node_hello.mjs and node_static.mjs serve HTTP/2 and HTTP/1.1 over TLS when given a certificate.
+    servesTls: true,
     detect: async () => ({ ok: true, version: `node ${process.version}` }),
   },
 ];
+
+/** The raw Node.js app of a scenario and its arguments (the static one answers the scenario's file). */
+function nodeApp(f: Fields): string[] {
+  if (f.kind === 'bulk') return [join(f.apps, 'node_bulk.mjs'), String(f.port)];
+  if (f.kind === 'static') return [join(f.apps, 'node_static.mjs'), String(f.port), join(f.tree, 'applications', 'welcome', 'static', 'css', 'web2py.css')];
+  return [join(f.apps, 'node_hello.mjs'), String(f.port)];
+}
 
 export function serverByName(name: string): ServerDef | undefined {
   return SERVERS.find((s) => s.name === name);
