@@ -143,6 +143,9 @@ export class ConnectionLimit {
     };
     server.on('request', onHead);
     server.on('checkContinue', onHead);
+    // HTTP/2: every stream's head, also one answered before Node's compatibility layer emits a
+    // 'request' for it (front/http2-static.ts).
+    server.on('stream', (stream: { session?: { socket?: unknown } | undefined }) => onHead({ socket: stream.session?.socket }));
   }
 
   #proven(tcp: object): void {

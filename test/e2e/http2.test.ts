@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { fixtures, startServer, waitForStarted, type StartedServer } from '../helpers/server.js';
-import { waitUntil } from '../helpers/waits.js';
+import { deliberateWait, waitUntil } from '../helpers/waits.js';
 import { makeCertificate } from '../helpers/tls.js';
 import { Flag, frame, FrameType, RawH2, rstFrame, type Frame } from '../helpers/h2-frames.js';
 
@@ -509,6 +509,34 @@ test('an HTTP/2 session is closed when idle for --keep-alive-timeout, or silent 
     await once(silent, 'close');
   } finally {
     assert.equal(await server.stop(), 0);
+  }
+});
+
+test('an HTTP/2 connection whose requests are all answered from memory meets its head deadline: it is not cut after --headers-timeout', async () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'w2n-h2-deadline-'));
+  const folder = join(scratch, 'web2py');
+  cpSync(join(fixtures, 'web2py'), folder, { recursive: true });
+  const server = await startServer(['-f', folder, '--headers-timeout', '0.5', ...tlsArgs], { scheme: 'https' });
+  const path = '/welcome/static/css/web2py.css';
+  try {
+    const probe = await RawH2.open(server.port, ca);
+    try {
+      await waitUntil('the file cached', async () => isAnsweredOnStream(await framesOf(probe, 'GET', path)));
+    } finally {
+      probe.close();
+    }
+    const session = await connect(server.port);
+    try {
+      assert.equal((await h2(session, { ':path': path })).headers[':status'], 200);
+      await deliberateWait(1_200, 'past --headers-timeout from the accept: a connection still unproven would be cut now');
+      assert.equal(session.closed || session.destroyed, false);
+      assert.equal((await h2(session, { ':path': path })).headers[':status'], 200);
+    } finally {
+      session.close();
+    }
+  } finally {
+    assert.equal(await server.stop(), 0);
+    rmSync(scratch, { recursive: true, force: true });
   }
 });
 
