@@ -36,8 +36,12 @@ export type SpoolOutcome =
   | { kind: 'aborted' }
   | { kind: 'failed'; reason: string };
 
-/** Writes are batched; past this many bytes waiting for the disk, the source is paused. */
-const WRITE_HIGH_WATER_BYTES = 256 * 1024;
+/**
+ * Writes are batched; past this many bytes waiting for the disk, the source is paused. 1 MiB
+ * rather than 256 KiB: a quarter of the writes (each a hand-off to libuv's thread pool) cost the
+ * front about 15% less CPU per spooled GiB (README, "Chunked uploads").
+ */
+const WRITE_HIGH_WATER_BYTES = 1024 * 1024;
 /**
  * Read size of the file stream sent to the worker: one BODY frame per read (the protocol's
  * MAX_CHUNK). 64 KiB reads cost a quarter more front CPU per byte (README, "Uploads").
