@@ -17,6 +17,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { serverProcesses } from './proc.js';
+import { appCallFigures, sampleAppCpu, type AppCallFigures, type AppCpuSample } from './app-cpu.js';
+import { cpuJiffies } from './machine.js';
 
 /** Clock ticks per second of /proc/PID/stat's utime and stime (`getconf CLK_TCK`, 100 nearly everywhere). */
 export const CLK_TCK = ((): number => {
@@ -120,6 +122,14 @@ export interface CpuFigures {
    * and libuv's helper threads), ms; null when not read from schedstat.
    */
   primaryMainThreadMs?: number | null;
+  /**
+   * The whole machine over the same window (/proc/stat, all CPUs, clock ticks): busy CPU, ms.
+   * Less the server's own CPU, it is the load generator's, the kernel's outside the server's
+   * threads (softirq network work lands on whichever thread is running) and anything else.
+   */
+  machineBusyMs?: number;
+  /** Ours in the web2py scenarios: the application's own calls in the workers (bench/app_cpu.py). */
+  appCall?: AppCallFigures | null;
   /** Processes that were read from utime+stime (threads exited during the load), not schedstat. */
   fromTicks: number;
   /** Processes gone by the end of the load: their CPU during it is missing. */
@@ -134,12 +144,15 @@ export interface CpuFigures {
 export class CpuMeter {
   private readonly before: TreeSample;
   private readonly t0 = performance.now();
+  private readonly machineBefore = cpuJiffies();
+  private readonly appBefore: AppCpuSample;
 
   constructor(
     private readonly pid: number,
     private readonly withRoles: boolean,
   ) {
     this.before = sampleTree(pid);
+    this.appBefore = sampleAppCpu(this.before.keys());
   }
 
   /** Role of a live process: the PID started, its children, anything below them. */
@@ -150,7 +163,13 @@ export class CpuMeter {
 
   stop(): (requests: number) => CpuFigures {
     const after = sampleTree(this.pid);
+    const machineAfter = cpuJiffies();
+    const appCall = appCallFigures(this.appBefore, sampleAppCpu(after.keys()));
     const seconds = (performance.now() - this.t0) / 1000;
+    const busyTicks = (j: { total: number; idle: number }): number => j.total - j.idle;
+    const machineBusyMs = this.machineBefore && machineAfter
+      ? ((busyTicks(machineAfter) - busyTicks(this.machineBefore)) * 1000) / CLK_TCK
+      : undefined;
     const ns: Record<Role | 'total', number> = { primary: 0, fronts: 0, workers: 0, total: 0 };
     const count: Record<Role | 'total', number> = { primary: 0, fronts: 0, workers: 0, total: 0 };
     let fromTicks = 0;
@@ -179,6 +198,8 @@ export class CpuMeter {
       return {
         requests, seconds, total: fig('total'),
         ...(this.withRoles ? { roles: { primary: fig('primary'), fronts: fig('fronts'), workers: fig('workers') }, primaryMainThreadMs } : {}),
+        ...(machineBusyMs === undefined ? {} : { machineBusyMs }),
+        ...(appCall ? { appCall } : {}),
         fromTicks, exited, clkTck: CLK_TCK,
       };
     };

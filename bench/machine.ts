@@ -56,8 +56,8 @@ export async function describeMachine(): Promise<Machine> {
 /** Above this share of busy CPU while no server of ours runs, the machine is not quiet. */
 export const BUSY_WARNING = 0.15;
 
-/** Total and idle jiffies over all CPUs, from the first line of /proc/stat. */
-function cpuJiffies(): { total: number; idle: number } | null {
+/** Total and idle jiffies (clock ticks) over all CPUs, from the first line of /proc/stat. */
+export function cpuJiffies(): { total: number; idle: number } | null {
   const line = readOr('/proc/stat')?.split('\n')[0];
   if (!line?.startsWith('cpu ')) return null;
   const v = line.split(/\s+/).slice(1).map(Number);

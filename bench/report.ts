@@ -55,7 +55,20 @@ const cpuCell = (r: LoadResult): string => num(r.cpu?.total.usPerRequest, 1);
 function rolesCell(r: LoadResult): string {
   const x = r.cpu?.roles;
   if (!x) return '-';
-  return `${num(x.fronts.usPerRequest, 1)} / ${num(x.workers.usPerRequest, 1)} / ${num(x.primary.usPerRequest, 2)}`;
+  const app = r.cpu?.appCall ? ` (app ${num(r.cpu.appCall.usPerCall, 1)})` : '';
+  return `${num(x.fronts.usPerRequest, 1)} / ${num(x.workers.usPerRequest, 1)}${app} / ${num(x.primary.usPerRequest, 2)}`;
+}
+
+/**
+ * The machine's busy CPU during the load beyond the server's own, per request (the load
+ * generator, kernel work outside the server's threads, anything else), and how many cores were
+ * busy in all: "212.4 (1.98)". 2.00 on 2 cores means the machine, not the server, was the limit.
+ */
+function otherCpuCell(r: LoadResult): string {
+  const c = r.cpu;
+  if (c?.machineBusyMs === undefined || !c.requests || !c.seconds) return '-';
+  const other = ((c.machineBusyMs - c.total.cpuMs) * 1000) / c.requests;
+  return `${num(Math.max(0, other), 1)} (${num(c.machineBusyMs / 1000 / c.seconds, 2)})`;
 }
 
 /** A bulk load's CPU per GiB moved: ours `front / workers`, the others their whole tree. */
@@ -85,7 +98,11 @@ const CPU_NOTE =
   ' from it) between just before and just after the load (/proc/PID/task/TID/schedstat, ns; /proc/PID/stat utime+stime' +
   ' where threads exited), divided by the requests answered (the load\'s own count plus the newcomer probe\'s). Ours by role,' +
   ' front / workers / primary: the node processes the primary started (summed over all fronts), the Python workers' +
-  ' below them (summed), the primary itself (binds and supervises, parses no client bytes: should be about 0).';
+  ' below them (summed), the primary itself (binds and supervises, parses no client bytes: should be about 0);' +
+  ' in the web2py scenario, "(app N)" is web2py\'s own call in the workers, µs of thread CPU per call (bench/app_cpu.py),' +
+  ' the rest of the workers\' figure is the worker around it. Other CPU µs/req (cores busy): the whole machine\'s busy' +
+  ' CPU in the same window (/proc/stat) less the server\'s, per request: the load generator, kernel work outside the' +
+  ' server\'s threads, anything else running; in brackets, the cores busy in all (2.00 on 2 cores: the machine was the limit).';
 
 /** Ratio cell: baseline req/s ÷ this server's, so "≥ 1.5" reads straight against the goals. */
 function ratioCell(baseRps: number | undefined, rps: number | undefined): string {
@@ -96,10 +113,10 @@ function ratioCell(baseRps: number | undefined, rps: number | undefined): string
 function wrkTable(s: Scenario, runs: ServerRun[], baseline: string): string[] {
   const base = runs.find((r) => r.server === baseline && r.status === 'ok');
   const out = [
-    `| server | load | req/s | ${baseline} ÷ it | CPU µs/req | front / workers / primary µs/req |` +
+    `| server | load | req/s | ${baseline} ÷ it | CPU µs/req | front / workers / primary µs/req | other CPU µs/req (cores busy) |` +
       (s.connSpread ? ' connections per front (mid-load) |' : '') +
       ' p50 ms | p99 ms | errors | newcomer ms (median / max) | unanswered | accept queue (max, time) |',
-    `|---|---|---:|---:|---:|---:|${s.connSpread ? '---:|' : ''}---:|---:|---|---:|---:|---|`,
+    `|---|---|---:|---:|---:|---:|---:|${s.connSpread ? '---:|' : ''}---:|---:|---|---:|---:|---|`,
   ];
   let closes = false;
   let littles = false;
@@ -126,7 +143,7 @@ function wrkTable(s: Scenario, runs: ServerRun[], baseline: string): string[] {
       if (!r.serverAlive) mark += ' (server died)';
       const [times, unanswered] = newcomerCell(r);
       out.push(
-        `| ${run.server} | ${r.load} | ${num(w?.rps, 0)} | ${ratioCell(baseRps, w?.rps)} | ${cpuCell(r)} | ${rolesCell(r)} |` +
+        `| ${run.server} | ${r.load} | ${num(w?.rps, 0)} | ${ratioCell(baseRps, w?.rps)} | ${cpuCell(r)} | ${rolesCell(r)} | ${otherCpuCell(r)} |` +
           (s.connSpread ? ` ${spreadCell(run, r)} |` : '') +
           ` ${num(w?.p50Ms, 2)}` +
           ` | ${num(w?.p99Ms, 2)} | ${errorsCell(r)}${mark} | ${times} | ${unanswered} | ${queueCell(r)} |`,

@@ -19,6 +19,7 @@ import { runAb } from './ab.js';
 import { ConnSpreadSampler } from './conns.js';
 import { runCeiling } from './ceiling.js';
 import { CpuMeter, type CpuFigures } from './cpu.js';
+import { clearAppCpu } from './app-cpu.js';
 import { makeBulkFile, perConnBytes, runBulk, warmUpBulk } from './bulk.js';
 import { H2LOAD, runH2load } from './h2load.js';
 import { runIdle } from './idle.js';
@@ -569,6 +570,7 @@ async function main(): Promise<void> {
   );
   const t0 = Date.now();
   try {
+    clearAppCpu();
     for (const { s } of plan) prepareBulkFiles(s, o, scratchRoot);
     for (const { s, servers } of plan) {
       for (const name of servers) {

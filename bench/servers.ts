@@ -143,6 +143,13 @@ async function uwsgiDetect(plugins: string[]): Promise<Detected> {
  * gevent), so the comparison is of servers, not of Python builds. `extraArgs` may depend on the
  * scenario (the overload scenario's admission limits).
  */
+/**
+ * Ours' Python: in the web2py scenario, the same interpreter through bench/app-cpu-python, which
+ * times web2py's own calls in the workers (bench/app_cpu.py: about 1 µs a page) so the table
+ * can split the workers' CPU against the ceiling's; elsewhere the interpreter itself.
+ */
+const oursPython = (f: Fields): string => (f.scenario === 'web2py' ? join(BENCH_DIR, 'app-cpu-python') : PY);
+
 function ours(name: string, about: string, extraArgs: (f: Fields) => string[], processes = 2, root = REPO_ROOT): ServerDef {
   const bin = join(root, 'bin', 'web2py-on-node');
   return {
@@ -153,7 +160,7 @@ function ours(name: string, about: string, extraArgs: (f: Fields) => string[], p
     command: (f) => [
       'node', bin,
       ...(isWeb2py(f) ? ['-f', f.tree, '-a', 'secret'] : ['--app', `${f.kind}:app`]),
-      '-i', '127.0.0.1', '-p', String(f.port), '--processes', String(processes), '--python', PY, '--log-level', 'warn',
+      '-i', '127.0.0.1', '-p', String(f.port), '--processes', String(processes), '--python', oursPython(f), '--log-level', 'warn',
       ...(f.tls === null ? [] : ['-c', f.tls.cert, '-k', f.tls.key]),
       ...extraArgs(f),
     ],

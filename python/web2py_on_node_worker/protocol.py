@@ -13,7 +13,7 @@ Frame types are plain ints with the same UPPER_SNAKE names as the TypeScript sid
 are plain ``(type, flags, id, payload)`` tuples so that the hot path allocates nothing else.
 
 Payload codecs: the worker decodes what the front sends (``decode_handshake``, ``decode_pairs``
-for REQUEST, ``decode_u32`` for CREDIT) and encodes what it sends. The decoders of frames only
+for REQUEST, ``decode_u32`` for CREDIT, ``decode_body_file`` for BODY_FILE) and encodes what it sends. The decoders of frames only
 the front receives (``decode_strings``, ``split_response``, ``decode_sendfile``) are the
 inverses of the worker's encoders: the tests' fake front (test/python/worker_harness.py) and the
 shared test vectors use them; the worker itself never receives those frames.
@@ -48,6 +48,7 @@ REQUEST = 0x10
 BODY = 0x11
 CANCEL = 0x12
 CREDIT = 0x13
+BODY_FILE = 0x14
 RESPONSE = 0x20
 RESPONSE_BODY = 0x21
 SENDFILE = 0x22
@@ -61,7 +62,7 @@ PUBLISH = 0x40
 #: name -> code, for tests, logs and the shared test vectors.
 FRAME_TYPES = {
     'HANDSHAKE': HANDSHAKE, 'READY': READY, 'SHUTDOWN': SHUTDOWN, 'PING': PING, 'PONG': PONG,
-    'REQUEST': REQUEST, 'BODY': BODY, 'CANCEL': CANCEL, 'CREDIT': CREDIT,
+    'REQUEST': REQUEST, 'BODY': BODY, 'CANCEL': CANCEL, 'CREDIT': CREDIT, 'BODY_FILE': BODY_FILE,
     'RESPONSE': RESPONSE, 'RESPONSE_BODY': RESPONSE_BODY, 'SENDFILE': SENDFILE,
     'FILE_OPENED': FILE_OPENED, 'ERROR': ERROR,
     'WS_ACCEPT': WS_ACCEPT, 'WS_MESSAGE': WS_MESSAGE, 'WS_CLOSE': WS_CLOSE, 'PUBLISH': PUBLISH,
@@ -92,6 +93,8 @@ _HEADER = struct.Struct('>BBHII')
 _RESPONSE_HEADER = struct.Struct('>BBHIII')
 _U32 = struct.Struct('>I')
 _SENDFILE = struct.Struct('>IQQ')
+#: BODY_FILE: u32 pid, u32 fd, u64 length, u64 device, u64 inode
+_BODY_FILE = struct.Struct('>IIQQQ')
 _U16 = struct.Struct('>H')
 #: RFC 6455 section 5.5: a close frame's payload is at most 125 bytes, 2 of them the code.
 MAX_CLOSE_REASON_BYTES = 123
@@ -153,6 +156,24 @@ def encode_sendfile(request_id, fd, offset, length):
 def decode_sendfile(payload):
     """-> (fd, offset, length)"""
     return _SENDFILE.unpack_from(payload)
+
+
+def encode_body_file(request_id, pid, fd, length, dev, ino):
+    """BODY_FILE (the front's; for tests): the body is ``length`` bytes of /proc/<pid>/fd/<fd>,
+    the file with that device and inode."""
+    return _HEADER.pack(BODY_FILE, 0, 0, request_id, _BODY_FILE.size) + _BODY_FILE.pack(pid, fd, length, dev, ino)
+
+
+def decode_body_file(payload):
+    """-> (pid, fd, length, dev, ino), or None when the payload breaks the layout."""
+    if len(payload) != _BODY_FILE.size:
+        return None
+    return _BODY_FILE.unpack(payload)
+
+
+def encode_file_opened(request_id, is_open):
+    """FILE_OPENED: one byte, 1 opened, 0 not (the worker's answer to BODY_FILE)."""
+    return _HEADER.pack(FILE_OPENED, 0, 0, request_id, 1) + (b'\x01' if is_open else b'\x00')
 
 
 def encode_ws_close(flags, request_id, code, reason=b''):

@@ -2,24 +2,27 @@
 
 The reader (one thread, greenlet, or the sync loop) calls ``dispatch()`` with decoded frames:
 REQUEST makes an Exchange and hands it to the executor; BODY, CREDIT, CANCEL and FILE_OPENED
-update their exchange and wake the thread running it; PING is answered; SHUTDOWN starts the
-drain. Frames for ids no longer running are dropped: they are late, not wrong (the front does
-the same). Frames the front never sends raise ProtocolError (W2N_ERR_PROTO_UNEXPECTED).
+update their exchange and wake the thread running it; BODY_FILE is opened here and answered
+with FILE_OPENED (body.py); PING is answered; SHUTDOWN starts the drain. Frames for ids no
+longer running are dropped: they are late, not wrong (the front does the same). Frames the
+front never sends raise ProtocolError (W2N_ERR_PROTO_UNEXPECTED).
 """
 
-from .body import InputStream
+import os
+
+from .body import InputStream, open_body_file
 from .exchange import Exchange
 from .protocol import (
-    BODY, CANCEL, CREDIT, ERR_NOT_READY, ERR_PROTO_UNEXPECTED, FILE_OPENED, FLAG_END, FLAG_TIMEOUT,
-    FLAG_UPGRADE, FRAME_NAMES, PING, PONG, REQUEST, SHUTDOWN, WS_CLOSE, WS_MESSAGE, ProtocolError,
-    decode_u32, decode_ws_close, encode_frame,
+    BODY, BODY_FILE, CANCEL, CREDIT, ERR_NOT_READY, ERR_PROTO_UNEXPECTED, FILE_OPENED, FLAG_END,
+    FLAG_TIMEOUT, FLAG_UPGRADE, FRAME_NAMES, PING, PONG, REQUEST, SHUTDOWN, WS_CLOSE, WS_MESSAGE,
+    ProtocolError, decode_body_file, decode_u32, decode_ws_close, encode_file_opened, encode_frame,
 )
 from .websocket import WebSocket
 from .wsgi import send_error
 
 
 #: frames that may come for a request that already ended: dropped
-_LATE_FRAMES = frozenset((BODY, CANCEL, CREDIT, FILE_OPENED, WS_MESSAGE, WS_CLOSE))
+_LATE_FRAMES = frozenset((BODY, BODY_FILE, CANCEL, CREDIT, FILE_OPENED, WS_MESSAGE, WS_CLOSE))
 
 
 class Router:
@@ -61,6 +64,8 @@ class Router:
                 with signals.lock:
                     exchange.body.deliver(payload, flags & FLAG_END)
                     signals.notify(exchange)
+            elif frame_type == BODY_FILE and exchange.body is not None:
+                self._open_body_file(exchange, payload)
             elif frame_type == CREDIT:
                 with signals.lock:
                     exchange.credit += decode_u32(payload)
@@ -88,9 +93,33 @@ class Router:
             elif frame_type != BODY:
                 self._unexpected(frame_type, 'running')
 
+    def _open_body_file(self, exchange, payload):
+        """BODY_FILE: open the front's file of the whole body and tell it whether we could (if
+        not, it streams the body as BODY frames)."""
+        layout = decode_body_file(payload)
+        if layout is None:
+            self._unexpected(BODY_FILE, 'payload of %d bytes' % len(payload))
+        fd = open_body_file(*layout)
+        is_open = False
+        if fd is not None:
+            with self._signals.lock:
+                # Done meanwhile (finish() released the body, or it answered already): not needed.
+                response = exchange.response
+                if self.exchanges.get(exchange.request_id) is exchange and (response is None or not response.is_complete):
+                    is_open = exchange.body.attach_file(fd, layout[2])
+                if is_open:
+                    self._signals.notify(exchange)
+            if not is_open:
+                os.close(fd)
+        self._channel.send(encode_file_opened(exchange.request_id, is_open))
+
     def finish(self, exchange):
         """The runner is done with ``exchange``: forget it (later frames for its id are dropped)."""
         self.exchanges.pop(exchange.request_id, None)
+        body = exchange.body
+        if body is not None:
+            with self._signals.lock:
+                body.release()
         if self.is_draining and not self.exchanges and self.on_drained is not None:
             self.on_drained()
 

@@ -14,7 +14,7 @@ import type { ErrorCode, ErrorDetails } from '../errors/index.js';
 import type { AccessLog } from '../observability/access-log.js';
 import { formatAccessLine, type AccessLineFormatter, type RequestAccessEntry } from '../observability/access-formats.js';
 import { encodeStrings } from '../protocol/encode.js';
-import { Exchange } from '../pool/exchange.js';
+import { Exchange, type BodyFile } from '../pool/exchange.js';
 import { buildEnviron, type ListenerFacts } from './environ.js';
 import { clientCertificatePairs } from './client-certificate.js';
 import { HttpResponseSink } from './response-sink.js';
@@ -162,8 +162,8 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     const upgradable = options.appWebSockets?.sinkFor(req, res, sink) ?? sink;
     const label = { method: req.method ?? 'GET', path: environ.pathInfo };
     let exchange: Exchange | null = null;
-    const start = (pairs: string[], body: Readable | null): void => {
-      const started = new Exchange(encodeStrings(pairs), body, upgradable, label);
+    const start = (pairs: string[], body: Readable | null, file: BodyFile | null = null): void => {
+      const started = new Exchange(encodeStrings(pairs), body, upgradable, label, file);
       exchange = started;
       sink.exchange = started;
       // A pipelined HTTP/1.1 request waits until the answers before it are written out.

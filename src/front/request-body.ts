@@ -17,6 +17,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { ServerError } from '../errors/index.js';
+import type { BodyFile } from '../pool/exchange.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import { spoolBody, type SpooledBody } from './body-spool.js';
@@ -35,8 +36,11 @@ export interface BodyPolicy {
   chunkedInput: 'spool' | 'stream';
 }
 
-/** Hands the request to the pool: its environ pairs and its body stream. */
-export type StartExchange = (pairs: string[], body: Readable) => void;
+/**
+ * Hands the request to the pool: its environ pairs, its body stream, and the file that holds
+ * the same body whole when the worker may read it itself (a spooled body on disk), else null.
+ */
+export type StartExchange = (pairs: string[], body: Readable, file: BodyFile | null) => void;
 
 /** As Node tests it before emitting 'checkContinue'. */
 const EXPECT_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
@@ -60,7 +64,7 @@ export class RequestBodies {
         return;
       }
       if (expectsContinue) continueWhenRead(req, res);
-      start(pairs, req);
+      start(pairs, req, null);
       return;
     }
     if (this.policy.chunkedInput === 'spool') {
@@ -72,7 +76,7 @@ export class RequestBodies {
       this.refuseTooLarge(req, res, `chunked body reached ${received} bytes`);
     });
     if (expectsContinue) continueWhenRead(body, res);
-    start(pairs, body);
+    start(pairs, body, null);
   }
 
   private spool(req: IncomingMessage, res: ServerResponse, pairs: string[], start: StartExchange): void {
@@ -92,7 +96,7 @@ export class RequestBodies {
             return;
           }
           spooled = outcome.body;
-          start(withContentLength(pairs, outcome.body.size), outcome.body.stream());
+          start(withContentLength(pairs, outcome.body.size), outcome.body.stream(), outcome.body.isOnDisk ? outcome.body : null);
           return;
         case 'too-large':
           this.refuseTooLarge(req, res, `chunked body reached ${outcome.receivedBytes} bytes`);

@@ -11,9 +11,9 @@ import type { Duplex } from 'node:stream';
 import { ServerError, workerError } from '../errors/index.js';
 import { escapeControl, escapeLines } from '../observability/escape.js';
 import { FrameDecoder } from '../protocol/decode.js';
-import { encodeCredit, encodeFileOpened, encodeFrame, encodeHeader, encodeJson, encodeRequest } from '../protocol/encode.js';
+import { encodeBodyFile, encodeCredit, encodeFileOpened, encodeFrame, encodeHeader, encodeJson, encodeRequest } from '../protocol/encode.js';
 import { FLAG_END, FLAG_TIMEOUT, FrameType, MAX_CHUNK, MAX_PAYLOAD, frameTypeName, type Frame } from '../protocol/frames.js';
-import { decodeCredit, decodeError, decodeResponse, decodeSendfile, type ErrorPayload } from '../protocol/payloads.js';
+import { decodeCredit, decodeError, decodeFileOpened, decodeResponse, decodeSendfile, type ErrorPayload } from '../protocol/payloads.js';
 import type { AppFailure, Exchange } from './exchange.js';
 import { WebSocketFrames, type WebSocketState } from './websocket-frames.js';
 import { RequestTable } from './request-table.js';
@@ -55,9 +55,21 @@ interface Running {
   hasHead: boolean;
   /** Where its WebSocket is (websocket-frames.ts); `no` for an ordinary request. */
   websocket: WebSocketState;
+  /**
+   * Its body's file offered to the worker (BODY_FILE) and not yet answered: the front's hold on
+   * the descriptor, released by FILE_OPENED or the end of the exchange; else null.
+   */
+  releaseBodyFile: (() => void) | null;
 }
 
 const MAX_REQUEST_ID = 0xffffffff;
+
+/**
+ * A worker can open the front's descriptors only through Linux's /proc/<pid>/fd; elsewhere a
+ * spooled body is always streamed. (Where /proc is there but closed to it, the worker answers
+ * FILE_OPENED 0 and the body is streamed too.)
+ */
+const CAN_LEND_FILES = process.platform === 'linux';
 
 /**
  * Response body frames reach the sink piece by piece as the socket reads them, never joined
@@ -150,6 +162,7 @@ export class Channel {
       exchange, bodyBytesInFlight: 0, isBodyPaused: false, isResponseComplete: false, pendingCreditBytes: 0, responseBytesUncredited: 0,
       startedAtMs: this.clock.now(), timedOutAtMs: 0, hasHead: false,
       websocket: exchange.sink.websocket !== undefined && exchange.body === null ? 'offered' : 'no',
+      releaseBodyFile: null,
     };
     this.running.add(id, entry);
     exchange.attach({
@@ -157,7 +170,16 @@ export class Channel {
       cancel: () => this.cancel(entry),
     });
     this.write(encodeRequest(id, exchange.environ, exchange.body !== null, entry.websocket === 'offered'));
-    if (exchange.body !== null) this.pumpBody(entry);
+    if (exchange.body === null) return;
+    const file = exchange.bodyFile;
+    if (file !== null && CAN_LEND_FILES) {
+      // The worker reads the file itself (one pass through the front instead of two); its
+      // FILE_OPENED says whether it could, and the body is streamed as usual if not.
+      entry.releaseBodyFile = file.retain();
+      this.write(encodeBodyFile(id, { pid: process.pid, fd: file.fd, length: file.size, dev: file.dev, ino: file.ino }));
+      return;
+    }
+    this.pumpBody(entry);
   }
 
   /** Fails every running exchange (the worker died) and stops reading. */
@@ -291,6 +313,7 @@ export class Channel {
   }
 
   private end(entry: Running): void {
+    this.releaseBodyFile(entry);
     this.running.delete(entry.exchange.id);
     entry.isResponseComplete = true;
     entry.exchange.settle();
@@ -311,6 +334,8 @@ export class Channel {
       // Answered 504 already, or its client left: wait for the worker's last word on it, then
       // free its slot.
       if (frame.type === FrameType.SENDFILE) this.write(encodeFileOpened(frame.id, false));
+      // Its body is not needed any more: not streamed, even if the worker could not open the file.
+      if (frame.type === FrameType.FILE_OPENED) this.releaseBodyFile(entry);
       if (isLast || frame.type === FrameType.ERROR || frame.type === FrameType.SENDFILE) this.end(entry);
       return;
     }
@@ -361,6 +386,15 @@ export class Channel {
         this.failEntry(entry, failureOf(decoded.value));
         return;
       }
+      case FrameType.FILE_OPENED: {
+        if (entry.releaseBodyFile === null) return this.outOfOrder(frame, 'no body file offered');
+        const decoded = decodeFileOpened(frame.type, frame.payload);
+        if (!decoded.ok) return this.onDecodeError(decoded.error);
+        // Opened: the worker has its own descriptor. Not: it waits for the body as BODY frames.
+        this.releaseBodyFile(entry);
+        if (!decoded.value) this.pumpBody(entry);
+        return;
+      }
       case FrameType.CREDIT: {
         const decoded = decodeCredit(frame.type, frame.payload);
         if (!decoded.ok) return this.onDecodeError(decoded.error);
@@ -389,6 +423,13 @@ export class Channel {
   /** A frame the worker may not send now (a body before the head, a second head) or at all. */
   private outOfOrder(frame: Frame, state: string): void {
     this.onDecodeError(new ServerError('W2N_ERR_PROTO_UNEXPECTED', { type: frameTypeName(frame.type) ?? frame.type, state }));
+  }
+
+  private releaseBodyFile(entry: Running): void {
+    const release = entry.releaseBodyFile;
+    if (release === null) return;
+    entry.releaseBodyFile = null;
+    release();
   }
 
   /** Set by the worker, which knows its pid; SENDFILE names the worker's own descriptor. */

@@ -67,6 +67,24 @@ export interface WebSocketLink {
   acknowledge(bytes: number): void;
 }
 
+/**
+ * A request body already whole in a file the front holds open (a spooled chunked body): the
+ * worker may open it itself (BODY_FILE, docs/protocol.md) instead of being sent its bytes.
+ */
+export interface BodyFile {
+  /** The front's descriptor of the file, and the body's length from offset 0. */
+  readonly fd: number;
+  readonly size: number;
+  /** The file's device and inode: the worker checks that what it opened is this file. */
+  readonly dev: bigint;
+  readonly ino: bigint;
+  /**
+   * Keeps the descriptor open (whatever else releases the body) until the returned function is
+   * called: while the worker may still be opening it, its number must not name another file.
+   */
+  retain(): () => void;
+}
+
 export type ExchangeState = 'new' | 'queued' | 'running' | 'done';
 
 export interface RequestLabel {
@@ -98,6 +116,8 @@ export class Exchange {
     readonly body: Readable | null,
     readonly sink: ResponseSink,
     readonly label: RequestLabel,
+    /** The body's file, when the worker may read it itself (`body` streams the same bytes otherwise). */
+    readonly bodyFile: BodyFile | null = null,
   ) {}
 
   get isCancelled(): boolean {

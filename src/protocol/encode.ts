@@ -52,6 +52,23 @@ export function encodeFileOpened(id: number, isOpen: boolean): Buffer {
   return encodeFrame(FrameType.FILE_OPENED, 0, id, Buffer.from([isOpen ? 1 : 0]));
 }
 
+/**
+ * BODY_FILE: the whole request body is in a file the front holds open as descriptor `fd`; the
+ * worker may read it itself through `/proc/<pid>/fd/<fd>` (u32 pid, u32 fd, u64 length, u64
+ * device, u64 inode: what the worker checks it opened).
+ */
+export function encodeBodyFile(id: number, file: { pid: number; fd: number; length: number; dev: bigint; ino: bigint }): Buffer {
+  const payload = Buffer.allocUnsafe(BODY_FILE_BYTES);
+  payload.writeUInt32BE(file.pid, 0);
+  payload.writeUInt32BE(file.fd, 4);
+  payload.writeBigUInt64BE(BigInt(file.length), 8);
+  payload.writeBigUInt64BE(BigInt.asUintN(64, file.dev), 16);
+  payload.writeBigUInt64BE(BigInt.asUintN(64, file.ino), 24);
+  return encodeFrame(FrameType.BODY_FILE, 0, id, payload);
+}
+
+const BODY_FILE_BYTES = 32;
+
 /** `isUpgrade`: a WebSocket handshake the front can complete (FLAG_UPGRADE; such a request has no body). */
 export function encodeRequest(id: number, environ: Buffer, hasBody: boolean, isUpgrade = false): Buffer {
   return encodeFrame(FrameType.REQUEST, (hasBody ? 0 : FLAG_END) | (isUpgrade ? FLAG_UPGRADE : 0), id, environ);

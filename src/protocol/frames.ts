@@ -31,6 +31,7 @@ export const FrameType = {
   BODY: 0x11,
   CANCEL: 0x12,
   CREDIT: 0x13,
+  BODY_FILE: 0x14,
   RESPONSE: 0x20,
   RESPONSE_BODY: 0x21,
   SENDFILE: 0x22,

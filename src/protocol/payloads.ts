@@ -1,5 +1,5 @@
 /**
- * @module Payload decoders for the frames a worker sends: RESPONSE, SENDFILE, CREDIT, ERROR, READY, WS_ACCEPT, WS_CLOSE.
+ * @module Payload decoders for the frames a worker sends: RESPONSE, SENDFILE, CREDIT, FILE_OPENED, ERROR, READY, WS_ACCEPT, WS_CLOSE.
  *
  * The pool parses no payload bytes itself: every layout is read here.
  *
@@ -95,6 +95,14 @@ export function decodeSendfile(type: number, payload: Buffer): Decoded<SendfileP
 export function decodeCredit(type: number, payload: Buffer): Decoded<number> {
   if (payload.length !== 4) return bad(type, `${payload.length} bytes, not 4`);
   return ok(payload.readUInt32BE(0));
+}
+
+/** FILE_OPENED (the worker's answer to BODY_FILE): one byte, 1 when it opened the file, 0 when not. */
+export function decodeFileOpened(type: number, payload: Buffer): Decoded<boolean> {
+  if (payload.length !== 1) return bad(type, `${payload.length} bytes, not 1`);
+  const answer = payload[0]!;
+  if (answer > 1) return bad(type, `answer ${answer}, not 0 or 1`);
+  return ok(answer === 1);
 }
 
 export interface ErrorPayload { code: string; message: string; traceback: string | undefined }

@@ -5,7 +5,9 @@
  * answered only when the body is going to be read; `--chunked-input stream` as before.
  *
  * Whether a body went through a temp file is seen in /proc/<front pid>/fd: the file is unlinked
- * at once, so the listing of --spool-dir stays empty and only the open descriptor shows it.
+ * at once, so the listing of --spool-dir stays empty and only the open descriptor shows it. A
+ * spooled file is read by the worker itself (BODY_FILE: its own descriptor shows it), or streamed
+ * to it when it cannot open the front's (bodyfile_refused.py).
  */
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +27,8 @@ const MIB = 1024 * 1024;
 const MAX_BODY = 8 * MIB;
 
 interface Sized { content_length: string | null; transfer_encoding: string | null; bytes: number; sha256: string }
+/** test/fixtures/apps/bodyfile.py: `files` are the worker's own descriptors of a spooled body's temp file. */
+interface BodyFileInfo { bytes: number; sha256: string; files: string[] }
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
@@ -163,6 +167,39 @@ describe('spooled chunked bodies (the default)', () => {
     assert.deepEqual(readdirSync(spoolDir), []);
   });
 
+  test('a spooled body on disk is read by the worker from the front\'s own file (BODY_FILE), then closed on both sides', async () => {
+    const body = randomBytes(5 * MIB);
+    const { req, answer } = post(server.port, '/bodyfile');
+    await writeAll(req, body);
+    req.end();
+    const { res, body: raw } = await answer;
+    assert.equal(res.statusCode, 200, raw.toString());
+    const info = JSON.parse(raw.toString()) as BodyFileInfo;
+    assert.deepEqual([info.bytes, info.sha256], [body.length, sha256(body)]);
+    // The worker's own descriptor of the unlinked temp file (it closes it once the request is done).
+    assert.equal(info.files.length, 1, JSON.stringify(info.files));
+    assert.match(info.files[0]!, new RegExp(`^${spoolDir}/w2n-body-[^/]+ \\(deleted\\)$`));
+    await waitFor('the spool file to be closed', () => spoolDescriptors(frontPid(), spoolDir).length === 0);
+    assert.deepEqual(readdirSync(spoolDir), []);
+  });
+
+  test('the worker is killed while it reads the body\'s file: 502, the front\'s descriptor closed, the next one served', async () => {
+    const { req, answer } = post(server.port, '/bodyfile/kill');
+    await writeAll(req, randomBytes(3 * MIB));
+    req.end();
+    const { res } = await answer;
+    assert.equal(res.statusCode, 502);
+    await waitFor('the spool file to be closed', () => spoolDescriptors(frontPid(), spoolDir).length === 0);
+    assert.deepEqual(readdirSync(spoolDir), []);
+    const body = randomBytes(2 * MIB);
+    const again = post(server.port, '/bodyfile');
+    await writeAll(again.req, body);
+    again.req.end();
+    const { res: next, body: raw } = await again.answer;
+    assert.equal(next.statusCode, 200, raw.toString());
+    assert.equal((JSON.parse(raw.toString()) as BodyFileInfo).sha256, sha256(body));
+  });
+
   test('Content-Length above --max-body: 413 before the body is read, connection closed', async () => {
     const { response, closedByServer } = await rawRequest(server.port,
       `POST /sized HTTP/1.1\r\nHost: x\r\nContent-Length: ${MAX_BODY + 1}\r\n\r\n`);
@@ -243,6 +280,33 @@ describe('spooled chunked bodies (the default)', () => {
     const [, json2] = await conn.until(new RegExp(`^[^]{${start}}HTTP/1\\.1 100 Continue\\r\\n\\r\\nHTTP/1\\.1 200 OK\\r\\n[^]*?\\r\\n\\r\\n(\\{.*\\})$`));
     assert.equal((JSON.parse(json2!) as Sized).content_length, String(body.length));
     conn.destroy();
+  });
+});
+
+describe('a worker that cannot open the front\'s file gets the spooled body as BODY frames', () => {
+  let server: StartedServer;
+  let spoolDir: string;
+  before(async () => {
+    spoolDir = mkdtempSync(join(tmpdir(), 'w2n-spool-'));
+    // bodyfile_refused.py makes os.open of /proc/<pid>/fd/<n> fail in the worker (EACCES).
+    server = await startServer(['--app', 'bodyfile_refused:app', '-f', apps, '--processes', '1', '--spool-dir', spoolDir]);
+  });
+  after(async () => {
+    await server.stop();
+    rmSync(spoolDir, { recursive: true, force: true });
+  });
+
+  test('FILE_OPENED 0: the front streams it; whole, and nothing left open', async () => {
+    const body = randomBytes(3 * MIB + 17);
+    const { req, answer } = post(server.port, '/');
+    await writeAll(req, body);
+    req.end();
+    const { res, body: raw } = await answer;
+    assert.equal(res.statusCode, 200, raw.toString());
+    const info = JSON.parse(raw.toString()) as BodyFileInfo;
+    assert.deepEqual(info, { bytes: body.length, sha256: sha256(body), files: [] });
+    await waitFor('the spool file to be closed', () => spoolDescriptors(frontPidOf(server), spoolDir).length === 0);
+    assert.deepEqual(readdirSync(spoolDir), []);
   });
 });
 

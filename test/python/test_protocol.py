@@ -123,6 +123,8 @@ class PayloadVectorsTest(unittest.TestCase):
         if frame_type == 'WS_CLOSE':
             code, reason = p.decode_ws_close(payload)
             return {'code': code, 'reason': reason}
+        if frame_type == 'FILE_OPENED':
+            return {'opened': payload == b'\x01'}
         if frame_type == 'PUBLISH':
             size = payload[0]
             return {'group': payload[1:1 + size].decode('utf-8'), 'message': payload[1 + size:].decode('utf-8')}
@@ -138,6 +140,22 @@ class PayloadVectorsTest(unittest.TestCase):
                     self.assertEqual(self.decoded(frame['type'], bytes.fromhex(frame['payloadHex'])), frame['decoded'])
                     count += 1
         self.assertGreaterEqual(count, 8)
+
+
+class BodyFileTest(unittest.TestCase):
+    """BODY_FILE as the front encodes it (the shared vector) and FILE_OPENED as the worker answers."""
+
+    def test_body_file_vector(self):
+        frames = p.Decoder().feed(read_hex(os.path.join(CORPUS, 'body-file.hex')))
+        self.assertEqual(p.decode_body_file(frames[0][3]), (4242, 23, 2 ** 32 + 5, 0x803, 2 ** 40 + 7))
+        self.assertEqual(p.encode_body_file(9, 4242, 23, 2 ** 32 + 5, 0x803, 2 ** 40 + 7),
+                         p.encode_frame(p.BODY_FILE, 0, 9, frames[0][3]))
+        self.assertEqual(p.encode_file_opened(9, False), p.encode_frame(p.FILE_OPENED, 0, 9, frames[1][3]))
+        self.assertEqual(p.encode_file_opened(9, True)[-1:], b'\x01')
+
+    def test_body_file_payload_of_another_size_is_refused(self):
+        self.assertIsNone(p.decode_body_file(b'\x00' * 31))
+        self.assertIsNone(p.decode_body_file(b'\x00' * 33))
 
 
 class PublishTest(unittest.TestCase):

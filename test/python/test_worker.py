@@ -29,6 +29,19 @@ def credit(worker, request_id, size):
     worker.send(p.CREDIT, 0, request_id, p._U32.pack(size))
 
 
+def worker_descriptors_of(pid, marker):
+    """The descriptors of process ``pid`` whose target holds ``marker``."""
+    found = []
+    for fd in os.listdir('/proc/%d/fd' % pid):
+        try:
+            target = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+        except OSError:
+            continue
+        if marker in target:
+            found.append(target)
+    return found
+
+
 class WorkerContract:
     """Behaviour every worker class must show. Subclasses set WORKER_CLASS and THREADS."""
 
@@ -150,6 +163,67 @@ class WorkerContract:
                 response = json.loads(p.split_response(payload)[1])
         self.assertEqual(response, {'bytes': size, 'sha256': digest.hexdigest()})
         self.assertGreater(credits, size // window)
+
+    def body_file(self, data):
+        """An unlinked temp file holding ``data``, open in this process (the fake front) -> fd."""
+        fd, path = tempfile.mkstemp(prefix='w2n-body-test-')
+        os.unlink(path)
+        self.addCleanup(os.close, fd)
+        os.write(fd, data)
+        return fd
+
+    def offer_body_file(self, worker, request_id, fd, size, dev=None, ino=None, named_fd=None):
+        """REQUEST (no END) then BODY_FILE for ``fd`` of this process (or the descriptor number
+        ``named_fd`` with fd's identity) -> the worker's FILE_OPENED byte."""
+        info = os.fstat(fd)
+        worker.send(p.REQUEST, 0, request_id, encode_pairs(environ_pairs(method='POST', body_bytes=size)))
+        worker.send(p.BODY_FILE, 0, request_id, p._BODY_FILE.pack(
+            os.getpid(), fd if named_fd is None else named_fd, size,
+            info.st_dev if dev is None else dev, info.st_ino if ino is None else ino))
+        frame_type, flags, frame_id, payload = worker.read_frame()
+        self.assertEqual((frame_type, flags, frame_id), (p.FILE_OPENED, 0, request_id))
+        return payload
+
+    def test_body_file_is_read_by_the_worker_without_frames_or_credit(self):
+        worker = self.start('upload:app')
+        data = os.urandom(3 * 1024 * 1024 + 5)
+        fd = self.body_file(data)
+        self.assertEqual(self.offer_body_file(worker, 1, fd, len(data)), b'\x01')
+        # No CREDIT: nothing came as frames (collect() fails on any frame but the answer).
+        response = worker.collect(1)
+        self.assertEqual(json.loads(response.body), {'bytes': len(data), 'sha256': hashlib.sha256(data).hexdigest()})
+        # The worker closed its descriptor once the request was done.
+        self.assertEqual(worker_descriptors_of(worker.proc.pid, '/w2n-body-test-'), [])
+        # A late BODY_FILE (the request is over) is dropped, as other late frames are.
+        worker.send(p.BODY_FILE, 0, 1, p._BODY_FILE.pack(os.getpid(), fd, 1, 0, 0))
+        self.assertEqual(worker.request(2, body=b'abc').body, b'{"bytes": 3, "sha256": "%s"}' % hashlib.sha256(b'abc').hexdigest().encode())
+
+    def test_body_file_that_cannot_be_opened_or_is_not_that_file_comes_as_body_frames(self):
+        worker = self.start('upload:app')
+        data = os.urandom(100000)
+        fd = self.body_file(data)
+        info = os.fstat(fd)
+        cases = [('another inode', dict(ino=info.st_ino + 1)), ('another device', dict(dev=info.st_dev + 1)),
+                 ('longer than the file', dict(size=len(data) + 1)), ('no such descriptor', dict(named_fd=999999))]
+        for request_id, (name, change) in enumerate(cases, 1):
+            with self.subTest(case=name):
+                size = change.pop('size', len(data))
+                answer = self.offer_body_file(worker, request_id, fd, size, **change)
+                self.assertEqual(answer, b'\x00')
+                body = (data + b'!')[:size]
+                for offset in range(0, size, 65536):
+                    worker.send(p.BODY, 0, request_id, body[offset:offset + 65536])
+                worker.send(p.BODY, p.FLAG_END, request_id)
+                response = worker.collect(request_id)
+                self.assertEqual(json.loads(response.body)['sha256'], hashlib.sha256(body).hexdigest())
+
+    def test_body_file_payload_that_breaks_the_layout_is_a_protocol_error(self):
+        worker = self.start('upload:app')
+        worker.send(p.REQUEST, 0, 1, encode_pairs(environ_pairs(method='POST', body_bytes=3)))
+        worker.send(p.BODY_FILE, 0, 1, b'\x00' * 31)
+        frame_type, _, frame_id, payload = worker.read_frame()
+        self.assertEqual((frame_type, frame_id), (p.ERROR, 0))
+        self.assertEqual(json.loads(payload)['code'], p.ERR_PROTO_UNEXPECTED)
 
     def test_large_download_stops_at_the_response_window(self):
         window = 256 * 1024

@@ -98,6 +98,30 @@ test('disposed without being read: the descriptor is closed', async () => {
   await noSpoolFileOpen();
 });
 
+test('lent to the worker (retain): dispose() leaves the descriptor open until the last holder lets go', async () => {
+  const data = randomBytes(200_000);
+  const outcome = await spoolBody(source(data, 16_384), limits);
+  assert.equal(outcome.kind, 'complete');
+  if (outcome.kind !== 'complete') return;
+  const body = outcome.body;
+  assert.equal(body.isOnDisk, true);
+  // What the worker checks it opened: the same device and inode, and the body's length.
+  const seen = statSync(`/proc/self/fd/${body.fd}`, { bigint: true });
+  assert.deepEqual([seen.dev, seen.ino, Number(seen.size)], [body.dev, body.ino, data.length]);
+  body.stream(); // made before dispatch, never read when the worker reads the file itself
+  const releaseOne = body.retain();
+  const releaseTwo = body.retain();
+  body.dispose();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(openSpoolFiles().length, 1, 'still held');
+  releaseOne();
+  releaseOne(); // twice is once
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(openSpoolFiles().length, 1, 'one holder left');
+  releaseTwo();
+  await noSpoolFileOpen();
+});
+
 test('past maxBytes: too-large as it crosses, the file released, the source left paused', async () => {
   const input = new PassThrough();
   const spooling = spoolBody(input, limits);

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorTable, workerError, type ErrorSpec } from '../../src/errors/index.js';
-import { encodeFileOpened, encodeRequest, encodeWsClose, encodeWsMessageHeader } from '../../src/protocol/encode.js';
+import { encodeBodyFile, encodeFileOpened, encodeRequest, encodeWsClose, encodeWsMessageHeader } from '../../src/protocol/encode.js';
 import { FrameType, type FrameTypeName } from '../../src/protocol/frames.js';
 import {
-  MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_TRACEBACK_CHARS, decodeCredit, decodeError, decodeReady, decodeResponse, decodeSendfile, decodeStrings,
+  MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_TRACEBACK_CHARS, decodeCredit, decodeError, decodeFileOpened, decodeReady, decodeResponse, decodeSendfile, decodeStrings,
   decodeWsAccept, decodeWsClose, decodePublish,
   type Decoded,
 } from '../../src/protocol/payloads.js';
@@ -102,6 +102,7 @@ function decodedOf(type: FrameTypeName, payload: Buffer): unknown {
     case 'WS_ACCEPT': return shape(decodeWsAccept(code, payload), (protocol) => ({ protocol }));
     case 'WS_CLOSE': return shape(decodeWsClose(code, payload), (value) => value);
     case 'PUBLISH': return shape(decodePublish(code, payload), (value) => value);
+    case 'FILE_OPENED': return shape(decodeFileOpened(code, payload), (opened) => ({ opened }));
     default: return undefined;
   }
 }
@@ -122,13 +123,18 @@ test('shared vectors: every payload with a layout decodes to the fields its .jso
       if (typeof actual === 'object' && actual !== null && 'error' in actual) refusals += 1;
     }
   }
-  assert.deepEqual([...seen].sort(), ['CREDIT', 'ERROR', 'PUBLISH', 'READY', 'REQUEST', 'RESPONSE', 'SENDFILE', 'WS_ACCEPT', 'WS_CLOSE']);
+  assert.deepEqual([...seen].sort(), ['CREDIT', 'ERROR', 'FILE_OPENED', 'PUBLISH', 'READY', 'REQUEST', 'RESPONSE', 'SENDFILE', 'WS_ACCEPT', 'WS_CLOSE']);
   assert.ok(refusals >= 5, `a refused payload for each layout (found ${refusals})`);
 });
 
 test('FILE_OPENED is encoded as the shared vector has it', () => {
   assert.equal(encodeFileOpened(12, true).toString('hex'), '230000000000000c0000000101');
   assert.equal(encodeFileOpened(12, false).subarray(-1)[0], 0);
+});
+
+test('BODY_FILE is encoded as the shared vector has it (the worker decodes it: test_protocol.py)', () => {
+  const frame = encodeBodyFile(9, { pid: 4242, fd: 23, length: 2 ** 32 + 5, dev: 0x803n, ino: 2n ** 40n + 7n });
+  assert.equal(frame.toString('hex'), '14000000000000090000002000001092000000170000000100000005000000000000080300000100' + '00000007');
 });
 
 test('ERROR codes are read through the error table: on a request, at start, and an unknown code', () => {
