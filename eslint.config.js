@@ -84,6 +84,15 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': restrict(nodeHttp, ['../front/*', '../server.js']) },
   },
   {
+    // The worker's pipe (a socketpair, no network) re-wrapped to read into buffers of its own.
+    files: ['src/pool/channel-reads.ts'],
+    rules: { 'no-restricted-imports': restrict([
+      ...nodeHttp.filter(({ name }) => name !== 'node:net'),
+      { name: 'node:net', allowImportNames: ['Socket', 'OnReadOpts', 'SocketConstructorOpts'], message: 'channel-reads only wraps the worker\'s pipe in a Socket' },
+      { name: 'node:child_process', message: 'only worker.ts spawns processes' },
+    ], ['../front/*', '../server.js']) },
+  },
+  {
     files: ['src/front/**/*.ts'],
     rules: { 'no-restricted-imports': restrict([{ name: 'node:child_process', message: 'the front never touches processes' }],
       ['**/pool/worker.js', '**/pool/supervisor.js', '**/pool/channel.js', '**/pool/dispatcher.js']) },

@@ -20,13 +20,13 @@
  * a request, and a 204 may not carry Content-Length: the first is refused (500), the second
  * dropped. Node adds `Date`; `Server` is added here unless the app set its own.
  */
-import { createReadStream } from 'node:fs';
+import { close, open } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { ServerError } from '../errors/index.js';
 import { LogEvents } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import type { AppFailure, Exchange, ResponseHead, ResponseSink } from '../pool/exchange.js';
-import { streamFileBody } from './file-body.js';
+import { sendFileRange } from './file-body.js';
 import { failResponse, type FrontGuard } from './guard.js';
 import { isResponseGone } from './response-gone.js';
 import { countBody, requestIdHeader, requestIdOf } from './request-id.js';
@@ -112,9 +112,9 @@ export class HttpResponseSink implements ResponseSink {
     }
   }
 
-  body(chunk: Buffer, isLast: boolean): void {
+  body(chunk: Buffer, isLast: boolean, written?: () => void): void {
     try {
-      this.writeBody(chunk, isLast);
+      this.writeBody(chunk, isLast, written);
     } catch (error: unknown) {
       this.guard.caught('sink.body', error, this.contain);
     }
@@ -167,9 +167,10 @@ export class HttpResponseSink implements ResponseSink {
     }
   }
 
-  private writeBody(chunk: Buffer, isLast: boolean): void {
+  /** `written`: see ResponseSink.body; passed to the write as its callback, else never called. */
+  private writeBody(chunk: Buffer, isLast: boolean, written?: () => void): void {
     if (this.isAbandoned) return;
-    if (chunk.length > 0) this.write(chunk);
+    if (chunk.length > 0) this.write(chunk, written);
     else if (!isLast) return;
     if (!isLast || this.isAbandoned) return;
     if (this.declaredLength !== null && this.bodyBytes < this.declaredLength) {
@@ -198,39 +199,25 @@ export class HttpResponseSink implements ResponseSink {
       if (this.commitHead()) this.guard.run('response.end', () => this.res.end(), () => this.cut('could not end the response'));
       return;
     }
-    const file = createReadStream(path, { start: offset, end: offset + length - 1, highWaterMark: 256 * 1024 });
     // The worker keeps its descriptor until told, once, whether ours is open.
-    let isAnswered = false;
-    const answer = (isOpen: boolean): void => {
-      if (isAnswered) return;
-      isAnswered = true;
-      onOpened(isOpen);
-    };
-    // pipe() does not destroy its source when the response closes early: this does, open or not.
-    const closeFile = (): void => { file.destroy(); };
-    this.res.once('close', closeFile);
-    file.once('open', () => {
-      answer(true);
+    open(path, 'r', this.guard.wrap('file.open', (error: Error | null, fd: number) => {
+      if (error !== null) {
+        onOpened(false);
+        this.fail({ error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: `file hand-off failed: ${error.message}` }) });
+        return;
+      }
+      onOpened(true);
       if (isResponseGone(this.res) || !this.commitHead()) {
-        file.destroy();
+        close(fd, () => undefined);
         return;
       }
       this.bodyBytes += length;
       countBody(this.res, length);
-      streamFileBody(file, this.res, length, this.guard, {
+      sendFileRange(fd, offset, this.res, length, this.guard, {
         onShort: (sent, expected) => this.cut(`the file handed over (wsgi.file_wrapper) ended after ${sent} of ${expected} bytes: it shrank`),
         onError: (cause) => this.fail({ error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: `file hand-off failed: ${cause.message}` }) }),
       });
-    });
-    file.once('error', (cause) => {
-      if (!file.pending) return; // once open, streamFileBody reports read errors
-      answer(false);
-      this.fail({ error: new ServerError('W2N_ERR_APP_BAD_RESPONSE', { reason: `file hand-off failed: ${cause.message}` }) });
-    });
-    file.once('close', () => {
-      answer(false);
-      this.res.off('close', closeFile);
-    });
+    }, () => this.contain()));
   }
 
   private answerFailure(failure: AppFailure): void {
@@ -247,7 +234,7 @@ export class HttpResponseSink implements ResponseSink {
     this.guard.run('response.error', () => sendPlainError(this.res, statusCode, shortBodies[statusCode] ?? `${statusCode}\n`, extraHeaders), () => this.res.destroy());
   }
 
-  private write(chunk: Buffer): void {
+  private write(chunk: Buffer, written?: () => void): void {
     const declared = this.declaredLength;
     if (declared !== null && this.bodyBytes + chunk.length > declared) {
       this.breakResponse(`a body longer than its Content-Length ${declared}`);
@@ -257,7 +244,7 @@ export class HttpResponseSink implements ResponseSink {
     this.bodyBytes += chunk.length;
     countBody(this.res, chunk.length);
     this.guard.run('response.write', () => {
-      const hasRoom = this.res.write(chunk);
+      const hasRoom = written === undefined ? this.res.write(chunk) : this.res.write(chunk, () => { written(); });
       this.unacknowledgedBytes += chunk.length;
       if (hasRoom) {
         this.acknowledge();

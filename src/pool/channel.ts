@@ -18,6 +18,7 @@ import type { AppFailure, Exchange } from './exchange.js';
 import { WebSocketFrames, type WebSocketState } from './websocket-frames.js';
 import { RequestTable } from './request-table.js';
 import type { AnswerPacer } from './answer-pacer.js';
+import type { ReadLease } from './channel-reads.js';
 import { systemClock, type Clock } from './clock.js';
 
 export interface ChannelWindows {
@@ -94,6 +95,8 @@ export class Channel {
   private isClosed = false;
   /** The worker broke the protocol: its frames are no longer read. */
   private isBroken = false;
+  /** The lent read being decoded, if any (receive). */
+  private lease: ReadLease | null = null;
 
   constructor(
     private readonly socket: Duplex,
@@ -114,11 +117,24 @@ export class Channel {
       onDecodeError: (error) => this.onDecodeError(error),
       now: () => this.clock.now(),
     }, windows);
-    socket.on('data', (chunk: Buffer) => {
-      if (!this.isBroken) this.decoder.push(chunk);
-    });
+    socket.on('data', (chunk: Buffer) => { this.receive(chunk); });
     // Errors surface as the worker's exit; a write to a dead socket must not crash the front.
     socket.on('error', () => undefined);
+  }
+
+  /**
+   * Bytes read from the worker (the socket's 'data', or its owner's reads: channel-reads.ts).
+   * With a lease the chunk's buffer is read into again: only response body pieces are passed on
+   * as views, each holding the lease until written.
+   */
+  receive(chunk: Buffer, lease: ReadLease | null = null): void {
+    if (this.isBroken) return;
+    this.lease = lease;
+    try {
+      this.decoder.push(chunk, lease !== null);
+    } finally {
+      this.lease = null;
+    }
   }
 
   get inFlight(): number {
@@ -350,7 +366,7 @@ export class Channel {
         if (!entry.hasHead) return this.outOfOrder(frame, 'no head yet');
         if (!this.takeWindow(entry, frame.payload.length)) return this.outOfOrder(frame, 'past the response window');
         if (isLast) this.finish(entry);
-        sink.body(frame.payload, isLast);
+        sink.body(frame.payload, isLast, this.lease !== null && frame.payload.buffer === this.lease.memory ? this.lease.hold() : undefined);
         return;
       case FrameType.SENDFILE: {
         if (!entry.hasHead) return this.outOfOrder(frame, 'no head yet');

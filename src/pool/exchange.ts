@@ -24,7 +24,12 @@ export interface AppFailure {
 export interface ResponseSink {
   /** The head, and the first body bytes. `isComplete`: nothing follows. */
   head(head: ResponseHead, body: Buffer, isComplete: boolean): void;
-  body(chunk: Buffer, isLast: boolean): void;
+  /**
+   * `written`, when given: `chunk` is a view of a buffer the channel reads into again once every
+   * such view's `written` was called. Call it once the chunk is no longer referred to (its write's
+   * callback), or never (the buffer is then not reused); never before.
+   */
+  body(chunk: Buffer, isLast: boolean, written?: () => void): void;
   /** Stream `length` bytes from `offset` of the file at `path` (a /proc fd link); report when open. */
   sendFile(path: string, offset: number, length: number, onOpened: (isOpen: boolean) => void): void;
   /** The request failed: 5xx if no head was sent, else the connection must be cut. */

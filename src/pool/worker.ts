@@ -22,6 +22,7 @@ import type { Logger } from '../observability/log.js';
 import { FrameType, PROTOCOL_VERSION, type Frame, type HandshakeKey } from '../protocol/frames.js';
 import { decodeError, decodePublish, decodeReady } from '../protocol/payloads.js';
 import { Channel } from './channel.js';
+import { largeReadSocket } from './channel-reads.js';
 import { parseWorkerEvent, relayLines } from './output-relay.js';
 import type { Exchange } from './exchange.js';
 import type { AnswerPacer } from './answer-pacer.js';
@@ -95,7 +96,9 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       detached: true,
     });
     if (this.child.pid !== undefined) liveGroups.add(this.child.pid);
-    const socket = this.child.stdio[3] as Duplex;
+    const pipe = this.child.stdio[3] as Duplex;
+    // The channel reads in large buffers where it can (channel-reads.ts), else the pipe's own 'data'.
+    const socket = largeReadSocket(pipe, (chunk, lease) => { this.channel.receive(chunk, lease); }) ?? pipe;
     this.channel = new Channel(socket, {
       requestWindowBytes: options.handshake.requestWindow,
       responseWindowBytes: options.handshake.responseWindow,

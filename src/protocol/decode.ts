@@ -8,6 +8,15 @@
  * given as `streamedTypes` are not joined at all: a payload split across chunks comes out as
  * several frames of that type and id, one per chunk's part, in order, the frame's flags on the
  * last piece only (FLAG_END included), so their payloads, joined, are the frame's.
+ * A payload (or piece) is handed out as a view only where it is a fair share of the memory it
+ * keeps alive: one smaller than 1/KEEP_FRACTION of a buffer over LARGE_BUFFER_BYTES is copied
+ * out. Why: whoever gets a payload may keep it (a response waiting for a client that does not
+ * read), and a view keeps its whole buffer; the front reads the channel into 256 KiB buffers
+ * (pool/channel-reads.ts), and a 100-byte answer must not hold one of them.
+ * A chunk pushed as transient is read into again once `push` returns (the front reuses its
+ * read buffers: pool/channel-reads.ts): nothing of it is kept, and every payload is a copy but
+ * the pieces of streamed types, which stay views (whoever gets one must say when it is done with
+ * it before the buffer is reused).
  * On bad bytes it reports one typed ServerError and ignores everything after it: the caller
  * closes the channel.
  */
@@ -18,6 +27,17 @@ export type FrameHandler = (frame: Frame) => void;
 export type ErrorHandler = (error: ServerError) => void;
 
 const knownTypes = new Set<number>(Object.values(FrameType));
+
+/** Buffers larger than this are never kept alive by a payload of less than 1/KEEP_FRACTION of them. */
+export const LARGE_BUFFER_BYTES = 64 * 1024;
+export const KEEP_FRACTION = 8;
+
+/** `data[start, end)`: a view, or a copy where a view would keep a large buffer alive for a small share of it. */
+function payloadOf(data: Buffer, start: number, end: number): Buffer {
+  const held = data.buffer.byteLength;
+  const view = data.subarray(start, end);
+  return held > LARGE_BUFFER_BYTES && (end - start) * KEEP_FRACTION < held ? Buffer.from(view) : view;
+}
 const NONE: ReadonlySet<number> = new Set();
 
 export class FrameDecoder {
@@ -28,6 +48,8 @@ export class FrameDecoder {
   private hasFailed = false;
   /** A streamed frame whose payload is still coming: its header, and the bytes it still has to deliver. */
   private streaming: { type: FrameTypeCode; flags: number; id: number; remaining: number } | null = null;
+  /** The chunk being consumed is read into again after `push`: nothing of it may be kept. */
+  private isTransient = false;
 
   constructor(
     private readonly onFrame: FrameHandler,
@@ -41,15 +63,23 @@ export class FrameDecoder {
     return this.pendingBytes;
   }
 
-  push(chunk: Buffer): void {
+  push(chunk: Buffer, isTransient = false): void {
     if (this.hasFailed || chunk.length === 0) return;
     if (this.pendingBytes === 0) {
-      this.consume(chunk);
+      this.isTransient = isTransient;
+      try {
+        this.consume(chunk);
+      } finally {
+        this.isTransient = false;
+      }
       return;
     }
-    this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    if (this.pendingBytes < this.neededBytes) return;
+    if (this.pendingBytes < this.neededBytes) {
+      this.pending.push(isTransient ? Buffer.from(chunk) : chunk);
+      return;
+    }
+    this.pending.push(chunk); // joined (copied) now
     const joined = Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
@@ -88,7 +118,8 @@ export class FrameDecoder {
       }
       const start = offset + HEADER_BYTES;
       offset = start + length;
-      this.onFrame({ type: type as FrameTypeCode, flags, id, payload: data.subarray(start, offset) });
+      const payload = this.isTransient && !this.streamedTypes.has(type) ? Buffer.from(data.subarray(start, offset)) : payloadOf(data, start, offset);
+      this.onFrame({ type: type as FrameTypeCode, flags, id, payload });
     }
   }
 
@@ -100,14 +131,14 @@ export class FrameDecoder {
     const isLastPiece = frame.remaining === 0;
     if (isLastPiece) this.streaming = null;
     const flags = isLastPiece ? frame.flags : frame.flags & ~FLAG_END;
-    this.onFrame({ type: frame.type, flags, id: frame.id, payload: data.subarray(offset, offset + size) });
+    this.onFrame({ type: frame.type, flags, id: frame.id, payload: payloadOf(data, offset, offset + size) });
     return offset + size;
   }
 
   private keep(data: Buffer, offset: number, neededBytes: number): void {
     this.neededBytes = neededBytes;
     if (offset === data.length) return;
-    const rest = data.subarray(offset);
+    const rest = this.isTransient ? Buffer.from(data.subarray(offset)) : payloadOf(data, offset, data.length);
     this.pending = [rest];
     this.pendingBytes = rest.length;
   }

@@ -177,3 +177,25 @@ test('shared vectors in test/corpus/frames decode as their .json says, in every 
     }
   }
 });
+
+test('a small payload is copied out of a large buffer it would keep alive; a fair share of it stays a view', () => {
+  // The front reads its channel into 256 KiB buffers (pool/channel-reads.ts): a 100-byte answer
+  // kept by a client that does not read must not hold one of them.
+  const small = Buffer.alloc(100, 1);
+  const large = Buffer.alloc(64 * 1024, 2);
+  const read = Buffer.alloc(256 * 1024);
+  const frames = Buffer.concat([encodeFrame(FrameType.RESPONSE_BODY, 0, 3, small), encodeFrame(FrameType.RESPONSE_BODY, 0, 3, large)]);
+  frames.copy(read);
+  const got: Frame[] = [];
+  const decoder = new FrameDecoder((f) => got.push(f), (e) => assert.fail(e.message), MAX_PAYLOAD, new Set([FrameType.RESPONSE_BODY]));
+  decoder.push(read.subarray(0, frames.length));
+  assert.equal(got.length, 2);
+  assert.ok(got[0]!.payload.equals(small) && got[1]!.payload.equals(large));
+  assert.notEqual(got[0]!.payload.buffer, read.buffer, 'the small payload is a copy');
+  assert.equal(got[1]!.payload.buffer, read.buffer, 'the large one is a view');
+  // Buffers no larger than Node's own reads (64 KiB) keep their views, however small.
+  const own = encodeFrame(FrameType.RESPONSE_BODY, 0, 3, small);
+  got.length = 0;
+  decoder.push(own);
+  assert.equal(got[0]!.payload.buffer, own.buffer);
+});

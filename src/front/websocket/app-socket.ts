@@ -72,8 +72,8 @@ export class AppWebSocket implements ResponseSink {
     this.http.head(head, body, isComplete);
   }
 
-  body(chunk: Buffer, isLast: boolean): void {
-    this.http.body(chunk, isLast);
+  body(chunk: Buffer, isLast: boolean, written?: () => void): void {
+    this.http.body(chunk, isLast, written);
   }
 
   sendFile(path: string, offset: number, length: number, onOpened: (isOpen: boolean) => void): void {
