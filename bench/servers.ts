@@ -133,16 +133,14 @@ function uwsgi(f: Fields, gevent: boolean): string[] {
 }
 
 async function uwsgiDetect(plugins: string[]): Promise<Detected> {
-  // Loading the plugins proves uwsgi-core and each plugin package are there.
+  // uwsgi prints its version even when a plugin fails to load (the error goes to stderr), so each
+  // plugin's file is looked for too (Debian's layout: uwsgi-plugin-<name> packages).
+  const missing = plugins.filter((p) => !existsSync(`/usr/lib/uwsgi/plugins/${p}_plugin.so`));
+  if (missing.length > 0) return { ok: false, why: `uwsgi plugin ${missing.join(', ')} missing (/usr/lib/uwsgi/plugins)` };
   const v = await firstLine('uwsgi', [...plugins.flatMap((p) => ['--plugin', p]), '--version']);
   return v ? { ok: true, version: `uwsgi ${v}` } : { ok: false, why: `uwsgi or its ${plugins.join('/')} plugin missing` };
 }
 
-/**
- * Ours, run with the same interpreter as the Python peers (/usr/bin/python3, which has Debian's
- * gevent), so the comparison is of servers, not of Python builds. `extraArgs` may depend on the
- * scenario (the overload scenario's admission limits).
- */
 /**
  * Ours' Python: in the web2py scenario, the same interpreter through bench/app-cpu-python, which
  * times web2py's own calls in the workers (bench/app_cpu.py: about 1 µs a page) so the table
@@ -150,6 +148,11 @@ async function uwsgiDetect(plugins: string[]): Promise<Detected> {
  */
 const oursPython = (f: Fields): string => (f.scenario === 'web2py' ? join(BENCH_DIR, 'app-cpu-python') : PY);
 
+/**
+ * Ours, run with the same interpreter as the Python peers (/usr/bin/python3, which has Debian's
+ * gevent), so the comparison is of servers, not of Python builds. `extraArgs` may depend on the
+ * scenario (the overload scenario's admission limits).
+ */
 function ours(name: string, about: string, extraArgs: (f: Fields) => string[], processes = 2, root = REPO_ROOT): ServerDef {
   const bin = join(root, 'bin', 'web2py-on-node');
   return {
