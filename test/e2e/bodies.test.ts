@@ -89,6 +89,12 @@ function chunkFrame(data: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')]);
 }
 
+
+/** The front closed every spool file of `dir` (its descriptors), and none is left on disk. */
+async function spoolReleased(pid: number, dir: string): Promise<void> {
+  await waitFor('the spool file to be closed', () => spoolDescriptors(pid, dir).length === 0);
+  assert.deepEqual(readdirSync(dir), []);
+}
 describe('spooled chunked bodies (the default)', () => {
   let server: StartedServer;
   let spoolDir: string;
@@ -120,8 +126,7 @@ describe('spooled chunked bodies (the default)', () => {
     assert.equal(info.transfer_encoding, null);
     assert.equal(info.bytes, body.length);
     assert.equal(info.sha256, sha256(body));
-    await waitFor('the spool file to be closed', () => spoolDescriptors(frontPid(), spoolDir).length === 0);
-    assert.deepEqual(readdirSync(spoolDir), []);
+    await spoolReleased(frontPid(), spoolDir);
   });
 
   test('small chunked body (in memory) and an empty one get their CONTENT_LENGTH', async () => {
@@ -151,8 +156,7 @@ describe('spooled chunked bodies (the default)', () => {
     await writeAll(req, randomBytes(3 * MIB));
     await waitFor('a spool file', () => spoolDescriptors(frontPid(), spoolDir).length > 0);
     req.destroy();
-    await waitFor('the spool file to be closed', () => spoolDescriptors(frontPid(), spoolDir).length === 0);
-    assert.deepEqual(readdirSync(spoolDir), []);
+    await spoolReleased(frontPid(), spoolDir);
     const { response } = await rawRequest(server.port, 'GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.match(response, /^HTTP\/1\.1 200 /);
   });
@@ -163,8 +167,7 @@ describe('spooled chunked bodies (the default)', () => {
     req.end();
     const { res } = await answer;
     assert.equal(res.statusCode, 502);
-    await waitFor('the spool file to be closed', () => spoolDescriptors(frontPid(), spoolDir).length === 0);
-    assert.deepEqual(readdirSync(spoolDir), []);
+    await spoolReleased(frontPid(), spoolDir);
   });
 
   test('a spooled body on disk is read by the worker from the front\'s own file (BODY_FILE), then closed on both sides', async () => {
@@ -179,8 +182,7 @@ describe('spooled chunked bodies (the default)', () => {
     // The worker's own descriptor of the unlinked temp file (it closes it once the request is done).
     assert.equal(info.files.length, 1, JSON.stringify(info.files));
     assert.match(info.files[0]!, new RegExp(`^${spoolDir}/w2n-body-[^/]+ \\(deleted\\)$`));
-    await waitFor('the spool file to be closed', () => spoolDescriptors(frontPid(), spoolDir).length === 0);
-    assert.deepEqual(readdirSync(spoolDir), []);
+    await spoolReleased(frontPid(), spoolDir);
   });
 
   test('the worker is killed while it reads the body\'s file: 502, the front\'s descriptor closed, the next one served', async () => {
@@ -189,8 +191,7 @@ describe('spooled chunked bodies (the default)', () => {
     req.end();
     const { res } = await answer;
     assert.equal(res.statusCode, 502);
-    await waitFor('the spool file to be closed', () => spoolDescriptors(frontPid(), spoolDir).length === 0);
-    assert.deepEqual(readdirSync(spoolDir), []);
+    await spoolReleased(frontPid(), spoolDir);
     const body = randomBytes(2 * MIB);
     const again = post(server.port, '/bodyfile');
     await writeAll(again.req, body);
@@ -252,8 +253,7 @@ describe('spooled chunked bodies (the default)', () => {
     // Answered while the body was still unfinished (no last chunk was ever sent), not before the limit.
     assert.ok(sent > MAX_BODY, `answered after ${sent} bytes`);
     await conn.whenClosed;
-    await waitFor('the spool file to be closed', () => spoolDescriptors(frontPid(), spoolDir).length === 0);
-    assert.deepEqual(readdirSync(spoolDir), []);
+    await spoolReleased(frontPid(), spoolDir);
   });
 
   test('Expect: 100-continue with a too-large Content-Length: 413 and never a 100', async () => {
@@ -305,8 +305,7 @@ describe('a worker that cannot open the front\'s file gets the spooled body as B
     assert.equal(res.statusCode, 200, raw.toString());
     const info = JSON.parse(raw.toString()) as BodyFileInfo;
     assert.deepEqual(info, { bytes: body.length, sha256: sha256(body), files: [] });
-    await waitFor('the spool file to be closed', () => spoolDescriptors(frontPidOf(server), spoolDir).length === 0);
-    assert.deepEqual(readdirSync(spoolDir), []);
+    await spoolReleased(frontPidOf(server), spoolDir);
   });
 });
 
