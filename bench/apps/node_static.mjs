@@ -5,10 +5,9 @@
 // The request id is a fixed string of a UUID's length: the same bytes on the wire, no work.
 // Usage: node node_static.mjs PORT FILE [CERT KEY]
 // With CERT and KEY: HTTP/2 and HTTP/1.1 over TLS on one port (ALPN), as ours with -c/-k; HTTP/2
-// streams are answered on the raw Http2Stream (stream.respond), HTTP/1.1 with http's response.
+// streams are answered on the raw Http2Stream (stream.respond), HTTP/1.1 with http's response (node_listen.mjs).
 import { readFileSync, statSync } from 'node:fs';
-import http from 'node:http';
-import http2 from 'node:http2';
+import { listen } from './node_listen.mjs';
 
 const [port, file, cert, key] = process.argv.slice(2);
 const body = readFileSync(file);
@@ -27,27 +26,13 @@ const fields = {
 };
 const flat = Object.entries(fields).flat().map(String);
 
-const onRequest = (req, res) => {
+const h2Headers = { ':status': 200 };
+for (const [name, value] of Object.entries(fields)) h2Headers[name.toLowerCase()] = value;
+
+listen(port, cert, key, (req, res) => {
   res.writeHead(200, flat);
   res.end(req.method === 'HEAD' ? undefined : body);
-};
-
-if (cert === undefined) {
-  const server = http.createServer(onRequest);
-  server.keepAliveTimeout = 75_000;
-  server.listen(Number(port), '127.0.0.1');
-} else {
-  const server = http2.createSecureServer({ cert: readFileSync(cert), key: readFileSync(key), allowHTTP1: true });
-  // HTTP/1.1 connections emit 'request'; adding that listener also makes Node answer HTTP/2
-  // streams through its compatibility layer: that 'stream' listener is replaced by the raw one.
-  server.on('request', onRequest);
-  server.removeAllListeners('stream');
-  const h2Headers = { ':status': 200 };
-  for (const [name, value] of Object.entries(fields)) h2Headers[name.toLowerCase()] = value;
-  server.on('stream', (stream, headers) => {
-    stream.respond(h2Headers, { endStream: headers[':method'] === 'HEAD' });
-    if (headers[':method'] !== 'HEAD') stream.end(body);
-  });
-  server.keepAliveTimeout = 75_000;
-  server.listen(Number(port), '127.0.0.1');
-}
+}, (stream, headers) => {
+  stream.respond(h2Headers, { endStream: headers[':method'] === 'HEAD' });
+  if (headers[':method'] !== 'HEAD') stream.end(body);
+});
