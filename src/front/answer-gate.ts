@@ -24,6 +24,7 @@
 import type { ServerResponse } from 'node:http';
 import { Http2ServerResponse, type Http2Session, type Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
+import { Http2StreamResponse } from './http2-stream-response.js';
 
 /** Answer bytes one HTTP/2 session's streams may hold unsent before its next request waits. */
 export const SESSION_UNSENT_BYTES = 4 * 1024 * 1024;
@@ -31,8 +32,8 @@ export const SESSION_UNSENT_BYTES = 4 * 1024 * 1024;
 const RESERVED_BYTES = 256 * 1024;
 
 /** Calls `go` when `res` may get its answer without the connection piling up answers. */
-export function whenConnectionFree(res: ServerResponse | Http2ServerResponse, go: () => void): void {
-  if (res instanceof Http2ServerResponse) {
+export function whenConnectionFree(res: ServerResponse | Http2ServerResponse | Http2StreamResponse, go: () => void): void {
+  if (res instanceof Http2ServerResponse || res instanceof Http2StreamResponse) {
     sessionGate(res.stream).admit(res.stream, go);
     return;
   }

@@ -13,6 +13,7 @@
 import { close, read, type ReadStream } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { FrontGuard } from './guard.js';
+import type { Http2StreamResponse } from './http2-stream-response.js';
 
 export interface FileBodyEvents {
   /** The file gave fewer bytes than promised; the connection is being cut. */
@@ -72,7 +73,7 @@ const FILE_BUFFERS = 2;
  * collect: the README's "Bulk downloads" has the figures. Back-pressure is the same bound: a
  * client that does not read holds both buffers, and nothing more is read.
  */
-export function sendFileRange(fd: number, start: number, res: ServerResponse, expectedBytes: number, guard: FrontGuard, events: FileBodyEvents): void {
+export function sendFileRange(fd: number, start: number, res: ServerResponse | Http2StreamResponse, expectedBytes: number, guard: FrontGuard, events: FileBodyEvents): void {
   const size = Math.min(FILE_READ_BYTES, expectedBytes);
   const free: Buffer[] = [];
   let made = 0;

@@ -18,6 +18,7 @@ import { Exchange, type BodyFile } from '../pool/exchange.js';
 import { buildEnviron, type ListenerFacts } from './environ.js';
 import { clientCertificatePairs } from './client-certificate.js';
 import { HttpResponseSink } from './response-sink.js';
+import { Http2StreamResponse } from './http2-stream-response.js';
 import { failResponse } from './guard.js';
 import { answerHealth, HEALTH_PATH } from './builtins/health.js';
 import type { StaticHandler } from './static/serve.js';
@@ -72,7 +73,7 @@ export interface HandlerOptions {
 
 export interface RequestHandler {
   (req: IncomingMessage, res: ServerResponse): void;
-  /** On an HTTP/2 listener, put in front of Node's compatibility layer (listeners.ts): cached static files. */
+  /** On an HTTP/2 listener, put in front of Node's compatibility layer (listeners.ts): cached static files, application requests without a body. */
   readonly takeHttp2Stream?: Http2StreamTaker;
 }
 
@@ -197,19 +198,91 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       start(environ.pairs, null);
     }
   };
-  return staticHandler === null ? handle : Object.assign(handle, { takeHttp2Stream: http2StaticTaker(listener, options, staticHandler, readsHeaders) });
+
+  return Object.assign(handle, { takeHttp2Stream: http2Taker(listener, options, readsHeaders) });
+}
+
+/**
+ * An application request on an HTTP/2 stream, answered on the raw stream (Http2StreamResponse)
+ * instead of through Node's compatibility layer: what the handler does for it, in its order. Only
+ * a request without a body (its HEADERS ended the stream, no Content-Length or Transfer-Encoding,
+ * no `Expect`), with an origin-form target that no built-in page, the realtime hub nor the static
+ * files take, whose head the checks accept and whose environ builds, on a connection not being
+ * closed; anything else (refusals included: they are answered, logged and counted there) goes to
+ * the compatibility layer (false). An HTTP/2 request is never a WebSocket upgrade (app-sockets.ts
+ * takes HTTP/1.1 ones only).
+ */
+function http2AppTaker(
+  listener: ListenerFacts, options: HandlerOptions, readsHeaders: boolean, isClaimed: (target: string, pathInfo: string) => boolean,
+): Http2StreamTaker {
+  const { pool, log, accessLog, staticHandler, metrics, rejections, headLimits, serverHeader } = options;
+  const { guard } = rejections;
+  const formatLine = options.formatAccessLine;
+  return (stream, headers, rawHeaders) => {
+    const method = headers[':method'];
+    const target = headers[':path'];
+    if (!stream.endAfterHeaders || typeof method !== 'string' || typeof target !== 'string' || target.charCodeAt(0) !== 0x2f /* '/' */) return false;
+    if (headers.expect !== undefined || stream.closed || stream.destroyed) return false;
+    const socket = stream.session?.socket;
+    if (socket === undefined || rejections.isClosing(socket)) return false;
+    if (checkRequestHead({ method, url: target, httpVersionMajor: 2, httpVersionMinor: 0, rawHeaders }, headLimits) !== null) return false;
+    const environ = buildEnviron({ method, target, httpVersion: '2.0', rawHeaders, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort }, listener);
+    if ('badRequest' in environ || environ.hasBody) return false;
+    if (isClaimed(target, environ.pathInfo) || (staticHandler !== null && !staticHandler.leaves(method, environ.pathInfo, target))) return false;
+
+    const res = new Http2StreamResponse(stream, method, target, headers);
+    const startedAt = performance.now();
+    options.onResponseOpened();
+    let exchange: Exchange | null = null;
+    // The compatibility layer drops stream errors (a reset with an error code) too: the close says it all.
+    stream.on('error', ignore);
+    // Right after the count went up: whatever fails below, the close still counts it down.
+    stream.once('close', () => {
+      try {
+        metrics.responseSent(res.statusCode, performance.now() - startedAt);
+        options.onResponseClosed();
+        if (!isAnswerComplete(res)) exchange?.cancel();
+        if (accessLog !== null) accessLog.write(formatLine(accessEntry(res.req, res, target, environ, startedAt, readsHeaders)));
+      } catch (error: unknown) {
+        guard.caught('response.close', error, ignore);
+      }
+    });
+    noteRequestId(res, environ.requestId);
+    if (listener.clientCertificates === true) environ.pairs.push(...clientCertificatePairs(socket));
+    const sink = new HttpResponseSink(res, log, serverHeader, guard);
+    const started = new Exchange(encodeStrings(environ.pairs), null, sink, { method, path: environ.pathInfo }, null);
+    exchange = started;
+    sink.exchange = started;
+    whenConnectionFree(res, () => pool.dispatch(started));
+    return true;
+  };
+}
+
+/** Targets the handler answers before the application and the static files; the status page's paths are left to it whoever asks. */
+function claimedTargets(options: HandlerOptions): (target: string, pathInfo: string) => boolean {
+  const { statusPage } = options;
+  return (target, pathInfo) => target === HEALTH_PATH || target === METRICS_PATH || (statusPage !== null && StatusPage.owns(pathInfo))
+    || (options.realtimeOwns?.(target) ?? false);
+}
+
+/** What HTTP/2 streams are answered on the stream itself: cached static files first, then application requests without a body. */
+function http2Taker(listener: ListenerFacts, options: HandlerOptions, readsHeaders: boolean): Http2StreamTaker {
+  const isClaimed = claimedTargets(options);
+  const takeApp = http2AppTaker(listener, options, readsHeaders, isClaimed);
+  const { staticHandler } = options;
+  if (staticHandler === null) return takeApp;
+  const takeStatic = http2StaticTaker(listener, options, staticHandler, readsHeaders, isClaimed);
+  return (stream, headers, rawHeaders) => takeStatic(stream, headers, rawHeaders) || takeApp(stream, headers, rawHeaders);
 }
 
 /** Cached static files on HTTP/2 streams (http2-static.ts), with what the handler would use for them. */
-function http2StaticTaker(listener: ListenerFacts, options: HandlerOptions, staticHandler: StaticHandler, readsHeaders: boolean): Http2StreamTaker {
-  const { statusPage } = options;
+function http2StaticTaker(
+  listener: ListenerFacts, options: HandlerOptions, staticHandler: StaticHandler, readsHeaders: boolean, isClaimed: (target: string, pathInfo: string) => boolean,
+): Http2StreamTaker {
   return createHttp2StaticTaker({
     listener, staticHandler, readsHeaders, headLimits: options.headLimits, serverHeader: options.serverHeader, metrics: options.metrics,
     accessLog: options.accessLog, formatAccessLine: options.formatAccessLine, guard: options.rejections.guard,
-    onResponseOpened: options.onResponseOpened, onResponseClosed: options.onResponseClosed,
-    // What the handler answers before the static files; the status page's paths are left to it whoever asks.
-    isClaimed: (target, pathInfo) => target === HEALTH_PATH || target === METRICS_PATH || (statusPage !== null && StatusPage.owns(pathInfo))
-      || (options.realtimeOwns?.(target) ?? false),
+    onResponseOpened: options.onResponseOpened, onResponseClosed: options.onResponseClosed, isClaimed,
   });
 }
 
@@ -256,7 +329,7 @@ function answerStatus(page: StatusPage, req: IncomingMessage, res: ServerRespons
  * the time is now (web2py's `datetime.today()` after the application ran; nginx's `$time_local`).
  */
 function accessEntry(
-  req: IncomingMessage, res: ServerResponse, target: string, environ: { pathInfo: string; remoteAddr: string; requestId: string },
+  req: Pick<IncomingMessage, 'method' | 'httpVersion' | 'headers'>, res: ServerResponse | Http2StreamResponse, target: string, environ: { pathInfo: string; remoteAddr: string; requestId: string },
   startedAt: number, readsHeaders: boolean,
 ): RequestAccessEntry {
   const headers = readsHeaders ? req.headers : {};

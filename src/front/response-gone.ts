@@ -10,14 +10,15 @@
  */
 import type { ServerResponse } from 'node:http';
 import { Http2ServerResponse, type Http2Stream } from 'node:http2';
+import { Http2StreamResponse } from './http2-stream-response.js';
 
-/** The HTTP/2 stream behind a response of Node's compatibility API; undefined for HTTP/1. */
-function streamOf(res: ServerResponse | Http2ServerResponse): Http2Stream | undefined {
-  return res instanceof Http2ServerResponse ? res.stream : undefined;
+/** The HTTP/2 stream behind a response (Node's compatibility API or our raw one); undefined for HTTP/1. */
+function streamOf(res: ServerResponse | Http2ServerResponse | Http2StreamResponse): Http2Stream | undefined {
+  return res instanceof Http2ServerResponse || res instanceof Http2StreamResponse ? res.stream : undefined;
 }
 
 /** True when nothing written to `res` can reach the client any more (reset, closed or cut). */
-export function isResponseGone(res: ServerResponse | Http2ServerResponse): boolean {
+export function isResponseGone(res: ServerResponse | Http2ServerResponse | Http2StreamResponse): boolean {
   if ('destroyed' in res && res.destroyed) return true;
   const stream = streamOf(res);
   return stream !== undefined && (stream.closed || stream.destroyed);
@@ -27,7 +28,7 @@ export function isResponseGone(res: ServerResponse | Http2ServerResponse): boole
  * True when the answer was all handed over: `writableFinished`, except on an HTTP/2 stream that
  * was reset (Node reports it finished then too; a stream that ended normally has rstCode 0).
  */
-export function isAnswerComplete(res: ServerResponse | Http2ServerResponse): boolean {
+export function isAnswerComplete(res: ServerResponse | Http2ServerResponse | Http2StreamResponse): boolean {
   if (!res.writableFinished) return false;
   const stream = streamOf(res);
   return stream === undefined || stream.rstCode === undefined || stream.rstCode === 0;

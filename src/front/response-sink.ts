@@ -29,6 +29,7 @@ import type { AppFailure, Exchange, ResponseHead, ResponseSink } from '../pool/e
 import { sendFileRange } from './file-body.js';
 import { failResponse, type FrontGuard } from './guard.js';
 import { isResponseGone } from './response-gone.js';
+import type { Http2StreamResponse } from './http2-stream-response.js';
 import { countBody, requestIdHeader, requestIdOf } from './request-id.js';
 
 const shortBodies: Record<number, string> = {
@@ -39,7 +40,7 @@ const shortBodies: Record<number, string> = {
 };
 
 /** Sends a small plain-text error answer, closing the connection when asked. */
-export function sendPlainError(res: ServerResponse, statusCode: number, body: string, extraHeaders: string[] = []): void {
+export function sendPlainError(res: ServerResponse | Http2StreamResponse, statusCode: number, body: string, extraHeaders: string[] = []): void {
   const bytes = Buffer.from(body, 'utf8');
   res.writeHead(statusCode, ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(bytes.length), ...extraHeaders]);
   countBody(res, bytes.length);
@@ -88,7 +89,8 @@ export class HttpResponseSink implements ResponseSink {
   private isAbandoned = false;
 
   constructor(
-    private readonly res: ServerResponse,
+    /** Node's response (HTTP/1, or HTTP/2 through the compatibility layer), or an HTTP/2 stream's own (http2-stream-response.ts). */
+    private readonly res: ServerResponse | Http2StreamResponse,
     private readonly log: Logger,
     /** Added to the app's headers unless it set its own; null: none. */
     private readonly serverHeader: string | null,
@@ -318,7 +320,7 @@ export class HttpResponseSink implements ResponseSink {
       headers.push(...requestIdHeader(this.res));
       // Node checks every name (a token) and value (no CR, LF, NUL; latin-1) and throws on a bad one.
       if (this.isHttp2) this.res.writeHead(head.statusCode, http2Headers(headers));
-      else this.res.writeHead(head.statusCode, head.reason, headers);
+      else (this.res as ServerResponse).writeHead(head.statusCode, head.reason, headers);
       this.isHeadCommitted = true;
       return true;
     } catch (cause: unknown) {

@@ -15,7 +15,7 @@ import { once } from 'node:events';
 import { fixtures, startServer, waitForStarted, type StartedServer } from '../helpers/server.js';
 import { deliberateWait, waitUntil } from '../helpers/waits.js';
 import { makeCertificate } from '../helpers/tls.js';
-import { Flag, frame, FrameType, RawH2, rstFrame, type Frame } from '../helpers/h2-frames.js';
+import { Flag, frame, FrameType, RawH2, requestBlock, rstFrame, type Frame } from '../helpers/h2-frames.js';
 
 const apps = join(fixtures, 'apps');
 const certificate = makeCertificate();
@@ -231,6 +231,78 @@ describe('HTTP/2 with the fixture apps', () => {
     assert.match(await rawHttp1OverTls(server.port, 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n'), /^HTTP\/1\.1 400 /);
     assert.match(await rawHttp1OverTls(server.port, 'GET / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400 /, 'Host is required');
     assert.match(await rawHttp1OverTls(server.port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'x'.repeat(9000)}\r\n\r\n`), /^HTTP\/1\.1 431 /);
+  });
+
+  test('an application request without a body is answered on the stream itself, with the head the compatibility layer gives', async () => {
+    const connection = await RawH2.open(server.port, ca);
+    try {
+      // GET: HEADERS then the body, END_STREAM on its last DATA (no empty closing frame); HEAD: the HEADERS alone.
+      assert.ok(isAnsweredOnStream(await framesOf(connection, 'GET', '/hello/raw')));
+      const head = await framesOf(connection, 'HEAD', '/hello/raw');
+      assert.deepEqual(head.map((f) => [f.type, f.flags & Flag.END_STREAM]), [[FrameType.HEADERS, Flag.END_STREAM]]);
+      // A request with a body still goes through the compatibility layer (its empty closing DATA frame).
+      const id = connection.nextStreamId;
+      connection.nextStreamId += 2;
+      connection.write(frame(FrameType.HEADERS, Flag.END_HEADERS, id, requestBlock('POST', '/hello/raw', 'localhost', [['content-length', '1']])));
+      connection.write(frame(FrameType.DATA, Flag.END_STREAM, id, Buffer.from('x')));
+      await connection.waitFor((f) => f.streamId === id && (f.flags & Flag.END_STREAM) !== 0);
+      assert.ok(!isAnsweredOnStream(connection.frames.filter((f) => f.streamId === id)));
+    } finally {
+      connection.close();
+    }
+    const raw = await h2(session, { ':path': '/hello/raw' });
+    const head = await h2(session, { ':method': 'HEAD', ':path': '/hello/raw' });
+    const compatibility = await h2(session, { ':method': 'POST', ':path': '/hello/raw' }, Buffer.from('x'));
+    assert.equal(raw.body.toString(), 'Hello, World!');
+    assert.deepEqual(sameFields(raw.headers), sameFields(compatibility.headers));
+    assert.deepEqual(sameFields(head.headers), sameFields(raw.headers));
+    assert.equal(head.body.length, 0);
+    assert.match(String(raw.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    assert.notEqual(raw.headers['x-request-id'], head.headers['x-request-id']);
+  });
+
+  test('on the stream itself: a bad application head is a 500, the application\'s own Server header is kept', async () => {
+    // A 1xx status as the final answer: the front answers 500 in the application's place.
+    const info = await h2(session, { ':path': '/badheaders?kind=info' });
+    assert.equal(info.headers[':status'], 500);
+    assert.match(String(info.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    const own = await h2(session, { ':path': '/badheaders?kind=server' });
+    assert.equal(own.headers.server, 'my-app/1.0');
+    assert.equal((await h2(session, { ':path': '/hello' })).body.toString(), 'Hello, World!');
+  });
+
+  test('on the stream itself: a slow reader gets a big answer whole; a reset mid-answer cancels the request and writes its line', async () => {
+    // Node's client opens its window as it reads: 1,000 bytes a stream at first, the answer waits for each update.
+    const slow = http2Connect(`https://127.0.0.1:${server.port}`, { ca, servername: 'localhost', settings: { initialWindowSize: 1000 } });
+    try {
+      await Promise.all([once(slow, 'connect'), once(slow, 'remoteSettings')]);
+      const size = 3 * 65536 + 100;
+      const answer = await h2(slow, { ':path': `/stream?n=${size}&cl=1` });
+      assert.equal(answer.body.length, size);
+      assert.equal(answer.body[65536 + 1], 1);
+    } finally {
+      slow.close();
+    }
+    const path = '/stream';
+    const connection = await RawH2.open(server.port, ca, { [SETTINGS_INITIAL_WINDOW_SIZE]: 1000 });
+    try {
+      const id = connection.nextStreamId;
+      connection.nextStreamId += 2;
+      connection.write(connection.headers(id, 'GET', `${path}?n=100000000`));
+      const data = await connection.waitFor((f) => f.streamId === id && f.type === FrameType.DATA);
+      assert.equal(data?.payload.length, 1000);
+      connection.write(rstFrame(id));
+      await waitUntil('the reset stream\'s access line', () => readFileSync(join(folder, 'httpserver.log'), 'utf8').includes(', GET, /stream, HTTP/2.0, 200, '));
+      // The request was cancelled: its worker is free again (it would wait for the client's window for ever).
+      await waitUntil('no request in flight', async () => {
+        const status = JSON.parse((await h2(session, { ':path': '/status.json' })).body.toString()) as { workers: { inFlight: number }[] };
+        return status.workers.every((worker) => worker.inFlight === 0);
+      });
+      // The connection carries on.
+      assert.ok(isAnsweredOnStream(await framesOf(connection, 'HEAD', '/hello')));
+    } finally {
+      connection.close();
+    }
   });
 
   test('the access log says HTTP/2.0', async () => {

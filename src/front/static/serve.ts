@@ -52,6 +52,8 @@ export interface StaticHandler {
    * go the usual way (not a static URL, not cached, a Range or a precondition to evaluate).
    */
   readonly cachedFor: (method: string, pathInfo: string, query: string, headers: IncomingHttpHeaders) => MemoryHit | null;
+  /** For an HTTP/2 stream answered without the compatibility layer: true when the handler would leave this request to the application. */
+  readonly leaves: (method: string, pathInfo: string, target: string) => boolean;
 }
 
 /** A request the cache answers: the file, and the URL's facts that pick web2py's headers. */
@@ -126,7 +128,13 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     });
     return true;
   };
-  return Object.assign(handle, { cachedFor });
+  // handle()'s own tests, in its order, before it answers anything.
+  const leaves = (method: string, pathInfo: string, target: string): boolean => {
+    if (method !== 'GET' && method !== 'HEAD') return true;
+    const mapped = mapStaticUrl(pathInfo, queryOf(target));
+    return mapped.kind === 'pass' || (mapped.kind !== 'refuse' && roots.get(mapped.app) === null);
+  };
+  return Object.assign(handle, { cachedFor, leaves });
 }
 
 /** QUERY_STRING of a request target (web2py's `?attachment` test reads it). */
