@@ -15,9 +15,9 @@
  *   header repeated, a connection-specific one) throw as before. A stream already closed is left.
  * - HEAD, 204, 205 and 304: `respond()` ends the stream with the head; body bytes written after
  *   it are dropped (as Node drops them for HTTP/1), never written after the end.
- * - `write`/`end`/`destroy`, `headersSent`, `writableEnded`, `writableFinished`, 'drain',
- *   'finish' and 'close' are the stream's own; `destroyed` is the stream's too (the
- *   compatibility response has none).
+ * - `write`/`end`/`destroy`, `headersSent`, `writableFinished`, 'drain', 'finish' and 'close'
+ *   are the stream's own; `destroyed` is the stream's too (the compatibility response has none);
+ *   `writableEnded` is ours (response-gone.ts isAnswerComplete: whether we ended the answer).
  */
 import { validateHeaderName, validateHeaderValue, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
@@ -39,6 +39,11 @@ export class Http2StreamResponse {
   readonly req: Http2StreamRequest;
   /** The head as sent (getHeader reads it for the access line of an answer made without a count). */
   private sentHead: OutgoingHttpHeaders | null = null;
+  /**
+   * Ended by us (`end()`, or a head that ends the stream), as the compatibility response's own
+   * `writableEnded`: the stream's says true too when Node ended it with its session, nothing answered.
+   */
+  private isEnded = false;
 
   constructor(readonly stream: ServerHttp2Stream, method: string, target: string, headers: IncomingHttpHeaders) {
     this.req = { method, url: target, httpVersion: '2.0', httpVersionMajor: 2, httpVersionMinor: 0, headers };
@@ -53,7 +58,7 @@ export class Http2StreamResponse {
   }
 
   get writableEnded(): boolean {
-    return this.stream.writableEnded;
+    return this.isEnded;
   }
 
   get writableFinished(): boolean {
@@ -81,6 +86,8 @@ export class Http2StreamResponse {
     stream.respond(head);
     this.statusCode = statusCode;
     this.sentHead = head;
+    // HEAD, 204, 205, 304: respond() ended the stream with the head, which is the whole answer.
+    if (stream.writableEnded) this.isEnded = true;
     return this;
   }
 
@@ -93,6 +100,7 @@ export class Http2StreamResponse {
   end(chunk?: Buffer): this {
     const stream = this.stream;
     if (stream.writableEnded || stream.destroyed) return this;
+    this.isEnded = true;
     if (chunk === undefined || chunk.length === 0) stream.end();
     else stream.end(chunk);
     return this;
