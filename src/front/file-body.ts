@@ -60,14 +60,14 @@ export function streamFileBody(file: ReadStream, res: ServerResponse, expectedBy
 }
 
 /** Each read of a file handed over by a worker (sendFileRange). */
-export const FILE_READ_BYTES = 2 * 1024 * 1024;
+export const FILE_READ_BYTES = 1024 * 1024;
 /**
- * Read buffers per file: some are being written while the next is read into. Two (of 1 MiB) let
- * the socket run dry while a read came back from the thread pool on this loaded 2-core machine;
- * three of 2 MiB keep it fed (the README's "Bulk downloads: three 2 MiB file buffers" has the
- * A/B). A client that does not read holds all three, and nothing more is read.
+ * Read buffers per file: some are being written while the next is read into. With two, the
+ * socket ran dry while a read came back from the thread pool on this loaded 2-core machine;
+ * four keep it fed (the README's "Bulk downloads: four file buffers" has the A/B). A client that
+ * does not read holds all four, and nothing more is read.
  */
-const FILE_BUFFERS = 3;
+const FILE_BUFFERS = 4;
 
 /**
  * Sends `expectedBytes` of the open file `fd` from `start` into `res` (then ends it), closing
