@@ -24,11 +24,14 @@ export function isResponseGone(res: ServerResponse | Http2ServerResponse): boole
 }
 
 /**
- * True when the answer was all handed over: `writableFinished`, except on an HTTP/2 stream that
- * was reset (Node reports it finished then too; a stream that ended normally has rstCode 0).
+ * True when the answer was all handed over: ended by us (`writableEnded`) and `writableFinished`,
+ * except on an HTTP/2 stream that was reset (Node reports it finished then too; a stream that
+ * ended normally has rstCode 0). `writableEnded` because Node's compatibility API reads the
+ * stream's own `writableFinished`, which a session's first stream closed with its session has
+ * true, with rstCode 0, when nothing was answered on it (a queued request then looked finished).
  */
 export function isAnswerComplete(res: ServerResponse | Http2ServerResponse): boolean {
-  if (!res.writableFinished) return false;
+  if (!res.writableEnded || !res.writableFinished) return false;
   const stream = streamOf(res);
   return stream === undefined || stream.rstCode === undefined || stream.rstCode === 0;
 }

@@ -200,6 +200,29 @@ describe('HTTP/2 streams reset by the client leave the queue', () => {
     session.close();
     assert.deepEqual(report.ran, ['running', 'normal']);
   });
+
+  test('40 queued requests whose connections close (no RST_STREAM) never reach Python', async () => {
+    // Found by hand: a session's first stream, closed with its session while queued, reads as
+    // finished (writableFinished, rstCode 0) in Node's compatibility API: it was kept, then ran
+    // with no client to answer, holding a worker until --timeout.
+    const session = await connect(server.port);
+    await h2(session, { ':path': '/inflight/reset' });
+    const running = h2(session, { ':path': '/inflight?s=1&tag=running' });
+    await waitForStarted(server, 'running');
+    const closing = await Promise.all(Array.from({ length: 8 }, () => connect(server.port)));
+    for (let i = 0; i < 40; i += 1) {
+      const stream = closing[i % 8]!.request({ ':path': `/inflight?s=1&tag=closed-${i}` });
+      stream.on('error', () => undefined);
+    }
+    assert.equal(await poll(() => metric(session, 'w2n_queue_length'), (queued) => queued >= 40), 40);
+    for (const client of closing) client.destroy();
+    assert.equal(await poll(() => metric(session, 'w2n_queue_length'), (queued) => queued === 0, 5_000), 0, 'the requests left the queue');
+    assert.equal((await h2(session, { ':path': '/inflight?s=0&tag=normal' })).status, 200);
+    assert.equal((await running).status, 200);
+    const report = JSON.parse((await h2(session, { ':path': '/inflight/report' })).body.toString()) as { ran: string[] };
+    session.close();
+    assert.deepEqual(report.ran, ['running', 'normal']);
+  });
 });
 
 describe('rapid reset (CVE-2023-44487): HEADERS then RST_STREAM, over and over', () => {
