@@ -19,6 +19,7 @@ import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { BodyFile } from '../pool/exchange.js';
+import { SpoolBlocks, type BlockBatch } from './spool-blocks.js';
 
 export interface SpoolLimits {
   /** Bytes kept in memory; a longer body moves to a temp file. */
@@ -203,8 +204,10 @@ class ChunkList {
 /** One spooling: listens to the source until an outcome, then lets go of it. */
 class Spooler {
   private size = 0;
-  /** Memory phase: every chunk. File phase: the chunks not yet written. */
+  /** Memory phase: every chunk (then the first batch written to the file). */
   private chunks = new ChunkList();
+  /** Opening and file phases: the bytes not yet written, copied out of Node's chunks. */
+  private blocks = new SpoolBlocks();
   private file: FileHandle | null = null;
   /** The temp file's identity (BodyFile.dev, ino). */
   private dev = 0n;
@@ -238,14 +241,15 @@ class Spooler {
       return;
     }
     this.size += chunk.length;
-    this.chunks.push(chunk);
     if (this.phase === 'memory') {
+      this.chunks.push(chunk);
       this.heldBytes += chunk.length;
       memoryHeldBytes += chunk.length;
       if (this.size > this.limits.memoryBytes || memoryHeldBytes > SPOOL_MEMORY_TOTAL_BYTES) void this.openFile();
       return;
     }
-    if (this.chunks.bytes >= WRITE_HIGH_WATER_BYTES) this.source.pause();
+    this.blocks.push(chunk);
+    if (this.chunks.bytes + this.blocks.bytes >= WRITE_HIGH_WATER_BYTES) this.source.pause();
     if (this.phase === 'file' && !this.isWriting) void this.writePending();
   };
 
@@ -310,11 +314,14 @@ class Spooler {
     const file = this.file!;
     this.isWriting = true;
     try {
-      while (this.chunks.bytes > 0 && !this.isSettled) {
-        const bytes = this.chunks.bytes;
-        const batch = this.chunks.take();
+      while (this.chunks.bytes + this.blocks.bytes > 0 && !this.isSettled) {
+        // The memory phase's chunks first (once), then the blocks.
+        const bytes = this.chunks.bytes > 0 ? this.chunks.bytes : this.blocks.bytes;
+        const batch: BlockBatch = this.chunks.bytes > 0 ? { pieces: this.chunks.take(), recycle: () => undefined } : this.blocks.take();
         if (!this.hasEnded) this.source.resume();
-        await writeFully(file, batch, this.writtenBytes);
+        await writeFully(file, batch.pieces, this.writtenBytes);
+        // Only after a complete write: a failed one leaves its blocks to the GC.
+        batch.recycle();
         this.writtenBytes += bytes;
       }
     } catch (cause: unknown) {
@@ -323,6 +330,8 @@ class Spooler {
     } finally {
       this.isWriting = false;
     }
+    // Caught up: a body that stalls here keeps no block.
+    this.blocks.releaseSpare();
     if (this.isSettled) return;
     if (this.hasEnded) {
       this.file = null; // the body owns it now
@@ -348,6 +357,7 @@ class Spooler {
     this.source.off('close', this.onClose);
     if (outcome.kind !== 'complete') this.source.pause();
     this.chunks = new ChunkList();
+    this.blocks.discard();
     // A write in progress still holds the file; it is closed when that write returns (settled).
     if (this.file !== null && outcome.kind !== 'complete') {
       const file = this.file;

@@ -62,8 +62,13 @@ export function streamFileBody(file: ReadStream, res: ServerResponse, expectedBy
 
 /** Each read of a file handed over by a worker (sendFileRange). */
 export const FILE_READ_BYTES = 1024 * 1024;
-/** Read buffers per file: one is read into while the other is written. */
-const FILE_BUFFERS = 2;
+/**
+ * Read buffers per file: some are being written while the next is read into. With two, the
+ * socket ran dry while a read came back from the thread pool on this loaded 2-core machine;
+ * four keep it fed (the README's "Bulk downloads: four file buffers" has the A/B). A client that
+ * does not read holds all four, and nothing more is read.
+ */
+const FILE_BUFFERS = 4;
 
 /**
  * Sends `expectedBytes` of the open file `fd` from `start` into `res` (then ends it), closing
@@ -71,7 +76,7 @@ const FILE_BUFFERS = 2;
  * FILE_BUFFERS buffers of FILE_READ_BYTES that are read into again once their write is done
  * (its callback: the bytes are the kernel's), instead of a new buffer per read for V8 to
  * collect: the README's "Bulk downloads" has the figures. Back-pressure is the same bound: a
- * client that does not read holds both buffers, and nothing more is read.
+ * client that does not read holds every buffer, and nothing more is read.
  */
 export function sendFileRange(fd: number, start: number, res: ServerResponse | Http2StreamResponse, expectedBytes: number, guard: FrontGuard, events: FileBodyEvents): void {
   const size = Math.min(FILE_READ_BYTES, expectedBytes);
@@ -102,7 +107,7 @@ export function sendFileRange(fd: number, start: number, res: ServerResponse | H
     }
     let buffer = free.pop();
     if (buffer === undefined) {
-      if (made === FILE_BUFFERS) return; // both are being written: the next write's callback reads on
+      if (made === FILE_BUFFERS) return; // all are being written: the next write's callback reads on
       made += 1;
       buffer = Buffer.allocUnsafeSlow(size);
     }

@@ -78,6 +78,18 @@ test('above the threshold: an unlinked 0600 file, read back whole, closed at the
   await noSpoolFileOpen();
 });
 
+test('a body of many MiB in pieces that straddle the spool\'s reused 256 KiB blocks: the file holds exactly its bytes', async () => {
+  const data = randomBytes(5 * 1024 * 1024 + 333);
+  const outcome = await spoolBody(source(data, 100_003), { ...limits, maxBytes: 8 * 1024 * 1024 });
+  assert.equal(outcome.kind, 'complete');
+  if (outcome.kind !== 'complete') return;
+  assert.equal(outcome.body.isOnDisk, true);
+  assert.equal(outcome.body.size, data.length);
+  assert.equal(sha256(await readAll(outcome.body)), sha256(data));
+  outcome.body.dispose();
+  await noSpoolFileOpen();
+});
+
 test('one-byte chunks are gathered into blocks, not an object per byte', async () => {
   const data = randomBytes(200_000);
   const outcome = await spoolBody(source(data, 1), limits);
