@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeChart } from './chart.js';
 import type { BenchOutput } from './results.js';
-import type { Scenario } from './scenarios.js';
+import { warmupSeconds, type Scenario } from './scenarios.js';
 import { REPO_ROOT } from './servers.js';
 
 /**
@@ -52,6 +52,13 @@ function otherDurations(output: BenchOutput): string {
   return other.size === 0 ? '' : ` (${[...other].map(([scenario, s]) => `${scenario}: ${s} s`).join(', ')})`;
 }
 
+/** Scenarios of the run whose own minimum warm-up (Scenario.minWarmupS) is longer than --warmup. */
+function otherWarmups(scenarios: Scenario[], output: BenchOutput): string {
+  const ran = new Set(output.runs.map((run) => run.scenario));
+  const longer = scenarios.filter((s) => ran.has(s.name) && warmupSeconds(s, output.meta.warmupS) > output.meta.warmupS);
+  return longer.length === 0 ? '' : ` (${longer.map((s) => `${s.name}: ${warmupSeconds(s, output.meta.warmupS)} s`).join(', ')})`;
+}
+
 /** Write the chart to docs/bench/latest.svg and rewrite the README section; returns the chart's path. */
 export function publish(scenarios: Scenario[], output: BenchOutput, summary: string, tables: string[]): string {
   const { text, start, end } = checkReadmeMarkers();
@@ -68,7 +75,7 @@ export function publish(scenarios: Scenario[], output: BenchOutput, summary: str
     '',
     `    ${output.meta.command}`,
     '',
-    `${output.meta.durationS} s per load${otherDurations(output)} after a ${output.meta.warmupS} s warm-up` +
+    `${output.meta.durationS} s per load${otherDurations(output)} after a ${output.meta.warmupS} s warm-up${otherWarmups(scenarios, output)}` +
       (tookS === null ? '' : `; the whole run took ${Math.floor(tookS / 60)} min ${tookS % 60} s`) +
       '. Rerun it the same way; compare ratios, not absolute figures, across runs and machines.' +
       ' Every figure, with the servers\' versions, is in the JSON the run writes under `.bench-out/`.',

@@ -34,7 +34,7 @@ import { scenarioReport, summaryReport } from './report.js';
 import { checkReadmeMarkers, publish } from './publish.js';
 import { writeChart } from './chart.js';
 import type { BenchOutput, LoadResult, ServerRun } from './results.js';
-import { BULK_DEFAULT_BYTES, SCENARIOS, loadLabel, withConnections, type BulkLoad, type Scenario } from './scenarios.js';
+import { BULK_DEFAULT_BYTES, SCENARIOS, loadLabel, warmupSeconds, withConnections, type BulkLoad, type Scenario } from './scenarios.js';
 import { APPS_DIR, REPO_ROOT, SERVERS, serverByName, type Detected, type Fields, type ServerDef } from './servers.js';
 import { runWrk, warmUp } from './wrk.js';
 
@@ -288,7 +288,7 @@ async function benchNoHttp(def: ServerDef, version: string, s: Scenario, o: Opti
     for (const load of s.loads) {
       if (isClosing() || load.kind !== 'wrk') continue;
       progress(`${s.name} ${def.name} ${loadLabel(load)} ...`);
-      const r = await runCeiling(run.cmd, s.path, loadLabel(load), loadDuration(load, o), o.warmupS);
+      const r = await runCeiling(run.cmd, s.path, loadLabel(load), loadDuration(load, o), warmupSeconds(s, o.warmupS));
       run.loads.push(r);
       progress(`    ${summary(r)}`);
     }
@@ -331,7 +331,7 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
     else if (s.loads.some((l) => l.kind !== 'idle')) {
       // The warm-up has the first load's connection count: the load it precedes then meets every
       // server in its steady state (a JIT warmed on that traffic, pools and greenlets grown).
-      await warmUp(url, warmUpConns(s), o.warmupS);
+      await warmUp(url, warmUpConns(s), warmupSeconds(s, o.warmupS));
     }
     // What the server holds at rest (listening sockets, worker channels): the drain target.
     const baseline = socketInodes(serverProcesses(started.pid)).size;
@@ -489,7 +489,7 @@ function loadDuration(l: Scenario['loads'][number], o: Options): number {
 function estimateSeconds(plan: { s: Scenario; servers: string[] }[], o: Options): number {
   let total = 0;
   for (const { s, servers } of plan) {
-    const perServer = (s.app === 'web2py' || s.app === 'static' ? 4 : 2) + o.warmupS;
+    const perServer = (s.app === 'web2py' || s.app === 'static' ? 4 : 2) + warmupSeconds(s, o.warmupS);
     const loads = s.loads.reduce((t, l) => t + loadSeconds(l, o), 0);
     total += servers.length * (perServer + loads);
   }
