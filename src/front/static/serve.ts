@@ -101,19 +101,30 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     const cached = root === null ? undefined : cache.get(cacheKey(root, url.file));
     return cached === undefined ? null : { cached, url };
   };
+  /**
+   * What handle() does with a request: null when it leaves it to the application (not GET/HEAD,
+   * not a static URL, or an unknown application: web2py answers that, 404 today, exactly as it
+   * would); else a URL it refuses (400), or a file of a known application with its root.
+   */
+  const claim = (method: string | undefined, pathInfo: string, target: string):
+    (StaticUrl & { kind: 'refuse' }) | { kind: 'file'; url: StaticUrl & { kind: 'file' }; root: string } | null => {
+    if (method !== 'GET' && method !== 'HEAD') return null;
+    const mapped = mapStaticUrl(pathInfo, queryOf(target));
+    if (mapped.kind === 'pass') return null;
+    if (mapped.kind === 'refuse') return mapped;
+    const root = roots.get(mapped.app);
+    return root === null ? null : { kind: 'file', url: mapped, root };
+  };
   const handle = (req: IncomingMessage, res: ServerResponse, pathInfo: string): boolean => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-    const mapped = mapStaticUrl(pathInfo, queryOf(req.url ?? '/'));
-    if (mapped.kind === 'pass') return false;
-    if (mapped.kind === 'refuse') {
+    const claimed = claim(req.method, pathInfo, req.url ?? '/');
+    if (claimed === null) return false;
+    if (claimed.kind === 'refuse') {
       stampServer(res);
-      LogEvents.staticRefused(log, { status: 400, reason: mapped.reason, path: pathInfo, requestId: requestIdOf(res) });
+      LogEvents.staticRefused(log, { status: 400, reason: claimed.reason, path: pathInfo, requestId: requestIdOf(res) });
       answerLikeWeb2py(res, 400, { web2pyError: 'invalid path', body: INVALID_REQUEST_BODY });
       return true;
     }
-    // An unknown application: web2py answers (404 today), exactly as it would.
-    const root = roots.get(mapped.app);
-    if (root === null) return false;
+    const { url: mapped, root } = claimed;
     const cached = cache.enabled && isPlainRequest(req.headers) ? cache.get(cacheKey(root, mapped.file)) : undefined;
     if (cached !== undefined) {
       answerFromMemory(req, res, answerOf(req.method, req.headers, { cached, url: mapped }, serverHeader, requestIdOf(res)));
@@ -128,12 +139,7 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     });
     return true;
   };
-  // handle()'s own tests, in its order, before it answers anything.
-  const leaves = (method: string, pathInfo: string, target: string): boolean => {
-    if (method !== 'GET' && method !== 'HEAD') return true;
-    const mapped = mapStaticUrl(pathInfo, queryOf(target));
-    return mapped.kind === 'pass' || (mapped.kind !== 'refuse' && roots.get(mapped.app) === null);
-  };
+  const leaves = (method: string, pathInfo: string, target: string): boolean => claim(method, pathInfo, target) === null;
   return Object.assign(handle, { cachedFor, leaves });
 }
 
