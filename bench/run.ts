@@ -552,7 +552,10 @@ async function main(): Promise<void> {
   const o = parseOptions(args);
   if (o.list) {
     for (const s of SCENARIOS)
-      process.stdout.write(`${s.name}: ${s.about}, GET ${s.path}; loads ${s.loads.map(loadLabel).join(', ')}; servers ${s.defaultServers.join(',')}\n`);
+      process.stdout.write(
+        `${s.name}: ${s.about}, GET ${s.path}; loads ${s.loads.map(loadLabel).join(', ')}; servers ${s.defaultServers.join(',')}` +
+          `; rounds ${s.rounds ?? 1}${s.oneRound?.length ? ` (once: ${s.oneRound.join(',')})` : ''}\n`,
+      );
     const f = (kind: Fields['kind']): Fields => ({ port: 0, apps: APPS_DIR, kind, scenario: kind, tree: '{web2py copy}', run: '{run}', tls: null });
     for (const d of SERVERS) {
       process.stdout.write(`  ${d.name.padEnd(16)} ${d.about}; serves ${d.serves.join(', ')}\n`);
