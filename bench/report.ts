@@ -409,10 +409,11 @@ function roundsNote(runs: ServerRun[], unit: RateUnit): string {
   if (!counts.some((n) => n > 1)) return '';
   const once = runs.filter((r) => r.status === 'ok' && (r.rounds?.total ?? 1) === 1).map((r) => r.server);
   return (
-    ` Rounds: each server ran ${counts.filter((n) => n > 1).join(' or ')} times, a fresh instance each time (its own start and warm-up),` +
+    ` Rounds: each server${once.length ? ' but those named at the end' : ''} ran ${counts.filter((n) => n > 1).join(' or ')} times,` +
+    ' a fresh instance each time (its own start and warm-up),' +
     ' the servers in alternating order (forward, reverse, ...); each row is the round with the median' +
     ` ${unit} (of an even number, the lower middle one), every figure of the row from that round, with the min–max ${unit} over the rounds beside it;` +
-    ` ratios are of those medians.${once.length ? ` Measured once (they decide no goal): ${once.join(', ')}.` : ''}`
+    ` ratios are of those medians.${once.length ? ` Measured once (in round 1 only): ${once.join(', ')}.` : ''}`
   );
 }
 

@@ -170,3 +170,16 @@ test('one round: the tables are as before, no spread, no rounds note', () => {
   assert.doesNotMatch(table, /min–max|Rounds:/);
   assert.doesNotMatch(summaryReport([SCENARIO], runs, 'ours'), /median round/);
 });
+
+test('servers measured once are named under the table, their row a single round with no spread', () => {
+  const runs = [
+    run('ours', 1, [wrkLoad('wrk -c50', 15_000, 77)]),
+    run('gevent', 1, [wrkLoad('wrk -c50', 1_100, 140)]),
+    run('ours', 2, [wrkLoad('wrk -c50', 21_000, 55)]),
+    run('ours', 3, [wrkLoad('wrk -c50', 20_000, 57)]),
+  ];
+  const table = scenarioReport(SCENARIO, runs, 'ours');
+  assert.match(table, /\| gevent \| wrk -c50 \| 1,100 \| 18\.18× \|/);
+  assert.match(table, /each server but those named at the end ran 3 times/);
+  assert.match(table, /Measured once \(in round 1 only\): gevent\./);
+});
