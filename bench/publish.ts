@@ -59,6 +59,28 @@ function otherWarmups(scenarios: Scenario[], output: BenchOutput): string {
   return longer.length === 0 ? '' : ` (${longer.map((s) => `${s.name}: ${warmupSeconds(s, output.meta.warmupS)} s`).join(', ')})`;
 }
 
+/**
+ * The scenarios measured in rounds, in a sentence: " hello, static: the median of 3 rounds, ..."
+ * (bench/rounds.ts), or '' when every scenario ran once.
+ */
+export function roundsSentence(output: BenchOutput): string {
+  const byCount = new Map<number, string[]>();
+  const once: string[] = [];
+  for (const [scenario, r] of Object.entries(output.meta.rounds ?? {})) {
+    if (r.rounds <= 1) continue;
+    byCount.set(r.rounds, [...(byCount.get(r.rounds) ?? []), scenario]);
+    if (r.once.length > 0) once.push(`${scenario}: ${r.once.join(', ')}`);
+  }
+  if (byCount.size === 0) return '';
+  const groups = [...byCount].map(([n, names]) => `${names.join(', ')}: ${n} rounds`).join('; ');
+  return (
+    ` Rounds (${groups}): each round starts every server afresh (its own start and warm-up), in alternating order` +
+    ' (forward, reverse, forward), and each row is the round with the median req/s (MB/s), every figure of the row' +
+    ' from that round, with the min–max over the rounds beside it; every ratio is of those medians, and the JSON keeps every round.' +
+    (once.length ? ` Peers that decide no goal ran in round 1 only (${once.join('; ')}).` : '')
+  );
+}
+
 /** Write the chart to docs/bench/latest.svg and rewrite the README section; returns the chart's path. */
 export function publish(scenarios: Scenario[], output: BenchOutput, summary: string, tables: string[]): string {
   const { text, start, end } = checkReadmeMarkers();
@@ -77,7 +99,7 @@ export function publish(scenarios: Scenario[], output: BenchOutput, summary: str
     '',
     `${output.meta.durationS} s per load${otherDurations(output)} after a ${output.meta.warmupS} s warm-up${otherWarmups(scenarios, output)}` +
       (tookS === null ? '' : `; the whole run took ${Math.floor(tookS / 60)} min ${tookS % 60} s`) +
-      '. Rerun it the same way; compare ratios, not absolute figures, across runs and machines.' +
+      '.' + roundsSentence(output) + ' Rerun it the same way; compare ratios, not absolute figures, across runs and machines.' +
       ' Every figure, with the servers\' versions, is in the JSON the run writes under `.bench-out/`.',
     '',
     `![${output.meta.baseline} ÷ peer, req/s, per scenario](${CHART})`,

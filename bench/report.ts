@@ -8,6 +8,7 @@
 import { BUSY_WARNING } from './machine.js';
 import type { LoadResult, ServerRun } from './results.js';
 import type { Scenario } from './scenarios.js';
+import { mergeRounds, rateOf, spreadText, type RateUnit, type RoundSpread } from './rounds.js';
 import { CPU_POLLS } from './status-poller.js';
 
 const num = (x: number | null | undefined, digits = 1): string =>
@@ -113,7 +114,7 @@ function ratioCell(baseRps: number | undefined, rps: number | undefined): string
 function wrkTable(s: Scenario, runs: ServerRun[], baseline: string): string[] {
   const base = runs.find((r) => r.server === baseline && r.status === 'ok');
   const out = [
-    `| server | load | req/s | ${baseline} ÷ it | CPU µs/req | front / workers / primary µs/req | other CPU µs/req (cores busy) |` +
+    `| server | load | req/s${anyRounds(runs) ? ' (min–max over rounds)' : ''} | ${baseline} ÷ it | CPU µs/req | front / workers / primary µs/req | other CPU µs/req (cores busy) |` +
       (s.connSpread ? ' connections per front (mid-load) |' : '') +
       ' p50 ms | p99 ms | errors | newcomer ms (median / max) | unanswered | accept queue (max, time) |',
     `|---|---|---:|---:|---:|---:|---:|${s.connSpread ? '---:|' : ''}---:|---:|---|---:|---:|---|`,
@@ -143,7 +144,7 @@ function wrkTable(s: Scenario, runs: ServerRun[], baseline: string): string[] {
       if (!r.serverAlive) mark += ' (server died)';
       const [times, unanswered] = newcomerCell(r);
       out.push(
-        `| ${run.server} | ${r.load} | ${num(w?.rps, 0)} | ${ratioCell(baseRps, w?.rps)} | ${cpuCell(r)} | ${rolesCell(r)} | ${otherCpuCell(r)} |` +
+        `| ${run.server} | ${r.load} | ${spreadText(w?.rps, r.spread, (x) => num(x, 0))} | ${ratioCell(baseRps, w?.rps)} | ${cpuCell(r)} | ${rolesCell(r)} | ${otherCpuCell(r)} |` +
           (s.connSpread ? ` ${spreadCell(run, r)} |` : '') +
           ` ${num(w?.p50Ms, 2)}` +
           ` | ${num(w?.p99Ms, 2)} | ${errorsCell(r)}${mark} | ${times} | ${unanswered} | ${queueCell(r)} |`,
@@ -153,7 +154,7 @@ function wrkTable(s: Scenario, runs: ServerRun[], baseline: string): string[] {
   const notes = [
     '',
     `${baseline} ÷ it: the req/s of ${baseline} divided by this server's at the same load (> 1: ${baseline} is faster).` +
-      (base ? '' : ` **${baseline} did not run: no ratios.**`),
+      (base ? '' : ` **${baseline} did not run: no ratios.**`) + roundsNote(runs, 'req/s'),
     (s.loads.some((l) => l.kind === 'h2load')
       ? 'h2load -t1 over TLS, the same tool for both rows: HTTP/1.1 (--h1, keep-alive, one request at a time per' +
         ' connection) and HTTP/2 (-m streams at once per connection); h2load gives no percentiles (p50/p99 "-",' +
@@ -343,7 +344,7 @@ const restPeak = (rest: number, peak: number | null): string => (peak === null ?
 function bulkTable(runs: ServerRun[], baseline: string): string[] {
   const base = runs.find((r) => r.server === baseline && r.status === 'ok');
   const out = [
-    `| server | load | MB/s | ${baseline} ÷ it | seconds | CPU ms/GiB (front / workers) | front RSS MiB (rest → peak) | workers RSS MiB Σ (rest → peak) | largest worker MiB | errors |`,
+    `| server | load | MB/s${anyRounds(runs) ? ' (min–max over rounds)' : ''} | ${baseline} ÷ it | seconds | CPU ms/GiB (front / workers) | front RSS MiB (rest → peak) | workers RSS MiB Σ (rest → peak) | largest worker MiB | errors |`,
     '|---|---|---:|---:|---:|---:|---|---|---:|---|',
   ];
   let appReadFile = false;
@@ -371,7 +372,7 @@ function bulkTable(runs: ServerRun[], baseline: string): string[] {
       const baseMbps = base?.loads.find((l) => l.load === r.load)?.bulk?.mbps ?? undefined;
       const errors = b.errors.join('; ') || '-';
       out.push(
-        `| ${run.server} | ${r.load}${mark} | ${num(b.mbps, 0)} | ${ratioCell(baseMbps, b.mbps ?? undefined)} | ${num(b.seconds, 2)}` +
+        `| ${run.server} | ${r.load}${mark} | ${spreadText(b.mbps, r.spread, (x) => num(x, 0))} | ${ratioCell(baseMbps, b.mbps ?? undefined)} | ${num(b.seconds, 2)}` +
           ` | ${bulkCpuCell(r, b.moved)} | ${restPeak(m.frontRestKb, m.frontPeakKb)} | ${m.workersPeakKb === null ? '-' : `${restPeak(m.workersRestKb, m.workersPeakKb)} (${m.workers})`}` +
           ` | ${mib(m.workerMaxPeakKb)} | ${errors}${r.serverAlive ? '' : ' (server died)'} |`,
       );
@@ -383,7 +384,7 @@ function bulkTable(runs: ServerRun[], baseline: string): string[] {
       ' connections (bench/bulk-client.ts, a Node.js process: reads and discards, or sends one reused 64 KiB buffer);' +
       ' MB/s = 10^6 bytes over the whole load, from the first request to the last answer, only when every byte count' +
       ` checked out (the body received, or the count the app answered). ${baseline} ÷ it: the MB/s of ${baseline} ÷ this server's.` +
-      (base ? '' : ` **${baseline} did not run: no ratios.**`),
+      (base ? '' : ` **${baseline} did not run: no ratios.**`) + roundsNote(runs, 'MB/s'),
     'CPU ms/GiB: the server tree\'s CPU during the load (read from /proc just before and after it, as for the other' +
       ' scenarios) per GiB moved; for ours, `front / workers` (the primary\'s share is about 0), for the others the whole tree.',
     'RSS: sampled from /proc every 100 ms (front = the PID started: the Node.js front for ours, the master for gunicorn' +
@@ -399,20 +400,44 @@ function bulkTable(runs: ServerRun[], baseline: string): string[] {
   return [...out, ...notes];
 }
 
-export function scenarioReport(s: Scenario, runs: ServerRun[], baseline: string): string {
+/** Some row of these (merged) runs is a median over more than one round. */
+const anyRounds = (runs: ServerRun[]): boolean => runs.some((r) => (r.rounds?.total ?? 1) > 1);
+
+/** How the rows of a table with rounds were taken, or '' when every server ran once. */
+function roundsNote(runs: ServerRun[], unit: RateUnit): string {
+  const counts = [...new Set(runs.filter((r) => r.status === 'ok').map((r) => r.rounds?.total ?? 1))].sort((a, b) => b - a);
+  if (!counts.some((n) => n > 1)) return '';
+  const once = runs.filter((r) => r.status === 'ok' && (r.rounds?.total ?? 1) === 1).map((r) => r.server);
+  return (
+    ` Rounds: each server${once.length ? ' but those named at the end' : ''} ran ${counts.filter((n) => n > 1).join(' or ')} times,` +
+    ' a fresh instance each time (its own start and warm-up),' +
+    ' the servers in alternating order (forward, reverse, ...); each row is the round with the median' +
+    ` ${unit} (of an even number, the lower middle one), every figure of the row from that round, with the min–max ${unit} over the rounds beside it;` +
+    ` ratios are of those medians.${once.length ? ` Measured once (in round 1 only): ${once.join(', ')}.` : ''}`
+  );
+}
+
+/** " (round 2)" for a run of a scenario measured in rounds, nothing otherwise. */
+const inRound = (r: ServerRun, rounds: boolean): string => (rounds && r.round !== undefined ? ` (round ${r.round})` : '');
+
+export function scenarioReport(s: Scenario, allRounds: ServerRun[], baseline: string): string {
   const kind = s.loads[0]?.kind;
   const lines = [`### ${s.name}: ${s.about}${kind === 'bulk' ? '' : `, GET ${s.path}`}`, ''];
+  // the tables show one row per server and load: its median round (bench/rounds.ts)
+  const runs = mergeRounds(allRounds);
   lines.push(...(kind === 'idle' ? idleTable(runs) : kind === 'bulk' ? bulkTable(runs, baseline) : wrkTable(s, runs, baseline)));
   if (s.loads.some((l) => l.kind === 'rate')) lines.push('', ...rateTable(runs));
   if (s.loads.some((l) => l.kind === 'wrk' && l.statusPoll === true)) lines.push('', ...statusCostLines(runs));
-  for (const r of runs) {
+  const rounds = allRounds.some((r) => (r.round ?? 1) > 1);
+  // warnings per round: a busy start or a failure in one round is that round's, not the row's
+  for (const r of allRounds) {
     if ((r.machineBusyBefore ?? 0) > BUSY_WARNING)
       lines.push(
-        `- ⚠ ${r.server}: the machine was ${Math.round(r.machineBusyBefore! * 100)}% busy (all CPUs) in the` +
+        `- ⚠ ${r.server}${inRound(r, rounds)}: the machine was ${Math.round(r.machineBusyBefore! * 100)}% busy (all CPUs) in the` +
           ' second before it started: other work competed with this run; its figures are suspect.',
       );
     if (r.status === 'skipped') lines.push(`- ${r.server}: skipped (${r.reason})`);
-    if (r.status === 'failed') lines.push(`- **${r.server}: FAILED** (${r.reason}); log: ${r.logFile}`);
+    if (r.status === 'failed') lines.push(`- **${r.server}${inRound(r, rounds)}: FAILED** (${r.reason}); log: ${r.logFile}`);
     if (r.stop && r.stop.unreaped.length > 0)
       lines.push(`- **${r.server}: could not reap PIDs ${r.stop.unreaped.join(', ')}**`);
   }
@@ -427,21 +452,13 @@ export const SEED = 'gevent';
 /** Servers of this project other than the baseline (ours-thread...): neither peer nor limit. */
 const isOurs = (name: string, baseline: string): boolean => name === baseline || name.startsWith('ours');
 
-/** What a load's figure counts: requests, or bytes (the bulk loads). */
-export type RateUnit = 'req/s' | 'MB/s';
-
-/** The figure compared across servers: wrk-shaped req/s, or a bulk load's MB/s (null when its counts failed). */
-function rateOf(l: LoadResult | undefined): { rate: number; unit: RateUnit } | null {
-  if (l?.wrk?.rps) return { rate: l.wrk.rps, unit: 'req/s' };
-  if (l?.bulk?.mbps) return { rate: l.bulk.mbps, unit: 'MB/s' };
-  return null;
-}
-
 export interface Comparison {
   scenario: string;
   load: string;
-  /** The baseline's req/s, or MB/s for a bulk load (`unit`). */
+  /** The baseline's req/s, or MB/s for a bulk load (`unit`): its median round's when it ran in rounds. */
   baseRate: number;
+  /** Over its rounds, when it ran more than one. */
+  baseSpread?: RoundSpread;
   unit: RateUnit;
   /** NaN where there is no latency (bulk loads). */
   baseP99Ms: number;
@@ -454,15 +471,16 @@ export interface Comparison {
   /** Servers (the baseline included) that started on a busy machine: their figures are suspect. */
   busy: Set<string>;
   seed: number | null;
-  best: { server: string; rate: number } | null;
-  limit: { server: string; rate: number } | null;
+  best: { server: string; rate: number; spread?: RoundSpread } | null;
+  limit: { server: string; rate: number; spread?: RoundSpread } | null;
 }
 
 /** Per scenario and load: the baseline's req/s (MB/s) against every other server's, the seed's, the best peer's. */
 export function comparisons(scenarios: Scenario[], runs: ServerRun[], baseline: string): Comparison[] {
   const out: Comparison[] = [];
+  const merged = mergeRounds(runs); // every figure from the median rounds
   for (const s of scenarios) {
-    const ok = runs.filter((r) => r.scenario === s.name && r.status === 'ok');
+    const ok = merged.filter((r) => r.scenario === s.name && r.status === 'ok');
     const base = ok.find((r) => r.server === baseline);
     for (const b of base?.loads ?? []) {
       const own = rateOf(b);
@@ -470,20 +488,22 @@ export function comparisons(scenarios: Scenario[], runs: ServerRun[], baseline: 
       // a bulk load's CPU is per GiB (its own table), not per request
       const cpu = b.kind === 'bulk' ? undefined : b.cpu;
       const c: Comparison = {
-        scenario: s.name, load: b.load, baseRate: own.rate, unit: own.unit, baseP99Ms: b.wrk?.p99Ms ?? NaN, baseCpuUs: cpu?.total.usPerRequest ?? null,
+        scenario: s.name, load: b.load, baseRate: own.rate, ...(b.spread ? { baseSpread: b.spread } : {}), unit: own.unit, baseP99Ms: b.wrk?.p99Ms ?? NaN, baseCpuUs: cpu?.total.usPerRequest ?? null,
         baseFrontUs: cpu?.roles?.fronts.usPerRequest ?? null,
         ratios: new Map(), busy: new Set(), seed: null, best: null, limit: null,
       };
       for (const run of ok) {
         if ((run.machineBusyBefore ?? 0) > BUSY_WARNING) c.busy.add(run.server);
         if (run.server === baseline) continue;
-        const rate = rateOf(run.loads.find((l) => l.load === b.load))?.rate;
+        const load = run.loads.find((l) => l.load === b.load);
+        const rate = rateOf(load)?.rate;
         if (!rate) continue;
         c.ratios.set(run.server, own.rate / rate);
         if (run.server === SEED) c.seed = own.rate / rate;
+        const it = { server: run.server, rate, ...(load?.spread ? { spread: load.spread } : {}) };
         if (LIMITS.includes(run.server)) {
-          if (!c.limit || rate > c.limit.rate) c.limit = { server: run.server, rate };
-        } else if (!isOurs(run.server, baseline) && (!c.best || rate > c.best.rate)) c.best = { server: run.server, rate };
+          if (!c.limit || rate > c.limit.rate) c.limit = it;
+        } else if (!isOurs(run.server, baseline) && (!c.best || rate > c.best.rate)) c.best = it;
       }
       out.push(c);
     }
@@ -500,18 +520,24 @@ export function summaryReport(scenarios: Scenario[], runs: ServerRun[], baseline
     '|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|',
   ];
   let bytes = false;
+  let spreads = false;
+  const n0 = (v: number): string => num(v, 0);
   for (const c of comparisons(scenarios, runs, baseline)) {
     const x = (v: number | null | undefined): string => (v ? `${num(v, 2)}×` : '-');
     // bulk rows: MB/s, said in every cell so no one reads them as req/s
     const unit = c.unit === 'MB/s' ? ' MB/s' : '';
     bytes ||= c.unit === 'MB/s';
+    spreads ||= (c.baseSpread?.measured ?? 0) > 1;
+    // "uwsgi (14,358 MB/s; 13,901–15,002)": the other server's median and, over rounds, its min–max
+    const other = (o: Comparison['best']): string =>
+      o ? `${o.server} (${n0(o.rate)}${unit}${o.spread && o.spread.measured > 1 ? `; ${n0(o.spread.min)}–${n0(o.spread.max)}` : ''})` : '-';
     lines.push(
-      `| ${c.scenario} | ${c.load} | ${num(c.baseRate, 0)}${unit} | ${num(c.baseP99Ms, 2)} | ${num(c.baseCpuUs, 1)} | ${num(c.baseFrontUs, 1)} | ${x(c.seed)}` +
-        ` | ${c.best ? `${c.best.server} (${num(c.best.rate, 0)}${unit})` : '-'} | ${x(c.best && c.baseRate / c.best.rate)}` +
-        ` | ${c.limit ? `${c.limit.server} (${num(c.limit.rate, 0)}${unit})` : '-'} | ${x(c.limit && c.baseRate / c.limit.rate)} |`,
+      `| ${c.scenario} | ${c.load} | ${spreadText(c.baseRate, c.baseSpread, n0)}${unit} | ${num(c.baseP99Ms, 2)} | ${num(c.baseCpuUs, 1)} | ${num(c.baseFrontUs, 1)} | ${x(c.seed)}` +
+        ` | ${other(c.best)} | ${x(c.best && c.baseRate / c.best.rate)}` +
+        ` | ${other(c.limit)} | ${x(c.limit && c.baseRate / c.limit.rate)} |`,
     );
   }
-  for (const run of runs.filter((r) => r.server === baseline && r.status === 'ok')) {
+  for (const run of mergeRounds(runs).filter((r) => r.server === baseline && r.status === 'ok')) {
     for (const r of run.loads) {
       if (r.rate)
         lines.push(
@@ -529,6 +555,10 @@ export function summaryReport(scenarios: Scenario[], runs: ServerRun[], baseline
         );
     }
   }
-  lines.push('', '÷: req/s of ' + baseline + (bytes ? ' (MB/s for bulk rows)' : '') + ' divided by the other\'s at the same load (> 1: ' + baseline + ' is faster).');
+  lines.push('', '÷: req/s of ' + baseline + (bytes ? ' (MB/s for bulk rows)' : '') + ' divided by the other\'s at the same load (> 1: ' + baseline + ' is faster).' +
+    (spreads
+      ? ' Where a scenario ran in rounds (each server started afresh in each, the order alternating), every figure is the' +
+        ' median round\'s and the ratios are of medians; "a–b" is the min–max over the rounds (the tables below say which servers ran once).'
+      : ''));
   return `${lines.join('\n')}\n`;
 }

@@ -12,6 +12,7 @@ import type { Machine } from './machine.js';
 import type { TcpCounters } from './netstat.js';
 import type { NewcomerFigures } from './newcomer.js';
 import type { RateFigures } from './rate.js';
+import type { RoundSpread } from './rounds.js';
 import type { StopResult } from './proc.js';
 import type { StatusPollFigures } from './status-poller.js';
 import type { WrkFigures } from './wrk.js';
@@ -46,6 +47,11 @@ export interface LoadResult {
   error?: string;
   /** False if the server was found dead after this load. */
   serverAlive: boolean;
+  /**
+   * Set by the report only (bench/rounds.ts mergeRounds), never in the JSON: this row is the
+   * median round's, and how the figure spread over the rounds.
+   */
+  spread?: RoundSpread;
 }
 
 export interface ServerRun {
@@ -68,6 +74,13 @@ export interface ServerRun {
   loads: LoadResult[];
   /** The status-cost scenario: CPU of one status page poll, on the idle server after the loads. */
   statusPollCpu?: CpuFigures;
+  /**
+   * Which round of its scenario this run was (1-based; bench/rounds.ts): the JSON keeps one run
+   * per server and round, each a fresh instance.
+   */
+  round?: number;
+  /** Set by the report only (mergeRounds): the rounds merged into this run, and those that failed. */
+  rounds?: { total: number; failed: number[] };
 }
 
 export interface BenchOutput {
@@ -87,6 +100,11 @@ export interface BenchOutput {
     command: string;
     /** Scenarios skipped as a whole, and why. */
     notes: string[];
+    /**
+     * Per scenario: its rounds, and the servers measured in round 1 only (peers that decide no
+     * goal; bench/README.md "Rounds").
+     */
+    rounds?: Record<string, { rounds: number; once: string[] }>;
   };
   machine: Machine;
   /** Installed version (or why not) of every server considered. */

@@ -1,7 +1,9 @@
 /**
  * @module bench/run
- * `npm run bench`: start each server in turn, measure each scenario's loads on it, stop it,
- * then print tables (stdout) and write every figure plus a machine description as JSON.
+ * `npm run bench`: start each server in turn, measure each scenario's loads on it, stop it
+ * (in rounds: every server afresh in each, the order alternating; bench/rounds.ts), then print
+ * tables of the median rounds (stdout) and write every round's figures plus a machine
+ * description as JSON.
  *
  *   npm run bench                                     # hello + idle, default servers
  *   npm run bench -- --only hello --servers gevent,uwsgi,node --duration 5
@@ -34,6 +36,7 @@ import { scenarioReport, summaryReport } from './report.js';
 import { checkReadmeMarkers, publish } from './publish.js';
 import { writeChart } from './chart.js';
 import type { BenchOutput, LoadResult, ServerRun } from './results.js';
+import { roundOrder, serverRunsOf } from './rounds.js';
 import { BULK_DEFAULT_BYTES, SCENARIOS, loadLabel, warmupSeconds, withConnections, type BulkLoad, type Scenario } from './scenarios.js';
 import { APPS_DIR, REPO_ROOT, SERVERS, serverByName, type Detected, type Fields, type ServerDef } from './servers.js';
 import { runWrk, warmUp } from './wrk.js';
@@ -44,7 +47,10 @@ const HELP = `Usage: npm run bench -- [options]
                       default: all but ${SCENARIOS.filter((s) => s.optIn).map((s) => s.name).join(', ')} (run only when named)
   --servers LIST      servers, comma separated (${SERVERS.map((s) => s.name).join(', ')});
                       default: each scenario's own list
-  --duration S        seconds per load (8, sleep 10; a full default run then takes about 13 minutes)
+  --duration S        seconds per load (8, sleep 10; a full default run then takes about 28 minutes)
+  --rounds N          rounds of every scenario (default: the scenario's own, 3 for hello, web2py,
+                      static, h2-hello, h2-static and sleep, else 1): each round starts each server
+                      fresh, the order alternates, the tables show the median round and min-max
   --warmup S          warm-up seconds per server (2)
   --connections LIST  connection counts replacing each scenario's loads (e.g. 50,1000; idle: 5000;
                       bulk: every transfer at each count)
@@ -67,6 +73,8 @@ interface Options {
   /** --duration was given: it then applies to every load, even one with its own duration. */
   isDurationGiven: boolean;
   warmupS: number;
+  /** --rounds, or null: each scenario's own (Scenario.rounds). */
+  rounds: number | null;
   baseline: string;
   out: string;
   list: boolean;
@@ -116,6 +124,7 @@ function parseOptions(argv: string[]): Options {
         servers: { type: 'string' },
         duration: { type: 'string' },
         warmup: { type: 'string' },
+        rounds: { type: 'string' },
         connections: { type: 'string' },
         baseline: { type: 'string' },
         out: { type: 'string' },
@@ -156,6 +165,7 @@ function parseOptions(argv: string[]): Options {
     isDurationGiven: values.duration !== undefined,
     bulkBytes: values['bulk-size'] === undefined ? BULK_DEFAULT_BYTES : size(values['bulk-size']),
     warmupS: positiveInt(values.warmup, 'warmup', 2),
+    rounds: values.rounds === undefined ? null : positiveInt(values.rounds, 'rounds', 1),
     baseline: values.baseline ?? 'ours',
     out: values.out ?? join(REPO_ROOT, '.bench-out', `bench-${stamp()}.json`),
     list: values.list ?? false,
@@ -277,8 +287,8 @@ function makeCertificate(run: string): { cert: string; key: string } {
  * A `noHttp` entry (the web2py ceiling): no server to start; each wrk load of the scenario is one
  * run of its command on a fresh copy of the tree, warmed up and timed by the driver itself.
  */
-async function benchNoHttp(def: ServerDef, version: string, s: Scenario, o: Options, scratchRoot: string): Promise<ServerRun> {
-  const run: ServerRun = { scenario: s.name, server: def.name, about: def.about, status: 'ok', version, loads: [] };
+async function benchNoHttp(def: ServerDef, version: string, s: Scenario, o: Options, scratchRoot: string, round: Round): Promise<ServerRun> {
+  const run: ServerRun = { scenario: s.name, server: def.name, about: def.about, status: 'ok', version, round: round.n, loads: [] };
   run.machineBusyBefore = await cpuBusyFraction();
   let fields: Fields | null = null;
   try {
@@ -287,7 +297,7 @@ async function benchNoHttp(def: ServerDef, version: string, s: Scenario, o: Opti
     run.cwd = def.cwd(fields);
     for (const load of s.loads) {
       if (isClosing() || load.kind !== 'wrk') continue;
-      progress(`${s.name} ${def.name} ${loadLabel(load)} ...`);
+      progress(`${s.name} ${def.name}${roundTag(round)} ${loadLabel(load)} ...`);
       const r = await runCeiling(run.cmd, s.path, loadLabel(load), loadDuration(load, o), warmupSeconds(s, o.warmupS));
       run.loads.push(r);
       progress(`    ${summary(r)}`);
@@ -295,18 +305,29 @@ async function benchNoHttp(def: ServerDef, version: string, s: Scenario, o: Opti
   } catch (e) {
     run.status = 'failed';
     run.reason = (e as Error).message;
-    progress(`${s.name} ${def.name} FAILED: ${run.reason}`);
+    progress(`${s.name} ${def.name}${roundTag(round)} FAILED: ${run.reason}`);
   } finally {
     if (fields?.tree) rmSync(fields.tree, { recursive: true, force: true });
   }
   return run;
 }
 
-/** One server, one scenario: start, wait, warm up, each load in order, stop. */
-async function benchServer(def: ServerDef, version: string, s: Scenario, o: Options, logDir: string, scratchRoot: string): Promise<ServerRun> {
+/** Which round of how many a server run is (bench/rounds.ts). */
+interface Round {
+  n: number;
+  of: number;
+}
+
+/** " (round 2/3)" in progress lines, nothing for a scenario of one round. */
+const roundTag = (r: Round): string => (r.of > 1 ? ` (round ${r.n}/${r.of})` : '');
+
+/** One server, one scenario, one round: start (a fresh instance), wait, warm up, each load in order, stop. */
+async function benchServer(
+  def: ServerDef, version: string, s: Scenario, o: Options, logDir: string, scratchRoot: string, round: Round,
+): Promise<ServerRun> {
   const port = await freePort();
-  const logFile = join(logDir, `${s.name}-${def.name}.log`);
-  const run: ServerRun = { scenario: s.name, server: def.name, about: def.about, status: 'ok', version, port, logFile, loads: [] };
+  const logFile = join(logDir, `${s.name}-${def.name}${round.of > 1 ? `-round${round.n}` : ''}.log`);
+  const run: ServerRun = { scenario: s.name, server: def.name, about: def.about, status: 'ok', version, round: round.n, port, logFile, loads: [] };
   // BENCH_BULK_DIR: where bulk.py and node_bulk.mjs find the files made beforehand for /file
   const env = { ...process.env, PYTHONDONTWRITEBYTECODE: '1', BENCH_BULK_DIR: bulkDir(scratchRoot), ...def.env };
   let started: Started | null = null;
@@ -340,7 +361,7 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
       if (isClosing()) break;
       await waitDrained(started.pid, baseline); // the previous load's connections are gone
       const r: LoadResult = { load: loadLabel(load), kind: load.kind, conns: load.conns, serverAlive: true };
-      progress(`${s.name} ${def.name} ${r.load} ...`);
+      progress(`${s.name} ${def.name}${roundTag(round)} ${r.load} ...`);
       const tcpBefore = tcpCounters();
       try {
         if (load.kind === 'idle') {
@@ -400,7 +421,7 @@ async function benchServer(def: ServerDef, version: string, s: Scenario, o: Opti
     run.status = 'failed';
     run.reason = (e as Error).message;
     run.logTail = tail(logFile);
-    progress(`${s.name} ${def.name} FAILED: ${run.reason}`);
+    progress(`${s.name} ${def.name}${roundTag(round)} FAILED: ${run.reason}`);
   } finally {
     if (started) {
       run.stop = await stopServer(started);
@@ -486,14 +507,39 @@ function loadDuration(l: Scenario['loads'][number], o: Options): number {
  * project machine: about 2 s besides the warm-up, 4 s for a web2py tree, copied and imported), then
  * each load (its duration and a second to drain; idle: connect, settle, hold, close).
  */
-function estimateSeconds(plan: { s: Scenario; servers: string[] }[], o: Options): number {
+function estimateSeconds(plan: Planned[], o: Options): number {
   let total = 0;
-  for (const { s, servers } of plan) {
+  for (const { s, servers, rounds, once } of plan) {
     const perServer = (s.app === 'web2py' || s.app === 'static' ? 4 : 2) + warmupSeconds(s, o.warmupS);
     const loads = s.loads.reduce((t, l) => t + loadSeconds(l, o), 0);
-    total += servers.length * (perServer + loads);
+    total += serverRunsOf(servers, rounds, once) * (perServer + loads);
   }
   return total;
+}
+
+/** A scenario as it will run: its servers, its rounds, and those of its servers measured in round 1 only. */
+interface Planned {
+  s: Scenario;
+  servers: string[];
+  rounds: number;
+  once: Set<string>;
+}
+
+/**
+ * Rounds of a scenario: --rounds, else its own. Its `oneRound` peers run in round 1 only unless
+ * --servers named the servers (then every one named runs in every round).
+ */
+function planRounds(s: Scenario, servers: string[], o: Options): Planned {
+  const rounds = o.rounds ?? s.rounds ?? 1;
+  const once = new Set(o.servers || rounds === 1 ? [] : (s.oneRound ?? []).filter((n) => servers.includes(n)));
+  return { s, servers, rounds, once };
+}
+
+/** "hello (7: 4 × 3 rounds + 3 once)", or "idle (2)" for one round. */
+function planText(p: Planned): string {
+  if (p.rounds === 1) return `${p.s.name} (${p.servers.length})`;
+  const every = p.servers.length - p.once.size;
+  return `${p.s.name} (${p.servers.length}: ${every} × ${p.rounds} rounds${p.once.size ? ` + ${p.once.size} once` : ''})`;
 }
 
 async function main(): Promise<void> {
@@ -506,7 +552,10 @@ async function main(): Promise<void> {
   const o = parseOptions(args);
   if (o.list) {
     for (const s of SCENARIOS)
-      process.stdout.write(`${s.name}: ${s.about}, GET ${s.path}; loads ${s.loads.map(loadLabel).join(', ')}; servers ${s.defaultServers.join(',')}\n`);
+      process.stdout.write(
+        `${s.name}: ${s.about}, GET ${s.path}; loads ${s.loads.map(loadLabel).join(', ')}; servers ${s.defaultServers.join(',')}` +
+          `; rounds ${s.rounds ?? 1}${s.oneRound?.length ? ` (once: ${s.oneRound.join(',')})` : ''}\n`,
+      );
     const f = (kind: Fields['kind']): Fields => ({ port: 0, apps: APPS_DIR, kind, scenario: kind, tree: '{web2py copy}', run: '{run}', tls: null });
     for (const d of SERVERS) {
       process.stdout.write(`  ${d.name.padEnd(16)} ${d.about}; serves ${d.serves.join(', ')}\n`);
@@ -538,7 +587,7 @@ async function main(): Promise<void> {
       }
       return true;
     })
-    .map((s) => ({ s, servers: serversOf(s, o, notes) }));
+    .map((s) => planRounds(s, serversOf(s, o, notes), o));
   const logDir = join(REPO_ROOT, '.bench-out', `logs-${stamp()}`);
   mkdirSync(logDir, { recursive: true });
   const scratchRoot = mkdtempSync(join(tmpdir(), 'bench-'));
@@ -555,6 +604,7 @@ async function main(): Promise<void> {
       started: new Date().toISOString(), argv, command: commandLine(argv), durationS: o.durationS, warmupS: o.warmupS,
       ...(plan.some(({ s }) => s.app === 'bulk') ? { bulkBytes: o.bulkBytes } : {}),
       baseline: o.baseline, logDir, web2py: o.web2py, notes,
+      rounds: Object.fromEntries(plan.map((p) => [p.s.name, { rounds: p.rounds, once: [...p.once] }])),
     },
     machine,
     versions: Object.fromEntries(detected.map(([n, d]) => [n, d.ok ? d.version : `not installed: ${d.why}`])),
@@ -565,25 +615,33 @@ async function main(): Promise<void> {
   const est = estimateSeconds(plan.map((p) => ({ ...p, servers: p.servers.filter((n) => found.get(n)?.ok) })), o);
   progress(`bench: ${machine.cpuModel}, ${machine.cores} cores; logs in ${logDir}`);
   progress(
-    `bench: ${plan.map((p) => `${p.s.name} (${p.servers.length})`).join(', ')}; estimated ${Math.floor(est / 60)} min ${est % 60} s` +
+    `bench: ${plan.map(planText).join(', ')}; estimated ${Math.floor(est / 60)} min ${est % 60} s` +
       ` (${o.durationS} s per load${ownDurations(plan.map((p) => p.s), o)})`,
   );
   const t0 = Date.now();
   try {
     clearAppCpu();
     for (const { s } of plan) prepareBulkFiles(s, o, scratchRoot);
-    for (const { s, servers } of plan) {
-      for (const name of servers) {
-        if (isClosing()) break;
-        const def = serverByName(name)!;
-        const d = found.get(name);
-        if (!d?.ok) {
-          output.runs.push({ scenario: s.name, server: name, about: def.about, status: 'skipped', reason: d ? d.why : 'not detected', loads: [] });
-          progress(`${s.name} ${name}: skipped (${d && !d.ok ? d.why : '?'})`);
-          continue;
+    for (const { s, servers, rounds, once } of plan) {
+      for (let n = 1; n <= rounds; n++) {
+        // each round starts every server afresh; forward, reverse, forward...
+        for (const name of roundOrder(servers, n, once)) {
+          if (isClosing()) break;
+          const def = serverByName(name)!;
+          const d = found.get(name);
+          if (!d?.ok) {
+            if (n === 1) {
+              output.runs.push({ scenario: s.name, server: name, about: def.about, status: 'skipped', reason: d ? d.why : 'not detected', loads: [] });
+              progress(`${s.name} ${name}: skipped (${d && !d.ok ? d.why : '?'})`);
+            }
+            continue;
+          }
+          const round = { n, of: rounds };
+          output.runs.push(
+            await (def.noHttp === true ? benchNoHttp(def, d.version, s, o, scratchRoot, round) : benchServer(def, d.version, s, o, logDir, scratchRoot, round)),
+          );
+          save(); // after each server: a partial run still counts
         }
-        output.runs.push(await (def.noHttp === true ? benchNoHttp(def, d.version, s, o, scratchRoot) : benchServer(def, d.version, s, o, logDir, scratchRoot)));
-        save(); // after each server: a partial run still counts
       }
     }
   } finally {

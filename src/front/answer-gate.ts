@@ -21,10 +21,9 @@
  * A client that does not read is then no longer answered, which is what it asked for; one that
  * leaves takes its waiting requests with it (they were never dispatched).
  */
-import type { ServerResponse } from 'node:http';
 import { Http2ServerResponse, type Http2Session, type Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
-import { Http2StreamResponse } from './http2-stream-response.js';
+import { Http2StreamResponse, type AnyResponse } from './http2-stream-response.js';
 
 /** Answer bytes one HTTP/2 session's streams may hold unsent before its next request waits. */
 export const SESSION_UNSENT_BYTES = 4 * 1024 * 1024;
@@ -32,7 +31,7 @@ export const SESSION_UNSENT_BYTES = 4 * 1024 * 1024;
 const RESERVED_BYTES = 256 * 1024;
 
 /** Calls `go` when `res` may get its answer without the connection piling up answers. */
-export function whenConnectionFree(res: ServerResponse | Http2ServerResponse | Http2StreamResponse, go: () => void): void {
+export function whenConnectionFree(res: AnyResponse, go: () => void): void {
   if (res instanceof Http2ServerResponse || res instanceof Http2StreamResponse) {
     sessionGate(res.stream).admit(res.stream, go);
     return;

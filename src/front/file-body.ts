@@ -13,7 +13,7 @@
 import { close, read, type ReadStream } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { FrontGuard } from './guard.js';
-import type { Http2StreamResponse } from './http2-stream-response.js';
+import type { SinkResponse } from './http2-stream-response.js';
 
 export interface FileBodyEvents {
   /** The file gave fewer bytes than promised; the connection is being cut. */
@@ -78,7 +78,7 @@ const FILE_BUFFERS = 4;
  * collect: the README's "Bulk downloads" has the figures. Back-pressure is the same bound: a
  * client that does not read holds every buffer, and nothing more is read.
  */
-export function sendFileRange(fd: number, start: number, res: ServerResponse | Http2StreamResponse, expectedBytes: number, guard: FrontGuard, events: FileBodyEvents): void {
+export function sendFileRange(fd: number, start: number, res: SinkResponse, expectedBytes: number, guard: FrontGuard, events: FileBodyEvents): void {
   const size = Math.min(FILE_READ_BYTES, expectedBytes);
   const free: Buffer[] = [];
   let made = 0;

@@ -20,7 +20,7 @@ import { ServerResponse } from 'node:http';
 import { Http2ServerResponse, constants as http2, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { Stream } from 'node:stream';
 import { LogEvents } from '../observability/events.js';
-import { Http2StreamResponse } from './http2-stream-response.js';
+import { Http2StreamResponse, type AnyResponse } from './http2-stream-response.js';
 import type { Logger } from '../observability/log.js';
 
 /** What the guard needs of the metrics: one counter. */
@@ -139,7 +139,7 @@ function isHttp2Session(value: unknown): value is ServerHttp2Session {
 }
 
 /** A response a bug broke: 500 if none of it was sent, else cut (a short answer must not look whole). */
-export function failResponse(res: ServerResponse | Http2ServerResponse | Http2StreamResponse): void {
+export function failResponse(res: AnyResponse): void {
   // An answer on the raw stream (handler.ts): the same 500, or the same reset, straight on the stream.
   if (res instanceof Http2StreamResponse) {
     if (!res.headersSent) res.statusCode = 500;

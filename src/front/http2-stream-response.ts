@@ -19,8 +19,13 @@
  *   are the stream's own; `destroyed` is the stream's too (the compatibility response has none);
  *   `writableEnded` is ours (response-gone.ts isAnswerComplete: whether we ended the answer).
  */
-import { validateHeaderName, validateHeaderValue, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
-import type { ServerHttp2Stream } from 'node:http2';
+import { validateHeaderName, validateHeaderValue, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import type { Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
+
+/** Any response the front answers on: HTTP/1.x, HTTP/2 through Node's compatibility layer, HTTP/2 on the raw stream. */
+export type AnyResponse = ServerResponse | Http2ServerResponse | Http2StreamResponse;
+/** A response the sink and the file hand-off write (a compatibility response is passed as the ServerResponse it mimics). */
+export type SinkResponse = ServerResponse | Http2StreamResponse;
 
 /** The request facts readers of `res.req` use (method, version, headers for the access line). */
 export interface Http2StreamRequest {

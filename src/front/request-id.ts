@@ -14,9 +14,7 @@
  * parameter in every signature, as does the count of body bytes the access line reports.
  */
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
-import type { Http2ServerResponse } from 'node:http2';
-import type { Http2StreamResponse } from './http2-stream-response.js';
+import type { AnyResponse } from './http2-stream-response.js';
 
 export const REQUEST_ID_HEADER = 'X-Request-ID';
 
@@ -42,26 +40,26 @@ interface ResponseNotes {
 }
 
 const NOTES = Symbol('w2nResponseNotes');
-type NotedResponse = (ServerResponse | Http2ServerResponse | Http2StreamResponse) & { [NOTES]?: ResponseNotes };
+type NotedResponse = (AnyResponse) & { [NOTES]?: ResponseNotes };
 
 /** Gives the response its request's id (once, at the start). */
-export function noteRequestId(res: ServerResponse | Http2ServerResponse | Http2StreamResponse, requestId: string): void {
+export function noteRequestId(res: AnyResponse, requestId: string): void {
   (res as NotedResponse)[NOTES] = { requestId, bodyBytes: null };
 }
 
 /** The id of the request `res` answers; '' for a response the handler never noted (none in practice). */
-export function requestIdOf(res: ServerResponse | Http2ServerResponse | Http2StreamResponse): string {
+export function requestIdOf(res: AnyResponse): string {
   return (res as NotedResponse)[NOTES]?.requestId ?? '';
 }
 
 /** `['X-Request-ID', id]` for a header list built by hand, or [] when there is none. */
-export function requestIdHeader(res: ServerResponse | Http2ServerResponse | Http2StreamResponse): string[] {
+export function requestIdHeader(res: AnyResponse): string[] {
   const id = requestIdOf(res);
   return id === '' ? [] : [REQUEST_ID_HEADER, id];
 }
 
 /** `bytes` more of the body went to the connection. */
-export function countBody(res: ServerResponse | Http2ServerResponse | Http2StreamResponse, bytes: number): void {
+export function countBody(res: AnyResponse, bytes: number): void {
   const notes = (res as NotedResponse)[NOTES];
   if (notes !== undefined) notes.bodyBytes = (notes.bodyBytes ?? 0) + bytes;
 }
@@ -71,7 +69,7 @@ export function countBody(res: ServerResponse | Http2ServerResponse | Http2Strea
  * Content-Length when it was set with setHeader (the static files' answers); 0 for HEAD, 204 and
  * 304, whose bodies Node never sends.
  */
-export function bodyBytesOf(res: ServerResponse | Http2ServerResponse | Http2StreamResponse, isComplete: boolean): number {
+export function bodyBytesOf(res: AnyResponse, isComplete: boolean): number {
   if (res.req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) return 0;
   const counted = (res as NotedResponse)[NOTES]?.bodyBytes ?? null;
   if (counted !== null) return counted;

@@ -8,17 +8,16 @@
  * does: `closed` once an RST_STREAM (sent or received) or the end of the answer closed it,
  * `destroyed` once Node let go of it.
  */
-import type { ServerResponse } from 'node:http';
 import { Http2ServerResponse, type Http2Stream } from 'node:http2';
-import { Http2StreamResponse } from './http2-stream-response.js';
+import { Http2StreamResponse, type AnyResponse } from './http2-stream-response.js';
 
 /** The HTTP/2 stream behind a response (Node's compatibility API or our raw one); undefined for HTTP/1. */
-function streamOf(res: ServerResponse | Http2ServerResponse | Http2StreamResponse): Http2Stream | undefined {
+function streamOf(res: AnyResponse): Http2Stream | undefined {
   return res instanceof Http2ServerResponse || res instanceof Http2StreamResponse ? res.stream : undefined;
 }
 
 /** True when nothing written to `res` can reach the client any more (reset, closed or cut). */
-export function isResponseGone(res: ServerResponse | Http2ServerResponse | Http2StreamResponse): boolean {
+export function isResponseGone(res: AnyResponse): boolean {
   if ('destroyed' in res && res.destroyed) return true;
   const stream = streamOf(res);
   return stream !== undefined && (stream.closed || stream.destroyed);
@@ -31,7 +30,7 @@ export function isResponseGone(res: ServerResponse | Http2ServerResponse | Http2
  * stream's own `writableFinished`, which a session's first stream closed with its session has
  * true, with rstCode 0, when nothing was answered on it (a queued request then looked finished).
  */
-export function isAnswerComplete(res: ServerResponse | Http2ServerResponse | Http2StreamResponse): boolean {
+export function isAnswerComplete(res: AnyResponse): boolean {
   if (!res.writableEnded || !res.writableFinished) return false;
   const stream = streamOf(res);
   return stream === undefined || stream.rstCode === undefined || stream.rstCode === 0;

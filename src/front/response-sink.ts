@@ -29,7 +29,7 @@ import type { AppFailure, Exchange, ResponseHead, ResponseSink } from '../pool/e
 import { sendFileRange } from './file-body.js';
 import { failResponse, type FrontGuard } from './guard.js';
 import { isResponseGone } from './response-gone.js';
-import type { Http2StreamResponse } from './http2-stream-response.js';
+import type { SinkResponse } from './http2-stream-response.js';
 import { countBody, requestIdHeader, requestIdOf } from './request-id.js';
 
 const shortBodies: Record<number, string> = {
@@ -40,7 +40,7 @@ const shortBodies: Record<number, string> = {
 };
 
 /** Sends a small plain-text error answer, closing the connection when asked. */
-export function sendPlainError(res: ServerResponse | Http2StreamResponse, statusCode: number, body: string, extraHeaders: string[] = []): void {
+export function sendPlainError(res: SinkResponse, statusCode: number, body: string, extraHeaders: string[] = []): void {
   const bytes = Buffer.from(body, 'utf8');
   res.writeHead(statusCode, ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(bytes.length), ...extraHeaders]);
   countBody(res, bytes.length);
@@ -90,7 +90,7 @@ export class HttpResponseSink implements ResponseSink {
 
   constructor(
     /** Node's response (HTTP/1, or HTTP/2 through the compatibility layer), or an HTTP/2 stream's own (http2-stream-response.ts). */
-    private readonly res: ServerResponse | Http2StreamResponse,
+    private readonly res: SinkResponse,
     private readonly log: Logger,
     /** Added to the app's headers unless it set its own; null: none. */
     private readonly serverHeader: string | null,
