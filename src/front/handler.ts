@@ -33,6 +33,7 @@ import { whenConnectionFree } from './answer-gate.js';
 import { isAnswerComplete, isResponseGone } from './response-gone.js';
 import { originalTarget } from './raw-target-bytes.js';
 import { bodyBytesOf, newRequestId, noteRequestId } from './request-id.js';
+import { closeResponse, type ResponseCloseWork } from './response-close.js';
 import type { AppWebSockets } from './websocket/app-sockets.js';
 
 export interface RequestDispatcher {
@@ -92,6 +93,11 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
   const onResponseClosed = function (this: TimedResponse): void {
     metrics.responseSent(this.statusCode, performance.now() - (this[STARTED_AT] ?? performance.now()));
     options.onResponseClosed();
+  };
+  const closeWork: ResponseCloseWork = { metrics, onResponseClosed: options.onResponseClosed, guard };
+  // One listener shared by every static answer without an access line (no closure a request).
+  const onStaticClosed = function (this: TimedResponse): void {
+    closeResponse(closeWork, 'access-log', this.statusCode, this[STARTED_AT] ?? performance.now(), null, null, null);
   };
   const refuse = refuser(rejections, onResponseClosed);
   const handle = (req: IncomingMessage, res: TimedResponse): void => {
@@ -153,13 +159,8 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     }
 
     if (staticHandler !== null && staticHandler(req, res, environ.pathInfo)) {
-      res.on('close', () => {
-        try {
-          onResponseClosed.call(res);
-          writeAccessLine?.();
-        } catch (error: unknown) {
-          guard.caught('access-log', error, ignore);
-        }
+      res.on('close', writeAccessLine === null ? onStaticClosed : () => {
+        closeResponse(closeWork, 'access-log', res.statusCode, startedAt, null, null, writeAccessLine);
       });
       return;
     }
@@ -176,17 +177,9 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
       // A pipelined HTTP/1.1 request waits until the answers before it are written out.
       whenConnectionFree(res, () => pool.dispatch(started));
     };
-    // One listener per response (this is the hot path): cancel if cut short, log, count.
+    // One listener per response (this is the hot path): count, cancel if cut short, log.
     res.on('close', () => {
-      // Behind the guard, without a closure more on the hot path.
-      try {
-        onResponseClosed.call(res);
-        // Not res.writableFinished alone: HTTP/2 reports it true on a stream the client reset.
-        if (!isAnswerComplete(res)) exchange?.cancel();
-        writeAccessLine?.();
-      } catch (error: unknown) {
-        guard.caught('response.close', error, ignore);
-      }
+      closeResponse(closeWork, 'response.close', res.statusCode, startedAt, exchange, res, writeAccessLine);
     });
     // A body may be refused (413) or spooled before the request is dispatched. An HTTP/2 body
     // without Content-Length is spooled like a chunked one, so web2py gets its CONTENT_LENGTH.
@@ -218,6 +211,7 @@ function http2AppTaker(
   const { pool, log, accessLog, staticHandler, metrics, rejections, headLimits, serverHeader } = options;
   const { guard } = rejections;
   const formatLine = options.formatAccessLine;
+  const closeWork: ResponseCloseWork = { metrics, onResponseClosed: options.onResponseClosed, guard };
   return (stream, headers, rawHeaders) => {
     const method = headers[':method'];
     const target = headers[':path'];
@@ -236,16 +230,10 @@ function http2AppTaker(
     let exchange: Exchange | null = null;
     // The compatibility layer drops stream errors (a reset with an error code) too: the close says it all.
     stream.on('error', ignore);
+    const writeLine = accessLog === null ? null : () => accessLog.write(formatLine(accessEntry(res.req, res, target, environ, startedAt, readsHeaders)));
     // Right after the count went up: whatever fails below, the close still counts it down.
     stream.once('close', () => {
-      try {
-        metrics.responseSent(res.statusCode, performance.now() - startedAt);
-        options.onResponseClosed();
-        if (!isAnswerComplete(res)) exchange?.cancel();
-        if (accessLog !== null) accessLog.write(formatLine(accessEntry(res.req, res, target, environ, startedAt, readsHeaders)));
-      } catch (error: unknown) {
-        guard.caught('response.close', error, ignore);
-      }
+      closeResponse(closeWork, 'response.close', res.statusCode, startedAt, exchange, res, writeLine);
     });
     noteRequestId(res, environ.requestId);
     if (listener.clientCertificates === true) environ.pairs.push(...clientCertificatePairs(socket));

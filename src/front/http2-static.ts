@@ -26,6 +26,7 @@ import { buildEnviron, decodePath, type ListenerFacts } from './environ.js';
 import type { FrontGuard } from './guard.js';
 import { checkRequestHead, type HeadLimits } from './request-checks.js';
 import { answerOf, type StaticHandler } from './static/serve.js';
+import { closeResponse, type ResponseCloseWork } from './response-close.js';
 
 /** true: the stream is answered here; false: the compatibility layer serves it. */
 export type Http2StreamTaker = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) => boolean;
@@ -50,6 +51,7 @@ export interface Http2StaticOptions {
 export function createHttp2StaticTaker(options: Http2StaticOptions): Http2StreamTaker {
   const { listener, staticHandler, headLimits, serverHeader, metrics, accessLog, guard } = options;
   const formatLine = options.formatAccessLine;
+  const closeWork: ResponseCloseWork = { metrics, onResponseClosed: options.onResponseClosed, guard };
   return (stream, headers, rawHeaders) => {
     const method = headers[':method'];
     const target = headers[':path'];
@@ -77,21 +79,17 @@ export function createHttp2StaticTaker(options: Http2StaticOptions): Http2Stream
     for (let i = 0; i < fields.length; i += 2) head[(fields[i] as string).toLowerCase()] = fields[i + 1]!;
     // The compatibility layer drops stream errors (a reset with an error code) too: the close says it all.
     stream.on('error', ignore);
+    const writeLine = accessLog === null ? null : (): void => {
+      const requestHeaders = options.readsHeaders ? headers : {};
+      accessLog.write(formatLine({
+        remoteAddr: environ.remoteAddr, time: new Date(), method, pathInfo: environ.pathInfo, protocol: 'HTTP/2.0',
+        status: answer.status, seconds: (performance.now() - startedAt) / 1000, target,
+        bodyBytes: method === 'HEAD' || answer.body === null ? 0 : answer.body.length,
+        referer: requestHeaders.referer, userAgent: requestHeaders['user-agent'], requestId: environ.requestId,
+      }));
+    };
     stream.once('close', () => {
-      try {
-        metrics.responseSent(answer.status, performance.now() - startedAt);
-        options.onResponseClosed();
-        if (accessLog === null) return;
-        const requestHeaders = options.readsHeaders ? headers : {};
-        accessLog.write(formatLine({
-          remoteAddr: environ.remoteAddr, time: new Date(), method, pathInfo: environ.pathInfo, protocol: 'HTTP/2.0',
-          status: answer.status, seconds: (performance.now() - startedAt) / 1000, target,
-          bodyBytes: method === 'HEAD' || answer.body === null ? 0 : answer.body.length,
-          referer: requestHeaders.referer, userAgent: requestHeaders['user-agent'], requestId: environ.requestId,
-        }));
-      } catch (error: unknown) {
-        guard.caught('http2-static.close', error, ignore);
-      }
+      closeResponse(closeWork, 'http2-static.close', answer.status, startedAt, null, null, writeLine);
     });
     if (answer.body === null) {
       stream.respond(head, { endStream: true });

@@ -44,10 +44,12 @@ export interface AppWebSocketCounters {
   refused(reason: string): void;
 }
 
+/** `class` label of w2n_responses_total, by index of Metrics.responseTotals. */
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly responses: Counter<'class'>;
-  private readonly responsesByClass: { inc(): void }[];
   private readonly rejected: Counter<'reason'>;
   private readonly timeouts: Counter;
   private readonly workerExits: Counter<'reason'>;
@@ -59,9 +61,20 @@ export class Metrics {
   constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'w2n_front_' });
-    this.responses = new Counter({ name: 'w2n_responses_total', help: 'Responses sent, by status class (1xx..5xx).', labelNames: ['class'], registers });
-    // Children bound once: the per-response cost is one array read and an increment.
-    this.responsesByClass = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'].map((name) => this.responses.labels(name));
+    // Per response only responseTotals moves (one array increment): prom-client's inc() hashes and
+    // validates its labels each call, so the counter takes the difference when it is read.
+    const totals = this.responseTotals;
+    const reported = [0, 0, 0, 0, 0, 0];
+    this.responses = new Counter({
+      name: 'w2n_responses_total', help: 'Responses sent, by status class (1xx..5xx).', labelNames: ['class'], registers,
+      collect() {
+        for (let index = 0; index < totals.length; index += 1) {
+          const added = totals[index]! - reported[index]!;
+          if (added > 0) this.inc({ class: STATUS_CLASSES[index]! }, added);
+          reported[index] = totals[index]!;
+        }
+      },
+    });
     this.rejected = new Counter({ name: 'w2n_queue_rejected_total', help: 'Requests answered 503 by the queue.', labelNames: ['reason'], registers });
     this.timeouts = new Counter({ name: 'w2n_request_timeouts_total', help: 'Requests answered 504 because they ran past --timeout.', registers });
     this.workerExits = new Counter({ name: 'w2n_worker_exits_total', help: 'Worker processes that left, by why.', labelNames: ['reason'], registers });
@@ -102,7 +115,6 @@ export class Metrics {
 
   responseSent(statusCode: number, durationMs: number): void {
     const statusClass = Math.min(5, Math.floor(statusCode / 100));
-    this.responsesByClass[statusClass]?.inc();
     this.responseTotals[statusClass] = (this.responseTotals[statusClass] ?? 0) + 1;
     this.history.responseEnded(statusCode, durationMs);
   }

@@ -121,6 +121,21 @@ describe('an answer from memory is the answer from disk', () => {
     assert.equal(cache.hits, 2);
   });
 
+  test('the same file under URLs remembered apart (serve.ts MappedUrls): each its own answer, as from disk', async () => {
+    const cache = new FileCache({ maxBytes: 1024 * 1024, maxFileBytes: 256 * 1024 });
+    const port = await listen(cache, join(scratch, 'web2py'));
+    await get(port, '/welcome/static/js/app.js');
+    await until(() => cache.bytes > 0, 'the cache to fill');
+    const paths = ['/welcome/static/js/app.js?attachment', '/welcome/static/js/app.js', '/welcome/static/_2.1.1/js/app.js',
+      '/welcome/static/js/app.js?attachment', '/welcome/static/js/app.js%3Fattachment', '/welcome/static/js/%2e%2e/app.js', '/welcome/static/js/app.js'];
+    for (const path of paths) {
+      for (const method of ['GET', 'HEAD']) {
+        assert.deepEqual(comparable(await get(port, path, {}, method)), comparable(await get(diskPort, path, {}, method)), `${method} ${path}`);
+      }
+    }
+    assert.equal(cache.hits, 10, 'the five requests of the file, GET and HEAD each, from memory');
+  });
+
   test('ranges and If-Match go to disk, and are right', async () => {
     const cache = new FileCache({ maxBytes: 1024 * 1024, maxFileBytes: 256 * 1024 });
     const port = await listen(cache, join(scratch, 'web2py'));
@@ -186,6 +201,28 @@ describe('freshness and bounds', () => {
     renameSync(join(staticFolder, 'live.new'), join(staticFolder, 'live'));
     await until(async () => (await get(port, '/welcome/static/live/site.css')).body.toString() === 'two {}\n',
       'the new folder\'s file', REVALIDATE_MS * 3);
+  });
+
+  test('an application\'s static folder swapped for another (a new root): its files, under a URL already remembered', async () => {
+    const web2py = join(scratch, 'rooted');
+    cpSync(join(fixtures, 'web2py'), web2py, { recursive: true });
+    const app = join(web2py, 'applications', 'welcome');
+    mkdirSync(join(app, 'static.v1'));
+    mkdirSync(join(app, 'static.v2'));
+    writeFileSync(join(app, 'static.v1', 'site.css'), 'one {}\n');
+    writeFileSync(join(app, 'static.v2', 'site.css'), 'two {}\n');
+    rmSync(join(app, 'static'), { recursive: true });
+    symlinkSync('static.v1', join(app, 'static'));
+    const cache = new FileCache({ maxBytes: 1024 * 1024, maxFileBytes: 256 * 1024 });
+    const port = await listen(cache, web2py);
+    await get(port, '/welcome/static/site.css');
+    await until(() => cache.bytes > 0, 'the cache to fill');
+    assert.equal((await get(port, '/welcome/static/site.css')).body.toString(), 'one {}\n');
+    symlinkSync('static.v2', join(app, 'static.new'));
+    renameSync(join(app, 'static.new'), join(app, 'static'));
+    // The folder's realpath is trusted for 5 s (serve.ts ROOT_TTL_MS), an entry for REVALIDATE_MS.
+    await until(async () => (await get(port, '/welcome/static/site.css')).body.toString() === 'two {}\n',
+      'the new folder\'s file', 5_000 + REVALIDATE_MS * 3);
   });
 
   test('files above the per-file limit are never kept; the total stays within its bound', async () => {

@@ -275,6 +275,50 @@ describe('never outside applications/<app>/static', () => {
   });
 });
 
+describe('remembered URL mappings (serve.ts MappedUrls): the same answer every time', () => {
+  test('a refused or passed URL asked again gets the same answer', async () => {
+    for (const path of ['/welcome/static/%252e%252e/private.txt', '/welcome/static/.htaccess', '/welcome/static/_1.2.3', '/welcome/static/']) {
+      const first = await get(path);
+      const again = await get(path);
+      assert.equal(again.status, first.status, path);
+      assert.deepEqual(again.body, first.body, path);
+    }
+  });
+
+  test('the query is part of what is remembered: ?attachment, then none, then again', async () => {
+    for (const query of ['?attachment', '', '?attachment', '?x', '']) {
+      const answer = await get(`/welcome/static/my_file.txt${query}`);
+      assert.equal(answer.status, 200);
+      assert.equal(answer.headers['content-disposition'], query === '?attachment' ? 'attachment' : undefined, query);
+    }
+  });
+
+  test('a percent-encoded "?" in the path is not a query', async () => {
+    assert.equal((await get('/welcome/static/my_file.txt?attachment')).headers['content-disposition'], 'attachment');
+    const encoded = await get('/welcome/static/my_file.txt%3Fattachment');
+    assert.equal(encoded.status, 404);
+    assert.equal(encoded.headers['content-disposition'], undefined);
+  });
+
+  test('past the memo\'s bound (1,024 URLs) every answer is still right', async () => {
+    for (let i = 0; i < 1100; i += 1) {
+      const answer = await get(`/welcome/static/my_file.txt?v=${i}`);
+      assert.equal(answer.status, 200);
+    }
+    assert.equal((await get('/welcome/static/%252e%252e/private.txt')).status, 400);
+    assert.equal((await get('/welcome/static/my_file.txt?attachment')).headers['content-disposition'], 'attachment');
+    assert.equal((await get('/welcome/static/my_file.txt')).headers['content-disposition'], undefined);
+  });
+
+  test('a long path or query (mapped each time, not remembered) gets the same answers', async () => {
+    const long = 'a'.repeat(600);
+    assert.equal((await get(`/welcome/static/my_file.txt?attachment${long}`)).headers['content-disposition'], 'attachment');
+    assert.equal((await get(`/welcome/static/my_file.txt?${long}`)).headers['content-disposition'], undefined);
+    assert.equal((await get(`/welcome/static/${long}/%252e%252e/private.txt`)).status, 400);
+    assert.equal((await get(`/welcome/static/${long}.css`)).status, 404);
+  });
+});
+
 describe('a file that shrinks while it is sent', () => {
   test('the connection is cut, never reused: the next pipelined answer is not read as the rest of the body', async () => {
     const big = join(staticDir, 'shrinking.bin');
