@@ -18,7 +18,7 @@ import { Exchange, type BodyFile } from '../pool/exchange.js';
 import { buildEnviron, type ListenerFacts } from './environ.js';
 import { clientCertificatePairs } from './client-certificate.js';
 import { HttpResponseSink } from './response-sink.js';
-import { Http2StreamResponse } from './http2-stream-response.js';
+import { Http2StreamResponse, type SinkResponse } from './http2-stream-response.js';
 import { failResponse } from './guard.js';
 import { answerHealth, HEALTH_PATH } from './builtins/health.js';
 import type { StaticHandler } from './static/serve.js';
@@ -317,7 +317,7 @@ function answerStatus(page: StatusPage, req: IncomingMessage, res: ServerRespons
  * the time is now (web2py's `datetime.today()` after the application ran; nginx's `$time_local`).
  */
 function accessEntry(
-  req: Pick<IncomingMessage, 'method' | 'httpVersion' | 'headers'>, res: ServerResponse | Http2StreamResponse, target: string, environ: { pathInfo: string; remoteAddr: string; requestId: string },
+  req: Pick<IncomingMessage, 'method' | 'httpVersion' | 'headers'>, res: SinkResponse, target: string, environ: { pathInfo: string; remoteAddr: string; requestId: string },
   startedAt: number, readsHeaders: boolean,
 ): RequestAccessEntry {
   const headers = readsHeaders ? req.headers : {};

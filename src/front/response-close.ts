@@ -9,9 +9,8 @@
  */
 import type { Metrics } from '../observability/metrics.js';
 import type { FrontGuard } from './guard.js';
-import type { ServerResponse } from 'node:http';
 import { isAnswerComplete } from './response-gone.js';
-import type { Http2StreamResponse } from './http2-stream-response.js';
+import type { SinkResponse } from './http2-stream-response.js';
 
 export interface ResponseCloseWork {
   readonly metrics: Metrics;
@@ -33,7 +32,7 @@ export interface Cancellable {
  */
 export function closeResponse(
   work: ResponseCloseWork, where: string, status: number, startedAt: number,
-  exchange: Cancellable | null, res: ServerResponse | Http2StreamResponse | null, writeLine: (() => void) | null,
+  exchange: Cancellable | null, res: SinkResponse | null, writeLine: (() => void) | null,
 ): void {
   try {
     work.metrics.responseSent(status, performance.now() - startedAt);
