@@ -90,14 +90,11 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
   const readsHeaders = formatLine !== formatAccessLine;
   // Answers made by the front itself carry the Server header; the application's get it in the sink.
   const stampServer = serverHeader === null ? (): void => {} : (res: ServerResponse): void => { res.setHeader('Server', serverHeader); };
-  const onResponseClosed = function (this: TimedResponse): void {
-    metrics.responseSent(this.statusCode, performance.now() - (this[STARTED_AT] ?? performance.now()));
-    options.onResponseClosed();
-  };
   const closeWork: ResponseCloseWork = { metrics, onResponseClosed: options.onResponseClosed, guard };
-  // One listener shared by every static answer without an access line (no closure a request).
-  const onStaticClosed = function (this: TimedResponse): void {
-    closeResponse(closeWork, 'access-log', this.statusCode, this[STARTED_AT] ?? performance.now(), null, null, null);
+  // One listener shared by every answer with nothing of its own to do at close (the front's own
+  // answers, refusals, static files without an access line): no closure a request.
+  const onResponseClosed = function (this: TimedResponse): void {
+    closeResponse(closeWork, 'response.close', this.statusCode, this[STARTED_AT] ?? performance.now(), null, null, null);
   };
   const refuse = refuser(rejections, onResponseClosed);
   const handle = (req: IncomingMessage, res: TimedResponse): void => {
@@ -159,7 +156,7 @@ export function createRequestHandler(listener: ListenerFacts, options: HandlerOp
     }
 
     if (staticHandler !== null && staticHandler(req, res, environ.pathInfo)) {
-      res.on('close', writeAccessLine === null ? onStaticClosed : () => {
+      res.on('close', writeAccessLine === null ? onResponseClosed : () => {
         closeResponse(closeWork, 'access-log', res.statusCode, startedAt, null, null, writeAccessLine);
       });
       return;
