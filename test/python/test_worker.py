@@ -518,6 +518,25 @@ class ThreadWorkerTest(PoolContract, WorkerContract, unittest.TestCase):
             self.assertEqual(worker.read_frame()[0], p.RESPONSE)
         self.assertLess(time.monotonic() - started, 1.5)  # one after the other would take 2 s
 
+    def test_a_computing_request_hands_reading_over_after_its_bound(self):
+        """It runs in the reading thread while it computes (COMPUTING_BOUND_S), then another
+        thread reads and runs the neighbour: /busy computes until /quick has run."""
+        worker = self.start('neighbours:app', threads=4)
+        worker.start_request(1, path='/busy')
+        worker.start_request(2, path='/quick')
+        self.assertEqual(worker.collect(2).body, b'quick', 'the neighbour answers while /busy computes')
+        self.assertEqual(worker.collect(1).body, b'the neighbour ran')
+
+    def test_a_waiting_request_hands_reading_over(self):
+        """A request that waits (here in sleeps) frees the reader: /wait sleeps until /quick has
+        run, which arrives after it, in a batch of its own."""
+        worker = self.start('neighbours:app', threads=4)
+        worker.start_request(1, path='/wait')
+        time.sleep(0.05)  # not a timing assertion: /quick in a read of its own, while /wait sleeps
+        worker.start_request(2, path='/quick')
+        self.assertEqual(worker.collect(2).body, b'quick', 'the neighbour answers while /wait waits')
+        self.assertEqual(worker.collect(1).body, b'the neighbour ran')
+
 
 class SyncWorkerTest(WorkerContract, unittest.TestCase):
     WORKER_CLASS = 'sync'

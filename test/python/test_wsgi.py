@@ -659,6 +659,7 @@ class FixtureAppsValidateTest(unittest.TestCase):
                     ('/framing/empty', '')],
         'badheaders': [('/', ''), ('/', 'kind=latin1'), ('/', 'kind=server')],
         'hits': [('/hits/a', ''), ('/hits/a/peek', '')],
+        'neighbours': [('/quick', ''), ('/busy', ''), ('/wait', '')],  # /quick first: the others wait for it
     }
     #: fixtures that raise on purpose
     RAISING = {'boom': ZeroDivisionError}
