@@ -444,8 +444,8 @@ export function scenarioReport(s: Scenario, allRounds: ServerRun[], baseline: st
   return `${lines.join('\n')}\n`;
 }
 
-/** Servers that are a limit to compare with (raw Node.js, nginx, web2py with no HTTP), not a peer to beat. */
-export const LIMITS = ['node', 'nginx', 'ceiling'];
+/** Servers that are a limit to compare with (raw Node.js, discarding or spooling, nginx, web2py with no HTTP), not a peer to beat. */
+export const LIMITS = ['node', 'node-spool', 'nginx', 'ceiling'];
 /** The seed: what web2py users run today with web2py_on_gevent.py. */
 export const SEED = 'gevent';
 

@@ -332,6 +332,16 @@ export const SERVERS: ServerDef[] = [
     servesTls: true,
     detect: async () => ({ ok: true, version: `node ${process.version}` }),
   },
+  {
+    // ours gathers a chunked body before web2py sees it (web2py reads CONTENT_LENGTH bytes);
+    // `node` discards it as it comes, so it is no floor for that row: this one writes it to disk
+    name: 'node-spool',
+    about: 'raw Node.js http writing each chunked upload to a temp file before answering (the rest as `node`): the limit for a server that gathers a chunked body',
+    serves: ['bulk'],
+    command: (f) => ['node', join(f.apps, 'node_bulk.mjs'), String(f.port), '--spool'],
+    cwd: (f) => f.apps,
+    detect: async () => ({ ok: true, version: `node ${process.version}` }),
+  },
 ];
 
 /** The raw Node.js app of a scenario and its arguments (the static one answers the scenario's file). */
