@@ -42,6 +42,20 @@ def worker_descriptors_of(pid, marker):
     return found
 
 
+def descriptors_left(pid, marker, within_s=10.0):
+    """The descriptors of ``pid`` holding ``marker`` once none are left, or after ``within_s``.
+
+    A worker closes a request's descriptors as the request ends, which may be just after its
+    last frame left: the test waits for the condition (polling /proc, the only place it shows)
+    rather than reading it once at a moment the worker may not have reached."""
+    deadline = time.monotonic() + within_s
+    while True:
+        found = worker_descriptors_of(pid, marker)
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.01)
+
+
 class WorkerContract:
     """Behaviour every worker class must show. Subclasses set WORKER_CLASS and THREADS."""
 
@@ -193,7 +207,7 @@ class WorkerContract:
         response = worker.collect(1)
         self.assertEqual(json.loads(response.body), {'bytes': len(data), 'sha256': hashlib.sha256(data).hexdigest()})
         # The worker closed its descriptor once the request was done.
-        self.assertEqual(worker_descriptors_of(worker.proc.pid, '/w2n-body-test-'), [])
+        self.assertEqual(descriptors_left(worker.proc.pid, '/w2n-body-test-'), [])
         # A late BODY_FILE (the request is over) is dropped, as other late frames are.
         worker.send(p.BODY_FILE, 0, 1, p._BODY_FILE.pack(os.getpid(), fd, 1, 0, 0))
         self.assertEqual(worker.request(2, body=b'abc').body, b'{"bytes": 3, "sha256": "%s"}' % hashlib.sha256(b'abc').hexdigest().encode())
