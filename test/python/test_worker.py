@@ -533,8 +533,8 @@ class ThreadWorkerTest(PoolContract, WorkerContract, unittest.TestCase):
         self.assertLess(time.monotonic() - started, 1.5)  # one after the other would take 2 s
 
     def test_a_computing_request_hands_reading_over_after_its_bound(self):
-        """It runs in the reading thread while it computes (COMPUTING_BOUND_S), then another
-        thread reads and runs the neighbour: /busy computes until /quick has run."""
+        """A request still running at two of the watcher's looks hands reading over, computing or
+        not: /busy computes until /quick has run, so only a hand-over lets both answer."""
         worker = self.start('neighbours:app', threads=4)
         worker.start_request(1, path='/busy')
         worker.start_request(2, path='/quick')

@@ -128,24 +128,8 @@ class ThreadExecutor:
 
 
 #: how often the watcher looks at the reader; a request it has found running inline at two looks
-#: in a row (so for 1 to 2 ticks) is slow if its thread waited (see WAITING_CPU_SHARE), and
-#: another thread takes over reading
+#: in a row (so for 1 to 2 ticks) counts as slow, and another thread takes over reading
 TAKEOVER_TICK_S = 0.001
-#: a request running inline while the whole process was on a CPU for less than this share of
-#: the time between two looks is waiting (I/O, a sleep, a lock): another thread reads while it
-#: waits. While the process computes (the request itself, or a thread it handed over to
-#: earlier) the reader stays: the computing thread holds the GIL, so a thread running the next
-#: request would only split the GIL with it (more live heaps, more collection, switches every
-#: 5 ms) and finish nothing sooner. The process's clock, not the thread's: a thread waiting for
-#: the GIL is off CPU too, and judged by its own clock it looked waiting, so every hand-over
-#: brought the next one (web2py pages still ran 8 at a time).
-WAITING_CPU_SHARE = 0.25
-#: a request computing inline longer than this (wall clock, from the first look that saw it)
-#: hands the reader over even so: a long CPU-bound request (a report) must not hold the
-#: worker's other requests for its whole run. Well above web2py's ~8 ms page, which takes
-#: 15-25 ms of wall clock on a loaded machine: at 20 ms, 4-7% of the welcome page's calls still
-#: handed over under wrk -c20 (a tally in one run); at 50 ms, 1-2%.
-COMPUTING_BOUND_S = 0.05
 #: ticks with no request running inline after which the watcher sleeps until the next one starts
 WATCHER_IDLE_TICKS = 50
 
@@ -194,14 +178,10 @@ class InlineThreadExecutor(ThreadExecutor):
 
     What keeps a slow request from holding the others (``threads`` is still how many run at
     once): a watcher thread looks every TAKEOVER_TICK_S; a request it finds running inline at two
-    looks in a row is slow if the process was mostly off CPU between them (it waits:
-    WAITING_CPU_SHARE) or if it has computed for COMPUTING_BOUND_S, and the reader role goes to
-    another thread (an idle one, or a new one), which reads on, while the requests of the batch
-    that had not started go to idle threads. So a request waits about two ticks behind a
-    waiting neighbour, and at most COMPUTING_BOUND_S (plus a GIL switch interval) behind a
-    computing one: web2py pages, ~8 ms of CPU that never waits, run one after the other in the
-    reading thread instead of 2 to 8 at a time splitting the GIL. The answer of a request that
-    ran across two looks leaves as it ends, not with the rest of the batch. A request about to wait for the front (body,
+    looks in a row is slow, and the reader role goes to another thread (an idle one, or a new
+    one), which reads on, while the requests of the batch that had not started go to idle
+    threads. So a request waits at most about two ticks (plus a GIL switch interval if the slow
+    one holds the GIL) behind a slow neighbour. A request about to wait for the front (body,
     credit, FILE_OPENED, WebSocket messages: ReaderSignals) hands the reader role over at once,
     since only a reader delivers what it waits for. The thread that gave the role away finishes
     its request, then serves from the queue or parks. The watcher parks too while no request
@@ -231,9 +211,6 @@ class InlineThreadExecutor(ThreadExecutor):
         self._inline = None
         #: requests started inline so far: the watcher sees progress by it
         self._inline_count = 0
-        #: the number (in _inline_count) of the last request two looks in a row saw running
-        #: inline (it ran a tick or more)
-        self._looked = -1
         self._watcher_parked = False
         #: held while the watcher is parked
         self._watcher_wake = threading.Lock()
@@ -360,7 +337,6 @@ class InlineThreadExecutor(ThreadExecutor):
                     self._running += 1
                     self._inline = seat
                     self._inline_count += 1
-                    number = self._inline_count
                     sender.hold(ident)
                     if self._watcher_parked:
                         self._watcher_parked = False
@@ -371,10 +347,6 @@ class InlineThreadExecutor(ThreadExecutor):
                     self._finish(outcome_of(closed))
                     return False
                 finished = True
-                if self._looked == number:
-                    # It ran across two looks (a tick or more, a web2py page): its answer leaves
-                    # now rather than after the rest of the batch.
-                    sender.release(ident)
 
     def _hand_over(self):
         """The reader's request is slow: another thread reads, idle ones take the waiting requests.
@@ -426,14 +398,8 @@ class InlineThreadExecutor(ThreadExecutor):
 
     def _watch(self):
         lock = self._lock
-        monotonic = time.monotonic
-        process_time = time.process_time
         seen = -1
         idle_ticks = 0
-        #: when a look first saw request number ``seen`` running inline; the last look's time
-        #: and the process's CPU seconds then
-        first_look = last_look = 0.0
-        last_cpu = 0.0
         while True:
             time.sleep(TAKEOVER_TICK_S)
             starting = None
@@ -448,18 +414,9 @@ class InlineThreadExecutor(ThreadExecutor):
                 else:
                     idle_ticks = 0
                     count = self._inline_count
-                    now = monotonic()
-                    cpu = process_time()
-                    if count != seen:
-                        first_look = now
-                    else:
-                        self._looked = count
-                        if (cpu - last_cpu < WAITING_CPU_SHARE * (now - last_look)
-                                or now - first_look >= COMPUTING_BOUND_S):
-                            starting = self._hand_over()
+                    if count == seen:
+                        starting = self._hand_over()
                     seen = count
-                    last_look = now
-                    last_cpu = cpu
             if starting is not None:
                 try:
                     self._after_hand_over(seat, starting)
