@@ -532,7 +532,7 @@ class ThreadWorkerTest(PoolContract, WorkerContract, unittest.TestCase):
             self.assertEqual(worker.read_frame()[0], p.RESPONSE)
         self.assertLess(time.monotonic() - started, 1.5)  # one after the other would take 2 s
 
-    def test_a_computing_request_hands_reading_over_after_its_bound(self):
+    def test_a_computing_request_hands_reading_over(self):
         """A request still running at two of the watcher's looks hands reading over, computing or
         not: /busy computes until /quick has run, so only a hand-over lets both answer."""
         worker = self.start('neighbours:app', threads=4)
