@@ -130,7 +130,7 @@ export async function startFront(options: FrontOptions): Promise<{ front: Runnin
   return lifecycle.start(async () => {
     const parts = createPool(options, log, lifecycle, openAccessLog(options, lifecycle));
     parts.appWebSockets = openAppWebSockets(options, parts);
-    parts.realtime = openRealtime(options, parts);
+    parts.realtime = await openRealtime(options, parts);
     const listeners = await openListeners(options, parts);
     const reloadWorkers = workerReloader(parts, options.assignment.processes);
     const ready = await parts.pool.start();
@@ -213,12 +213,12 @@ function openAppWebSockets(options: FrontOptions, { log, metrics, lifecycle }: P
 }
 
 /**
- * Step: the realtime hub (when on). A stop refuses joins at once; its members are closed 1001
+ * Step: the realtime hub (when on; its code is imported only then). A stop refuses joins at once; its members are closed 1001
  * once the requests in flight are done (pages reconnect to another front or instance).
  */
-function openRealtime(options: FrontOptions, { log, metrics, lifecycle, appWebSockets }: Parts): Realtime | null {
+async function openRealtime(options: FrontOptions, { log, metrics, lifecycle, appWebSockets }: Parts): Promise<Realtime | null> {
   const { config, sources, assignment } = options;
-  const realtime = startRealtime({
+  const realtime = await startRealtime({
     config, sources, log, metrics, instanceId: assignment.instanceId, siblingLink: options.realtimeLink, isFirst: assignment.index === 1,
     otherConnections: () => appWebSockets.count,
   });

@@ -10,7 +10,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { Logger } from '../../observability/log.js';
 import type { AppFailure, ResponseHead, ResponseSink, WebSocketLink, WebSocketSink } from '../../pool/exchange.js';
 import { logFailure, type HttpResponseSink } from '../response-sink.js';
@@ -93,7 +93,7 @@ export class AppWebSocket implements ResponseSink {
 
   /** Closes it from the server's side (a stop: 1001). */
   close(code: number, reason: string): void {
-    if (this.ws !== null && this.ws.readyState === WebSocket.OPEN) closeThenCut(this.ws, code, reason);
+    if (this.ws !== null && this.ws.readyState === this.ws.OPEN) closeThenCut(this.ws, code, reason);
   }
 
   private decline(): void {
@@ -139,7 +139,7 @@ export class AppWebSocket implements ResponseSink {
   /** A message from the application; a client that reads slower than it is sent to is closed (1013). */
   private send(data: Buffer, isBinary: boolean): void {
     const ws = this.ws;
-    if (ws === null || ws.readyState !== WebSocket.OPEN) return;
+    if (ws === null || ws.readyState !== ws.OPEN) return;
     if (ws.bufferedAmount > this.host.sendBufferBytes) {
       this.host.countSlow();
       this.refusedWith = 1013; // what its application hears, though the client may never answer the close

@@ -19,7 +19,8 @@
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { LogEvents } from '../../observability/events.js';
 import type { Logger } from '../../observability/log.js';
 import type { AppWebSocketCounters } from '../../observability/metrics.js';
 import { MAX_PAYLOAD } from '../../protocol/frames.js';
@@ -27,6 +28,7 @@ import type { ResponseSink } from '../../pool/exchange.js';
 import type { HttpResponseSink } from '../response-sink.js';
 import { AppWebSocket, type AppSocketHost } from './app-socket.js';
 import { CLOSE_WAIT_MS, asksForWebSocket, closeThenCut, hasWellFormedProtocols, isValidHandshake, refuseUpgrade, type Refusal } from './handshake.js';
+import { createWebSocketServer } from './ws-server.js';
 
 export interface AppWebSocketOptions {
   maxMessageBytes: number;
@@ -51,7 +53,9 @@ type UpgradingRequest = IncomingMessage & { [CHOSEN_PROTOCOL]?: string | null };
 export class AppWebSockets implements AppSocketHost {
   readonly log: Logger;
   readonly sendBufferBytes: number;
-  private readonly server: WebSocketServer;
+  /** Made (and `ws` imported) on the first handshake that reaches the application (ws-server.ts). */
+  private server: WebSocketServer | null = null;
+  private serverComing: Promise<WebSocketServer> | null = null;
   /** Offered to the application or open: what counts against the limit. */
   private readonly counted = new Set<AppWebSocket>();
   private readonly open = new Set<AppWebSocket>();
@@ -65,14 +69,6 @@ export class AppWebSockets implements AppSocketHost {
   constructor(private readonly options: AppWebSocketOptions) {
     this.log = options.log;
     this.sendBufferBytes = options.sendBufferBytes;
-    this.server = new WebSocketServer({
-      noServer: true,
-      clientTracking: false,
-      // One message is one WS_MESSAGE frame to the worker.
-      maxPayload: Math.min(options.maxMessageBytes, MAX_PAYLOAD),
-      perMessageDeflate: false,
-      handleProtocols: (_offered, req) => (req as UpgradingRequest)[CHOSEN_PROTOCOL] ?? false,
-    });
     this.timer = options.pingIntervalMs > 0 ? setInterval(() => this.ping(), options.pingIntervalMs) : null;
     this.timer?.unref();
   }
@@ -106,6 +102,40 @@ export class AppWebSockets implements AppSocketHost {
       refuseUpgrade(socket, refusal);
       return true;
     }
+    if (this.server === null) {
+      // The first handshake: `ws` is imported, then this is taken again (upgrade() needs the server
+      // at once when the application accepts). The socket left Node's connection code before
+      // this call, so no answer can take it meanwhile and offer() cannot but serve it.
+      this.loadServer().then(() => {
+        if (!socket.destroyed && !this.take(req, socket, head, serve)) socket.destroy();
+      }, (error: unknown) => {
+        const { message, stack } = error instanceof Error ? error : { message: String(error), stack: '' };
+        LogEvents.frontBug(this.log, { where: 'websocket', message, stack: stack ?? '' });
+        refuseUpgrade(socket, { status: 503, reason: 'unavailable' });
+      });
+      return true;
+    }
+    return this.offer(req, socket, head, serve);
+  }
+
+  /** The WebSocketServer, made once (ws-server.ts imports `ws` then). */
+  private loadServer(): Promise<WebSocketServer> {
+    this.serverComing ??= createWebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      // One message is one WS_MESSAGE frame to the worker.
+      maxPayload: Math.min(this.options.maxMessageBytes, MAX_PAYLOAD),
+      perMessageDeflate: false,
+      handleProtocols: (_offered, req) => (req as UpgradingRequest)[CHOSEN_PROTOCOL] ?? false,
+    }).then((server) => {
+      this.server = server;
+      return server;
+    });
+    return this.serverComing;
+  }
+
+  /** Serves a handshake to the application (false: it waits behind another answer, and is an ordinary request). */
+  private offer(req: IncomingMessage, socket: Duplex, head: Buffer, serve: ServeRequest): boolean {
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;
     try {
@@ -141,7 +171,8 @@ export class AppWebSockets implements AppSocketHost {
     if (upgrading === undefined) return;
     this.upgrading.delete(socket);
     upgrading.req[CHOSEN_PROTOCOL] = protocol;
-    this.server.handleUpgrade(upgrading.req, socket, upgrading.head, onOpen);
+    // take() made the server before the application saw the request.
+    this.server!.handleUpgrade(upgrading.req, socket, upgrading.head, onOpen);
   }
 
   opened(socket: AppWebSocket): void {
@@ -183,7 +214,7 @@ export class AppWebSockets implements AppSocketHost {
         continue;
       }
       socket.isAlive = false;
-      if (ws.readyState === WebSocket.OPEN) ws.ping();
+      if (ws.readyState === ws.OPEN) ws.ping();
     }
   }
 
@@ -201,7 +232,7 @@ export class AppWebSockets implements AppSocketHost {
     if (this.timer !== null) clearInterval(this.timer);
     await Promise.all([...this.open].map((socket) => new Promise<void>((resolve) => {
       const ws = socket.socketOf;
-      if (ws === null || ws.readyState === WebSocket.CLOSED) {
+      if (ws === null || ws.readyState === ws.CLOSED) {
         resolve();
         return;
       }
