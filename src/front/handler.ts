@@ -66,7 +66,7 @@ export interface HandlerOptions {
   bodies: RequestBodies;
   /** The applications' WebSockets: the sink of an upgrade request they took (front/websocket/app-sockets.ts). */
   appWebSockets: AppWebSockets | null;
-  /** The realtime hub's paths (front/realtime/setup.ts): true when it served the request; null: hub off. */
+  /** The realtime hub's paths (front/realtime/start.ts): true when it served the request; null: hub off. */
   realtime: ((req: IncomingMessage, res: ServerResponse, target: string, remoteAddr: string) => boolean) | null;
   /** Whether `realtime` would take this target (under its prefix); absent: nothing is. */
   realtimeOwns?: (target: string) => boolean;

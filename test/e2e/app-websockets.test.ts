@@ -4,11 +4,14 @@
  * (test/fixtures/apps/websockets.py). Echo text and binary, subprotocols, app-initiated close,
  * client close → receive() None, a declined upgrade is plain HTTP, oversize → 1009, a flood is
  * held back by flow control (nothing lost, not buffered by the front), a worker killed → 1011,
- * a graceful stop → 1001.
+ * a graceful stop → 1001. A front loads `ws` at its first application WebSocket only, and the
+ * realtime hub and ioredis only when they are configured.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
@@ -340,5 +343,48 @@ test('a malformed Sec-WebSocket-Protocol, or HTTP/1.0, is no WebSocket handshake
     assert.deepEqual(statuses, [400, 400, 400, 400, 400, 101]);
   } finally {
     await server.stop();
+  }
+});
+
+/** What the front of a server started with test/fixtures/processes/loaded-modules.mjs has loaded so far. */
+function frontLoaded(server: StartedServer, file: string): string[] {
+  const front = `${frontPid(server)} `;
+  return readFileSync(file, 'utf8').split('\n').filter((line) => line.startsWith(front)).map((line) => line.slice(front.length));
+}
+
+test('a front loads `ws` at its first application WebSocket, the realtime hub only when on, ioredis only with --realtime-redis', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'w2n-loads-'));
+  const file = join(folder, 'loaded');
+  const env = { NODE_OPTIONS: `--import ${join(fixtures, 'processes', 'loaded-modules.mjs')}`, W2N_LOADED_MODULES: file };
+  const hub = /\/front\/realtime\/(?:start|hub)\.js$/;
+  const lazy = [/\/node_modules\/ws\//, /\/node_modules\/ioredis\//, hub];
+  try {
+    const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', '--worker-class', 'thread'], { env });
+    try {
+      const loaded = frontLoaded(server, file);
+      assert.ok(loaded.some((url) => url.endsWith('/dist/server.js')), 'the log has the front\'s modules');
+      assert.deepEqual(loaded.filter((url) => lazy.some((pattern) => pattern.test(url))), []);
+      const echo = await connect(server, '/echo');
+      echo.ws.send('first');
+      assert.equal(await echo.text(), 'first', 'the first WebSocket, served once `ws` is loaded');
+      echo.ws.close();
+      await echo.closed;
+      const after = frontLoaded(server, file);
+      assert.ok(after.some((url) => /\/node_modules\/ws\//.test(url)), '`ws` loaded for it');
+      assert.deepEqual(after.filter((url) => /\/node_modules\/ioredis\//.test(url) || hub.test(url)), []);
+    } finally {
+      await server.stop();
+    }
+    rmSync(file, { force: true });
+    const withHub = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', '--worker-class', 'thread', '--realtime-key', 'k'], { env });
+    try {
+      const loaded = frontLoaded(withHub, file);
+      assert.ok(loaded.some((url) => hub.test(url)), 'the hub loaded at start-up');
+      assert.deepEqual(loaded.filter((url) => /\/node_modules\/ioredis\//.test(url)), []);
+    } finally {
+      await withHub.stop();
+    }
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
   }
 });
