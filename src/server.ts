@@ -25,9 +25,9 @@ import type { PythonFacts, WorkerHandshake } from './pool/worker.js';
 import type { FrontAssignment } from './primary/messages.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { createRequestHandler, type HandlerOptions } from './front/handler.js';
-import { FileCache } from './front/static/file-cache.js';
 import { RequestBodies } from './front/request-body.js';
-import { createStaticHandler, isStaticOffloadEnabled, type StaticOffloadFacts } from './front/static/serve.js';
+import type { StaticHandler } from './front/static/serve.js';
+import { isStaticOffloadEnabled, type StaticOffloadFacts } from './front/static/offload.js';
 import type { ListenerFacts } from './front/environ.js';
 import type { ListenerLimits } from './front/listeners.js';
 import { planListeners, type ListenerSpec } from './front/listen-plan.js';
@@ -276,17 +276,26 @@ function listenerLimits(config: Readonly<Config>): ListenerLimits {
   };
 }
 
-/** What every listener's request handler shares; responses are counted by the lifecycle. */
-function handlerOptions(options: FrontOptions, parts: Parts, rejections: ClientRejections): HandlerOptions {
+/**
+ * web2py's static files served by the front (static offload on), else null. Only then are
+ * serve.ts and file-cache.ts imported (with `send`, `fresh`, `etag`, `mime-types`): a front
+ * loads no code it does not run (README: "A front that loads less").
+ */
+async function openStaticHandler(options: FrontOptions, log: Logger, rejections: ClientRejections): Promise<StaticHandler | null> {
   const { config, assignment } = options;
-  const { log, metrics, lifecycle } = parts;
   const offload = staticOffloadOf(options);
-  const staticHandler = offload !== null && assignment.app.spec.kind === 'web2py' && isStaticOffloadEnabled(offload)
-    ? createStaticHandler({
-      web2pyFolder: assignment.app.spec.folder, log, serverHeader: serverHeaderOf(config), guard: rejections.guard,
-      cache: new FileCache({ maxBytes: config.staticCacheSizeBytes, maxFileBytes: config.staticCacheFileSizeBytes }),
-    })
-    : null;
+  if (offload === null || assignment.app.spec.kind !== 'web2py' || !isStaticOffloadEnabled(offload)) return null;
+  const [{ createStaticHandler }, { FileCache }] = await Promise.all([import('./front/static/serve.js'), import('./front/static/file-cache.js')]);
+  return createStaticHandler({
+    web2pyFolder: assignment.app.spec.folder, log, serverHeader: serverHeaderOf(config), guard: rejections.guard,
+    cache: new FileCache({ maxBytes: config.staticCacheSizeBytes, maxFileBytes: config.staticCacheFileSizeBytes }),
+  });
+}
+
+/** What every listener's request handler shares; responses are counted by the lifecycle. */
+function handlerOptions(options: FrontOptions, parts: Parts, rejections: ClientRejections, staticHandler: StaticHandler | null): HandlerOptions {
+  const { config } = options;
+  const { log, metrics, lifecycle } = parts;
   const bodies = new RequestBodies({
     maxBytes: config.maxBodyBytes, memoryBytes: config.bodyBufferSizeBytes, spoolDir: config.spoolDir, chunkedInput: config.chunkedInput,
   }, log);
@@ -311,7 +320,7 @@ async function openListeners(options: FrontOptions, parts: Parts): Promise<{ set
   const rejections = new ClientRejections({ log, metrics, serverHeader: serverHeaderOf(config), maxHeaderSize: config.maxHeaderSizeBytes });
   const connectionLimit = new ConnectionLimit(config.maxConnections, rejections, log);
   metrics.countConnections(() => connectionLimit.open);
-  const handling = handlerOptions(options, parts, rejections);
+  const handling = handlerOptions(options, parts, rejections, await openStaticHandler(options, log, rejections));
   const set = await ListenerSet.open(planListeners(config, sources).specs, {
     limits: listenerLimits(config),
     http2: config.http2 === 'on' ? { maxConcurrentStreams: config.http2MaxStreams } : null,

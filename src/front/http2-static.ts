@@ -25,7 +25,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { buildEnviron, decodePath, type ListenerFacts } from './environ.js';
 import type { FrontGuard } from './guard.js';
 import { checkRequestHead, type HeadLimits } from './request-checks.js';
-import { answerOf, type StaticHandler } from './static/serve.js';
+import type { StaticHandler } from './static/serve.js';
 import { closeResponse, type ResponseCloseWork } from './response-close.js';
 
 /** true: the stream is answered here; false: the compatibility layer serves it. */
@@ -73,7 +73,7 @@ export function createHttp2StaticTaker(options: Http2StaticOptions): Http2Stream
 
     const startedAt = performance.now();
     options.onResponseOpened();
-    const answer = answerOf(method, headers, hit, serverHeader, environ.requestId);
+    const answer = staticHandler.answer(method, headers, hit, serverHeader, environ.requestId);
     const head: Record<string, string | number> = { ':status': answer.status };
     const { fields } = answer;
     for (let i = 0; i < fields.length; i += 2) head[(fields[i] as string).toLowerCase()] = fields[i + 1]!;

@@ -4,7 +4,7 @@
  * here, from facts the start gathered; nothing here looks anything up.
  */
 import type { ProxyTrust } from './proxy-trust.js';
-import { describeStaticOffload, type StaticOffloadFacts } from './static/serve.js';
+import { describeStaticOffload, type StaticOffloadFacts } from './static/offload.js';
 
 export interface FrontStartupFacts {
   /** `web2py in /srv/web2py`, `WSGI app mod:app from /srv`, the demo's reason. */

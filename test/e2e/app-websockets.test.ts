@@ -5,7 +5,7 @@
  * client close → receive() None, a declined upgrade is plain HTTP, oversize → 1009, a flood is
  * held back by flow control (nothing lost, not buffered by the front), a worker killed → 1011,
  * a graceful stop → 1001. A front loads `ws` at its first application WebSocket only, and the
- * realtime hub and ioredis only when they are configured.
+ * realtime hub, ioredis and the static files' code only when they are configured.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -352,12 +352,13 @@ function frontLoaded(server: StartedServer, file: string): string[] {
   return readFileSync(file, 'utf8').split('\n').filter((line) => line.startsWith(front)).map((line) => line.slice(front.length));
 }
 
-test('a front loads `ws` at its first application WebSocket, the realtime hub only when on, ioredis only with --realtime-redis', async () => {
+test('a front loads `ws` at its first application WebSocket, the realtime hub only when on, ioredis only with --realtime-redis, the static files\' code only with static offload', async () => {
   const folder = mkdtempSync(join(tmpdir(), 'w2n-loads-'));
   const file = join(folder, 'loaded');
-  const env = { NODE_OPTIONS: `--import ${join(fixtures, 'processes', 'loaded-modules.mjs')}`, W2N_LOADED_MODULES: file };
+  const env = { NODE_OPTIONS: `--import ${join(fixtures, 'processes', 'loaded-modules.mjs')}`, LOADED_MODULES_LOG: file };
   const hub = /\/front\/realtime\/(?:start|hub)\.js$/;
-  const lazy = [/\/node_modules\/ws\//, /\/node_modules\/ioredis\//, hub];
+  // An application other than web2py: no static offload, so nothing of it either.
+  const lazy = [/\/node_modules\/(?:ws|ioredis|send|fresh|etag|mime-types)\//, hub, /\/front\/static\/(?:serve|file-cache)\.js$/];
   try {
     const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', '--worker-class', 'thread'], { env });
     try {

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { acceptedCodings, describeStaticOffload, isStaticOffloadEnabled, parseByteRanges } from '../../src/front/static/serve.js';
+import { acceptedCodings, parseByteRanges } from '../../src/front/static/serve.js';
+import { describeStaticOffload, isStaticOffloadEnabled } from '../../src/front/static/offload.js';
 import { hiddenTraversal, mapStaticUrl, percentDecodeAscii, type StaticUrl } from '../../src/front/static/web2py-url.js';
 
 const file = (app: string, path: string, version: string | null = null, attachment = false): StaticUrl =>

@@ -54,6 +54,8 @@ export interface StaticHandler {
   readonly cachedFor: (method: string, pathInfo: string, query: string, headers: IncomingHttpHeaders) => MemoryHit | null;
   /** For an HTTP/2 stream answered without the compatibility layer: true when the handler would leave this request to the application. */
   readonly leaves: (method: string, pathInfo: string, target: string) => boolean;
+  /** answerOf, for front/http2-static.ts (which reaches this module only through a handler: it is imported only when static offload is on). */
+  readonly answer: typeof answerOf;
 }
 
 /** A request the cache answers: the file, and the URL's facts that pick web2py's headers. */
@@ -143,7 +145,7 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
     return true;
   };
   const leaves = (method: string, pathInfo: string, target: string): boolean => claim(method, pathInfo, target) === null;
-  return Object.assign(handle, { cachedFor, leaves });
+  return Object.assign(handle, { cachedFor, leaves, answer: answerOf });
 }
 
 /** QUERY_STRING of a request target (web2py's `?attachment` test reads it). */
@@ -631,36 +633,4 @@ function answerLikeWeb2py(res: ServerResponse, status: number, answer: WebError)
   if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'text/html; charset=UTF-8');
   res.setHeader('Content-Length', body.length);
   res.end(body);
-}
-
-// --- the --static-offload setting
-
-export type StaticOffloadMode = 'auto' | 'on' | 'off';
-
-export interface StaticOffloadFacts {
-  readonly mode: StaticOffloadMode;
-  /** Serving web2py (not `--app`): only web2py has the `/<app>/static/` convention. */
-  readonly isWeb2py: boolean;
-  /** `routes.py` in the web2py folder: its rewrites can move static URLs elsewhere. */
-  readonly hasRoutesPy: boolean;
-}
-
-/** `auto` = on only without routes.py; `on`/`off` as said; never for a non-web2py app. */
-export function isStaticOffloadEnabled(facts: StaticOffloadFacts): boolean {
-  if (!facts.isWeb2py || facts.mode === 'off') return false;
-  return facts.mode === 'on' || !facts.hasRoutesPy;
-}
-
-/** The start-up line saying who serves `/<app>/static/` and why. */
-export function describeStaticOffload(facts: StaticOffloadFacts): string {
-  if (!facts.isWeb2py) return 'static files: served by the application (not web2py)';
-  if (facts.mode === 'off') return 'static files: served by web2py (--static-offload off)';
-  if (facts.mode === 'on') {
-    return facts.hasRoutesPy
-      ? 'static files: served by the front (--static-offload on; routes.py is not applied to /<app>/static/ URLs)'
-      : 'static files: served by the front (--static-offload on)';
-  }
-  return facts.hasRoutesPy
-    ? 'static files: served by web2py (routes.py present; --static-offload on to serve them from the front)'
-    : 'static files: served by the front (auto: no routes.py)';
 }
