@@ -21,6 +21,28 @@ const FRONT_ENTRY = fileURLToPath(new URL('../cli/front.js', import.meta.url));
 /** The first inherited listening descriptor in the front (0-2 stdio, 3 the IPC channel). */
 const FIRST_LISTEN_FD = 4;
 
+/**
+ * The front's V8 semi-space (the young generation's half), in MB, when the operator set none:
+ * with many requests in flight, each scavenge copies all of them, so a larger nursery means
+ * fewer scavenges for the same work (README, "The front's young generation under many requests
+ * in flight"). Node's default on 64-bit is 16.
+ */
+export const FRONT_SEMI_SPACE_MB = 32;
+
+/** V8 flags by which an operator sizes the young generation (V8 takes `-` or `_` in their names). */
+const YOUNG_GENERATION_FLAG = /^--(?:max|min)[-_]semi[-_]space[-_]size(?:=|$)|^--max[-_]heap[-_]size(?:=|$)/;
+
+/**
+ * The front's Node.js flags: the primary's own (so `node --inspect …` or `--max-old-space-size`
+ * given to the primary reach the front), plus the front's semi-space size unless the operator
+ * sized the young generation, on the command line or in NODE_OPTIONS (which the front inherits).
+ */
+export function frontExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
+  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)];
+  if (given.some((flag) => YOUNG_GENERATION_FLAG.test(flag))) return [...execArgv];
+  return [...execArgv, `--max-semi-space-size=${FRONT_SEMI_SPACE_MB}`];
+}
+
 export type FrontState = 'starting' | 'ready' | 'stopping' | 'exited';
 
 export interface FrontProcessEvents {
@@ -63,7 +85,7 @@ export class FrontProcess extends EventEmitter<FrontProcessEvents> {
     super();
     this.index = options.index;
     const { log } = options;
-    this.child = spawn(process.execPath, [...process.execArgv, FRONT_ENTRY], {
+    this.child = spawn(process.execPath, [...frontExecArgv(process.execArgv, process.env['NODE_OPTIONS']), FRONT_ENTRY], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...options.stdio],
       detached: true,
       serialization: 'json',
