@@ -389,3 +389,35 @@ test('a front loads `ws` at its first application WebSocket, the realtime hub on
     rmSync(folder, { recursive: true, force: true });
   }
 });
+
+test('first handshakes at once on a fresh front, some cut while `ws` loads: the others open, the front lives', async () => {
+  const server = await startServer(['--app', 'websockets:app', '-f', apps, '--processes', '1', '--worker-class', 'thread']);
+  try {
+    const front = frontPid(server);
+    const handshake = (key: string): string => `GET /echo HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n`
+      + `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+    // Written before any WebSocket reached this front, so each waits for the one import of `ws`;
+    // the cut ones are gone (reset or half-closed) before it ends.
+    const cut = await Promise.all(Array.from({ length: 4 }, async (_, i) => {
+      const socket = connectTcp(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      await once(socket, 'connect');
+      socket.write(handshake(Buffer.alloc(16, i + 1).toString('base64')));
+      if (i % 2 === 0) socket.resetAndDestroy();
+      else socket.end();
+      return socket;
+    }));
+    const kept = await Promise.all(Array.from({ length: 3 }, () => connect(server, '/echo')));
+    for (const [i, client] of kept.entries()) {
+      client.ws.send(`kept ${i}`);
+      assert.equal(await client.text(), `kept ${i}`);
+      client.ws.close();
+      await client.closed;
+    }
+    for (const socket of cut) if (!socket.destroyed) socket.destroy();
+    assert.equal(frontPid(server), front, 'the same front');
+    assert.equal((await httpGet(server.port, '/closes')).status, 200);
+  } finally {
+    await server.stop();
+  }
+});
